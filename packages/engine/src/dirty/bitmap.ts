@@ -1,0 +1,104 @@
+import { ErrorCode, UsageError } from '../errors.ts';
+
+/**
+ * One bit per page in 32-bit words: bit `i` is bit `i & 31` of word `i >>> 5`. On a
+ * little-endian host this is bit-for-bit the layout of a KVM dirty log (u64 LE words), so a
+ * hypervisor's log can be wrapped without conversion. The words may live in a
+ * SharedArrayBuffer; only `takeFrom` and the write barrier touch shared words, with Atomics.
+ */
+export class DirtyBitmap {
+  readonly bitCount: number;
+  readonly words: Uint32Array;
+
+  constructor(bitCount: number, words?: Uint32Array) {
+    if (!Number.isSafeInteger(bitCount) || bitCount < 0) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `bit count ${bitCount} is not a non-negative integer`);
+    }
+    const wordCount = Math.ceil(bitCount / 32);
+    if (words && words.length < wordCount) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `${words.length} words cannot hold ${bitCount} bits`);
+    }
+    this.bitCount = bitCount;
+    this.words = words ?? new Uint32Array(wordCount);
+  }
+
+  /** A bitmap whose words live in shared memory, for a guest in another thread to mark. */
+  static shared(bitCount: number): DirtyBitmap {
+    return new DirtyBitmap(bitCount, new Uint32Array(new SharedArrayBuffer(Math.ceil(bitCount / 32) * 4)));
+  }
+
+  set(i: number): void {
+    this.words[i >>> 5]! |= 1 << (i & 31);
+  }
+  clear(i: number): void {
+    this.words[i >>> 5]! &= ~(1 << (i & 31));
+  }
+  test(i: number): boolean {
+    return (this.words[i >>> 5]! & (1 << (i & 31))) !== 0;
+  }
+
+  /** Sets every valid bit (the first round of pre-copy sends everything). */
+  fill(): void {
+    this.words.fill(0xffff_ffff);
+    const tail = this.bitCount & 31;
+    if (tail !== 0) this.words[this.words.length - 1] = (1 << tail) - 1;
+  }
+
+  clearAll(): void {
+    this.words.fill(0);
+  }
+
+  count(): number {
+    let n = 0;
+    const w = this.words;
+    for (let i = 0; i < w.length; i++) {
+      let v = w[i]!;
+      if (v === 0) continue;
+      v -= (v >>> 1) & 0x5555_5555;
+      v = (v & 0x3333_3333) + ((v >>> 2) & 0x3333_3333);
+      n += (((v + (v >>> 4)) & 0x0f0f_0f0f) * 0x0101_0101) >>> 24;
+    }
+    return n;
+  }
+
+  /** Index of the first set bit at or after `from`, or -1. Skips empty words whole. */
+  nextSet(from: number): number {
+    if (from >= this.bitCount) return -1;
+    const w = this.words;
+    let wi = from >>> 5;
+    let v = w[wi]! & (0xffff_ffff << (from & 31));
+    while (v === 0) {
+      wi++;
+      if (wi >= w.length) return -1;
+      v = w[wi]!;
+    }
+    const i = (wi << 5) + (31 - Math.clz32(v & -v));
+    return i < this.bitCount ? i : -1;
+  }
+
+  /**
+   * Moves every set bit of `source` (shared, written concurrently) into this bitmap and clears
+   * it there, one atomic exchange per non-empty word, so a bit set at any moment lands either
+   * in this take or the next one, never in neither. Returns the number of bits taken.
+   */
+  takeFrom(source: DirtyBitmap): number {
+    const src = source.words;
+    const dst = this.words;
+    const n = Math.min(src.length, dst.length);
+    let taken = 0;
+    for (let i = 0; i < n; i++) {
+      // A plain read first: most words of a sparse bitmap are zero and need no atomic.
+      if (src[i] === 0) continue;
+      const v = Atomics.exchange(src, i, 0);
+      dst[i]! |= v;
+      if (v !== 0) taken += popcount32(v);
+    }
+    return taken;
+  }
+}
+
+export function popcount32(x: number): number {
+  let v = x - ((x >>> 1) & 0x5555_5555);
+  v = (v & 0x3333_3333) + ((v >>> 2) & 0x3333_3333);
+  return (((v + (v >>> 4)) & 0x0f0f_0f0f) * 0x0101_0101) >>> 24;
+}

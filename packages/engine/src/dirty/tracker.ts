@@ -1,0 +1,14 @@
+import type { DirtyBitmap } from './bitmap.ts';
+
+/**
+ * Finds the pages a running guest wrote. The engine calls `start` before the first round (from
+ * then on every write is recorded), `sync` at the start of each later round (moves what was
+ * recorded since the last sync into `into` and starts recording afresh), and `stop` at the end.
+ */
+export interface DirtyTracker {
+  readonly kind: string;
+  start(): void;
+  /** Adds the pages of `regionIndex` written since the last sync to `into`; returns how many. */
+  sync(regionIndex: number, into: DirtyBitmap): number;
+  stop(): void;
+}

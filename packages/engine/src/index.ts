@@ -1,0 +1,44 @@
+/**
+ * @ferry/engine: the public API. Everything a control plane needs is exported here; nothing
+ * else is public.
+ */
+export {
+  ErrorCode,
+  FerryError,
+  HandshakeError,
+  IntegrityError,
+  isErrorCode,
+  MigrationError,
+  PeerError,
+  ProtocolError,
+  UsageError,
+} from './errors.ts';
+
+export { loadKernels, nativeStatus, type Kernels } from './accel/index.ts';
+
+export { GuestMemory, type MemoryRegion, type RegionSpec } from './memory/guest-memory.ts';
+export { DEFAULT_PAGE_SIZE, layoutMismatch, type MemoryLayout } from './memory/layout.ts';
+export { memoryDigest } from './memory/digest.ts';
+
+export { DirtyBitmap } from './dirty/bitmap.ts';
+export type { DirtyTracker } from './dirty/tracker.ts';
+export { WriteBarrier, WriteBarrierTracker } from './dirty/write-barrier.ts';
+
+export { Intent, MAGIC, MessageType, PageEncoding, PROTOCOL_VERSION } from './protocol/constants.ts';
+export { FrameReader } from './protocol/frame-reader.ts';
+export { decodeBody, encodeFrame, type Frame } from './protocol/frame.ts';
+export * as limits from './protocol/limits.ts';
+export * as messages from './protocol/messages.ts';
+export { PageBatch } from './protocol/pages.ts';
+
+export type { FrameTransport } from './transport/transport.ts';
+export { TcpTransport } from './transport/tcp.ts';
+
+export type { DestinationEvent, MigrationEvent } from './session/events.ts';
+export type { DowntimeBreakdown, MigrationReport, RoundStats } from './session/report.ts';
+export type { DestinationPhase, SourcePhase } from './session/state-machine.ts';
+
+export type { DestinationControlPlane, IncomingGuest, SourceControlPlane } from './orchestrate/control-plane.ts';
+export { type IncomingMigration, type ListenOptions, MigrationDestination } from './orchestrate/destination.ts';
+export { type MigrateOptions, migrate } from './orchestrate/source.ts';
+export { probe, type ProbeOptions, type ProbeResult } from './orchestrate/probe.ts';

@@ -1,0 +1,50 @@
+import type { GuestMemory } from '../memory/guest-memory.ts';
+import type { MemoryLayout } from '../memory/layout.ts';
+
+type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * What the embedding program does for the engine on the source host. Ferry moves memory; the
+ * control plane owns the guest's execution and its devices.
+ */
+export interface SourceControlPlane {
+  /** Stop the guest's vCPUs (or worker). Returns once no more guest writes can happen. */
+  pause(): MaybePromise<void>;
+  /**
+   * Let the guest run again on this host. Called only when a migration fails before the
+   * destination was told to commit: the guest keeps running here, nothing lost.
+   */
+  resume(): MaybePromise<void>;
+  /** The guest's device state (registers, virtual devices) as an opaque blob; called while paused. */
+  saveDeviceState(): MaybePromise<Uint8Array>;
+  /** The destination runs the guest now; the source may free its copy. */
+  release?(): MaybePromise<void>;
+}
+
+/** A guest that asks to migrate here, as the destination's control plane sees it. */
+export interface IncomingGuest {
+  readonly guestId: string;
+  readonly layout: MemoryLayout;
+  readonly remote: string;
+  readonly probe: boolean;
+}
+
+/** What the embedding program does for the engine on the destination host. */
+export interface DestinationControlPlane {
+  /**
+   * Veto a guest before any memory is allocated: return a reason to refuse, or undefined to
+   * accept. Also consulted by `probe()`.
+   */
+  admit?(guest: IncomingGuest): MaybePromise<string | undefined>;
+  /**
+   * Memory for the incoming guest. Default: fresh zeroed shared memory of the offered layout.
+   * Must match the offered layout.
+   */
+  allocate?(layout: MemoryLayout): MaybePromise<GuestMemory>;
+  /** Apply the device state to the guest-to-be; a throw fails the migration and the source keeps the guest. */
+  loadDeviceState(state: Uint8Array, memory: GuestMemory): MaybePromise<void>;
+  /** Start the guest here. Called after the source committed; the guest is now this host's. */
+  resume(memory: GuestMemory): MaybePromise<void>;
+  /** The migration failed before commit; drop whatever was prepared. */
+  discard?(reason: Error): MaybePromise<void>;
+}

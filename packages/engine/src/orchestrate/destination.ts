@@ -1,0 +1,410 @@
+import net from 'node:net';
+import { loadKernels } from '../accel/index.ts';
+import type { Kernels } from '../accel/kernels.ts';
+import { BatchDecoder } from '../codec/batch-decoder.ts';
+import { ErrorCode, type FerryError, HandshakeError, MigrationError, ProtocolError, toFerryError } from '../errors.ts';
+import { memoryDigest } from '../memory/digest.ts';
+import { GuestMemory } from '../memory/guest-memory.ts';
+import { checkLayout, layoutMismatch, type MemoryLayout, totalBytes } from '../memory/layout.ts';
+import { Intent, MessageType, messageName, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
+import { decodeBody, encodeFrame, type Frame } from '../protocol/frame.ts';
+import { MAX_DEVICE_STATE_BYTES, MAX_FRAME_BODY_BYTES, MAX_HELLO_BODY_BYTES } from '../protocol/limits.ts';
+import * as msg from '../protocol/messages.ts';
+import { PageBatch } from '../protocol/pages.ts';
+import type { DestinationEvent } from '../session/events.ts';
+import { DESTINATION_TRANSITIONS, type DestinationPhase, StateMachine } from '../session/state-machine.ts';
+import { TcpTransport } from '../transport/tcp.ts';
+import { toHex } from '../util/bytes.ts';
+import { type Clock, systemClock } from '../util/clock.ts';
+import { deferred } from '../util/deferred.ts';
+import type { DestinationControlPlane, IncomingGuest } from './control-plane.ts';
+
+export interface ListenOptions {
+  readonly controlPlane: DestinationControlPlane;
+  /** Default 127.0.0.1. */
+  readonly host?: string;
+  /** Default 0: the OS picks; read `port` afterwards. */
+  readonly port?: number;
+  /** Refuse guests larger than this. Default 16 GiB. */
+  readonly maxGuestBytes?: number;
+  /** Refuse device state larger than this. Default 256 MiB. */
+  readonly maxDeviceStateBytes?: number;
+  /** A connection must complete its HELLO within this. Default 10 s. */
+  readonly handshakeTimeoutMs?: number;
+  /** A migration that sends nothing for this long fails. Default 30 s. */
+  readonly idleTimeoutMs?: number;
+  readonly kernels?: Kernels;
+  readonly onEvent?: (event: DestinationEvent) => void;
+  readonly clock?: Clock;
+}
+
+/** What the destination ends up with after a successful migration. */
+export interface IncomingMigration {
+  readonly guestId: string;
+  readonly sessionId: string;
+  readonly memory: GuestMemory;
+  readonly deviceState: Uint8Array;
+  readonly digest: string;
+  readonly pagesReceived: number;
+  readonly bytesReceived: number;
+  readonly rounds: number;
+}
+
+/**
+ * Listens for one incoming migration. Any number of probes are answered while it waits; the
+ * first accepted migration is the only one: later ones are refused as busy, and once it ends
+ * the listener closes. `result` settles with that migration's outcome.
+ */
+export class MigrationDestination {
+  private readonly o: ListenOptions;
+  private readonly server: net.Server;
+  private readonly outcome = deferred<IncomingMigration>();
+  private active = false;
+  private kernels: Kernels | undefined;
+
+  private constructor(options: ListenOptions) {
+    this.o = options;
+    this.server = net.createServer((socket) => {
+      this.handle(socket).catch((err) => this.emit({ type: 'failed', error: toFerryError(err, ErrorCode.CONNECTION_LOST) }));
+    });
+  }
+
+  static async listen(options: ListenOptions): Promise<MigrationDestination> {
+    const d = new MigrationDestination(options);
+    d.kernels = options.kernels ?? (await loadKernels());
+    await new Promise<void>((resolve, reject) => {
+      d.server.once('error', reject);
+      d.server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+        d.server.off('error', reject);
+        resolve();
+      });
+    });
+    return d;
+  }
+
+  get port(): number {
+    return (this.server.address() as net.AddressInfo).port;
+  }
+  get host(): string {
+    return (this.server.address() as net.AddressInfo).address;
+  }
+
+  /** Resolves when the guest runs here; rejects with a FerryError when the migration fails. */
+  get result(): Promise<IncomingMigration> {
+    return this.outcome.promise;
+  }
+
+  /** Stops listening; a migration in progress goes on. */
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(socket: net.Socket): Promise<void> {
+    const o = this.o;
+    const transport = new TcpTransport(socket, MAX_HELLO_BODY_BYTES);
+    const remote = transport.remoteAddress;
+    this.emit({ type: 'connection', remote });
+    transport.setIdleTimeout(o.handshakeTimeoutMs ?? 10_000);
+    const first = deferred<Frame>();
+    transport.onClose((err) => first.reject(err));
+    transport.onFrame((f) => first.resolve(f));
+    let hello: msg.Hello;
+    try {
+      const frame = await first.promise;
+      if (frame.type !== MessageType.HELLO) {
+        throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `first message must be HELLO, got ${messageName(frame.type)}`);
+      }
+      hello = decodeBody(msg.hello, frame.body);
+    } catch (err) {
+      const error = toFerryError(err, ErrorCode.CONNECTION_LOST);
+      // A stranger gets one typed refusal and the door; nothing was allocated for it.
+      if (!transport.closed) await refuse(transport, error.code, error.message);
+      this.emit({ type: 'rejected', remote, code: error.code, reason: error.message });
+      return;
+    }
+
+    const layout: MemoryLayout = { pageSize: hello.pageSize, regions: hello.regions };
+    const guest: IncomingGuest = { guestId: hello.guestId, layout, remote, probe: hello.intent === Intent.PROBE };
+    const refusal = await this.admission(hello, guest);
+    if (refusal) {
+      await refuse(transport, refusal.code, refusal.message);
+      this.emit(hello.intent === Intent.PROBE ? { type: 'probe', remote, accepted: false } : { type: 'rejected', remote, code: refusal.code, reason: refusal.message });
+      return;
+    }
+    if (hello.intent === Intent.PROBE) {
+      await transport.send(encodeFrame(MessageType.HELLO_ACCEPT, msg.helloAccept, { version: PROTOCOL_VERSION, maxFrameBodyBytes: MAX_FRAME_BODY_BYTES }));
+      await transport.end();
+      this.emit({ type: 'probe', remote, accepted: true });
+      return;
+    }
+
+    this.active = true;
+    let memory: GuestMemory;
+    try {
+      memory = o.controlPlane.allocate ? await o.controlPlane.allocate(layout) : GuestMemory.fromLayout(layout);
+      const mismatch = layoutMismatch(layout, memory.layout);
+      if (mismatch) throw new HandshakeError(ErrorCode.INCOMPATIBLE_GUEST, `allocated memory does not fit the guest: ${mismatch}`);
+    } catch (err) {
+      const error = toFerryError(err, ErrorCode.CONTROL_PLANE_FAILED);
+      await refuse(transport, error.code, error.message);
+      this.finish(error);
+      return;
+    }
+    transport.setMaxBodyBytes(MAX_FRAME_BODY_BYTES);
+    transport.setIdleTimeout(o.idleTimeoutMs ?? 30_000);
+    await transport.send(encodeFrame(MessageType.HELLO_ACCEPT, msg.helloAccept, { version: PROTOCOL_VERSION, maxFrameBodyBytes: MAX_FRAME_BODY_BYTES }));
+    new IncomingSession(this.o, this.kernels!, transport, hello, memory, (result) => this.finish(result)).start();
+  }
+
+  /** The reason to refuse `hello`, or undefined to accept it. */
+  private async admission(hello: msg.Hello, guest: IncomingGuest): Promise<{ code: ErrorCode; message: string } | undefined> {
+    if (hello.versionMin > PROTOCOL_VERSION || hello.versionMax < MIN_PROTOCOL_VERSION) {
+      return { code: ErrorCode.VERSION_UNSUPPORTED, message: `source speaks versions ${hello.versionMin}..${hello.versionMax}, we speak ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}` };
+    }
+    if (hello.features !== 0) {
+      return { code: ErrorCode.INCOMPATIBLE_GUEST, message: `unknown feature bits 0x${hello.features.toString(16)}` };
+    }
+    try {
+      checkLayout(guest.layout);
+    } catch (err) {
+      return { code: ErrorCode.INCOMPATIBLE_GUEST, message: (err as Error).message };
+    }
+    const maxGuestBytes = this.o.maxGuestBytes ?? 16 * 1024 ** 3;
+    if (totalBytes(guest.layout) > maxGuestBytes) {
+      return { code: ErrorCode.INCOMPATIBLE_GUEST, message: `guest has ${totalBytes(guest.layout)} bytes of memory, this host takes at most ${maxGuestBytes}` };
+    }
+    if (hello.intent === Intent.MIGRATE && (this.active || this.outcome.settled)) {
+      return { code: ErrorCode.REJECTED, message: 'this destination is already taking a migration' };
+    }
+    try {
+      const veto = await this.o.controlPlane.admit?.(guest);
+      if (veto) return { code: ErrorCode.REJECTED, message: veto };
+    } catch (err) {
+      return { code: ErrorCode.REJECTED, message: `admission check failed: ${(err as Error).message}` };
+    }
+    return undefined;
+  }
+
+  private finish(result: IncomingMigration | FerryError): void {
+    if (result instanceof Error) {
+      this.emit({ type: 'failed', error: result });
+      this.outcome.reject(result);
+    } else {
+      this.outcome.resolve(result);
+    }
+    this.server.close();
+  }
+
+  private emit(event: DestinationEvent): void {
+    try {
+      this.o.onEvent?.(event);
+    } catch {
+      // A listener's bug must not fail the migration.
+    }
+  }
+}
+
+/** Sends a typed refusal and closes. */
+async function refuse(transport: TcpTransport, code: string, message: string): Promise<void> {
+  try {
+    transport.write(encodeFrame(MessageType.HELLO_REJECT, msg.errorReport, { code, message }));
+    await Promise.race([transport.end(), new Promise((r) => setTimeout(r, 1000).unref())]);
+  } catch {
+    // The peer is gone already.
+  }
+  transport.destroy();
+}
+
+/** One accepted migration, from HELLO_ACCEPT to RESUMED. */
+class IncomingSession {
+  private readonly phase: StateMachine<DestinationPhase>;
+  private readonly decoder: BatchDecoder;
+  private readonly clock: Clock;
+  private roundPages = 0;
+  private rounds = 0;
+  private deviceState: Uint8Array | undefined;
+  private deviceStateFill = 0;
+  private digest = 0n;
+  private verifyMs = 0;
+  /** Set while an async step (verify, resume) runs: the source must wait for our reply. */
+  private busy = false;
+
+  constructor(
+    private readonly o: ListenOptions,
+    private readonly kernels: Kernels,
+    private readonly transport: TcpTransport,
+    private readonly hello: msg.Hello,
+    private readonly memory: GuestMemory,
+    private readonly done: (result: IncomingMigration | FerryError) => void,
+  ) {
+    this.clock = o.clock ?? systemClock;
+    this.decoder = new BatchDecoder(memory, kernels);
+    this.phase = new StateMachine<DestinationPhase>('handshake', DESTINATION_TRANSITIONS, (from, to) => o.onEvent?.({ type: 'phase', from, to }));
+  }
+
+  start(): void {
+    this.phase.to('receiving');
+    this.transport.onClose((err) => {
+      if (this.phase.is('resuming', 'resumed', 'failed')) return;
+      this.fail(err, false);
+    });
+    this.transport.onFrame((frame) => {
+      if (this.phase.is('failed')) return;
+      try {
+        this.onFrame(frame);
+      } catch (err) {
+        this.fail(toFerryError(err, ErrorCode.FRAME_MALFORMED), true);
+      }
+    });
+  }
+
+  private onFrame(frame: Frame): void {
+    if (this.busy && frame.type !== MessageType.ABORT) {
+      throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `${messageName(frame.type)} arrived while the destination was verifying`);
+    }
+    switch (frame.type) {
+      case MessageType.PAGES: {
+        this.expectPhase(frame, 'receiving', 'switchover');
+        const batch = new PageBatch(frame.body, this.memory.pageSize);
+        this.decoder.apply(batch);
+        this.roundPages += batch.count;
+        return;
+      }
+      case MessageType.ROUND_END: {
+        this.expectPhase(frame, 'receiving', 'switchover');
+        const end = decodeBody(msg.roundEnd, frame.body);
+        const ack = { round: end.round, pages: this.roundPages, bytesReceived: this.transport.bytesRead };
+        this.transport.write(encodeFrame(MessageType.ROUND_ACK, msg.roundAck, ack));
+        this.o.onEvent?.({ type: 'round-end', ...ack });
+        this.roundPages = 0;
+        this.rounds++;
+        return;
+      }
+      case MessageType.SWITCHOVER:
+        this.expectPhase(frame, 'receiving');
+        decodeBody(msg.switchover, frame.body);
+        this.phase.to('switchover');
+        return;
+      case MessageType.DEVICE_STATE:
+        this.expectPhase(frame, 'switchover');
+        this.onDeviceState(decodeBody(msg.deviceState, frame.body));
+        return;
+      case MessageType.COMPLETE:
+        this.expectPhase(frame, 'switchover');
+        this.busy = true;
+        void this.verify(decodeBody(msg.complete, frame.body));
+        return;
+      case MessageType.COMMIT:
+        this.expectPhase(frame, 'ready');
+        decodeBody(msg.empty, frame.body);
+        this.busy = true;
+        void this.resume();
+        return;
+      case MessageType.ABORT: {
+        const report = decodeBody(msg.errorReport, frame.body);
+        this.fail(new MigrationError(ErrorCode.ABORTED, `source aborted the migration: ${report.code}: ${report.message}`), false);
+        return;
+      }
+      default:
+        throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `a source does not send ${messageName(frame.type)}`);
+    }
+  }
+
+  private onDeviceState(chunk: msg.DeviceStateChunk): void {
+    const limit = this.o.maxDeviceStateBytes ?? MAX_DEVICE_STATE_BYTES;
+    if (chunk.totalBytes > limit) {
+      throw new ProtocolError(ErrorCode.FRAME_TOO_LARGE, `device state of ${chunk.totalBytes} bytes exceeds the limit of ${limit}`);
+    }
+    if (!this.deviceState) this.deviceState = new Uint8Array(chunk.totalBytes);
+    if (chunk.totalBytes !== this.deviceState.byteLength || chunk.offset !== this.deviceStateFill) {
+      throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `device state chunk at ${chunk.offset} of ${chunk.totalBytes}, expected ${this.deviceStateFill} of ${this.deviceState.byteLength}`);
+    }
+    this.deviceState.set(chunk.data, chunk.offset);
+    this.deviceStateFill += chunk.data.byteLength;
+  }
+
+  private async verify(complete: msg.Complete): Promise<void> {
+    const start = this.clock.nowMs();
+    try {
+      this.phase.to('verifying');
+      if (!this.deviceState || this.deviceStateFill !== this.deviceState.byteLength) {
+        throw new ProtocolError(ErrorCode.FRAME_MALFORMED, 'COMPLETE arrived before the whole device state');
+      }
+      if (complete.totalPages !== this.memory.totalPages) {
+        throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `COMPLETE counts ${complete.totalPages} pages, the guest has ${this.memory.totalPages}`);
+      }
+      this.digest = memoryDigest(this.memory, this.kernels);
+      if (this.digest !== complete.digest) {
+        throw new MigrationError(ErrorCode.DIGEST_MISMATCH, `memory digest ${toHex(this.digest)} differs from the source's ${toHex(complete.digest)}`);
+      }
+      try {
+        await this.o.controlPlane.loadDeviceState(this.deviceState, this.memory);
+      } catch (err) {
+        throw new MigrationError(ErrorCode.CONTROL_PLANE_FAILED, `loadDeviceState() failed: ${(err as Error).message}`, { cause: err });
+      }
+      this.verifyMs = this.clock.nowMs() - start;
+      if (this.phase.is('failed')) return;
+      this.phase.to('ready');
+      this.busy = false;
+      this.transport.write(encodeFrame(MessageType.READY, msg.ready, { digest: this.digest }));
+    } catch (err) {
+      this.fail(toFerryError(err, ErrorCode.CONTROL_PLANE_FAILED), true);
+    }
+  }
+
+  private async resume(): Promise<void> {
+    // COMMIT received: the guest is ours now, whatever happens to the connection.
+    this.phase.to('resuming');
+    const start = this.clock.nowMs();
+    try {
+      await this.o.controlPlane.resume(this.memory);
+    } catch (err) {
+      // The source has released the guest; nobody else can run it. Report loudly, keep memory.
+      const error = new MigrationError(ErrorCode.CONTROL_PLANE_FAILED, `resume() failed after commit: ${(err as Error).message}`, { cause: err });
+      this.phase.to('failed');
+      this.done(error);
+      return;
+    }
+    const resumeMs = this.clock.nowMs() - start;
+    this.phase.to('resumed');
+    try {
+      this.transport.write(encodeFrame(MessageType.RESUMED, msg.resumed, { resumeMicros: resumeMs * 1000, verifyMicros: this.verifyMs * 1000 }));
+      await this.transport.end();
+    } catch {
+      // The source learns the outcome from its control plane if the RESUMED is lost.
+    }
+    this.o.onEvent?.({ type: 'resumed', verifyMs: this.verifyMs, resumeMs });
+    this.done({
+      guestId: this.hello.guestId,
+      sessionId: Buffer.from(this.hello.sessionId).toString('hex'),
+      memory: this.memory,
+      deviceState: this.deviceState ?? new Uint8Array(0),
+      digest: toHex(this.digest),
+      pagesReceived: this.decoder.pagesApplied,
+      bytesReceived: this.transport.bytesRead,
+      rounds: this.rounds,
+    });
+  }
+
+  private expectPhase(frame: Frame, ...phases: DestinationPhase[]): void {
+    if (!this.phase.is(...phases)) {
+      throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `${messageName(frame.type)} is not allowed in phase ${this.phase.state}`);
+    }
+  }
+
+  private fail(error: FerryError, tellSource: boolean): void {
+    if (this.phase.is('failed', 'resuming', 'resumed')) return;
+    this.phase.to('failed');
+    if (tellSource && !this.transport.closed) {
+      try {
+        this.transport.write(encodeFrame(MessageType.FAILED, msg.errorReport, { code: error.code, message: error.message }));
+        void this.transport.end();
+      } catch {
+        // Already closed.
+      }
+    }
+    setTimeout(() => this.transport.destroy(error), 1000).unref();
+    Promise.resolve(this.o.controlPlane.discard?.(error)).catch(() => {});
+    this.done(error);
+  }
+}

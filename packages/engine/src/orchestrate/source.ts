@@ -1,0 +1,432 @@
+import { randomBytes } from 'node:crypto';
+import { loadKernels } from '../accel/index.ts';
+import type { Kernels } from '../accel/kernels.ts';
+import { BatchEncoder, DEFAULT_BATCH_PAGES } from '../codec/batch-encoder.ts';
+import { DirtyBitmap } from '../dirty/bitmap.ts';
+import type { DirtyTracker } from '../dirty/tracker.ts';
+import {
+  ErrorCode,
+  type FerryError,
+  HandshakeError,
+  MigrationError,
+  PeerError,
+  ProtocolError,
+  toFerryError,
+  UsageError,
+} from '../errors.ts';
+import { memoryDigest } from '../memory/digest.ts';
+import type { GuestMemory } from '../memory/guest-memory.ts';
+import { Intent, MessageType, messageName, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
+import { decodeBody, encodeFrame, type Frame } from '../protocol/frame.ts';
+import { MAX_HELLO_BODY_BYTES, PAGE_ENTRY_BYTES } from '../protocol/limits.ts';
+import * as msg from '../protocol/messages.ts';
+import type { MigrationEvent } from '../session/events.ts';
+import type { DowntimeBreakdown, MigrationReport, RoundStats } from '../session/report.ts';
+import { SOURCE_TRANSITIONS, type SourcePhase, StateMachine } from '../session/state-machine.ts';
+import { Inbox } from '../transport/inbox.ts';
+import { TcpTransport } from '../transport/tcp.ts';
+import type { FrameTransport } from '../transport/transport.ts';
+import { toHex } from '../util/bytes.ts';
+import { type Clock, systemClock } from '../util/clock.ts';
+import type { SourceControlPlane } from './control-plane.ts';
+
+export interface MigrateOptions {
+  /** Where the destination listens. */
+  readonly host: string;
+  readonly port: number;
+  readonly memory: GuestMemory;
+  /** Finds the pages the running guest writes; must cover every region of `memory`. */
+  readonly tracker: DirtyTracker;
+  readonly controlPlane: SourceControlPlane;
+  /** The control plane's name for the guest, shown to the destination. */
+  readonly guestId?: string;
+  /** Switch over once the predicted downtime is at most this. Default 300 ms (QEMU's default). */
+  readonly maxDowntimeMs?: number;
+  /** Switch over after this many rounds whatever the prediction says. Default 30. */
+  readonly maxRounds?: number;
+  /** Pages per PAGES frame. Default 256. */
+  readonly batchPages?: number;
+  /** Hashing kernels; default: the native addon if it loads, else the TypeScript fallback. */
+  readonly kernels?: Kernels;
+  /** Cancels the migration; the guest keeps running on the source. */
+  readonly signal?: AbortSignal;
+  readonly onEvent?: (event: MigrationEvent) => void;
+  readonly connectTimeoutMs?: number;
+  readonly handshakeTimeoutMs?: number;
+  /** How long the destination may take from COMPLETE to RESUMED. Default 60 s. */
+  readonly handoverTimeoutMs?: number;
+  readonly clock?: Clock;
+}
+
+/** Device state travels in chunks no larger than this. */
+const DEVICE_STATE_CHUNK_BYTES = 4 * 1024 * 1024;
+/** Minimum spacing of `progress` events. */
+const PROGRESS_INTERVAL_MS = 100;
+/** Pause, resume and a round trip on a local network, before we have measured them. */
+const FIXED_SWITCHOVER_COST_MS = 2;
+
+/**
+ * Live-migrates `memory` to a Ferry destination by pre-copy: round 0 sends every non-zero page
+ * while the guest runs, each later round the pages it dirtied meanwhile, until the remaining
+ * pages fit the downtime limit; then pause, final round, device state, digest, and a two-step
+ * handover (READY, COMMIT, RESUMED).
+ *
+ * On any failure before COMMIT the guest is resumed here and the promise rejects with a
+ * FerryError. After COMMIT the destination may be running the guest, so a failure there
+ * rejects with FERRY_OUTCOME_UNKNOWN and leaves the guest paused for the control plane.
+ */
+export function migrate(options: MigrateOptions): Promise<MigrationReport> {
+  return new SourceMigration(options).run();
+}
+
+class SourceMigration {
+  private readonly o: MigrateOptions;
+  private readonly clock: Clock;
+  private readonly phase: StateMachine<SourcePhase>;
+  private readonly sessionId = randomBytes(16);
+  private transport: FrameTransport | undefined;
+  private startMs = 0;
+  private readonly rounds: RoundStats[] = [];
+  private bandwidthBytesPerSec = 0;
+  private pagesSent = 0;
+  /** Pages sent per round, checked against the destination's ROUND_ACK. */
+  private readonly roundPages = new Map<number, number>();
+  private lastProgressMs = 0;
+  private paused = false;
+
+  constructor(options: MigrateOptions) {
+    this.o = options;
+    this.clock = options.clock ?? systemClock;
+    this.phase = new StateMachine<SourcePhase>('connecting', SOURCE_TRANSITIONS, (from, to) =>
+      this.emit({ type: 'phase', from, to }),
+    );
+  }
+
+  async run(): Promise<MigrationReport> {
+    const o = this.o;
+    this.startMs = this.clock.nowMs();
+    try {
+      if (o.tracker === undefined || o.memory === undefined) {
+        throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'migrate() needs memory and a tracker');
+      }
+      this.checkAborted();
+      const kernels = o.kernels ?? (await loadKernels());
+      const transport = await TcpTransport.connect({
+        host: o.host,
+        port: o.port,
+        maxBodyBytes: MAX_HELLO_BODY_BYTES,
+        ...(o.connectTimeoutMs !== undefined && { timeoutMs: o.connectTimeoutMs }),
+        ...(o.signal !== undefined && { signal: o.signal }),
+      });
+      this.transport = transport;
+      const onAbort = (): void => transport.destroy(new MigrationError(ErrorCode.ABORTED, 'migration cancelled', { cause: o.signal?.reason }));
+      o.signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        return await this.migrateOver(transport, kernels);
+      } finally {
+        o.signal?.removeEventListener('abort', onAbort);
+      }
+    } catch (err) {
+      throw await this.fail(toFerryError(err, ErrorCode.CONNECTION_LOST));
+    }
+  }
+
+  private async migrateOver(transport: FrameTransport, kernels: Kernels): Promise<MigrationReport> {
+    const o = this.o;
+    const memory = o.memory;
+    const inbox = new Inbox(transport, (frame) => this.route(frame));
+
+    this.phase.to('handshake');
+    await transport.send(
+      encodeFrame(MessageType.HELLO, msg.hello, {
+        versionMin: MIN_PROTOCOL_VERSION,
+        versionMax: PROTOCOL_VERSION,
+        intent: Intent.MIGRATE,
+        sessionId: this.sessionId,
+        pageSize: memory.pageSize,
+        features: 0,
+        guestId: o.guestId ?? '',
+        regions: memory.layout.regions,
+      }),
+    );
+    const reply = await inbox.next(o.handshakeTimeoutMs ?? 10_000, 'handshake');
+    expectHandshake(reply);
+
+    // Measured, not assumed: the digest is a fixed part of every switchover.
+    const digestStart = this.clock.nowMs();
+    memoryDigest(memory, kernels);
+    const digestCostMs = this.clock.nowMs() - digestStart;
+
+    this.phase.to('precopy');
+    const encoder = new BatchEncoder(memory.pageSize, kernels, o.batchPages ?? DEFAULT_BATCH_PAGES);
+    const dirty = memory.regions.map((r) => new DirtyBitmap(r.pageCount));
+    const maxDowntimeMs = o.maxDowntimeMs ?? 300;
+    const maxRounds = o.maxRounds ?? 30;
+    const bytesPerPage = memory.pageSize + PAGE_ENTRY_BYTES;
+    const predict = (pages: number): number =>
+      (this.bandwidthBytesPerSec > 0 ? ((pages * bytesPerPage) / this.bandwidthBytesPerSec) * 1000 : Number.POSITIVE_INFINITY) +
+      digestCostMs +
+      FIXED_SWITCHOVER_COST_MS;
+
+    o.tracker.start();
+    for (const d of dirty) d.fill();
+    let round = 0;
+    let dirtyPages = memory.totalPages;
+    for (;;) {
+      await this.sendRound(transport, encoder, dirty, round, dirtyPages, round === 0, predict);
+      round++;
+      dirtyPages = 0;
+      for (let r = 0; r < dirty.length; r++) dirtyPages += o.tracker.sync(r, dirty[r]!);
+      const predicted = predict(dirtyPages);
+      if (predicted <= maxDowntimeMs || round >= maxRounds) {
+        this.emit({ type: 'switchover', round, remainingPages: dirtyPages, predictedDowntimeMs: predicted });
+        break;
+      }
+    }
+
+    // Stop and copy. Everything from here to RESUMED is downtime.
+    const bytesBeforePause = transport.bytesWritten;
+    const pauseStart = this.clock.nowMs();
+    this.phase.to('paused');
+    this.paused = true;
+    await callHook('pause', () => o.controlPlane.pause());
+    const pausedAt = this.clock.nowMs();
+    for (let r = 0; r < dirty.length; r++) o.tracker.sync(r, dirty[r]!);
+    const finalPages = dirty.reduce((n, d) => n + d.count(), 0);
+    await transport.send(encodeFrame(MessageType.SWITCHOVER, msg.switchover, { round }));
+    await this.sendRound(transport, encoder, dirty, round, finalPages, false, predict);
+    const finalRoundDone = this.clock.nowMs();
+
+    const state = await callHook('saveDeviceState', () => o.controlPlane.saveDeviceState());
+    await sendDeviceState(transport, state);
+    const deviceStateDone = this.clock.nowMs();
+
+    const digest = memoryDigest(memory, kernels);
+    const digestDone = this.clock.nowMs();
+    await transport.send(encodeFrame(MessageType.COMPLETE, msg.complete, { digest, totalPages: memory.totalPages, finalRound: round }));
+
+    const handoverTimeoutMs = o.handoverTimeoutMs ?? 60_000;
+    const readyFrame = await inbox.next(handoverTimeoutMs, 'waiting for READY');
+    const readyMsg = decodeBody(msg.ready, expectType(readyFrame, MessageType.READY));
+    if (readyMsg.digest !== digest) {
+      throw new ProtocolError(ErrorCode.DIGEST_MISMATCH, `destination READY carries digest ${toHex(readyMsg.digest)}, ours is ${toHex(digest)}`);
+    }
+    transport.write(encodeFrame(MessageType.COMMIT, msg.empty, {}));
+    this.phase.to('committed');
+    const resumedFrame = await inbox.next(handoverTimeoutMs, 'waiting for RESUMED');
+    const resumed = decodeBody(msg.resumed, expectType(resumedFrame, MessageType.RESUMED));
+    const resumedAt = this.clock.nowMs();
+    this.phase.to('completed');
+
+    o.tracker.stop();
+    await transport.end();
+    const downtime: DowntimeBreakdown = {
+      pauseMs: pausedAt - pauseStart,
+      finalRoundMs: finalRoundDone - pausedAt,
+      deviceStateMs: deviceStateDone - finalRoundDone,
+      digestMs: digestDone - deviceStateDone,
+      handoverMs: resumedAt - digestDone,
+    };
+    const report: MigrationReport = {
+      sessionId: Buffer.from(this.sessionId).toString('hex'),
+      outcome: 'completed',
+      totalMs: resumedAt - this.startMs,
+      downtimeMs: resumedAt - pauseStart,
+      downtime,
+      destination: { verifyMs: resumed.verifyMicros / 1000, resumeMs: resumed.resumeMicros / 1000 },
+      bytesSent: transport.bytesWritten,
+      bytesSentDuringDowntime: transport.bytesWritten - bytesBeforePause,
+      pagesSent: this.pagesSent,
+      rounds: this.rounds,
+      finalRoundPages: finalPages,
+      deviceStateBytes: state.byteLength,
+      digest: toHex(digest),
+      digestMatched: true,
+      kernels: kernels.name,
+      memoryBytes: memory.totalBytes,
+    };
+    this.emit({ type: 'completed', report });
+    await callHook('release', () => o.controlPlane.release?.());
+    return report;
+  }
+
+  /** Sends every page set in `dirty` (then clears it) and a ROUND_END. */
+  private async sendRound(
+    transport: FrameTransport,
+    encoder: BatchEncoder,
+    dirty: DirtyBitmap[],
+    round: number,
+    dirtyPages: number,
+    skipZero: boolean,
+    predict: (pages: number) => number,
+  ): Promise<void> {
+    const memory = this.o.memory;
+    const roundStart = this.clock.nowMs();
+    const bytesAtStart = transport.bytesWritten;
+    const flushedAtStart = transport.bytesWritten - transport.queuedBytes;
+    this.emit({ type: 'round-start', round, dirtyPages });
+    let pages = 0;
+    let zeroPages = 0;
+    for (let r = 0; r < memory.regions.length; r++) {
+      const region = memory.regions[r]!;
+      const bitmap = dirty[r]!;
+      let from = 0;
+      while (from >= 0) {
+        this.checkAborted();
+        const { batch, nextFrom } = encoder.next(region, r, bitmap, from, round, skipZero);
+        from = nextFrom;
+        if (!batch) continue;
+        pages += batch.pages;
+        zeroPages += batch.zeroPages;
+        if (!transport.write(batch.frame)) await transport.drain();
+        this.maybeProgress(round, pages, dirtyPages, transport.bytesWritten - bytesAtStart, roundStart);
+      }
+      bitmap.clearAll();
+    }
+    this.roundPages.set(round, pages);
+    this.pagesSent += pages;
+    await transport.send(encodeFrame(MessageType.ROUND_END, msg.roundEnd, { round, pages }));
+    const durationMs = Math.max(this.clock.nowMs() - roundStart, 0.001);
+    const bytesSent = transport.bytesWritten - bytesAtStart;
+    // Bandwidth from bytes that left user space; with a bounded queue this tracks the link's
+    // rate. Rounds too small to fill the pipe say little about it, so they keep the old figure.
+    const flushed = transport.bytesWritten - transport.queuedBytes - flushedAtStart;
+    if (flushed > 1024 * 1024) this.bandwidthBytesPerSec = (flushed / durationMs) * 1000;
+    const stats: RoundStats = {
+      round,
+      dirtyPages,
+      pagesSent: pages,
+      zeroPages,
+      bytesSent,
+      durationMs,
+      bandwidthBytesPerSec: this.bandwidthBytesPerSec,
+      predictedDowntimeMs: predict(0),
+      elapsedMs: this.clock.nowMs() - this.startMs,
+    };
+    this.rounds.push(stats);
+    this.emit({ type: 'round-end', stats });
+  }
+
+  private maybeProgress(round: number, pagesSent: number, roundPages: number, bytes: number, roundStart: number): void {
+    const now = this.clock.nowMs();
+    if (now - this.lastProgressMs < PROGRESS_INTERVAL_MS) return;
+    this.lastProgressMs = now;
+    const elapsed = Math.max(now - roundStart, 0.001);
+    this.emit({ type: 'progress', round, pagesSent, roundPages, bytesSent: bytes, bandwidthBytesPerSec: (bytes / elapsed) * 1000 });
+  }
+
+  /** Frames handled on arrival: acknowledgements and failure reports. */
+  private route(frame: Frame): boolean {
+    if (frame.type === MessageType.ROUND_ACK) {
+      const ack = decodeBody(msg.roundAck, frame.body);
+      const sent = this.roundPages.get(ack.round);
+      if (sent !== ack.pages) {
+        this.transport?.destroy(
+          new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `destination acknowledged ${ack.pages} pages for round ${ack.round}, we sent ${sent ?? 'none'}`),
+        );
+      }
+      return true;
+    }
+    if (frame.type === MessageType.FAILED || frame.type === MessageType.HELLO_REJECT) {
+      const report = decodeBody(msg.errorReport, frame.body);
+      this.transport?.destroy(
+        frame.type === MessageType.HELLO_REJECT
+          ? new HandshakeError(handshakeCode(report.code), `destination refused: ${report.message}`)
+          : new PeerError(report.code, report.message),
+      );
+      return true;
+    }
+    return false;
+  }
+
+  private async fail(error: FerryError): Promise<FerryError> {
+    const o = this.o;
+    if (this.phase.is('committed')) {
+      this.phase.to('outcome-unknown');
+      const unknown = new MigrationError(
+        ErrorCode.OUTCOME_UNKNOWN,
+        'connection lost after COMMIT: the destination may be running the guest; the source guest stays paused',
+        { cause: error },
+      );
+      this.emit({ type: 'failed', error: unknown, guestResumed: false });
+      return unknown;
+    }
+    if (this.transport && !this.transport.closed) {
+      try {
+        this.transport.write(encodeFrame(MessageType.ABORT, msg.errorReport, { code: error.code, message: error.message }));
+        await Promise.race([this.transport.end(), new Promise((r) => setTimeout(r, 1000).unref())]);
+      } catch {
+        // The connection is going away anyway; the ABORT was a courtesy.
+      }
+      this.transport.destroy(error);
+    }
+    try {
+      o.tracker?.stop();
+    } catch {
+      // Stopping a tracker must not mask the migration's own error.
+    }
+    let resumed = true;
+    if (this.paused) {
+      try {
+        await o.controlPlane.resume();
+      } catch (err) {
+        resumed = false;
+        error = new MigrationError(ErrorCode.CONTROL_PLANE_FAILED, `migration failed (${error.message}) and resume() failed too`, {
+          cause: err,
+        });
+      }
+    }
+    if (!this.phase.is('failed')) this.phase.to('failed');
+    this.emit({ type: 'failed', error, guestResumed: resumed });
+    return error;
+  }
+
+  private checkAborted(): void {
+    if (this.o.signal?.aborted) throw new MigrationError(ErrorCode.ABORTED, 'migration cancelled', { cause: this.o.signal.reason });
+  }
+
+  private emit(event: MigrationEvent): void {
+    try {
+      this.o.onEvent?.(event);
+    } catch {
+      // A listener's bug must not fail the migration.
+    }
+  }
+}
+
+function expectHandshake(frame: Frame): void {
+  const accept = decodeBody(msg.helloAccept, expectType(frame, MessageType.HELLO_ACCEPT));
+  if (accept.version < MIN_PROTOCOL_VERSION || accept.version > PROTOCOL_VERSION) {
+    throw new HandshakeError(ErrorCode.VERSION_UNSUPPORTED, `destination chose version ${accept.version}, we speak ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}`);
+  }
+}
+
+function expectType(frame: Frame, type: MessageType): Uint8Array {
+  if (frame.type !== type) {
+    throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `expected ${messageName(type)}, got ${messageName(frame.type)}`);
+  }
+  return frame.body;
+}
+
+function handshakeCode(code: string): ErrorCode {
+  return code === ErrorCode.VERSION_UNSUPPORTED || code === ErrorCode.INCOMPATIBLE_GUEST ? code : ErrorCode.REJECTED;
+}
+
+async function sendDeviceState(transport: FrameTransport, state: Uint8Array): Promise<void> {
+  let offset = 0;
+  do {
+    const data = state.subarray(offset, offset + DEVICE_STATE_CHUNK_BYTES);
+    await transport.send(encodeFrame(MessageType.DEVICE_STATE, msg.deviceState, { totalBytes: state.byteLength, offset, data }));
+    offset += data.byteLength;
+  } while (offset < state.byteLength);
+}
+
+async function callHook<T>(name: string, hook: () => T | Promise<T>): Promise<T> {
+  try {
+    return await hook();
+  } catch (err) {
+    throw new MigrationError(ErrorCode.CONTROL_PLANE_FAILED, `control plane ${name}() failed: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * Protocol v1 constants. Normative definitions are in docs/protocol.md; value 0 is reserved as
+ * invalid in every enumeration so that a zeroed buffer never decodes as a valid message.
+ */
+
+/** First eight bytes of every HELLO body: "FERRY", CR, LF, 0x1A (catches text-mode mangling). */
+export const MAGIC: Uint8Array = Uint8Array.of(0x46, 0x45, 0x52, 0x52, 0x59, 0x0d, 0x0a, 0x1a);
+
+export const PROTOCOL_VERSION = 1 as const;
+export const MIN_PROTOCOL_VERSION = 1 as const;
+
+export const MessageType = {
+  // source -> destination
+  HELLO: 0x01,
+  PAGES: 0x02,
+  ROUND_END: 0x03,
+  SWITCHOVER: 0x04,
+  DEVICE_STATE: 0x05,
+  COMPLETE: 0x06,
+  COMMIT: 0x07,
+  ABORT: 0x08,
+  // destination -> source (the return path)
+  HELLO_ACCEPT: 0x81,
+  HELLO_REJECT: 0x82,
+  ROUND_ACK: 0x83,
+  READY: 0x84,
+  RESUMED: 0x85,
+  FAILED: 0x86,
+} as const;
+export type MessageType = (typeof MessageType)[keyof typeof MessageType];
+
+const messageNames = new Map<number, string>(Object.entries(MessageType).map(([k, v]) => [v, k]));
+export function messageName(type: number): string {
+  return messageNames.get(type) ?? `0x${type.toString(16).padStart(2, '0')}`;
+}
+export function isMessageType(type: number): type is MessageType {
+  return messageNames.has(type);
+}
+
+/** How one page is carried in a PAGES batch. */
+export const PageEncoding = {
+  /** pageSize bytes of page content. */
+  RAW: 0x01,
+  /** No payload: the page is all zero bytes. */
+  ZERO: 0x02,
+} as const;
+export type PageEncoding = (typeof PageEncoding)[keyof typeof PageEncoding];
+
+/** Why a HELLO carries this session: a real migration or a compatibility dry run. */
+export const Intent = {
+  MIGRATE: 0x01,
+  PROBE: 0x02,
+} as const;
+export type Intent = (typeof Intent)[keyof typeof Intent];

@@ -1,0 +1,91 @@
+import { ErrorCode, ProtocolError } from '../errors.ts';
+import type { MessageType } from './constants.ts';
+import { type Frame, readFrameHeader } from './frame.ts';
+import { FRAME_HEADER_BYTES } from './limits.ts';
+
+/**
+ * Turns a byte stream into frames: `push(chunk)` returns every frame that chunk completes.
+ * A small state machine over a list of chunks. The header is checked (type, flags, length
+ * against `maxBodyBytes`) before any body byte is kept, so memory held is bounded by the limit.
+ * A frame that lies inside one chunk is returned as a view; one that spans chunks is copied
+ * once into a buffer of exactly its size.
+ */
+export class FrameReader {
+  /** May be raised after the handshake (`MAX_HELLO_BODY_BYTES` before, `MAX_FRAME_BODY_BYTES` after). */
+  maxBodyBytes: number;
+  /** Total bytes pushed, for the return path's byte counts. */
+  bytesRead = 0;
+
+  private readonly header = new Uint8Array(FRAME_HEADER_BYTES);
+  private readonly headerView = new DataView(this.header.buffer);
+  private headerFill = 0;
+  private pending: { type: MessageType; body: Uint8Array; fill: number } | undefined;
+  private failed: ProtocolError | undefined;
+
+  constructor(maxBodyBytes: number) {
+    this.maxBodyBytes = maxBodyBytes;
+  }
+
+  /** Bytes buffered towards an incomplete frame. */
+  get buffered(): number {
+    return this.headerFill + (this.pending?.fill ?? 0);
+  }
+
+  push(chunk: Uint8Array): Frame[] {
+    if (this.failed) throw this.failed;
+    this.bytesRead += chunk.byteLength;
+    const frames: Frame[] = [];
+    let at = 0;
+    try {
+      while (at < chunk.byteLength) {
+        if (this.pending) {
+          const p = this.pending;
+          const take = Math.min(p.body.byteLength - p.fill, chunk.byteLength - at);
+          p.body.set(chunk.subarray(at, at + take), p.fill);
+          p.fill += take;
+          at += take;
+          if (p.fill === p.body.byteLength) {
+            frames.push({ type: p.type, body: p.body });
+            this.pending = undefined;
+          }
+          continue;
+        }
+        if (this.headerFill === 0 && chunk.byteLength - at >= FRAME_HEADER_BYTES) {
+          // Fast path: the header is whole in this chunk.
+          const view = new DataView(chunk.buffer, chunk.byteOffset + at, FRAME_HEADER_BYTES);
+          const { type, bodyBytes } = readFrameHeader(view, 0, this.maxBodyBytes);
+          at += FRAME_HEADER_BYTES;
+          if (chunk.byteLength - at >= bodyBytes) {
+            frames.push({ type, body: chunk.subarray(at, at + bodyBytes) });
+            at += bodyBytes;
+          } else {
+            this.pending = { type, body: new Uint8Array(bodyBytes), fill: 0 };
+          }
+          continue;
+        }
+        const take = Math.min(FRAME_HEADER_BYTES - this.headerFill, chunk.byteLength - at);
+        this.header.set(chunk.subarray(at, at + take), this.headerFill);
+        this.headerFill += take;
+        at += take;
+        if (this.headerFill === FRAME_HEADER_BYTES) {
+          this.headerFill = 0;
+          const { type, bodyBytes } = readFrameHeader(this.headerView, 0, this.maxBodyBytes);
+          if (bodyBytes === 0) frames.push({ type, body: new Uint8Array(0) });
+          else this.pending = { type, body: new Uint8Array(bodyBytes), fill: 0 };
+        }
+      }
+    } catch (err) {
+      // A stream that broke framing once cannot be trusted again.
+      this.failed = err instanceof ProtocolError ? err : new ProtocolError(ErrorCode.FRAME_MALFORMED, String(err), { cause: err });
+      throw this.failed;
+    }
+    return frames;
+  }
+
+  /** Called at end of stream: a partial frame means the peer stopped mid-message. */
+  end(): void {
+    if (this.buffered > 0 || this.pending) {
+      throw new ProtocolError(ErrorCode.FRAME_TRUNCATED, `stream ended inside a frame (${this.buffered} bytes buffered)`);
+    }
+  }
+}

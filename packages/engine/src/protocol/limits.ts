@@ -1,0 +1,35 @@
+/**
+ * Every bound the decoder enforces, in one place (mirrored in docs/limits.md). A limit is
+ * checked before the bytes it guards are buffered, so a peer cannot make us allocate past it.
+ */
+
+/** Size of the fixed frame header: u32 body length, u8 type, u8 flags, u16 reserved. */
+export const FRAME_HEADER_BYTES = 8;
+
+/** Largest frame body once the handshake is accepted (a PAGES batch of 1 MiB fits with room). */
+export const MAX_FRAME_BODY_BYTES: number = 16 * 1024 * 1024;
+
+/** Largest frame body before the handshake is accepted: a stranger gets no more than this. */
+export const MAX_HELLO_BODY_BYTES: number = 64 * 1024;
+
+export const MAX_REGIONS = 256;
+export const MAX_REGION_NAME_BYTES = 256;
+export const MAX_GUEST_ID_BYTES = 256;
+export const MAX_ERROR_MESSAGE_BYTES = 1024;
+export const MAX_ERROR_CODE_BYTES = 64;
+
+/** Page sizes we accept: powers of two from 4 KiB to 2 MiB (x86 and arm64 base and huge pages). */
+export const MIN_PAGE_SIZE = 4096;
+export const MAX_PAGE_SIZE: number = 2 * 1024 * 1024;
+
+/** Largest page index a region may have: pages are addressed with a u32. */
+export const MAX_PAGES_PER_REGION = 0xffff_ffff;
+
+/** Device state is an opaque blob from the control plane, sent in chunks, bounded in total. */
+export const MAX_DEVICE_STATE_BYTES: number = 256 * 1024 * 1024;
+
+/** Bytes each page entry takes in a PAGES batch, before payloads. */
+export const PAGE_ENTRY_BYTES = 20;
+
+/** Bytes of the fixed part of a PAGES body. */
+export const PAGES_HEADER_BYTES = 12;

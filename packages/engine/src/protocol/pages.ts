@@ -1,0 +1,117 @@
+import { ErrorCode, ProtocolError } from '../errors.ts';
+import { PageEncoding } from './constants.ts';
+import { Cursor } from './cursor.ts';
+import { FRAME_HEADER_BYTES, PAGE_ENTRY_BYTES, PAGES_HEADER_BYTES } from './limits.ts';
+
+/**
+ * PAGES, the hot message. Layout of the body (little-endian):
+ *
+ *   u16 region | u16 reserved | u32 round | u32 count
+ *   count x entry { u32 pageIndex | u8 encoding | u8 reserved | u16 reserved | u32 length | u64 xxh64 }
+ *   payloads of the entries, in entry order, back to back
+ *
+ * Entries come first and payloads after so that all RAW payloads of a batch are one contiguous
+ * run: the sender hashes the whole run in one native call and the receiver verifies it the same
+ * way. Nothing here allocates per page.
+ */
+
+/** Body bytes of a batch of `count` entries carrying `payloadBytes` of payload. */
+export function pagesBodyBytes(count: number, payloadBytes: number): number {
+  return PAGES_HEADER_BYTES + count * PAGE_ENTRY_BYTES + payloadBytes;
+}
+
+/** Where the entry table of a batch starts inside its frame. */
+export const PAGES_ENTRIES_OFFSET: number = FRAME_HEADER_BYTES + PAGES_HEADER_BYTES;
+
+/** Writes the fixed part of a PAGES body at `offset` in `view`. */
+export function writePagesHeader(view: DataView, offset: number, regionIndex: number, round: number, count: number): void {
+  view.setUint16(offset, regionIndex, true);
+  view.setUint16(offset + 2, 0, true);
+  view.setUint32(offset + 4, round, true);
+  view.setUint32(offset + 8, count, true);
+}
+
+/** Writes entry `i` of a batch whose entry table starts at `entriesOffset` in `view`. */
+export function writePageEntry(
+  view: DataView,
+  entriesOffset: number,
+  i: number,
+  pageIndex: number,
+  encoding: PageEncoding,
+  length: number,
+  checksum: bigint,
+): void {
+  const at = entriesOffset + i * PAGE_ENTRY_BYTES;
+  view.setUint32(at, pageIndex, true);
+  view.setUint32(at + 4, encoding, true); // encoding in the low byte; the three reserved bytes zero
+  view.setUint32(at + 8, length, true);
+  view.setBigUint64(at + 12, checksum, true);
+}
+
+/**
+ * A decoded, validated view of a PAGES body. Accessors read the entry table in place; `payload`
+ * is a view of the payload run. Construction checks every entry, so users need not.
+ */
+export class PageBatch {
+  readonly regionIndex: number;
+  readonly round: number;
+  readonly count: number;
+  /** The payload run: RAW payloads back to back, in entry order. */
+  readonly payload: Uint8Array;
+  private readonly view: DataView;
+  private readonly entriesOffset: number;
+
+  constructor(body: Uint8Array, pageSize: number) {
+    const c = new Cursor(body);
+    this.regionIndex = c.u16();
+    c.zero(2, 'PAGES reserved');
+    this.round = c.u32();
+    this.count = c.u32();
+    this.entriesOffset = c.offset;
+    const tableBytes = this.count * PAGE_ENTRY_BYTES;
+    c.need(tableBytes, 'PAGES entry table');
+    this.view = c.view;
+    let payloadBytes = 0;
+    for (let i = 0; i < this.count; i++) {
+      const at = this.entriesOffset + i * PAGE_ENTRY_BYTES;
+      const encodingWord = this.view.getUint32(at + 4, true);
+      const length = this.view.getUint32(at + 8, true);
+      if (encodingWord === PageEncoding.RAW) {
+        if (length !== pageSize) {
+          throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `RAW page entry ${i} has length ${length}, page size is ${pageSize}`);
+        }
+      } else if (encodingWord === PageEncoding.ZERO) {
+        if (length !== 0) {
+          throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `ZERO page entry ${i} has length ${length}`);
+        }
+      } else {
+        throw new ProtocolError(
+          ErrorCode.FRAME_MALFORMED,
+          `page entry ${i}: unknown encoding word 0x${encodingWord.toString(16)}`,
+        );
+      }
+      payloadBytes += length;
+    }
+    c.offset += tableBytes;
+    if (payloadBytes !== c.remaining) {
+      throw new ProtocolError(
+        ErrorCode.FRAME_MALFORMED,
+        `PAGES payload is ${c.remaining} bytes, entries declare ${payloadBytes}`,
+      );
+    }
+    this.payload = c.raw(payloadBytes, 'PAGES payload');
+  }
+
+  pageIndex(i: number): number {
+    return this.view.getUint32(this.entriesOffset + i * PAGE_ENTRY_BYTES, true);
+  }
+  encoding(i: number): PageEncoding {
+    return this.view.getUint8(this.entriesOffset + i * PAGE_ENTRY_BYTES + 4) as PageEncoding;
+  }
+  length(i: number): number {
+    return this.view.getUint32(this.entriesOffset + i * PAGE_ENTRY_BYTES + 8, true);
+  }
+  checksum(i: number): bigint {
+    return this.view.getBigUint64(this.entriesOffset + i * PAGE_ENTRY_BYTES + 12, true);
+  }
+}

@@ -1,0 +1,30 @@
+import type { FerryError } from '../errors.ts';
+import type { MigrationReport, RoundStats } from './report.ts';
+import type { DestinationPhase, SourcePhase } from './state-machine.ts';
+
+/** Progress of a migration on the source, as typed events. */
+export type MigrationEvent =
+  | { readonly type: 'phase'; readonly from: SourcePhase; readonly to: SourcePhase }
+  | { readonly type: 'round-start'; readonly round: number; readonly dirtyPages: number }
+  | {
+      readonly type: 'progress';
+      readonly round: number;
+      readonly pagesSent: number;
+      readonly roundPages: number;
+      readonly bytesSent: number;
+      readonly bandwidthBytesPerSec: number;
+    }
+  | { readonly type: 'round-end'; readonly stats: RoundStats }
+  | { readonly type: 'switchover'; readonly round: number; readonly remainingPages: number; readonly predictedDowntimeMs: number }
+  | { readonly type: 'completed'; readonly report: MigrationReport }
+  | { readonly type: 'failed'; readonly error: FerryError; readonly guestResumed: boolean };
+
+/** What happens on the destination, as typed events. */
+export type DestinationEvent =
+  | { readonly type: 'connection'; readonly remote: string }
+  | { readonly type: 'rejected'; readonly remote: string; readonly code: string; readonly reason: string }
+  | { readonly type: 'probe'; readonly remote: string; readonly accepted: boolean }
+  | { readonly type: 'phase'; readonly from: DestinationPhase; readonly to: DestinationPhase }
+  | { readonly type: 'round-end'; readonly round: number; readonly pages: number; readonly bytesReceived: number }
+  | { readonly type: 'resumed'; readonly verifyMs: number; readonly resumeMs: number }
+  | { readonly type: 'failed'; readonly error: FerryError };

@@ -1,0 +1,62 @@
+import type { SourcePhase } from './state-machine.ts';
+
+/** What one pre-copy round did. */
+export interface RoundStats {
+  readonly round: number;
+  /** Pages found dirty at the sync that began the round (round 0: every page). */
+  readonly dirtyPages: number;
+  /** Pages put on the wire (RAW and ZERO entries). */
+  readonly pagesSent: number;
+  readonly zeroPages: number;
+  /** Frame bytes written for this round. */
+  readonly bytesSent: number;
+  readonly durationMs: number;
+  /** bytesSent over durationMs; what the next prediction uses. */
+  readonly bandwidthBytesPerSec: number;
+  /** Downtime predicted, at the end of this round, if the next sync switched over. */
+  readonly predictedDowntimeMs: number;
+  /** Milliseconds since the migration started, at the end of the round. */
+  readonly elapsedMs: number;
+}
+
+/**
+ * Downtime split into its parts, each measured on the source's clock from the moment the
+ * guest was asked to pause. The parts add up to `downtimeMs`.
+ */
+export interface DowntimeBreakdown {
+  /** The control plane's `pause()` hook. */
+  readonly pauseMs: number;
+  /** Final dirty sync and sending the pages it found. */
+  readonly finalRoundMs: number;
+  /** `saveDeviceState()` and sending the blob. */
+  readonly deviceStateMs: number;
+  /** Digest of source memory. */
+  readonly digestMs: number;
+  /** From COMPLETE sent to RESUMED received: destination verifies, loads, commits and resumes. */
+  readonly handoverMs: number;
+}
+
+export interface MigrationReport {
+  readonly sessionId: string;
+  readonly outcome: Extract<SourcePhase, 'completed'>;
+  readonly totalMs: number;
+  /** Pause requested on the source to RESUMED received from the destination. */
+  readonly downtimeMs: number;
+  readonly downtime: DowntimeBreakdown;
+  /** What the destination said its own steps took: digest and device state load, resume hook. */
+  readonly destination: { readonly verifyMs: number; readonly resumeMs: number };
+  /** Every byte written to the connection, headers included. */
+  readonly bytesSent: number;
+  readonly bytesSentDuringDowntime: number;
+  readonly pagesSent: number;
+  readonly rounds: readonly RoundStats[];
+  /** Pages sent while the guest was paused. */
+  readonly finalRoundPages: number;
+  readonly deviceStateBytes: number;
+  /** The memory digest both sides computed, as 0x-prefixed hex. */
+  readonly digest: string;
+  readonly digestMatched: true;
+  /** Which hashing kernels ran: the native addon or the TypeScript fallback. */
+  readonly kernels: 'native' | 'js';
+  readonly memoryBytes: number;
+}

@@ -1,0 +1,22 @@
+/** Shared between the writer guest and its worker: the control words and the start data. */
+export const Control = {
+  // index of the state word and its values
+  STATE: 0,
+  RUNNING: 0,
+  PAUSE_REQUESTED: 1,
+  PAUSED: 2,
+  STOP: 3,
+  // index of the write counter
+  WRITES: 1,
+} as const;
+
+export interface WriterGuestData {
+  readonly regions: SharedArrayBuffer[];
+  readonly dirty: SharedArrayBuffer[];
+  readonly control: SharedArrayBuffer;
+  readonly pageSize: number;
+  readonly pagesPerSec: number;
+  /** Writes go to the first fraction of each region's pages (the writable working set). */
+  readonly workingSetFraction: number;
+  readonly seed: number;
+}

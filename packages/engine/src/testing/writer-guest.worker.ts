@@ -1,0 +1,47 @@
+import { workerData } from 'node:worker_threads';
+import { WriteBarrier } from '../dirty/write-barrier.ts';
+import { writePattern } from './page-pattern.ts';
+import { Control, type WriterGuestData } from './writer-guest-protocol.ts';
+
+/**
+ * A guest's vCPU in a worker: writes whole pages at random at a set rate, marking each in the
+ * write barrier after the write, and parks when asked to pause.
+ */
+const data = workerData as WriterGuestData;
+const ctl = new Int32Array(data.control);
+const barrier = new WriteBarrier(data.dirty, data.pageSize);
+const regions = data.regions.map((b) => new Uint8Array(b));
+let rng = data.seed | 1;
+const next = (): number => {
+  rng ^= rng << 13;
+  rng ^= rng >>> 17;
+  rng ^= rng << 5;
+  return rng >>> 0;
+};
+
+const start = performance.now();
+let writes = 0;
+for (;;) {
+  const state = Atomics.load(ctl, Control.STATE);
+  if (state === Control.STOP) break;
+  if (state === Control.PAUSE_REQUESTED) {
+    Atomics.store(ctl, Control.STATE, Control.PAUSED);
+    Atomics.notify(ctl, Control.STATE);
+    while (Atomics.load(ctl, Control.STATE) === Control.PAUSED) Atomics.wait(ctl, Control.STATE, Control.PAUSED);
+    continue;
+  }
+  // Keep to the requested rate: write until ahead of schedule, then sleep (woken early by a state change).
+  const due = ((performance.now() - start) / 1000) * data.pagesPerSec;
+  if (writes >= due) {
+    Atomics.wait(ctl, Control.STATE, Control.RUNNING, 1);
+    continue;
+  }
+  const r = next() % regions.length;
+  const region = regions[r]!;
+  const pageCount = region.byteLength / data.pageSize;
+  const page = next() % Math.max(1, Math.floor(pageCount * data.workingSetFraction));
+  const version = Atomics.add(ctl, Control.WRITES, 1) + 1;
+  writePattern(region.subarray(page * data.pageSize, (page + 1) * data.pageSize), page, version);
+  barrier.markPage(r, page);
+  writes++;
+}

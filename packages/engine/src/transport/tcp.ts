@@ -1,0 +1,170 @@
+import net from 'node:net';
+import { ErrorCode, type FerryError, MigrationError, ProtocolError } from '../errors.ts';
+import type { Frame } from '../protocol/frame.ts';
+import { FrameReader } from '../protocol/frame-reader.ts';
+import { deferred } from '../util/deferred.ts';
+import type { FrameTransport } from './transport.ts';
+
+/**
+ * Bytes queued in user space before `write` reports backpressure: a few page batches, so the
+ * sender prepares the next batch while the kernel still has data to send.
+ */
+const HIGH_WATER_MARK_BYTES = 4 * 1024 * 1024;
+
+/** Frames over one TCP connection. */
+export class TcpTransport implements FrameTransport {
+  private readonly socket: net.Socket;
+  private readonly reader: FrameReader;
+  private frameHandler: ((frame: Frame) => void) | undefined;
+  private readonly closeHandlers: ((error: FerryError) => void)[] = [];
+  private closeError: FerryError | undefined;
+  private drainWaiters: { resolve(): void; reject(e: unknown): void }[] = [];
+  /** Frames that arrived before a handler was set. */
+  private readonly early: Frame[] = [];
+
+  constructor(socket: net.Socket, maxBodyBytes: number) {
+    this.socket = socket;
+    this.reader = new FrameReader(maxBodyBytes);
+    socket.setNoDelay(true);
+    socket.on('timeout', () => {
+      this.fail(new MigrationError(ErrorCode.TIMEOUT, `no data from ${this.remoteAddress} for ${socket.timeout} ms`));
+    });
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.flushDrainWaiters());
+    socket.on('error', (err) => {
+      this.fail(new MigrationError(ErrorCode.CONNECTION_LOST, `connection error: ${err.message}`, { cause: err }));
+    });
+    socket.on('end', () => {
+      try {
+        this.reader.end();
+        this.fail(new MigrationError(ErrorCode.CONNECTION_LOST, 'peer closed the connection'));
+      } catch (err) {
+        this.fail(err as FerryError);
+      }
+    });
+    socket.on('close', () => {
+      this.fail(new MigrationError(ErrorCode.CONNECTION_LOST, 'connection closed'));
+    });
+  }
+
+  /** Connects to a Ferry destination. */
+  static connect(options: { host: string; port: number; timeoutMs?: number; maxBodyBytes: number; signal?: AbortSignal }): Promise<TcpTransport> {
+    const d = deferred<TcpTransport>();
+    const socket = net.connect({ host: options.host, port: options.port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      d.reject(new MigrationError(ErrorCode.TIMEOUT, `connecting to ${options.host}:${options.port} timed out`));
+    }, options.timeoutMs ?? 10_000);
+    timer.unref();
+    const onAbort = (): void => {
+      socket.destroy();
+      d.reject(new MigrationError(ErrorCode.ABORTED, 'aborted while connecting', { cause: options.signal?.reason }));
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+      d.resolve(new TcpTransport(socket, options.maxBodyBytes));
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+      d.reject(new MigrationError(ErrorCode.CONNECTION_LOST, `cannot connect to ${options.host}:${options.port}: ${err.message}`, { cause: err }));
+    });
+    return d.promise;
+  }
+
+  onFrame(handler: (frame: Frame) => void): void {
+    this.frameHandler = handler;
+    while (this.early.length > 0 && this.frameHandler === handler && !this.closeError) {
+      handler(this.early.shift()!);
+    }
+  }
+
+  onClose(handler: (error: FerryError) => void): void {
+    if (this.closeError) handler(this.closeError);
+    else this.closeHandlers.push(handler);
+  }
+
+  write(bytes: Uint8Array): boolean {
+    if (this.closeError) throw this.closeError;
+    this.socket.write(bytes);
+    return this.socket.writableLength < HIGH_WATER_MARK_BYTES;
+  }
+
+  drain(): Promise<void> {
+    if (this.closeError) return Promise.reject(this.closeError);
+    if (this.socket.writableLength < HIGH_WATER_MARK_BYTES) return Promise.resolve();
+    return new Promise((resolve, reject) => this.drainWaiters.push({ resolve, reject }));
+  }
+
+  async send(bytes: Uint8Array): Promise<void> {
+    if (!this.write(bytes)) await this.drain();
+  }
+
+  /** Fails the transport with FERRY_TIMEOUT when nothing arrives for `ms` (0 disables). */
+  setIdleTimeout(ms: number): void {
+    this.socket.setTimeout(ms);
+  }
+
+  setMaxBodyBytes(bytes: number): void {
+    this.reader.maxBodyBytes = bytes;
+  }
+
+  end(): Promise<void> {
+    if (this.closeError) return Promise.resolve();
+    return new Promise((resolve) => this.socket.end(resolve));
+  }
+
+  destroy(error?: FerryError): void {
+    this.fail(error ?? new MigrationError(ErrorCode.ABORTED, 'transport destroyed'));
+  }
+
+  get bytesWritten(): number {
+    return this.socket.bytesWritten;
+  }
+  get queuedBytes(): number {
+    return this.socket.writableLength;
+  }
+  get bytesRead(): number {
+    return this.reader.bytesRead;
+  }
+  get closed(): boolean {
+    return this.closeError !== undefined;
+  }
+  get remoteAddress(): string {
+    return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}`;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closeError) return;
+    let frames: Frame[];
+    try {
+      frames = this.reader.push(chunk);
+    } catch (err) {
+      this.fail(err instanceof ProtocolError ? err : new ProtocolError(ErrorCode.FRAME_MALFORMED, String(err), { cause: err }));
+      return;
+    }
+    for (const f of frames) {
+      if (this.closeError) return;
+      if (this.frameHandler) this.frameHandler(f);
+      else this.early.push(f);
+    }
+  }
+
+  private flushDrainWaiters(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w.resolve();
+  }
+
+  private fail(error: FerryError): void {
+    if (this.closeError) return;
+    this.closeError = error;
+    this.socket.destroy();
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w.reject(error);
+    for (const h of this.closeHandlers.splice(0)) h(error);
+  }
+}
