@@ -1,26 +1,61 @@
 import type { Kernels } from '../accel/kernels.ts';
 import type { GuestMemory } from './guest-memory.ts';
 
-/** Pages hashed per kernel call: bounds the scratch array and keeps each call short. */
-const DIGEST_CHUNK_PAGES = 4096;
+/** Pages hashed per kernel call: keeps each call short and lets two run at once off-thread. */
+const DIGEST_CHUNK_PAGES = 8192;
 
 /**
  * The memory digest of protocol v1: xxh64 (seed 0) over the concatenation of the u64
- * little-endian xxh64 of every page of every region, in region and page order. Both sides
- * compute it from memory itself, so it catches a dirty page the tracker missed, not only
- * corruption on the wire.
+ * little-endian xxh64 of every page of every region, in region and page order. A digest is
+ * computed from a page-hash table: one word per page, regions back to back.
+ */
+export function digestOfPageHashes(table: BigUint64Array, kernels: Kernels): bigint {
+  // BigUint64Array words are native-endian; every platform Ferry supports is little-endian.
+  return kernels.xxh64(new Uint8Array(table.buffer, table.byteOffset, table.byteLength));
+}
+
+/** Hashes every page of `memory` into a new page-hash table. */
+export function hashMemory(memory: GuestMemory, kernels: Kernels): BigUint64Array {
+  const table = new BigUint64Array(memory.totalPages);
+  for (const { bytes, out } of chunks(memory, table)) kernels.hashPages(bytes, memory.pageSize, out);
+  return table;
+}
+
+/** `hashMemory` on the addon's thread pool when it has one, leaving the event loop free. */
+export async function hashMemoryAsync(memory: GuestMemory, kernels: Kernels): Promise<BigUint64Array> {
+  if (!kernels.hashPagesAsync) return hashMemory(memory, kernels);
+  const table = new BigUint64Array(memory.totalPages);
+  const work = [...chunks(memory, table)];
+  // Two at a time: one per core of a small host, without starving the pool of other work.
+  const run = async (): Promise<void> => {
+    for (let job = work.shift(); job; job = work.shift()) await kernels.hashPagesAsync!(job.bytes, memory.pageSize, job.out);
+  };
+  await Promise.all([run(), run()]);
+  return table;
+}
+
+/**
+ * Digest of `memory` as it is now, computed from the bytes themselves: on the source it
+ * catches a write the dirty tracker missed, not only corruption on the wire.
  */
 export function memoryDigest(memory: GuestMemory, kernels: Kernels): bigint {
-  const pageHashes = new BigUint64Array(memory.totalPages);
+  return digestOfPageHashes(hashMemory(memory, kernels), kernels);
+}
+
+export async function memoryDigestAsync(memory: GuestMemory, kernels: Kernels): Promise<bigint> {
+  return digestOfPageHashes(await hashMemoryAsync(memory, kernels), kernels);
+}
+
+function* chunks(memory: GuestMemory, table: BigUint64Array): Generator<{ bytes: Uint8Array; out: BigUint64Array }> {
   let at = 0;
   for (const region of memory.regions) {
     for (let first = 0; first < region.pageCount; first += DIGEST_CHUNK_PAGES) {
       const count = Math.min(DIGEST_CHUNK_PAGES, region.pageCount - first);
-      const bytes = region.bytes.subarray(first * memory.pageSize, (first + count) * memory.pageSize);
-      kernels.hashPages(bytes, memory.pageSize, pageHashes.subarray(at, at + count));
+      yield {
+        bytes: region.bytes.subarray(first * memory.pageSize, (first + count) * memory.pageSize),
+        out: table.subarray(at, at + count),
+      };
       at += count;
     }
   }
-  // BigUint64Array stores native-endian words; every platform Node supports for Ferry is LE.
-  return kernels.xxh64(new Uint8Array(pageHashes.buffer, 0, pageHashes.byteLength));
 }

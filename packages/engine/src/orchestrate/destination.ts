@@ -3,7 +3,6 @@ import { loadKernels } from '../accel/index.ts';
 import type { Kernels } from '../accel/kernels.ts';
 import { BatchDecoder } from '../codec/batch-decoder.ts';
 import { ErrorCode, type FerryError, HandshakeError, MigrationError, ProtocolError, toFerryError } from '../errors.ts';
-import { memoryDigest } from '../memory/digest.ts';
 import { GuestMemory } from '../memory/guest-memory.ts';
 import { checkLayout, layoutMismatch, type MemoryLayout, totalBytes } from '../memory/layout.ts';
 import { Intent, MessageType, messageName, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
@@ -153,7 +152,8 @@ export class MigrationDestination {
     transport.setMaxBodyBytes(MAX_FRAME_BODY_BYTES);
     transport.setIdleTimeout(o.idleTimeoutMs ?? 30_000);
     await transport.send(encodeFrame(MessageType.HELLO_ACCEPT, msg.helloAccept, { version: PROTOCOL_VERSION, maxFrameBodyBytes: MAX_FRAME_BODY_BYTES }));
-    new IncomingSession(this.o, this.kernels!, transport, hello, memory, (result) => this.finish(result)).start();
+    const decoder = new BatchDecoder(memory, this.kernels!, !o.controlPlane.allocate);
+    new IncomingSession(this.o, transport, hello, memory, decoder, (result) => this.finish(result)).start();
   }
 
   /** The reason to refuse `hello`, or undefined to accept it. */
@@ -218,7 +218,6 @@ async function refuse(transport: TcpTransport, code: string, message: string): P
 /** One accepted migration, from HELLO_ACCEPT to RESUMED. */
 class IncomingSession {
   private readonly phase: StateMachine<DestinationPhase>;
-  private readonly decoder: BatchDecoder;
   private readonly clock: Clock;
   private roundPages = 0;
   private rounds = 0;
@@ -231,14 +230,13 @@ class IncomingSession {
 
   constructor(
     private readonly o: ListenOptions,
-    private readonly kernels: Kernels,
     private readonly transport: TcpTransport,
     private readonly hello: msg.Hello,
     private readonly memory: GuestMemory,
+    private readonly decoder: BatchDecoder,
     private readonly done: (result: IncomingMigration | FerryError) => void,
   ) {
     this.clock = o.clock ?? systemClock;
-    this.decoder = new BatchDecoder(memory, kernels);
     this.phase = new StateMachine<DestinationPhase>('handshake', DESTINATION_TRANSITIONS, (from, to) => o.onEvent?.({ type: 'phase', from, to }));
   }
 
@@ -333,7 +331,9 @@ class IncomingSession {
       if (complete.totalPages !== this.memory.totalPages) {
         throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `COMPLETE counts ${complete.totalPages} pages, the guest has ${this.memory.totalPages}`);
       }
-      this.digest = memoryDigest(this.memory, this.kernels);
+      // Every page was checked against its checksum as it arrived and the table holds the
+      // hash of what was written, so the table's digest is the digest of this memory.
+      this.digest = this.decoder.digest();
       if (this.digest !== complete.digest) {
         throw new MigrationError(ErrorCode.DIGEST_MISMATCH, `memory digest ${toHex(this.digest)} differs from the source's ${toHex(complete.digest)}`);
       }

@@ -14,7 +14,7 @@ import {
   toFerryError,
   UsageError,
 } from '../errors.ts';
-import { memoryDigest } from '../memory/digest.ts';
+import { memoryDigestAsync } from '../memory/digest.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import { Intent, MessageType, messageName, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
 import { decodeBody, encodeFrame, type Frame } from '../protocol/frame.ts';
@@ -152,9 +152,10 @@ class SourceMigration {
     const reply = await inbox.next(o.handshakeTimeoutMs ?? 10_000, 'handshake');
     expectHandshake(reply);
 
-    // Measured, not assumed: the digest is a fixed part of every switchover.
+    // Measured, not assumed: the digest is a fixed part of every switchover (an upper bound:
+    // at switchover it overlaps the final round).
     const digestStart = this.clock.nowMs();
-    memoryDigest(memory, kernels);
+    await memoryDigestAsync(memory, kernels);
     const digestCostMs = this.clock.nowMs() - digestStart;
 
     this.phase.to('precopy');
@@ -191,6 +192,9 @@ class SourceMigration {
     this.paused = true;
     await callHook('pause', () => o.controlPlane.pause());
     const pausedAt = this.clock.nowMs();
+    // Memory is frozen from here on: hash it off-thread while the final round goes out.
+    const digestPromise = memoryDigestAsync(memory, kernels);
+    digestPromise.catch(() => {});
     for (let r = 0; r < dirty.length; r++) o.tracker.sync(r, dirty[r]!);
     const finalPages = dirty.reduce((n, d) => n + d.count(), 0);
     await transport.send(encodeFrame(MessageType.SWITCHOVER, msg.switchover, { round }));
@@ -201,7 +205,7 @@ class SourceMigration {
     await sendDeviceState(transport, state);
     const deviceStateDone = this.clock.nowMs();
 
-    const digest = memoryDigest(memory, kernels);
+    const digest = await digestPromise;
     const digestDone = this.clock.nowMs();
     await transport.send(encodeFrame(MessageType.COMPLETE, msg.complete, { digest, totalPages: memory.totalPages, finalRound: round }));
 

@@ -30,7 +30,7 @@ export interface DowntimeBreakdown {
   readonly finalRoundMs: number;
   /** `saveDeviceState()` and sending the blob. */
   readonly deviceStateMs: number;
-  /** Digest of source memory. */
+  /** Waiting for the digest of source memory, which runs off-thread alongside the final round. */
   readonly digestMs: number;
   /** From COMPLETE sent to RESUMED received: destination verifies, loads, commits and resumes. */
   readonly handoverMs: number;

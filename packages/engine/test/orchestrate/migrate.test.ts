@@ -49,7 +49,6 @@ describe('migrate', () => {
     expect(report.rounds.length).toBeGreaterThanOrEqual(2);
     expect(report.downtimeMs).toBeGreaterThan(0);
     expect(events.some((e) => e.type === 'round-end')).toBe(true);
-    console.log(JSON.stringify({ ...report, rounds: report.rounds.map((r) => [r.round, r.dirtyPages, r.pagesSent, Math.round(r.durationMs), Math.round(r.bandwidthBytesPerSec / 1e6), Math.round(r.predictedDowntimeMs)]) }));
     await guest.stop();
   });
 });

@@ -1,0 +1,126 @@
+import { createRequire } from 'node:module';
+import { ErrorCode, FerryError } from '../errors.ts';
+import type { Kernels } from './kernels.ts';
+import { checkHashInput, checkPageArgs } from './page-args.ts';
+
+/** The exports of `@ferry/native` that Ferry uses (its generated `index.d.ts` has them all). */
+interface NativeBinding {
+  hashPages(data: Uint8Array, pageSize: number, out: BigUint64Array): void;
+  scanPages(
+    data: Uint8Array,
+    pageSize: number,
+    hashesOut: BigUint64Array,
+    zeroBitsOut: Uint32Array,
+  ): number;
+  xxh64(data: Uint8Array, seed?: bigint): bigint;
+  hashPagesAsync(
+    data: Uint8Array,
+    pageSize: number,
+    out: BigUint64Array,
+    signal?: AbortSignal,
+  ): Promise<void>;
+  scanPagesAsync(
+    data: Uint8Array,
+    pageSize: number,
+    hashesOut: BigUint64Array,
+    zeroBitsOut: Uint32Array,
+    signal?: AbortSignal,
+  ): Promise<number>;
+}
+
+const BINDING_FUNCTIONS = [
+  'hashPages',
+  'scanPages',
+  'xxh64',
+  'hashPagesAsync',
+  'scanPagesAsync',
+] as const satisfies readonly (keyof NativeBinding)[];
+
+/** The environment variable that, set to `1`, keeps Ferry from loading the addon. */
+export const NO_NATIVE_ENV = 'FERRY_NO_NATIVE';
+
+/**
+ * Loads `@ferry/native` and wraps it as `Kernels`, or says why it could not: disabled by
+ * `FERRY_NO_NATIVE=1`, not built for this platform, or missing a function (a stale build).
+ * The failure is a `FerryError` with code `FERRY_NATIVE_UNAVAILABLE` whose `cause` is what
+ * loading threw. Never throws.
+ */
+export function loadNativeKernels(): { kernels: Kernels } | { error: FerryError } {
+  if (process.env[NO_NATIVE_ENV] === '1') {
+    return { error: unavailable(`the native addon is disabled by ${NO_NATIVE_ENV}=1`) };
+  }
+  let binding: NativeBinding;
+  try {
+    binding = createRequire(import.meta.url)('@ferry/native') as NativeBinding;
+  } catch (err) {
+    const detail = err instanceof Error ? err.message.split('\n', 1)[0] : String(err);
+    const hint = 'build it with `pnpm --filter @ferry/native build`';
+    return { error: unavailable(`@ferry/native did not load (${hint}): ${detail}`, err) };
+  }
+  const missing = BINDING_FUNCTIONS.filter((name) => typeof binding[name] !== 'function');
+  if (missing.length > 0) {
+    return { error: unavailable(`@ferry/native lacks ${missing.join(', ')}: rebuild it`) };
+  }
+  return { kernels: wrapBinding(binding) };
+}
+
+/** The addon as `Kernels`: arguments are checked here, so errors match the JS kernels'. */
+function wrapBinding(native: NativeBinding): Kernels {
+  return {
+    name: 'native',
+    hashPages(data, pageSize, out) {
+      checkPageArgs(data, pageSize, out);
+      native.hashPages(data, pageSize, out);
+    },
+    scanPages(data, pageSize, hashesOut, zeroBitsOut) {
+      checkPageArgs(data, pageSize, hashesOut, zeroBitsOut);
+      return native.scanPages(data, pageSize, hashesOut, zeroBitsOut);
+    },
+    xxh64(data) {
+      checkHashInput(data);
+      return native.xxh64(data);
+    },
+    async scanPagesAsync(data, pageSize, hashesOut, zeroBitsOut, signal) {
+      checkPageArgs(data, pageSize, hashesOut, zeroBitsOut);
+      return runAbortable(signal, (inner) =>
+        native.scanPagesAsync(data, pageSize, hashesOut, zeroBitsOut, inner),
+      );
+    },
+    async hashPagesAsync(data, pageSize, out, signal) {
+      checkPageArgs(data, pageSize, out);
+      return runAbortable(signal, (inner) => native.hashPagesAsync(data, pageSize, out, inner));
+    },
+  };
+}
+
+/**
+ * Runs an async addon call under `signal`, rejecting with `signal.reason` (as web APIs do)
+ * when it is aborted. The addon gets a fresh signal per call: napi-rs 3 overwrites the
+ * `onabort` of a signal it is given, keeps it for the signal's lifetime, and stops passing
+ * aborts on once the first task given that signal has settled, so a migration-wide signal
+ * handed to it directly would not stop later scans.
+ */
+async function runAbortable<T>(
+  signal: AbortSignal | undefined,
+  start: (signal: AbortSignal | undefined) => Promise<T>,
+): Promise<T> {
+  if (signal === undefined) return start(undefined);
+  signal.throwIfAborted();
+  const inner = new AbortController();
+  const forward = (): void => inner.abort(signal.reason);
+  signal.addEventListener('abort', forward, { once: true });
+  try {
+    return await start(inner.signal);
+  } catch (err) {
+    if (signal.aborted) throw signal.reason;
+    throw err;
+  } finally {
+    signal.removeEventListener('abort', forward);
+  }
+}
+
+function unavailable(message: string, cause?: unknown): FerryError {
+  return cause === undefined
+    ? new FerryError(ErrorCode.NATIVE_UNAVAILABLE, message)
+    : new FerryError(ErrorCode.NATIVE_UNAVAILABLE, message, { cause });
+}
