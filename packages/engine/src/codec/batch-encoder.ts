@@ -32,7 +32,7 @@ export class BatchEncoder {
   private readonly zeroBits: Uint32Array;
   private readonly regionBuffers = new Map<MemoryRegion, Buffer>();
 
-  constructor(pageSize: number, kernels: Kernels, batchPages = DEFAULT_BATCH_PAGES) {
+  constructor(pageSize: number, kernels: Kernels, batchPages: number = DEFAULT_BATCH_PAGES) {
     this.pageSize = pageSize;
     this.kernels = kernels;
     this.batchPages = batchPages;

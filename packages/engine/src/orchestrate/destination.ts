@@ -24,6 +24,8 @@ export interface ListenOptions {
   readonly host?: string;
   /** Default 0: the OS picks; read `port` afterwards. */
   readonly port?: number;
+  /** Page sizes this host can run; a guest with another is refused at the handshake. Default: any. */
+  readonly pageSizes?: readonly number[];
   /** Refuse guests larger than this. Default 16 GiB. */
   readonly maxGuestBytes?: number;
   /** Refuse device state larger than this. Default 256 MiB. */
@@ -168,6 +170,9 @@ export class MigrationDestination {
       checkLayout(guest.layout);
     } catch (err) {
       return { code: ErrorCode.INCOMPATIBLE_GUEST, message: (err as Error).message };
+    }
+    if (this.o.pageSizes && !this.o.pageSizes.includes(hello.pageSize)) {
+      return { code: ErrorCode.INCOMPATIBLE_GUEST, message: `page size ${hello.pageSize} offered, this host runs ${this.o.pageSizes.join(' or ')}` };
     }
     const maxGuestBytes = this.o.maxGuestBytes ?? 16 * 1024 ** 3;
     if (totalBytes(guest.layout) > maxGuestBytes) {

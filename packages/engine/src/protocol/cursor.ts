@@ -12,7 +12,7 @@ export class Cursor {
   offset: number;
   readonly end: number;
 
-  constructor(bytes: Uint8Array, offset = 0, end = bytes.byteLength) {
+  constructor(bytes: Uint8Array, offset: number = 0, end: number = bytes.byteLength) {
     this.bytes = bytes;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.offset = offset;

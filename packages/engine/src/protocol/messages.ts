@@ -76,7 +76,7 @@ export const hello: MessageCodec<Hello> = {
     }
     c.zero(1, 'hello reserved');
     c.zero(2, 'hello reserved');
-    const sessionId = c.raw(16, 'session id').slice();
+    const sessionId = new Uint8Array(c.raw(16, 'session id'));
     const pageSize = c.u32();
     const features = c.u32();
     const guestId = c.string16(MAX_GUEST_ID_BYTES, 'guest id');
@@ -302,20 +302,3 @@ export const empty: MessageCodec<Record<string, never>> = {
     return {};
   },
 };
-
-/** The codec for each control message type. PAGES is absent: see pages.ts. */
-export const controlCodecs = {
-  [MessageType.HELLO]: hello,
-  [MessageType.ROUND_END]: roundEnd,
-  [MessageType.SWITCHOVER]: switchover,
-  [MessageType.DEVICE_STATE]: deviceState,
-  [MessageType.COMPLETE]: complete,
-  [MessageType.COMMIT]: empty,
-  [MessageType.ABORT]: errorReport,
-  [MessageType.HELLO_ACCEPT]: helloAccept,
-  [MessageType.HELLO_REJECT]: errorReport,
-  [MessageType.ROUND_ACK]: roundAck,
-  [MessageType.READY]: ready,
-  [MessageType.RESUMED]: resumed,
-  [MessageType.FAILED]: errorReport,
-} as const;

@@ -1,0 +1,251 @@
+//! `@ferry/native`: Ferry's page kernels as a Node-API addon.
+//!
+//! - `hashPages` / `hashPagesAsync`: xxh64 (seed 0) of every page.
+//! - `scanPages` / `scanPagesAsync`: the same hashes plus a zero-page bitmap, one pass.
+//! - `xxh64`: xxh64 of a whole buffer.
+//!
+//! Every input may be a view of a `SharedArrayBuffer` that another thread writes meanwhile;
+//! see `shared.rs` for how that is read soundly. The TypeScript twin of these kernels is
+//! `packages/engine/src/accel/js-kernels.ts`, and a parity test keeps them equal.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod scan;
+mod shared;
+mod view;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{AbortSignal, AsyncTask, BigInt};
+use napi::bindgen_prelude::{JsObjectValue, JsValue};
+use napi::{Env, Error, Result, Status, Task};
+use napi_derive::napi;
+
+use crate::scan::{Aborted, ScanOutput};
+use crate::shared::SharedBytes;
+use crate::view::{Pin, TypedArrayArg};
+
+/// Hashes every page of `data` (xxh64, seed 0) into `out[i]`.
+///
+/// `data.byteLength` must be a multiple of `pageSize` and `out.length` at least the page
+/// count; otherwise this throws. `data` and `out` may be views of a SharedArrayBuffer.
+#[napi(ts_args_type = "data: Uint8Array, pageSize: number, out: BigUint64Array")]
+pub fn hash_pages(data: TypedArrayArg, page_size: f64, out: TypedArrayArg) -> Result<()> {
+    let job = PagesJob::new(&data, page_size, &out, None)?;
+    job.run(None).map(|_| ())
+}
+
+/// Hashes every page like `hashPages` and defines bits `0..pageCount` of `zeroBitsOut`:
+/// bit `i` (word `i >>> 5`, bit `i & 31`) is set iff page `i` is all zero bytes. Other bits
+/// are left alone. Returns the number of zero pages.
+#[napi(
+    ts_args_type = "data: Uint8Array, pageSize: number, hashesOut: BigUint64Array, zeroBitsOut: Uint32Array"
+)]
+pub fn scan_pages(
+    data: TypedArrayArg,
+    page_size: f64,
+    hashes_out: TypedArrayArg,
+    zero_bits_out: TypedArrayArg,
+) -> Result<u32> {
+    let job = PagesJob::new(&data, page_size, &hashes_out, Some(&zero_bits_out))?;
+    job.run(None)
+}
+
+/// xxh64 of all of `data` with `seed` (default 0), as an unsigned 64-bit bigint.
+#[napi(
+    ts_args_type = "data: Uint8Array, seed?: bigint | undefined | null",
+    ts_return_type = "bigint"
+)]
+pub fn xxh64(data: TypedArrayArg, seed: Option<BigInt>) -> Result<BigInt> {
+    let bytes = data.bytes("data")?;
+    let seed = match seed {
+        None => 0,
+        Some(seed) => match seed.get_u64() {
+            (false, value, true) => value,
+            _ => return Err(invalid("seed must be a bigint in [0, 2^64)")),
+        },
+    };
+    Ok(BigInt::from(scan::hash_all(bytes, seed)))
+}
+
+/// `hashPages` on the libuv thread pool. The caller must not detach (transfer), shrink or
+/// resize `data` or `out` until the promise settles; the addon keeps them from being
+/// garbage-collected. Aborting `signal` stops the work at the next 64-page boundary and
+/// rejects with an `AbortError`; `out` may then be partly written.
+#[napi(
+    ts_args_type = "data: Uint8Array, pageSize: number, out: BigUint64Array, signal?: AbortSignal | undefined | null",
+    ts_return_type = "Promise<void>"
+)]
+pub fn hash_pages_async(
+    data: TypedArrayArg,
+    page_size: f64,
+    out: TypedArrayArg,
+    signal: Option<AbortSignal>,
+) -> Result<AsyncTask<HashPagesTask>> {
+    let job = PagesJob::new(&data, page_size, &out, None)?;
+    let task = PagesTask::new(job, &[&data, &out], signal.as_ref())?;
+    Ok(AsyncTask::with_optional_signal(HashPagesTask(task), signal))
+}
+
+/// `scanPages` on the libuv thread pool, resolving to the number of zero pages. The same
+/// rules as `hashPagesAsync` apply to the buffers and to `signal`.
+#[napi(
+    ts_args_type = "data: Uint8Array, pageSize: number, hashesOut: BigUint64Array, zeroBitsOut: Uint32Array, signal?: AbortSignal | undefined | null",
+    ts_return_type = "Promise<number>"
+)]
+pub fn scan_pages_async(
+    data: TypedArrayArg,
+    page_size: f64,
+    hashes_out: TypedArrayArg,
+    zero_bits_out: TypedArrayArg,
+    signal: Option<AbortSignal>,
+) -> Result<AsyncTask<ScanPagesTask>> {
+    let job = PagesJob::new(&data, page_size, &hashes_out, Some(&zero_bits_out))?;
+    let task = PagesTask::new(job, &[&data, &hashes_out, &zero_bits_out], signal.as_ref())?;
+    Ok(AsyncTask::with_optional_signal(ScanPagesTask(task), signal))
+}
+
+/// Checked arguments of one page scan.
+struct PagesJob {
+    data: SharedBytes,
+    page_size: usize,
+    out: ScanOutput,
+}
+
+impl PagesJob {
+    fn new(
+        data: &TypedArrayArg,
+        page_size: f64,
+        hashes: &TypedArrayArg,
+        zero_bits: Option<&TypedArrayArg>,
+    ) -> Result<Self> {
+        let data = data.bytes("data")?;
+        if !(page_size >= 1.0 && page_size <= f64::from(u32::MAX) && page_size.fract() == 0.0) {
+            return Err(invalid("pageSize must be an integer in [1, 2^32)"));
+        }
+        let page_size = page_size as usize;
+        if data.len() % page_size != 0 {
+            return Err(invalid("data.byteLength must be a multiple of pageSize"));
+        }
+        let page_count = data.len() / page_size;
+        if u32::try_from(page_count).is_err() {
+            return Err(invalid("data holds more than 2^32 - 1 pages"));
+        }
+        let hashes = hashes.u64s("hashes")?;
+        if hashes.len() < page_count {
+            return Err(invalid("hashes output is shorter than the page count"));
+        }
+        let zero_bits = match zero_bits {
+            None => None,
+            Some(arg) => {
+                let words = arg.u32s("zeroBits")?;
+                if words.len() < page_count.div_ceil(32) {
+                    return Err(invalid(
+                        "zeroBits output is shorter than pageCount / 32 words",
+                    ));
+                }
+                Some(words)
+            }
+        };
+        Ok(Self {
+            data,
+            page_size,
+            out: ScanOutput { hashes, zero_bits },
+        })
+    }
+
+    fn run(&self, abort: Option<&AtomicBool>) -> Result<u32> {
+        scan::scan_pages(self.data, self.page_size, &self.out, abort).map_err(aborted)
+    }
+}
+
+/// A [`PagesJob`] moved to the thread pool, with its buffers pinned and an abort flag that the
+/// signal sets.
+pub struct PagesTask {
+    job: PagesJob,
+    abort: Arc<AtomicBool>,
+    _pins: Vec<Pin>,
+}
+
+impl PagesTask {
+    fn new(job: PagesJob, args: &[&TypedArrayArg], signal: Option<&AbortSignal>) -> Result<Self> {
+        let pins = args
+            .iter()
+            .map(|arg| arg.pin())
+            .collect::<Result<Vec<_>>>()?;
+        let abort = Arc::new(AtomicBool::new(false));
+        if let Some(signal) = signal {
+            let flag = Arc::clone(&abort);
+            signal.on_abort(move || flag.store(true, Ordering::Relaxed));
+        }
+        Ok(Self {
+            job,
+            abort,
+            _pins: pins,
+        })
+    }
+
+    fn compute(&self) -> Result<u32> {
+        self.job.run(Some(&self.abort))
+    }
+}
+
+pub struct HashPagesTask(PagesTask);
+
+impl Task for HashPagesTask {
+    type Output = ();
+    type JsValue = ();
+
+    fn compute(&mut self) -> Result<()> {
+        self.0.compute().map(|_| ())
+    }
+
+    fn resolve(&mut self, _env: Env, _output: ()) -> Result<()> {
+        Ok(())
+    }
+
+    fn reject(&mut self, env: Env, err: Error) -> Result<()> {
+        Err(name_abort_error(&env, err))
+    }
+}
+
+pub struct ScanPagesTask(PagesTask);
+
+impl Task for ScanPagesTask {
+    type Output = u32;
+    type JsValue = u32;
+
+    fn compute(&mut self) -> Result<u32> {
+        self.0.compute()
+    }
+
+    fn resolve(&mut self, _env: Env, output: u32) -> Result<u32> {
+        Ok(output)
+    }
+
+    fn reject(&mut self, env: Env, err: Error) -> Result<u32> {
+        Err(name_abort_error(&env, err))
+    }
+}
+
+fn invalid(reason: &str) -> Error {
+    Error::new(Status::InvalidArg, reason)
+}
+
+fn aborted(_: Aborted) -> Error {
+    Error::new(Status::Cancelled, "the operation was aborted")
+}
+
+/// Turns the error of an aborted task into a JavaScript error named `AbortError` (code
+/// `Cancelled`), as napi-rs does for a task cancelled before it started.
+fn name_abort_error(env: &Env, err: Error) -> Error {
+    if err.status != Status::Cancelled {
+        return err;
+    }
+    let named = env.create_error(err).and_then(|mut error| {
+        error.set_named_property("name", "AbortError")?;
+        Ok(Error::from(error.to_unknown()))
+    });
+    named.unwrap_or_else(|e| e)
+}
