@@ -104,6 +104,7 @@ export class MigrationDestination {
     const o = this.o;
     const transport = new TcpTransport(socket, MAX_HELLO_BODY_BYTES);
     const remote = transport.remoteAddress;
+    transport.setLastWords((err) => encodeFrame(MessageType.HELLO_REJECT, msg.errorReport, { code: err.code, message: err.message }));
     this.emit({ type: 'connection', remote });
     transport.setIdleTimeout(o.handshakeTimeoutMs ?? 10_000);
     const first = deferred<Frame>();
@@ -247,6 +248,7 @@ class IncomingSession {
 
   start(): void {
     this.phase.to('receiving');
+    this.transport.setLastWords((err) => encodeFrame(MessageType.FAILED, msg.errorReport, { code: err.code, message: err.message }));
     this.transport.onClose((err) => {
       if (this.phase.is('resuming', 'resumed', 'failed')) return;
       this.fail(err, false);

@@ -119,6 +119,7 @@ class SourceMigration {
         ...(o.signal !== undefined && { signal: o.signal }),
       });
       this.transport = transport;
+      transport.setLastWords((err) => encodeFrame(MessageType.ABORT, msg.errorReport, { code: err.code, message: err.message }));
       const onAbort = (): void => transport.destroy(new MigrationError(ErrorCode.ABORTED, 'migration cancelled', { cause: o.signal?.reason }));
       o.signal?.addEventListener('abort', onAbort, { once: true });
       try {

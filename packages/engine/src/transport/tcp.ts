@@ -21,6 +21,7 @@ export class TcpTransport implements FrameTransport {
   private drainWaiters: { resolve(): void; reject(e: unknown): void }[] = [];
   /** Frames that arrived before a handler was set. */
   private readonly early: Frame[] = [];
+  private lastWords: ((error: FerryError) => Uint8Array | undefined) | undefined;
 
   constructor(socket: net.Socket, maxBodyBytes: number) {
     this.socket = socket;
@@ -79,6 +80,14 @@ export class TcpTransport implements FrameTransport {
     while (this.early.length > 0 && this.frameHandler === handler && !this.closeError) {
       handler(this.early.shift()!);
     }
+  }
+
+  /**
+   * A final frame to send when the transport fails on its own (a framing error, a timeout),
+   * so the peer learns why before the connection closes: a typed refusal, not a silent reset.
+   */
+  setLastWords(lastWords: (error: FerryError) => Uint8Array | undefined): void {
+    this.lastWords = lastWords;
   }
 
   onClose(handler: (error: FerryError) => void): void {
@@ -161,7 +170,13 @@ export class TcpTransport implements FrameTransport {
   private fail(error: FerryError): void {
     if (this.closeError) return;
     this.closeError = error;
-    this.socket.destroy();
+    const words = this.socket.writable && error.code !== ErrorCode.CONNECTION_LOST ? this.lastWords?.(error) : undefined;
+    if (words) {
+      this.socket.end(words);
+      setTimeout(() => this.socket.destroy(), 1000).unref();
+    } else {
+      this.socket.destroy();
+    }
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
     for (const w of waiters) w.reject(error);

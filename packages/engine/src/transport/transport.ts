@@ -17,6 +17,8 @@ export interface FrameTransport {
   drain(): Promise<void>;
   /** Queues and, if the queue is full, waits for it to drain. */
   send(bytes: Uint8Array): Promise<void>;
+  /** A final frame to send when the transport fails on its own (framing error, timeout). */
+  setLastWords(lastWords: (error: FerryError) => Uint8Array | undefined): void;
   /** The frame size limit applied to incoming frames; raised after the handshake. */
   setMaxBodyBytes(bytes: number): void;
   /** Flushes and closes; the peer sees end of stream. */

@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { DirtyBitmap, WriteBarrier, WriteBarrierTracker } from '../../src/index.ts';
+import { startWorker } from '../../src/testing/index.ts';
+
+describe('DirtyBitmap', () => {
+  it('sets, tests, clears and counts single bits across word boundaries', () => {
+    const b = new DirtyBitmap(100);
+    for (const i of [0, 31, 32, 63, 64, 99]) b.set(i);
+    expect(b.count()).toBe(6);
+    expect(b.test(31) && b.test(32) && !b.test(33)).toBe(true);
+    b.clear(32);
+    expect(b.test(32)).toBe(false);
+    expect(b.count()).toBe(5);
+  });
+
+  it('iterates set bits in order and skips empty words', () => {
+    const b = new DirtyBitmap(1 << 20);
+    const set = [3, 4, 31, 32, 1000, 65_535, 1_048_575];
+    for (const i of set) b.set(i);
+    const seen: number[] = [];
+    for (let i = b.nextSet(0); i >= 0; i = b.nextSet(i + 1)) seen.push(i);
+    expect(seen).toEqual(set);
+  });
+
+  it('fills exactly bitCount bits, not the padding of the last word', () => {
+    const b = new DirtyBitmap(70);
+    b.fill();
+    expect(b.count()).toBe(70);
+    expect(b.nextSet(70)).toBe(-1);
+  });
+
+  it('take moves bits out of the source and ORs them into the target', () => {
+    const src = DirtyBitmap.shared(64);
+    const dst = new DirtyBitmap(64);
+    src.set(1);
+    src.set(40);
+    dst.set(2);
+    expect(dst.takeFrom(src)).toBe(2);
+    expect(src.count()).toBe(0);
+    expect([dst.test(1), dst.test(2), dst.test(40)]).toEqual([true, true, true]);
+  });
+
+  it('loses no dirty bit when two threads mark while the engine keeps taking', async () => {
+    const bits = 1 << 21;
+    const tracker = new WriteBarrierTracker({ pageSize: 4096, regions: [{ name: 'ram0', sizeBytes: bits * 4096 }] });
+    tracker.start();
+    const go = new SharedArrayBuffer(4);
+    const [buffer] = tracker.sharedBuffers();
+    // Both writers hit the same words: writer 0 the even bits, writer 1 the odd ones.
+    const workers = [0, 1].map((first) =>
+      startWorker(new URL('../fixtures/bitmap-writer.worker.ts', import.meta.url), { workerData: { buffer, first, stride: 2, bits, go } }),
+    );
+    const exited = workers.map((w) => new Promise((resolve, reject) => w.once('exit', resolve).once('error', reject)));
+    await new Promise((r) => setTimeout(r, 300)); // let both workers load
+    const seen = new DirtyBitmap(bits);
+    let taken = 0;
+    let takes = 0;
+    let running = true;
+    void Promise.all(exited).then(() => {
+      running = false;
+    });
+    Atomics.store(new Int32Array(go), 0, 1);
+    Atomics.notify(new Int32Array(go), 0);
+    while (running) {
+      taken += tracker.sync(0, seen);
+      takes++;
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(exited);
+    taken += tracker.sync(0, seen);
+    // Each bit was set exactly once, so a lost bit shows as a shortfall and a double take as excess.
+    expect(seen.count()).toBe(bits);
+    expect(taken).toBe(bits);
+    expect(takes).toBeGreaterThan(1);
+  });
+
+  it('marks every page a byte range touches', () => {
+    const tracker = new WriteBarrierTracker({ pageSize: 4096, regions: [{ name: 'ram0', sizeBytes: 16 * 4096 }] });
+    const barrier = new WriteBarrier(tracker.sharedBuffers(), 4096);
+    barrier.markRange(0, 4095, 2); // pages 0 and 1
+    barrier.markRange(0, 8 * 4096, 4096); // page 8 only
+    barrier.markByte(0, 15 * 4096 + 7);
+    const out = new DirtyBitmap(16);
+    tracker.sync(0, out);
+    const seen: number[] = [];
+    for (let i = out.nextSet(0); i >= 0; i = out.nextSet(i + 1)) seen.push(i);
+    expect(seen).toEqual([0, 1, 8, 15]);
+  });
+});
