@@ -9,9 +9,14 @@ import { pagesBodyBytes, writePageEntry, writePagesHeader } from '../protocol/pa
 /** Pages per PAGES frame by default: 256 x 4 KiB = 1 MiB of payload. */
 export const DEFAULT_BATCH_PAGES = 256;
 
+/** Frame buffers kept for reuse: the transport's 4 MiB queue plus a few in the kernel's hands. */
+const MAX_POOLED_FRAMES = 16;
+
 export interface EncodedBatch {
-  /** The whole frame, header included, ready to write. */
+  /** The whole frame, header included, ready to write; a view of a pooled buffer. */
   readonly frame: Buffer;
+  /** The pooled buffer behind `frame`: hand it back with `release` once written. */
+  readonly buffer: Buffer;
   readonly pages: number;
   readonly zeroPages: number;
 }
@@ -31,6 +36,12 @@ export class BatchEncoder {
   private readonly hashes: BigUint64Array;
   private readonly zeroBits: Uint32Array;
   private readonly regionBuffers = new Map<MemoryRegion, Buffer>();
+  /**
+   * Frame buffers come back here once the transport has written them. Reusing them avoids a
+   * fresh allocation, and the page faults of touching it, for every MiB sent.
+   */
+  private readonly pool: Buffer[] = [];
+  private readonly frameCapacity: number;
 
   constructor(pageSize: number, kernels: Kernels, batchPages: number = DEFAULT_BATCH_PAGES) {
     this.pageSize = pageSize;
@@ -39,6 +50,12 @@ export class BatchEncoder {
     this.indices = new Uint32Array(batchPages);
     this.hashes = new BigUint64Array(batchPages);
     this.zeroBits = new Uint32Array(Math.ceil(batchPages / 32));
+    this.frameCapacity = FRAME_HEADER_BYTES + pagesBodyBytes(batchPages, batchPages * pageSize);
+  }
+
+  /** Returns a batch's buffer to the pool once the transport is done with it. */
+  release(batch: EncodedBatch): void {
+    if (this.pool.length < MAX_POOLED_FRAMES) this.pool.push(batch.buffer);
   }
 
   /**
@@ -64,7 +81,7 @@ export class BatchEncoder {
     if (count === 0) return { batch: undefined, nextFrom: -1 };
 
     const src = this.regionBuffer(region);
-    const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + pagesBodyBytes(count, count * ps));
+    const frame = this.pool.pop() ?? Buffer.allocUnsafeSlow(this.frameCapacity);
     let payloadAt = FRAME_HEADER_BYTES + PAGES_HEADER_BYTES + count * PAGE_ENTRY_BYTES;
     // Copy runs of consecutive pages with one memcpy each.
     for (let i = 0; i < count; ) {
@@ -100,12 +117,15 @@ export class BatchEncoder {
       }
       entry++;
     }
-    if (kept === 0) return { batch: undefined, nextFrom: at };
+    if (kept === 0) {
+      this.pool.push(frame);
+      return { batch: undefined, nextFrom: at };
+    }
     const frameBytes = out;
     writeFrameHeader(view, 0, MessageType.PAGES, frameBytes - FRAME_HEADER_BYTES);
     writePagesHeader(view, FRAME_HEADER_BYTES, regionIndex, round, kept);
     return {
-      batch: { frame: frame.subarray(0, frameBytes), pages: kept, zeroPages: skipZero ? 0 : zeroCount },
+      batch: { frame: frame.subarray(0, frameBytes), buffer: frame, pages: kept, zeroPages: skipZero ? 0 : zeroCount },
       nextFrom: at,
     };
   }

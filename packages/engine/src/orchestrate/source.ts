@@ -28,6 +28,8 @@ import { TcpTransport } from '../transport/tcp.ts';
 import type { FrameTransport } from '../transport/transport.ts';
 import { toHex } from '../util/bytes.ts';
 import { type Clock, systemClock } from '../util/clock.ts';
+import { type Deferred, deferred } from '../util/deferred.ts';
+import { withTimeout } from '../util/timeout.ts';
 import type { SourceControlPlane } from './control-plane.ts';
 
 export interface MigrateOptions {
@@ -91,6 +93,8 @@ class SourceMigration {
   private pagesSent = 0;
   /** Pages sent per round, checked against the destination's ROUND_ACK. */
   private readonly roundPages = new Map<number, number>();
+  /** Settled when the destination acknowledges a round. */
+  private readonly roundAcks = new Map<number, Deferred<void>>();
   private lastProgressMs = 0;
   private paused = false;
 
@@ -185,6 +189,10 @@ class SourceMigration {
         break;
       }
     }
+
+    // Let the last round reach the destination while the guest still runs, so the pause does
+    // not start with a pipe full of pages sent earlier.
+    await withTimeout(this.ackOf(round - 1).promise, o.handshakeTimeoutMs ?? 10_000, `acknowledgement of round ${round - 1}`);
 
     // Stop and copy. Everything from here to RESUMED is downtime.
     const bytesBeforePause = transport.bytesWritten;
@@ -283,7 +291,7 @@ class SourceMigration {
         if (!batch) continue;
         pages += batch.pages;
         zeroPages += batch.zeroPages;
-        if (!transport.write(batch.frame)) await transport.drain();
+        if (!transport.write(batch.frame, () => encoder.release(batch))) await transport.drain();
         this.maybeProgress(round, pages, dirtyPages, transport.bytesWritten - bytesAtStart, roundStart);
       }
       bitmap.clearAll();
@@ -329,6 +337,8 @@ class SourceMigration {
         this.transport?.destroy(
           new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `destination acknowledged ${ack.pages} pages for round ${ack.round}, we sent ${sent ?? 'none'}`),
         );
+      } else {
+        this.ackOf(ack.round).resolve();
       }
       return true;
     }
@@ -342,6 +352,15 @@ class SourceMigration {
       return true;
     }
     return false;
+  }
+
+  private ackOf(round: number): Deferred<void> {
+    let d = this.roundAcks.get(round);
+    if (!d) {
+      d = deferred<void>();
+      this.roundAcks.set(round, d);
+    }
+    return d;
   }
 
   private async fail(error: FerryError): Promise<FerryError> {

@@ -23,6 +23,8 @@ export class WriterGuest {
   private readonly worker: Worker;
   private readonly ctl: Int32Array;
   private readonly exited: Promise<number>;
+  /** Resolves once the worker runs and writes. */
+  readonly ready: Promise<void>;
   private readonly memory: GuestMemory;
   private deviceState = new Uint8Array(0);
 
@@ -39,6 +41,10 @@ export class WriterGuest {
       seed: options.seed ?? 0x1234_5678,
     };
     this.worker = startWorker(new URL(`./writer-guest.worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url), { workerData: data });
+    this.ready = new Promise((resolve, reject) => {
+      this.worker.once('message', () => resolve());
+      this.worker.once('error', reject);
+    });
     this.exited = new Promise((resolve, reject) => {
       this.worker.once('exit', resolve);
       this.worker.once('error', reject);

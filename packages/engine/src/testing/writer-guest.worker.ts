@@ -1,4 +1,4 @@
-import { workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { WriteBarrier } from '../dirty/write-barrier.ts';
 import { writePattern } from './page-pattern.ts';
 import { Control, type WriterGuestData } from './writer-guest-protocol.ts';
@@ -19,6 +19,7 @@ const next = (): number => {
   return rng >>> 0;
 };
 
+parentPort?.postMessage('ready');
 const start = performance.now();
 let writes = 0;
 for (;;) {

@@ -95,9 +95,9 @@ export class TcpTransport implements FrameTransport {
     else this.closeHandlers.push(handler);
   }
 
-  write(bytes: Uint8Array): boolean {
+  write(bytes: Uint8Array, onWritten?: () => void): boolean {
     if (this.closeError) throw this.closeError;
-    this.socket.write(bytes);
+    this.socket.write(bytes, onWritten);
     return this.socket.writableLength < HIGH_WATER_MARK_BYTES;
   }
 

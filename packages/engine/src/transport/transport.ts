@@ -11,8 +11,12 @@ export interface FrameTransport {
   onFrame(handler: (frame: Frame) => void): void;
   /** Called once when the transport closes for any reason; `error` is why. */
   onClose(handler: (error: FerryError) => void): void;
-  /** Queues bytes; false means the caller should await `drain()` before queueing more. */
-  write(bytes: Uint8Array): boolean;
+  /**
+   * Queues bytes; false means the caller should await `drain()` before queueing more.
+   * `onWritten` runs once the transport no longer references `bytes` (written out, or the
+   * transport closed), so the caller may reuse the buffer.
+   */
+  write(bytes: Uint8Array, onWritten?: () => void): boolean;
   /** Resolves once queued bytes have gone below the high-water mark; rejects if the transport closes. */
   drain(): Promise<void>;
   /** Queues and, if the queue is full, waits for it to drain. */

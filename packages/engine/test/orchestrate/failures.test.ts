@@ -22,11 +22,12 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
-function startGuest(sizeBytes = 64 * MiB, pagesPerSec = 50_000): { memory: GuestMemory; tracker: WriteBarrierTracker; guest: WriterGuest } {
+async function startGuest(sizeBytes = 64 * MiB, pagesPerSec = 50_000): Promise<{ memory: GuestMemory; tracker: WriteBarrierTracker; guest: WriterGuest }> {
   const memory = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes }] });
   const tracker = new WriteBarrierTracker(memory.layout);
   const guest = new WriterGuest(memory, tracker, { pagesPerSec, workingSetFraction: 0.5 });
   cleanups.push(() => guest.stop());
+  await guest.ready;
   return { memory, tracker, guest };
 }
 
@@ -58,7 +59,7 @@ async function expectGuestRunning(guest: WriterGuest): Promise<void> {
 
 describe('a failed migration leaves the source guest running and intact', () => {
   it('when the destination process is killed during pre-copy', async () => {
-    const { memory, tracker, guest } = startGuest();
+    const { memory, tracker, guest } = await startGuest();
     const { child, port } = await startDestinationProcess();
     const plane = guest.controlPlane();
     const events: MigrationEvent[] = [];
@@ -84,7 +85,7 @@ describe('a failed migration leaves the source guest running and intact', () => 
   });
 
   it('when the destination process is killed while the guest is paused', async () => {
-    const { memory, tracker, guest } = startGuest();
+    const { memory, tracker, guest } = await startGuest();
     const { child, port } = await startDestinationProcess();
     const plane = guest.controlPlane();
     let pausedSeen = false;
@@ -109,7 +110,7 @@ describe('a failed migration leaves the source guest running and intact', () => 
   });
 
   it('when the migration is cancelled, and the destination learns why', async () => {
-    const { memory, tracker, guest } = startGuest();
+    const { memory, tracker, guest } = await startGuest();
     const destination = await MigrationDestination.listen({ controlPlane: { loadDeviceState: () => {}, resume: () => {} } });
     const abort = new AbortController();
     const err = await migrate({
@@ -132,7 +133,7 @@ describe('a failed migration leaves the source guest running and intact', () => 
   });
 
   it('when a byte is corrupted on the wire: the destination refuses the page and says so', async () => {
-    const { memory, tracker, guest } = startGuest(16 * MiB, 5_000);
+    const { memory, tracker, guest } = await startGuest(16 * MiB, 5_000);
     const destination = await MigrationDestination.listen({ controlPlane: { loadDeviceState: () => {}, resume: () => {} } });
     // A man in the middle that flips one bit deep inside the page stream.
     let forwarded = 0;

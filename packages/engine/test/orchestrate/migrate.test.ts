@@ -24,6 +24,7 @@ describe('migrate', () => {
     const events: MigrationEvent[] = [];
     const plane = guest.controlPlane();
     // Let the guest dirty memory before the migration starts.
+    await guest.ready;
     await new Promise((r) => setTimeout(r, 200));
     const report = await migrate({
       host: '127.0.0.1',

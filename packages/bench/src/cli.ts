@@ -1,0 +1,36 @@
+/**
+ * `pnpm bench [scan|migrate|all] [--size-mib N] [--quick]`: runs benchmarks, prints tables, and
+ * writes JSON (with the machine described) and charts to .bench-out/.
+ */
+import { parseArgs } from 'node:util';
+import { migrateBench } from './migrate.ts';
+import { scanBench } from './scan.ts';
+
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: {
+    'size-mib': { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    repeats: { type: 'string' },
+  },
+});
+const which = positionals[0] ?? 'all';
+const quick = values.quick;
+
+if (which === 'scan' || which === 'all') {
+  await scanBench({ sizeMiB: Number(values['size-mib'] ?? (quick ? 64 : 256)), timeMs: quick ? 300 : 1500 });
+}
+if (which === 'migrate' || which === 'all') {
+  await migrateBench({
+    sizeMiB: Number(values['size-mib'] ?? (quick ? 64 : 256)),
+    rates: quick ? [0, 20_000] : [0, 5_000, 20_000, 50_000, 100_000],
+    repeats: Number(values.repeats ?? (quick ? 1 : 3)),
+    fillFraction: 0.5,
+    workingSet: 0.25,
+    maxDowntimeMs: 300,
+  });
+}
+if (!['scan', 'migrate', 'all'].includes(which)) {
+  console.error(`unknown benchmark "${which}": use scan, migrate or all`);
+  process.exit(2);
+}

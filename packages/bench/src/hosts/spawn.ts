@@ -1,0 +1,23 @@
+import { type ChildProcess, fork } from 'node:child_process';
+
+/** Forks a TypeScript host script and waits for its `listening` message. */
+export async function spawnHost(script: string): Promise<{ child: ChildProcess; port: number; next(type: string): Promise<Record<string, unknown>> }> {
+  const child = fork(new URL(script, import.meta.url), { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const inbox: Record<string, unknown>[] = [];
+  const waiters: { type: string; resolve(m: Record<string, unknown>): void }[] = [];
+  child.on('message', (m: Record<string, unknown>) => {
+    const w = waiters.findIndex((x) => x.type === m.type);
+    if (w >= 0) waiters.splice(w, 1)[0]!.resolve(m);
+    else inbox.push(m);
+  });
+  const next = (type: string): Promise<Record<string, unknown>> => {
+    const i = inbox.findIndex((m) => m.type === type);
+    if (i >= 0) return Promise.resolve(inbox.splice(i, 1)[0]!);
+    return new Promise((resolve, reject) => {
+      waiters.push({ type, resolve });
+      child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before '${type}'`)));
+    });
+  };
+  const { port } = (await next('listening')) as { port: number };
+  return { child, port, next };
+}

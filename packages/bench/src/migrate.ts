@@ -1,0 +1,120 @@
+import net from 'node:net';
+import { GuestMemory, type MigrationReport, migrate, WriteBarrierTracker } from '@ferry/engine';
+import { WriterGuest, writePattern } from '@ferry/engine/testing';
+import { lineChart } from './chart.ts';
+import { spawnHost } from './hosts/spawn.ts';
+import { printTable, writeResult, writeText } from './output.ts';
+
+export interface MigrateBenchOptions {
+  readonly sizeMiB: number;
+  /** Guest dirty rates to run, in pages per second. */
+  readonly rates: readonly number[];
+  readonly repeats: number;
+  /** Fraction of pages written before the migration, so round 0 carries real data. */
+  readonly fillFraction: number;
+  /** Fraction of memory the guest keeps writing to. */
+  readonly workingSet: number;
+  readonly maxDowntimeMs: number;
+}
+
+interface Run {
+  readonly dirtyPagesPerSec: number;
+  readonly repeat: number;
+  readonly report: MigrationReport;
+  /** Time to push the same number of bytes through a plain TCP socket between two processes. */
+  readonly rawPipeMs: number;
+}
+
+/**
+ * Scenario benchmark: a real migration between this process (source, guest in a worker) and
+ * a destination process, for each dirty rate; beside each, the physical limit measured in the
+ * same run: the same bytes through a raw socket to another process.
+ */
+export async function migrateBench(o: MigrateBenchOptions): Promise<void> {
+  const runs: Run[] = [];
+  const started = performance.now();
+  const total = o.rates.length * o.repeats;
+  for (const rate of o.rates) {
+    for (let repeat = 0; repeat < o.repeats; repeat++) {
+      const report = await oneMigration(o, rate);
+      const rawPipeMs = await rawPipe(report.bytesSent);
+      runs.push({ dirtyPagesPerSec: rate, repeat, report, rawPipeMs });
+      const elapsed = ((performance.now() - started) / 1000).toFixed(0);
+      console.log(
+        `[${runs.length}/${total}, ${elapsed} s] ${rate} pages/s: downtime ${report.downtimeMs.toFixed(1)} ms, total ${report.totalMs.toFixed(0)} ms ` +
+          `(raw pipe ${rawPipeMs.toFixed(0)} ms), ${(report.bytesSent / 2 ** 20).toFixed(1)} MiB, ${report.rounds.length} rounds`,
+      );
+    }
+  }
+  const rows = runs.map((r) => ({
+    'pages/s': r.dirtyPagesPerSec,
+    rep: r.repeat,
+    'downtime ms': r.report.downtimeMs,
+    'final pages': r.report.finalRoundPages,
+    'final ms': r.report.downtime.finalRoundMs,
+    'digest ms': r.report.downtime.digestMs,
+    'handover ms': r.report.downtime.handoverMs,
+    'total ms': r.report.totalMs,
+    'raw ms': r.rawPipeMs,
+    'total/raw': r.report.totalMs / r.rawPipeMs,
+    MiB: r.report.bytesSent / 2 ** 20,
+    rounds: r.report.rounds.length,
+  }));
+  printTable(rows);
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const byRate = (f: (r: Run) => number): [number, number][] => o.rates.map((rate) => [rate, median(runs.filter((r) => r.dirtyPagesPerSec === rate).map(f))]);
+  const chart = lineChart({
+    title: `Pre-copy, ${o.sizeMiB} MiB guest (medians of ${o.repeats})`,
+    xLabel: 'guest dirty rate (pages/s)',
+    yLabel: 'milliseconds',
+    series: [
+      { name: 'downtime', points: byRate((r) => r.report.downtimeMs) },
+      { name: 'total time', points: byRate((r) => r.report.totalMs) },
+      { name: 'raw pipe, same bytes', points: byRate((r) => r.rawPipeMs) },
+    ],
+  });
+  console.log(`wrote ${writeText('migrate-downtime.svg', chart)}`);
+  console.log(`wrote ${writeResult('migrate', { options: o, rows, runs: runs.map((r) => ({ ...r, report: { ...r.report } })) })}`);
+}
+
+async function oneMigration(o: MigrateBenchOptions, rate: number): Promise<MigrationReport> {
+  const memory = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: o.sizeMiB * 2 ** 20 }] });
+  const pages = memory.region(0).pageCount;
+  for (let p = 0; p < pages * o.fillFraction; p++) writePattern(memory.page(0, p), p, 1);
+  const tracker = new WriteBarrierTracker(memory.layout);
+  const guest = new WriterGuest(memory, tracker, { pagesPerSec: rate, workingSetFraction: o.workingSet });
+  const host = await spawnHost('./destination-host.ts');
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    const report = await migrate({
+      host: '127.0.0.1',
+      port: host.port,
+      memory,
+      tracker,
+      controlPlane: guest.controlPlane(),
+      maxDowntimeMs: o.maxDowntimeMs,
+    });
+    await host.next('resumed');
+    return report;
+  } finally {
+    await guest.stop();
+    host.child.kill();
+  }
+}
+
+async function rawPipe(bytes: number): Promise<number> {
+  const sink = await spawnHost('./sink.ts');
+  const chunk = Buffer.alloc(2 ** 20, 0x5a);
+  const start = performance.now();
+  const socket = net.connect(sink.port, '127.0.0.1');
+  await new Promise((r) => socket.once('connect', r));
+  let left = bytes;
+  while (left > 0) {
+    const n = Math.min(left, chunk.byteLength);
+    if (!socket.write(n === chunk.byteLength ? chunk : chunk.subarray(0, n))) await new Promise((r) => socket.once('drain', r));
+    left -= n;
+  }
+  socket.end();
+  await sink.next('done');
+  return performance.now() - start;
+}
