@@ -140,6 +140,8 @@ class SourceMigration {
     const o = this.o;
     const memory = o.memory;
     const inbox = new Inbox(transport, (frame) => this.route(frame));
+    const closed = deferred<never>();
+    transport.onClose((err) => closed.reject(err));
 
     this.phase.to('handshake');
     await transport.send(
@@ -192,7 +194,7 @@ class SourceMigration {
 
     // Let the last round reach the destination while the guest still runs, so the pause does
     // not start with a pipe full of pages sent earlier.
-    await withTimeout(this.ackOf(round - 1).promise, o.handshakeTimeoutMs ?? 10_000, `acknowledgement of round ${round - 1}`);
+    await withTimeout(Promise.race([this.ackOf(round - 1).promise, closed.promise]), o.handshakeTimeoutMs ?? 10_000, `acknowledgement of round ${round - 1}`);
 
     // Stop and copy. Everything from here to RESUMED is downtime.
     const bytesBeforePause = transport.bytesWritten;

@@ -163,6 +163,8 @@ describe('a failed migration leaves the source guest running and intact', () => 
     expect(err).toBeInstanceOf(FerryError);
     const destErr = (await destination.result.catch((e: unknown) => e)) as FerryError;
     expect(destErr.code).toMatch(/FERRY_CHECKSUM_MISMATCH|FERRY_FRAME_MALFORMED|FERRY_PAGE_OUT_OF_RANGE|FERRY_UNKNOWN_MESSAGE|FERRY_FRAME_TOO_LARGE/);
+    // The source hears the destination's own reason on the return path.
+    expect(err).toMatchObject({ name: 'PeerError', code: 'FERRY_PEER_FAILED', remoteCode: destErr.code });
     await expectGuestRunning(guest);
   });
 });
