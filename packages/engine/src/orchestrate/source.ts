@@ -55,6 +55,8 @@ export interface MigrateOptions {
   readonly onEvent?: (event: MigrationEvent) => void;
   readonly connectTimeoutMs?: number;
   readonly handshakeTimeoutMs?: number;
+  /** The migration fails when the connection moves no byte either way for this long. Default 30 s. */
+  readonly idleTimeoutMs?: number;
   /** How long the destination may take from COMPLETE to RESUMED. Default 60 s. */
   readonly handoverTimeoutMs?: number;
   readonly clock?: Clock;
@@ -123,6 +125,7 @@ class SourceMigration {
         ...(o.signal !== undefined && { signal: o.signal }),
       });
       this.transport = transport;
+      transport.setIdleTimeout(o.idleTimeoutMs ?? 30_000);
       transport.setLastWords((err) => encodeFrame(MessageType.ABORT, msg.errorReport, { code: err.code, message: err.message }));
       const onAbort = (): void => transport.destroy(new MigrationError(ErrorCode.ABORTED, 'migration cancelled', { cause: o.signal?.reason }));
       o.signal?.addEventListener('abort', onAbort, { once: true });

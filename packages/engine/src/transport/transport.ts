@@ -23,6 +23,8 @@ export interface FrameTransport {
   send(bytes: Uint8Array): Promise<void>;
   /** A final frame to send when the transport fails on its own (framing error, timeout). */
   setLastWords(lastWords: (error: FerryError) => Uint8Array | undefined): void;
+  /** Fails the transport with FERRY_TIMEOUT when no byte moves either way for `ms` (0: never). */
+  setIdleTimeout(ms: number): void;
   /** The frame size limit applied to incoming frames; raised after the handshake. */
   setMaxBodyBytes(bytes: number): void;
   /** Flushes and closes; the peer sees end of stream. */

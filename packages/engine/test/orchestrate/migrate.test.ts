@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { GuestMemory, MigrationDestination, migrate, WriteBarrierTracker, type MigrationEvent } from '../../src/index.ts';
+import {
+  type DirtyBitmap,
+  type FerryError,
+  GuestMemory,
+  loadKernels,
+  MigrationDestination,
+  migrate,
+  type MigrationEvent,
+  WriteBarrierTracker,
+} from '../../src/index.ts';
 import { findTornPages, WriterGuest } from '../../src/testing/index.ts';
 
 const MiB = 1024 * 1024;
@@ -50,6 +59,71 @@ describe('migrate', () => {
     expect(report.rounds.length).toBeGreaterThanOrEqual(2);
     expect(report.downtimeMs).toBeGreaterThan(0);
     expect(events.some((e) => e.type === 'round-end')).toBe(true);
+    await guest.stop();
+  });
+
+  it('interoperates across kernels: a TypeScript-fallback source and a native destination agree byte for byte', async () => {
+    const source = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: 16 * MiB }] });
+    const tracker = new WriteBarrierTracker(source.layout);
+    const guest = new WriterGuest(source, tracker, { pagesPerSec: 10_000 });
+    await guest.ready;
+    const destination = await MigrationDestination.listen({
+      kernels: await loadKernels({ native: true }),
+      controlPlane: { loadDeviceState: () => {}, resume: () => {} },
+    });
+    const report = await migrate({
+      host: '127.0.0.1',
+      port: destination.port,
+      memory: source,
+      tracker,
+      controlPlane: guest.controlPlane(),
+      kernels: await loadKernels({ native: false }),
+    });
+    const incoming = await destination.result;
+    expect(report.kernels).toBe('js');
+    expect(report.digest).toBe(incoming.digest);
+    expect(Buffer.compare(source.region(0).bytes, incoming.memory.region(0).bytes)).toBe(0);
+    await guest.stop();
+  });
+
+  it('catches a dirty tracker that misses writes: the digests differ and the source guest runs on', async () => {
+    const source = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: 16 * MiB }] });
+    const real = new WriteBarrierTracker(source.layout);
+    // A broken tracker: its final sync (while paused) forgets everything the guest wrote.
+    let syncs = 0;
+    let switchedOver = false;
+    const broken = {
+      kind: 'broken',
+      start: () => real.start(),
+      stop: () => real.stop(),
+      sync: (region: number, into: DirtyBitmap) => {
+        syncs++;
+        if (!switchedOver) return real.sync(region, into);
+        real.sync(region, into);
+        into.clearAll();
+        return 0;
+      },
+    };
+    const guest = new WriterGuest(source, real, { pagesPerSec: 50_000 });
+    await guest.ready;
+    const destination = await MigrationDestination.listen({ controlPlane: { loadDeviceState: () => {}, resume: () => {} } });
+    const plane = guest.controlPlane();
+    const err = (await migrate({
+      host: '127.0.0.1',
+      port: destination.port,
+      memory: source,
+      tracker: broken,
+      controlPlane: plane,
+      maxRounds: 2,
+      onEvent: (e) => {
+        if (e.type === 'switchover') switchedOver = true;
+      },
+    }).catch((e: unknown) => e)) as FerryError;
+    expect(syncs).toBeGreaterThan(1);
+    expect(err).toMatchObject({ code: 'FERRY_PEER_FAILED', remoteCode: 'FERRY_DIGEST_MISMATCH' });
+    await expect(destination.result).rejects.toMatchObject({ code: 'FERRY_DIGEST_MISMATCH' });
+    expect(guest.paused).toBe(false);
+    expect(plane.released).toBe(false);
     await guest.stop();
   });
 });
