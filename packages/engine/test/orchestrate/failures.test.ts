@@ -109,6 +109,27 @@ describe('a failed migration leaves the source guest running and intact', () => 
     await expectGuestRunning(guest);
   });
 
+  it('when the destination process stops responding: an idle timeout, not a hang', async () => {
+    const { memory, tracker, guest } = await startGuest();
+    const { child, port } = await startDestinationProcess();
+    cleanups.push(() => child.kill('SIGCONT'));
+    const err = await migrate({
+      host: '127.0.0.1',
+      port,
+      memory,
+      tracker,
+      controlPlane: guest.controlPlane(),
+      maxDowntimeMs: 0.001,
+      maxRounds: 10_000,
+      idleTimeoutMs: 500,
+      onEvent: (e) => {
+        if (e.type === 'round-end' && e.stats.round === 1) child.kill('SIGSTOP');
+      },
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'FERRY_TIMEOUT' });
+    await expectGuestRunning(guest);
+  });
+
   it('when the migration is cancelled, and the destination learns why', async () => {
     const { memory, tracker, guest } = await startGuest();
     const destination = await MigrationDestination.listen({ controlPlane: { loadDeviceState: () => {}, resume: () => {} } });
