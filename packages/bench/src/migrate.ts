@@ -62,7 +62,8 @@ export async function migrateBench(o: MigrateBenchOptions): Promise<void> {
   }));
   printTable(rows);
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  const byRate = (f: (r: Run) => number): [number, number][] => o.rates.map((rate) => [rate, median(runs.filter((r) => r.dirtyPagesPerSec === rate).map(f))]);
+  const byRate = (f: (r: Run) => number): [number, number][] =>
+    o.rates.map((rate) => [rate, median(runs.filter((r) => r.dirtyPagesPerSec === rate).map(f))]);
   const chart = lineChart({
     title: `Pre-copy, ${o.sizeMiB} MiB guest (medians of ${o.repeats})`,
     xLabel: 'guest dirty rate (pages/s)',

@@ -63,7 +63,13 @@ export async function scanBench(options: { sizeMiB: number; timeMs: number }): P
   const rows = bench.tasks.map((t) => {
     const r = t.result;
     const rme = r.state === 'completed' ? r.latency.rme : Number.NaN;
-    return { task: t.name, 'GB/s': gbps(t.name), 'x read': gbps(t.name) / read, 'rme %': rme, samples: r.state === 'completed' ? r.latency.samplesCount : 0 };
+    return {
+      task: t.name,
+      'GB/s': gbps(t.name),
+      'x read': gbps(t.name) / read,
+      'rme %': rme,
+      samples: r.state === 'completed' ? r.latency.samplesCount : 0,
+    };
   });
   printTable(rows);
   const ratios = {
@@ -71,6 +77,8 @@ export async function scanBench(options: { sizeMiB: number; timeMs: number }): P
     twoThreadsVsOne: gbps('native scanPagesAsync, 2 threads') / single,
     nativeVsJs: single / gbps('js scanPages (xxhash-wasm)'),
   };
-  console.log(`native/read ${ratios.nativeVsRead.toFixed(2)}  2 threads/1 ${ratios.twoThreadsVsOne.toFixed(2)}  native/js ${ratios.nativeVsJs.toFixed(2)}`);
+  console.log(
+    `native/read ${ratios.nativeVsRead.toFixed(2)}  2 threads/1 ${ratios.twoThreadsVsOne.toFixed(2)}  native/js ${ratios.nativeVsJs.toFixed(2)}`,
+  );
   console.log(`wrote ${writeResult('scan', { sizeMiB: options.sizeMiB, rows, ratios })}`);
 }

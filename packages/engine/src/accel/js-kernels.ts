@@ -31,13 +31,7 @@ export async function createJsKernels(): Promise<Kernels> {
   };
 }
 
-function hashEachPage(
-  h64Raw: H64Raw,
-  data: Uint8Array,
-  pageSize: number,
-  pageCount: number,
-  out: BigUint64Array,
-): void {
+function hashEachPage(h64Raw: H64Raw, data: Uint8Array, pageSize: number, pageCount: number, out: BigUint64Array): void {
   for (let page = 0, at = 0; page < pageCount; page++, at += pageSize) {
     out[page] = h64Raw(data.subarray(at, at + pageSize), 0n);
   }
@@ -48,22 +42,14 @@ function hashEachPage(
  * many pages are zero. Reads 32-bit words when pages are word-aligned, bytes otherwise; a
  * non-zero page usually stops at its first word.
  */
-function markZeroPages(
-  data: Uint8Array,
-  pageSize: number,
-  pageCount: number,
-  zeroBits: Uint32Array,
-): number {
+function markZeroPages(data: Uint8Array, pageSize: number, pageCount: number, zeroBits: Uint32Array): number {
   const aligned = data.byteOffset % 4 === 0 && pageSize % 4 === 0;
   const words = aligned ? new Uint32Array(data.buffer, data.byteOffset, data.byteLength / 4) : null;
   const pageWords = pageSize / 4;
   let zeroPages = 0;
   let bits = 0;
   for (let page = 0; page < pageCount; page++) {
-    const zero =
-      words === null
-        ? bytesAreZero(data, page * pageSize, pageSize)
-        : wordsAreZero(words, page * pageWords, pageWords);
+    const zero = words === null ? bytesAreZero(data, page * pageSize, pageSize) : wordsAreZero(words, page * pageWords, pageWords);
     if (zero) {
       zeroPages++;
       bits |= 1 << (page & 31);

@@ -26,12 +26,7 @@ export interface Kernels {
    * `zeroBitsOut` must hold at least `ceil(pageCount / 32)` words. Returns the number of
    * zero pages.
    */
-  scanPages(
-    data: Uint8Array,
-    pageSize: number,
-    hashesOut: BigUint64Array,
-    zeroBitsOut: Uint32Array,
-  ): number;
+  scanPages(data: Uint8Array, pageSize: number, hashesOut: BigUint64Array, zeroBitsOut: Uint32Array): number;
 
   /** xxh64 (seed 0) of all of `data`. */
   xxh64(data: Uint8Array): bigint;
@@ -51,10 +46,5 @@ export interface Kernels {
   ): Promise<number>;
 
   /** `hashPages` off the event loop, under the same rules as `scanPagesAsync` (native only). */
-  hashPagesAsync?(
-    data: Uint8Array,
-    pageSize: number,
-    out: BigUint64Array,
-    signal?: AbortSignal,
-  ): Promise<void>;
+  hashPagesAsync?(data: Uint8Array, pageSize: number, out: BigUint64Array, signal?: AbortSignal): Promise<void>;
 }

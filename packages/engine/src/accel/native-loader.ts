@@ -6,19 +6,9 @@ import { checkHashInput, checkPageArgs } from './page-args.ts';
 /** The exports of `@ferry/native` that Ferry uses (its generated `index.d.ts` has them all). */
 interface NativeBinding {
   hashPages(data: Uint8Array, pageSize: number, out: BigUint64Array): void;
-  scanPages(
-    data: Uint8Array,
-    pageSize: number,
-    hashesOut: BigUint64Array,
-    zeroBitsOut: Uint32Array,
-  ): number;
+  scanPages(data: Uint8Array, pageSize: number, hashesOut: BigUint64Array, zeroBitsOut: Uint32Array): number;
   xxh64(data: Uint8Array, seed?: bigint): bigint;
-  hashPagesAsync(
-    data: Uint8Array,
-    pageSize: number,
-    out: BigUint64Array,
-    signal?: AbortSignal,
-  ): Promise<void>;
+  hashPagesAsync(data: Uint8Array, pageSize: number, out: BigUint64Array, signal?: AbortSignal): Promise<void>;
   scanPagesAsync(
     data: Uint8Array,
     pageSize: number,
@@ -82,9 +72,7 @@ function wrapBinding(native: NativeBinding): Kernels {
     },
     async scanPagesAsync(data, pageSize, hashesOut, zeroBitsOut, signal) {
       checkPageArgs(data, pageSize, hashesOut, zeroBitsOut);
-      return runAbortable(signal, (inner) =>
-        native.scanPagesAsync(data, pageSize, hashesOut, zeroBitsOut, inner),
-      );
+      return runAbortable(signal, (inner) => native.scanPagesAsync(data, pageSize, hashesOut, zeroBitsOut, inner));
     },
     async hashPagesAsync(data, pageSize, out, signal) {
       checkPageArgs(data, pageSize, out);
@@ -100,10 +88,7 @@ function wrapBinding(native: NativeBinding): Kernels {
  * aborts on once the first task given that signal has settled, so a migration-wide signal
  * handed to it directly would not stop later scans.
  */
-async function runAbortable<T>(
-  signal: AbortSignal | undefined,
-  start: (signal: AbortSignal | undefined) => Promise<T>,
-): Promise<T> {
+async function runAbortable<T>(signal: AbortSignal | undefined, start: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
   if (signal === undefined) return start(undefined);
   signal.throwIfAborted();
   const inner = new AbortController();

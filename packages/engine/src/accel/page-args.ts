@@ -9,12 +9,7 @@ export const MAX_KERNEL_PAGES = 0xffff_ffff;
  * the page count. Both kernel implementations call it first, so they reject the same calls
  * with the same `UsageError`.
  */
-export function checkPageArgs(
-  data: Uint8Array,
-  pageSize: number,
-  hashesOut: BigUint64Array,
-  zeroBitsOut?: Uint32Array,
-): number {
+export function checkPageArgs(data: Uint8Array, pageSize: number, hashesOut: BigUint64Array, zeroBitsOut?: Uint32Array): number {
   if (!(data instanceof Uint8Array)) throw invalid('data must be a Uint8Array');
   if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_KERNEL_PAGE_SIZE) {
     throw invalid(`pageSize must be an integer in [1, 2^32), got ${String(pageSize)}`);
@@ -25,8 +20,7 @@ export function checkPageArgs(
   }
   const pageCount = byteLength / pageSize;
   if (pageCount > MAX_KERNEL_PAGES) throw invalid(`data holds more than 2^32 - 1 pages`);
-  if (!(hashesOut instanceof BigUint64Array))
-    throw invalid('hashes output must be a BigUint64Array');
+  if (!(hashesOut instanceof BigUint64Array)) throw invalid('hashes output must be a BigUint64Array');
   if (hashesOut.length < pageCount) {
     throw invalid(`hashes output holds ${hashesOut.length} words, need ${pageCount}`);
   }

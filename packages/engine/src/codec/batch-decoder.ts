@@ -55,7 +55,10 @@ export class BatchDecoder {
     const ps = this.memory.pageSize;
     const region = this.memory.regions[batch.regionIndex];
     if (!region) {
-      throw new ProtocolError(ErrorCode.PAGE_OUT_OF_RANGE, `PAGES for region ${batch.regionIndex}, guest has ${this.memory.regions.length}`);
+      throw new ProtocolError(
+        ErrorCode.PAGE_OUT_OF_RANGE,
+        `PAGES for region ${batch.regionIndex}, guest has ${this.memory.regions.length}`,
+      );
     }
     const rawCount = batch.payload.byteLength / ps;
     if (this.hashes.length < rawCount) this.hashes = new BigUint64Array(rawCount);
@@ -65,7 +68,10 @@ export class BatchDecoder {
     for (let i = 0; i < batch.count; i++) {
       const page = batch.pageIndex(i);
       if (page >= region.pageCount) {
-        throw new ProtocolError(ErrorCode.PAGE_OUT_OF_RANGE, `page ${page} is past the end of region "${region.name}" (${region.pageCount} pages)`);
+        throw new ProtocolError(
+          ErrorCode.PAGE_OUT_OF_RANGE,
+          `page ${page} is past the end of region "${region.name}" (${region.pageCount} pages)`,
+        );
       }
       const expected = batch.checksum(i);
       const actual = batch.encoding(i) === PageEncoding.RAW ? this.hashes[raw++]! : this.zeroPageHash;

@@ -82,7 +82,7 @@ export class BatchEncoder {
 
     const src = this.regionBuffer(region);
     const frame = this.pool.pop() ?? Buffer.allocUnsafeSlow(this.frameCapacity);
-    let payloadAt = FRAME_HEADER_BYTES + PAGES_HEADER_BYTES + count * PAGE_ENTRY_BYTES;
+    const payloadAt = FRAME_HEADER_BYTES + PAGES_HEADER_BYTES + count * PAGE_ENTRY_BYTES;
     // Copy runs of consecutive pages with one memcpy each.
     for (let i = 0; i < count; ) {
       let j = i + 1;

@@ -24,7 +24,10 @@ export function checkLayout(layout: MemoryLayout): MemoryLayout {
     if (names.has(r.name)) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `region name "${r.name}" is used twice`);
     names.add(r.name);
     if (!Number.isSafeInteger(r.sizeBytes) || r.sizeBytes <= 0 || r.sizeBytes % pageSize !== 0) {
-      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `region "${r.name}" size ${r.sizeBytes} is not a positive multiple of the page size ${pageSize}`);
+      throw new UsageError(
+        ErrorCode.INVALID_ARGUMENT,
+        `region "${r.name}" size ${r.sizeBytes} is not a positive multiple of the page size ${pageSize}`,
+      );
     }
     if (r.sizeBytes / pageSize > MAX_PAGES_PER_REGION) {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, `region "${r.name}" has more than ${MAX_PAGES_PER_REGION} pages`);

@@ -130,11 +130,17 @@ export class MigrationDestination {
     const refusal = await this.admission(hello, guest);
     if (refusal) {
       await refuse(transport, refusal.code, refusal.message);
-      this.emit(hello.intent === Intent.PROBE ? { type: 'probe', remote, accepted: false } : { type: 'rejected', remote, code: refusal.code, reason: refusal.message });
+      this.emit(
+        hello.intent === Intent.PROBE
+          ? { type: 'probe', remote, accepted: false }
+          : { type: 'rejected', remote, code: refusal.code, reason: refusal.message },
+      );
       return;
     }
     if (hello.intent === Intent.PROBE) {
-      await transport.send(encodeFrame(MessageType.HELLO_ACCEPT, msg.helloAccept, { version: PROTOCOL_VERSION, maxFrameBodyBytes: MAX_FRAME_BODY_BYTES }));
+      await transport.send(
+        encodeFrame(MessageType.HELLO_ACCEPT, msg.helloAccept, { version: PROTOCOL_VERSION, maxFrameBodyBytes: MAX_FRAME_BODY_BYTES }),
+      );
       await transport.end();
       this.emit({ type: 'probe', remote, accepted: true });
       return;
@@ -154,7 +160,9 @@ export class MigrationDestination {
     }
     transport.setMaxBodyBytes(MAX_FRAME_BODY_BYTES);
     transport.setIdleTimeout(o.idleTimeoutMs ?? 30_000);
-    await transport.send(encodeFrame(MessageType.HELLO_ACCEPT, msg.helloAccept, { version: PROTOCOL_VERSION, maxFrameBodyBytes: MAX_FRAME_BODY_BYTES }));
+    await transport.send(
+      encodeFrame(MessageType.HELLO_ACCEPT, msg.helloAccept, { version: PROTOCOL_VERSION, maxFrameBodyBytes: MAX_FRAME_BODY_BYTES }),
+    );
     const decoder = new BatchDecoder(memory, this.kernels!, !o.controlPlane.allocate);
     new IncomingSession(this.o, transport, hello, memory, decoder, (result) => this.finish(result)).start();
   }
@@ -162,7 +170,10 @@ export class MigrationDestination {
   /** The reason to refuse `hello`, or undefined to accept it. */
   private async admission(hello: msg.Hello, guest: IncomingGuest): Promise<{ code: ErrorCode; message: string } | undefined> {
     if (hello.versionMin > PROTOCOL_VERSION || hello.versionMax < MIN_PROTOCOL_VERSION) {
-      return { code: ErrorCode.VERSION_UNSUPPORTED, message: `source speaks versions ${hello.versionMin}..${hello.versionMax}, we speak ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}` };
+      return {
+        code: ErrorCode.VERSION_UNSUPPORTED,
+        message: `source speaks versions ${hello.versionMin}..${hello.versionMax}, we speak ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}`,
+      };
     }
     if (hello.features !== 0) {
       return { code: ErrorCode.INCOMPATIBLE_GUEST, message: `unknown feature bits 0x${hello.features.toString(16)}` };
@@ -173,11 +184,17 @@ export class MigrationDestination {
       return { code: ErrorCode.INCOMPATIBLE_GUEST, message: (err as Error).message };
     }
     if (this.o.pageSizes && !this.o.pageSizes.includes(hello.pageSize)) {
-      return { code: ErrorCode.INCOMPATIBLE_GUEST, message: `page size ${hello.pageSize} offered, this host runs ${this.o.pageSizes.join(' or ')}` };
+      return {
+        code: ErrorCode.INCOMPATIBLE_GUEST,
+        message: `page size ${hello.pageSize} offered, this host runs ${this.o.pageSizes.join(' or ')}`,
+      };
     }
     const maxGuestBytes = this.o.maxGuestBytes ?? 16 * 1024 ** 3;
     if (totalBytes(guest.layout) > maxGuestBytes) {
-      return { code: ErrorCode.INCOMPATIBLE_GUEST, message: `guest has ${totalBytes(guest.layout)} bytes of memory, this host takes at most ${maxGuestBytes}` };
+      return {
+        code: ErrorCode.INCOMPATIBLE_GUEST,
+        message: `guest has ${totalBytes(guest.layout)} bytes of memory, this host takes at most ${maxGuestBytes}`,
+      };
     }
     if (hello.intent === Intent.MIGRATE && (this.active || this.outcome.settled)) {
       return { code: ErrorCode.REJECTED, message: 'this destination is already taking a migration' };
@@ -243,7 +260,9 @@ class IncomingSession {
     private readonly done: (result: IncomingMigration | FerryError) => void,
   ) {
     this.clock = o.clock ?? systemClock;
-    this.phase = new StateMachine<DestinationPhase>('handshake', DESTINATION_TRANSITIONS, (from, to) => o.onEvent?.({ type: 'phase', from, to }));
+    this.phase = new StateMachine<DestinationPhase>('handshake', DESTINATION_TRANSITIONS, (from, to) =>
+      o.onEvent?.({ type: 'phase', from, to }),
+    );
   }
 
   start(): void {
@@ -322,7 +341,10 @@ class IncomingSession {
     }
     if (!this.deviceState) this.deviceState = new Uint8Array(chunk.totalBytes);
     if (chunk.totalBytes !== this.deviceState.byteLength || chunk.offset !== this.deviceStateFill) {
-      throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `device state chunk at ${chunk.offset} of ${chunk.totalBytes}, expected ${this.deviceStateFill} of ${this.deviceState.byteLength}`);
+      throw new ProtocolError(
+        ErrorCode.FRAME_MALFORMED,
+        `device state chunk at ${chunk.offset} of ${chunk.totalBytes}, expected ${this.deviceStateFill} of ${this.deviceState.byteLength}`,
+      );
     }
     this.deviceState.set(chunk.data, chunk.offset);
     this.deviceStateFill += chunk.data.byteLength;
@@ -336,13 +358,19 @@ class IncomingSession {
         throw new ProtocolError(ErrorCode.FRAME_MALFORMED, 'COMPLETE arrived before the whole device state');
       }
       if (complete.totalPages !== this.memory.totalPages) {
-        throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `COMPLETE counts ${complete.totalPages} pages, the guest has ${this.memory.totalPages}`);
+        throw new ProtocolError(
+          ErrorCode.FRAME_MALFORMED,
+          `COMPLETE counts ${complete.totalPages} pages, the guest has ${this.memory.totalPages}`,
+        );
       }
       // Every page was checked against its checksum as it arrived and the table holds the
       // hash of what was written, so the table's digest is the digest of this memory.
       this.digest = this.decoder.digest();
       if (this.digest !== complete.digest) {
-        throw new MigrationError(ErrorCode.DIGEST_MISMATCH, `memory digest ${toHex(this.digest)} differs from the source's ${toHex(complete.digest)}`);
+        throw new MigrationError(
+          ErrorCode.DIGEST_MISMATCH,
+          `memory digest ${toHex(this.digest)} differs from the source's ${toHex(complete.digest)}`,
+        );
       }
       try {
         await this.o.controlPlane.loadDeviceState(this.deviceState, this.memory);
@@ -367,7 +395,9 @@ class IncomingSession {
       await this.o.controlPlane.resume(this.memory);
     } catch (err) {
       // The source has released the guest; nobody else can run it. Report loudly, keep memory.
-      const error = new MigrationError(ErrorCode.CONTROL_PLANE_FAILED, `resume() failed after commit: ${(err as Error).message}`, { cause: err });
+      const error = new MigrationError(ErrorCode.CONTROL_PLANE_FAILED, `resume() failed after commit: ${(err as Error).message}`, {
+        cause: err,
+      });
       this.phase.to('failed');
       this.done(error);
       return;
@@ -375,7 +405,9 @@ class IncomingSession {
     const resumeMs = this.clock.nowMs() - start;
     this.phase.to('resumed');
     try {
-      this.transport.write(encodeFrame(MessageType.RESUMED, msg.resumed, { resumeMicros: resumeMs * 1000, verifyMicros: this.verifyMs * 1000 }));
+      this.transport.write(
+        encodeFrame(MessageType.RESUMED, msg.resumed, { resumeMicros: resumeMs * 1000, verifyMicros: this.verifyMs * 1000 }),
+      );
       await this.transport.end();
     } catch {
       // The source learns the outcome from its control plane if the RESUMED is lost.

@@ -103,9 +103,7 @@ class SourceMigration {
   constructor(options: MigrateOptions) {
     this.o = options;
     this.clock = options.clock ?? systemClock;
-    this.phase = new StateMachine<SourcePhase>('connecting', SOURCE_TRANSITIONS, (from, to) =>
-      this.emit({ type: 'phase', from, to }),
-    );
+    this.phase = new StateMachine<SourcePhase>('connecting', SOURCE_TRANSITIONS, (from, to) => this.emit({ type: 'phase', from, to }));
   }
 
   async run(): Promise<MigrationReport> {
@@ -127,7 +125,8 @@ class SourceMigration {
       this.transport = transport;
       transport.setIdleTimeout(o.idleTimeoutMs ?? 30_000);
       transport.setLastWords((err) => encodeFrame(MessageType.ABORT, msg.errorReport, { code: err.code, message: err.message }));
-      const onAbort = (): void => transport.destroy(new MigrationError(ErrorCode.ABORTED, 'migration cancelled', { cause: o.signal?.reason }));
+      const onAbort = (): void =>
+        transport.destroy(new MigrationError(ErrorCode.ABORTED, 'migration cancelled', { cause: o.signal?.reason }));
       o.signal?.addEventListener('abort', onAbort, { once: true });
       try {
         return await this.migrateOver(transport, kernels);
@@ -197,7 +196,11 @@ class SourceMigration {
 
     // Let the last round reach the destination while the guest still runs, so the pause does
     // not start with a pipe full of pages sent earlier.
-    await withTimeout(Promise.race([this.ackOf(round - 1).promise, closed.promise]), o.handshakeTimeoutMs ?? 10_000, `acknowledgement of round ${round - 1}`);
+    await withTimeout(
+      Promise.race([this.ackOf(round - 1).promise, closed.promise]),
+      o.handshakeTimeoutMs ?? 10_000,
+      `acknowledgement of round ${round - 1}`,
+    );
 
     // Stop and copy. Everything from here to RESUMED is downtime.
     const bytesBeforePause = transport.bytesWritten;
@@ -227,7 +230,10 @@ class SourceMigration {
     const readyFrame = await inbox.next(handoverTimeoutMs, 'waiting for READY');
     const readyMsg = decodeBody(msg.ready, expectType(readyFrame, MessageType.READY));
     if (readyMsg.digest !== digest) {
-      throw new ProtocolError(ErrorCode.DIGEST_MISMATCH, `destination READY carries digest ${toHex(readyMsg.digest)}, ours is ${toHex(digest)}`);
+      throw new ProtocolError(
+        ErrorCode.DIGEST_MISMATCH,
+        `destination READY carries digest ${toHex(readyMsg.digest)}, ours is ${toHex(digest)}`,
+      );
     }
     transport.write(encodeFrame(MessageType.COMMIT, msg.empty, {}));
     this.phase.to('committed');
@@ -340,7 +346,10 @@ class SourceMigration {
       const sent = this.roundPages.get(ack.round);
       if (sent !== ack.pages) {
         this.transport?.destroy(
-          new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `destination acknowledged ${ack.pages} pages for round ${ack.round}, we sent ${sent ?? 'none'}`),
+          new ProtocolError(
+            ErrorCode.UNEXPECTED_MESSAGE,
+            `destination acknowledged ${ack.pages} pages for round ${ack.round}, we sent ${sent ?? 'none'}`,
+          ),
         );
       } else {
         this.ackOf(ack.round).resolve();
@@ -426,7 +435,10 @@ class SourceMigration {
 function expectHandshake(frame: Frame): void {
   const accept = decodeBody(msg.helloAccept, expectType(frame, MessageType.HELLO_ACCEPT));
   if (accept.version < MIN_PROTOCOL_VERSION || accept.version > PROTOCOL_VERSION) {
-    throw new HandshakeError(ErrorCode.VERSION_UNSUPPORTED, `destination chose version ${accept.version}, we speak ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}`);
+    throw new HandshakeError(
+      ErrorCode.VERSION_UNSUPPORTED,
+      `destination chose version ${accept.version}, we speak ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}`,
+    );
   }
 }
 
@@ -454,8 +466,12 @@ async function callHook<T>(name: string, hook: () => T | Promise<T>): Promise<T>
   try {
     return await hook();
   } catch (err) {
-    throw new MigrationError(ErrorCode.CONTROL_PLANE_FAILED, `control plane ${name}() failed: ${err instanceof Error ? err.message : String(err)}`, {
-      cause: err,
-    });
+    throw new MigrationError(
+      ErrorCode.CONTROL_PLANE_FAILED,
+      `control plane ${name}() failed: ${err instanceof Error ? err.message : String(err)}`,
+      {
+        cause: err,
+      },
+    );
   }
 }

@@ -25,10 +25,7 @@ export class Cursor {
 
   need(byteCount: number, what: string): void {
     if (byteCount > this.end - this.offset) {
-      throw new ProtocolError(
-        ErrorCode.FRAME_TRUNCATED,
-        `${what}: needs ${byteCount} bytes, ${this.end - this.offset} left`,
-      );
+      throw new ProtocolError(ErrorCode.FRAME_TRUNCATED, `${what}: needs ${byteCount} bytes, ${this.end - this.offset} left`);
     }
   }
 

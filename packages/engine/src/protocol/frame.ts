@@ -52,7 +52,10 @@ export function encodeFrame<T>(type: MessageType, codec: MessageCodec<T>, msg: T
   c.offset = FRAME_HEADER_BYTES;
   codec.encode(msg, c);
   if (c.offset !== out.byteLength) {
-    throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `${messageName(type)}: preencode said ${bodyBytes}, wrote ${c.offset - FRAME_HEADER_BYTES}`);
+    throw new ProtocolError(
+      ErrorCode.FRAME_MALFORMED,
+      `${messageName(type)}: preencode said ${bodyBytes}, wrote ${c.offset - FRAME_HEADER_BYTES}`,
+    );
   }
   return out;
 }

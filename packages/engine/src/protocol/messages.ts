@@ -1,13 +1,7 @@
 import { ErrorCode, ProtocolError } from '../errors.ts';
-import { Intent, MAGIC, MessageType } from './constants.ts';
-import { Cursor, string16Bytes } from './cursor.ts';
-import {
-  MAX_ERROR_CODE_BYTES,
-  MAX_ERROR_MESSAGE_BYTES,
-  MAX_GUEST_ID_BYTES,
-  MAX_REGION_NAME_BYTES,
-  MAX_REGIONS,
-} from './limits.ts';
+import { Intent, MAGIC } from './constants.ts';
+import { type Cursor, string16Bytes } from './cursor.ts';
+import { MAX_ERROR_CODE_BYTES, MAX_ERROR_MESSAGE_BYTES, MAX_GUEST_ID_BYTES, MAX_REGION_NAME_BYTES, MAX_REGIONS } from './limits.ts';
 
 /**
  * The control messages of protocol v1, each one small codec object in the compact-encoding

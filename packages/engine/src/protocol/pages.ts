@@ -85,19 +85,13 @@ export class PageBatch {
           throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `ZERO page entry ${i} has length ${length}`);
         }
       } else {
-        throw new ProtocolError(
-          ErrorCode.FRAME_MALFORMED,
-          `page entry ${i}: unknown encoding word 0x${encodingWord.toString(16)}`,
-        );
+        throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `page entry ${i}: unknown encoding word 0x${encodingWord.toString(16)}`);
       }
       payloadBytes += length;
     }
     c.offset += tableBytes;
     if (payloadBytes !== c.remaining) {
-      throw new ProtocolError(
-        ErrorCode.FRAME_MALFORMED,
-        `PAGES payload is ${c.remaining} bytes, entries declare ${payloadBytes}`,
-      );
+      throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `PAGES payload is ${c.remaining} bytes, entries declare ${payloadBytes}`);
     }
     this.payload = c.raw(payloadBytes, 'PAGES payload');
   }

@@ -34,15 +34,7 @@ export class StateMachine<S extends string> {
 }
 
 /** Source phases. `committed` is the point of no return: the destination may now run the guest. */
-export type SourcePhase =
-  | 'connecting'
-  | 'handshake'
-  | 'precopy'
-  | 'paused'
-  | 'committed'
-  | 'completed'
-  | 'failed'
-  | 'outcome-unknown';
+export type SourcePhase = 'connecting' | 'handshake' | 'precopy' | 'paused' | 'committed' | 'completed' | 'failed' | 'outcome-unknown';
 
 export const SOURCE_TRANSITIONS: Readonly<Record<SourcePhase, readonly SourcePhase[]>> = {
   connecting: ['handshake', 'failed'],

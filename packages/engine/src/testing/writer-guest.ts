@@ -40,7 +40,9 @@ export class WriterGuest {
       workingSetFraction: options.workingSetFraction ?? 1,
       seed: options.seed ?? 0x1234_5678,
     };
-    this.worker = startWorker(new URL(`./writer-guest.worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url), { workerData: data });
+    this.worker = startWorker(new URL(`./writer-guest.worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url), {
+      workerData: data,
+    });
     this.ready = new Promise((resolve, reject) => {
       this.worker.once('message', () => resolve());
       this.worker.once('error', reject);

@@ -49,7 +49,13 @@ export class TcpTransport implements FrameTransport {
   }
 
   /** Connects to a Ferry destination. */
-  static connect(options: { host: string; port: number; timeoutMs?: number; maxBodyBytes: number; signal?: AbortSignal }): Promise<TcpTransport> {
+  static connect(options: {
+    host: string;
+    port: number;
+    timeoutMs?: number;
+    maxBodyBytes: number;
+    signal?: AbortSignal;
+  }): Promise<TcpTransport> {
     const d = deferred<TcpTransport>();
     const socket = net.connect({ host: options.host, port: options.port });
     const timer = setTimeout(() => {
@@ -70,7 +76,9 @@ export class TcpTransport implements FrameTransport {
     socket.once('error', (err) => {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
-      d.reject(new MigrationError(ErrorCode.CONNECTION_LOST, `cannot connect to ${options.host}:${options.port}: ${err.message}`, { cause: err }));
+      d.reject(
+        new MigrationError(ErrorCode.CONNECTION_LOST, `cannot connect to ${options.host}:${options.port}: ${err.message}`, { cause: err }),
+      );
     });
     return d.promise;
   }

@@ -2,14 +2,7 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import xxhash from 'xxhash-wasm';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createJsKernels,
-  type Kernels,
-  loadKernels,
-  loadNativeKernels,
-  NO_NATIVE_ENV,
-  nativeStatus,
-} from '../../src/accel/index.ts';
+import { createJsKernels, type Kernels, loadKernels, loadNativeKernels, NO_NATIVE_ENV, nativeStatus } from '../../src/accel/index.ts';
 import { ErrorCode, FerryError, UsageError } from '../../src/errors.ts';
 
 const MiB = 1 << 20;
@@ -20,9 +13,7 @@ const nativeDisabled = process.env[NO_NATIVE_ENV] === '1';
 type Backing = 'SharedArrayBuffer' | 'ArrayBuffer';
 
 function allocate(byteLength: number, backing: Backing): ArrayBufferLike {
-  return backing === 'SharedArrayBuffer'
-    ? new SharedArrayBuffer(byteLength)
-    : new ArrayBuffer(byteLength);
+  return backing === 'SharedArrayBuffer' ? new SharedArrayBuffer(byteLength) : new ArrayBuffer(byteLength);
 }
 
 /** xorshift32, so every run tests the same bytes. */
@@ -41,12 +32,7 @@ function fillRandom(bytes: Uint8Array, seed: number): void {
  * zero but for the last byte, zero but for one byte in the middle. Returns the bytes and the
  * zero pages.
  */
-function guestMemory(
-  pageSize: number,
-  pageCount: number,
-  backing: Backing,
-  byteOffset = 0,
-): { data: Uint8Array; zeroPages: Set<number> } {
+function guestMemory(pageSize: number, pageCount: number, backing: Backing, byteOffset = 0): { data: Uint8Array; zeroPages: Set<number> } {
   const data = new Uint8Array(allocate(byteOffset + pageSize * pageCount, backing), byteOffset);
   const zeroPages = new Set<number>();
   for (let page = 0; page < pageCount; page++) {
@@ -81,9 +67,7 @@ interface ScanResult {
 function scan(kernels: Kernels, data: Uint8Array, pageSize: number, backing: Backing): ScanResult {
   const pageCount = data.byteLength / pageSize;
   const hashes = new BigUint64Array(allocate((pageCount + 1) * 8, backing)).fill(7n);
-  const zeroBits = new Uint32Array(allocate((Math.ceil(pageCount / 32) + 1) * 4, backing)).fill(
-    0xa5a5_a5a5,
-  );
+  const zeroBits = new Uint32Array(allocate((Math.ceil(pageCount / 32) + 1) * 4, backing)).fill(0xa5a5_a5a5);
   const zeroCount = kernels.scanPages(data, pageSize, hashes, zeroBits);
   return { hashes, zeroBits, zeroCount };
 }
@@ -214,9 +198,7 @@ describe.skipIf(nativeDisabled)('the native kernels', () => {
     const hashes = new BigUint64Array(data.length / 4096);
     const zeroBits = new Uint32Array(hashes.length / 32);
     const reason = new Error('stop');
-    await expect(
-      native.scanPagesAsync?.(data, 4096, hashes, zeroBits, AbortSignal.abort(reason)),
-    ).rejects.toBe(reason);
+    await expect(native.scanPagesAsync?.(data, 4096, hashes, zeroBits, AbortSignal.abort(reason))).rejects.toBe(reason);
     const controller = new AbortController();
     const running = native.scanPagesAsync?.(data, 4096, hashes, zeroBits, controller.signal);
     controller.abort(reason);
@@ -274,9 +256,7 @@ describe.skipIf(nativeDisabled)('the native kernels', () => {
     expect(() => addon.hashPages(new Uint8Array(4096), 0.5, out)).toThrow(/pageSize/);
     expect(() => addon.hashPages(new Uint16Array(2048), 4096, out)).toThrow(/Uint8Array/);
     expect(() => addon.hashPages(new Uint8Array(4096 * 5), 4096, out)).toThrow(/shorter/);
-    expect(() => addon.hashPages(new Uint8Array(4096), 4096, new Uint32Array(2))).toThrow(
-      /BigUint64Array/,
-    );
+    expect(() => addon.hashPages(new Uint8Array(4096), 4096, new Uint32Array(2))).toThrow(/BigUint64Array/);
     expect(() => addon.hashPages({}, 4096, out)).toThrow(/typed array/);
     expect(() => addon.xxh64(new Uint8Array(1), -1n)).toThrow(/seed/);
     expect(addon.xxh64(new Uint8Array(0), 0n)).toBe(0xef46_db37_51d8_e999n);
@@ -284,55 +264,25 @@ describe.skipIf(nativeDisabled)('the native kernels', () => {
 });
 
 describe('both kernels', () => {
-  const kernelsUnderTest = async (): Promise<Kernels[]> =>
-    nativeDisabled ? [js] : [js, await loadKernels({ native: true })];
+  const kernelsUnderTest = async (): Promise<Kernels[]> => (nativeDisabled ? [js] : [js, await loadKernels({ native: true })]);
 
   const bad: [string, (k: Kernels) => unknown][] = [
     ['a page size of 0', (k) => k.hashPages(new Uint8Array(4096), 0, new BigUint64Array(1))],
-    [
-      'a fractional page size',
-      (k) => k.hashPages(new Uint8Array(4096), 4095.5, new BigUint64Array(2)),
-    ],
-    [
-      'a NaN page size',
-      (k) => k.hashPages(new Uint8Array(4096), Number.NaN, new BigUint64Array(1)),
-    ],
-    [
-      'a negative page size',
-      (k) => k.hashPages(new Uint8Array(4096), -4096, new BigUint64Array(1)),
-    ],
+    ['a fractional page size', (k) => k.hashPages(new Uint8Array(4096), 4095.5, new BigUint64Array(2))],
+    ['a NaN page size', (k) => k.hashPages(new Uint8Array(4096), Number.NaN, new BigUint64Array(1))],
+    ['a negative page size', (k) => k.hashPages(new Uint8Array(4096), -4096, new BigUint64Array(1))],
     ['a page size of 2^32', (k) => k.hashPages(new Uint8Array(0), 2 ** 32, new BigUint64Array(1))],
-    [
-      'data not a multiple of the page size',
-      (k) => k.hashPages(new Uint8Array(4097), 4096, new BigUint64Array(2)),
-    ],
-    [
-      'a hashes array shorter than the page count',
-      (k) => k.hashPages(new Uint8Array(8192), 4096, new BigUint64Array(1)),
-    ],
-    [
-      'hashes in a Uint32Array',
-      (k) =>
-        k.hashPages(new Uint8Array(4096), 4096, new Uint32Array(2) as unknown as BigUint64Array),
-    ],
-    [
-      'data in a Uint16Array',
-      (k) =>
-        k.hashPages(new Uint16Array(2048) as unknown as Uint8Array, 4096, new BigUint64Array(1)),
-    ],
+    ['data not a multiple of the page size', (k) => k.hashPages(new Uint8Array(4097), 4096, new BigUint64Array(2))],
+    ['a hashes array shorter than the page count', (k) => k.hashPages(new Uint8Array(8192), 4096, new BigUint64Array(1))],
+    ['hashes in a Uint32Array', (k) => k.hashPages(new Uint8Array(4096), 4096, new Uint32Array(2) as unknown as BigUint64Array)],
+    ['data in a Uint16Array', (k) => k.hashPages(new Uint16Array(2048) as unknown as Uint8Array, 4096, new BigUint64Array(1))],
     [
       'a zero bitmap shorter than the page count / 32',
       (k) => k.scanPages(new Uint8Array(33 * 16), 16, new BigUint64Array(33), new Uint32Array(1)),
     ],
     [
       'a zero bitmap in a BigUint64Array',
-      (k) =>
-        k.scanPages(
-          new Uint8Array(16),
-          16,
-          new BigUint64Array(1),
-          new BigUint64Array(1) as unknown as Uint32Array,
-        ),
+      (k) => k.scanPages(new Uint8Array(16), 16, new BigUint64Array(1), new BigUint64Array(1) as unknown as Uint32Array),
     ],
     ['xxh64 of a string', (k) => k.xxh64('abc' as unknown as Uint8Array)],
   ];
@@ -356,9 +306,7 @@ describe('both kernels', () => {
     for (const kernels of await kernelsUnderTest()) {
       const hashes = new BigUint64Array(2).fill(7n);
       const zeroBits = new Uint32Array(1).fill(9);
-      expect(() => kernels.scanPages(new Uint8Array(3 * 16), 16, hashes, zeroBits)).toThrow(
-        UsageError,
-      );
+      expect(() => kernels.scanPages(new Uint8Array(3 * 16), 16, hashes, zeroBits)).toThrow(UsageError);
       expect([...hashes, ...zeroBits]).toEqual([7n, 7n, 9]);
     }
   });
@@ -387,15 +335,12 @@ describe('loading the addon', () => {
     expect(await loadKernels({ native: false })).toBe(kernels);
   });
 
-  it.skipIf(nativeDisabled)(
-    'succeeds without FERRY_NO_NATIVE, so CI runs the native kernels',
-    () => {
-      delete process.env[NO_NATIVE_ENV];
-      const result = loadNativeKernels();
-      if ('error' in result) throw result.error;
-      expect(result.kernels.name).toBe('native');
-    },
-  );
+  it.skipIf(nativeDisabled)('succeeds without FERRY_NO_NATIVE, so CI runs the native kernels', () => {
+    delete process.env[NO_NATIVE_ENV];
+    const result = loadNativeKernels();
+    if ('error' in result) throw result.error;
+    expect(result.kernels.name).toBe('native');
+  });
 
   it.runIf(nativeDisabled)('falls back to the JS kernels and says why when disabled', async () => {
     expect(nativeStatus()).toMatchObject({

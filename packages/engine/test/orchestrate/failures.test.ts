@@ -22,7 +22,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
-async function startGuest(sizeBytes = 64 * MiB, pagesPerSec = 50_000): Promise<{ memory: GuestMemory; tracker: WriteBarrierTracker; guest: WriterGuest }> {
+async function startGuest(
+  sizeBytes = 64 * MiB,
+  pagesPerSec = 50_000,
+): Promise<{ memory: GuestMemory; tracker: WriteBarrierTracker; guest: WriterGuest }> {
   const memory = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes }] });
   const tracker = new WriteBarrierTracker(memory.layout);
   const guest = new WriterGuest(memory, tracker, { pagesPerSec, workingSetFraction: 0.5 });
@@ -183,7 +186,9 @@ describe('a failed migration leaves the source guest running and intact', () => 
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FerryError);
     const destErr = (await destination.result.catch((e: unknown) => e)) as FerryError;
-    expect(destErr.code).toMatch(/FERRY_CHECKSUM_MISMATCH|FERRY_FRAME_MALFORMED|FERRY_PAGE_OUT_OF_RANGE|FERRY_UNKNOWN_MESSAGE|FERRY_FRAME_TOO_LARGE/);
+    expect(destErr.code).toMatch(
+      /FERRY_CHECKSUM_MISMATCH|FERRY_FRAME_MALFORMED|FERRY_PAGE_OUT_OF_RANGE|FERRY_UNKNOWN_MESSAGE|FERRY_FRAME_TOO_LARGE/,
+    );
     // The source hears the destination's own reason on the return path.
     expect(err).toMatchObject({ name: 'PeerError', code: 'FERRY_PEER_FAILED', remoteCode: destErr.code });
     await expectGuestRunning(guest);
@@ -321,7 +326,10 @@ describe('probe', () => {
       reason: 'guest is on the deny list',
     });
     const big = { pageSize: 4096, regions: [{ name: 'ram0', sizeBytes: 128 * MiB }] };
-    await expect(probe({ host: '127.0.0.1', port: destination.port, layout: big })).resolves.toMatchObject({ accepted: false, code: 'FERRY_INCOMPATIBLE_GUEST' });
+    await expect(probe({ host: '127.0.0.1', port: destination.port, layout: big })).resolves.toMatchObject({
+      accepted: false,
+      code: 'FERRY_INCOMPATIBLE_GUEST',
+    });
     expect(allocations).toBe(0);
   });
 });

@@ -15,7 +15,12 @@ const MiB = 1024 * 1024;
 
 describe('migrate', () => {
   it('moves 64 MiB with a guest writing throughout and ends byte-identical', async () => {
-    const source = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: 48 * MiB }, { name: 'ram1', sizeBytes: 16 * MiB }] });
+    const source = GuestMemory.create({
+      regions: [
+        { name: 'ram0', sizeBytes: 48 * MiB },
+        { name: 'ram1', sizeBytes: 16 * MiB },
+      ],
+    });
     const tracker = new WriteBarrierTracker(source.layout);
     const guest = new WriterGuest(source, tracker, { pagesPerSec: 20_000, workingSetFraction: 0.25 });
     let destMemory: GuestMemory | undefined;

@@ -52,7 +52,11 @@ describe('FrameReader', () => {
   });
 
   it('rejects what an HTTP client or a TLS client sends first', () => {
-    for (const junk of [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), Buffer.from('16030102000100' + '01fc0303', 'hex'), Buffer.alloc(64)]) {
+    for (const junk of [
+      Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
+      Buffer.from('16030102000100' + '01fc0303', 'hex'),
+      Buffer.alloc(64),
+    ]) {
       const reader = new FrameReader(MAX_HELLO_BODY_BYTES);
       expect(() => reader.push(junk)).toThrow(ProtocolError);
     }
@@ -67,7 +71,9 @@ describe('FrameReader', () => {
     };
     expect(() => new FrameReader(100).push(make(0, 0))).toThrow(expect.objectContaining({ code: 'FERRY_UNKNOWN_MESSAGE' }));
     expect(() => new FrameReader(100).push(make(0x42, 0))).toThrow(expect.objectContaining({ code: 'FERRY_UNKNOWN_MESSAGE' }));
-    expect(() => new FrameReader(100).push(make(MessageType.COMMIT, 1))).toThrow(expect.objectContaining({ code: 'FERRY_FRAME_MALFORMED' }));
+    expect(() => new FrameReader(100).push(make(MessageType.COMMIT, 1))).toThrow(
+      expect.objectContaining({ code: 'FERRY_FRAME_MALFORMED' }),
+    );
   });
 
   it('stays failed after a framing error', () => {

@@ -27,9 +27,20 @@ function roundTrip<T>(type: MessageType, codec: msg.MessageCodec<T>, value: T): 
 describe('control messages', () => {
   it('round-trip every control message unchanged', () => {
     expect(roundTrip(MessageType.HELLO, msg.hello, hello)).toEqual(hello);
-    const multi = { ...hello, intent: Intent.PROBE, guestId: 'gäst ✓', regions: [{ name: 'a', sizeBytes: 4096 }, { name: 'b', sizeBytes: 2 ** 40 }] };
+    const multi = {
+      ...hello,
+      intent: Intent.PROBE,
+      guestId: 'gäst ✓',
+      regions: [
+        { name: 'a', sizeBytes: 4096 },
+        { name: 'b', sizeBytes: 2 ** 40 },
+      ],
+    };
     expect(roundTrip(MessageType.HELLO, msg.hello, multi)).toEqual(multi);
-    expect(roundTrip(MessageType.HELLO_ACCEPT, msg.helloAccept, { version: 1, maxFrameBodyBytes: 16 << 20 })).toEqual({ version: 1, maxFrameBodyBytes: 16 << 20 });
+    expect(roundTrip(MessageType.HELLO_ACCEPT, msg.helloAccept, { version: 1, maxFrameBodyBytes: 16 << 20 })).toEqual({
+      version: 1,
+      maxFrameBodyBytes: 16 << 20,
+    });
     const report = { code: 'FERRY_REJECTED', message: 'busy' };
     expect(roundTrip(MessageType.HELLO_REJECT, msg.errorReport, report)).toEqual(report);
     expect(roundTrip(MessageType.ROUND_END, msg.roundEnd, { round: 7, pages: 1234 })).toEqual({ round: 7, pages: 1234 });
@@ -41,7 +52,10 @@ describe('control messages', () => {
     const complete = { digest: 0xffff_ffff_ffff_fffen, totalPages: 65536, finalRound: 4 };
     expect(roundTrip(MessageType.COMPLETE, msg.complete, complete)).toEqual(complete);
     expect(roundTrip(MessageType.READY, msg.ready, { digest: 5n })).toEqual({ digest: 5n });
-    expect(roundTrip(MessageType.RESUMED, msg.resumed, { resumeMicros: 12, verifyMicros: 34 })).toEqual({ resumeMicros: 12, verifyMicros: 34 });
+    expect(roundTrip(MessageType.RESUMED, msg.resumed, { resumeMicros: 12, verifyMicros: 34 })).toEqual({
+      resumeMicros: 12,
+      verifyMicros: 34,
+    });
     expect(roundTrip(MessageType.COMMIT, msg.empty, {})).toEqual({});
   });
 

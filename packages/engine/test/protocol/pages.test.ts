@@ -66,10 +66,14 @@ describe('PAGES batches', () => {
     expect(() => new PageBatch(frame.subarray(FRAME_HEADER_BYTES, frame.byteLength - 1), PS)).toThrow(ProtocolError);
     const badEncoding = Buffer.from(frame);
     badEncoding[entries + 4] = 0x09;
-    expect(() => new PageBatch(badEncoding.subarray(FRAME_HEADER_BYTES), PS)).toThrow(expect.objectContaining({ code: 'FERRY_FRAME_MALFORMED' }));
+    expect(() => new PageBatch(badEncoding.subarray(FRAME_HEADER_BYTES), PS)).toThrow(
+      expect.objectContaining({ code: 'FERRY_FRAME_MALFORMED' }),
+    );
     const hugeCount = Buffer.from(frame);
     hugeCount.writeUInt32LE(0xffff_ffff, FRAME_HEADER_BYTES + 8);
-    expect(() => new PageBatch(hugeCount.subarray(FRAME_HEADER_BYTES), PS)).toThrow(expect.objectContaining({ code: 'FERRY_FRAME_TRUNCATED' }));
+    expect(() => new PageBatch(hugeCount.subarray(FRAME_HEADER_BYTES), PS)).toThrow(
+      expect.objectContaining({ code: 'FERRY_FRAME_TRUNCATED' }),
+    );
   });
 
   it('keep the destination digest equal to a full rescan of its memory', () => {
