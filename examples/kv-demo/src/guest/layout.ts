@@ -63,13 +63,24 @@ export function kvLayout(memoryBytes: number): KvLayout {
   };
 }
 
-const SUPERBLOCK_FIELDS = ['memoryBytes', 'statsOffset', 'logOffset', 'tableOffset', 'tableSlots', 'heapOffset', 'heapBytes', 'dataOffset'] as const;
+const SUPERBLOCK_FIELDS = [
+  'memoryBytes',
+  'statsOffset',
+  'logOffset',
+  'tableOffset',
+  'tableSlots',
+  'heapOffset',
+  'heapBytes',
+  'dataOffset',
+] as const;
 
 /** Writes the superblock into page 0; returns the bytes written (for the write barrier). */
 export function writeSuperblock(view: DataView, layout: KvLayout): number {
   view.setUint32(0, SUPERBLOCK_MAGIC, true);
   view.setUint32(4, SUPERBLOCK_VERSION, true);
-  SUPERBLOCK_FIELDS.forEach((field, i) => view.setUint32(8 + i * 4, layout[field], true));
+  SUPERBLOCK_FIELDS.forEach((field, i) => {
+    view.setUint32(8 + i * 4, layout[field], true);
+  });
   return 8 + SUPERBLOCK_FIELDS.length * 4;
 }
 
@@ -81,7 +92,8 @@ export function readSuperblock(view: DataView, memoryBytes: number): KvLayout {
   if (view.getUint32(0, true) !== SUPERBLOCK_MAGIC) {
     throw new Error(`no key-value guest superblock in memory (magic 0x${view.getUint32(0, true).toString(16)})`);
   }
-  if (view.getUint32(4, true) !== SUPERBLOCK_VERSION) throw new Error(`superblock version ${view.getUint32(4, true)} is not ${SUPERBLOCK_VERSION}`);
+  if (view.getUint32(4, true) !== SUPERBLOCK_VERSION)
+    throw new Error(`superblock version ${view.getUint32(4, true)} is not ${SUPERBLOCK_VERSION}`);
   const expected = kvLayout(memoryBytes);
   SUPERBLOCK_FIELDS.forEach((field, i) => {
     const value = view.getUint32(8 + i * 4, true);

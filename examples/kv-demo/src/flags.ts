@@ -1,0 +1,65 @@
+import { parseArgs } from 'node:util';
+import { MAX_MEMORY_MIB, MIN_MEMORY_MIB } from './guest/layout.ts';
+import { InjectedFailure } from './ipc.ts';
+
+export interface DemoFlags {
+  readonly memoryMiB: number;
+  readonly churnPagesPerSec: number;
+  /** Passed to migrate(). */
+  readonly maxDowntimeMs: number;
+  readonly jsonPath: string | undefined;
+  readonly warmupMs: number;
+  readonly afterMs: number;
+  readonly inject: InjectedFailure;
+}
+
+export const USAGE = `usage: pnpm demo [options]    (this text: pnpm demo -- --help; pnpm itself takes a bare --help)
+
+  --memory-mib N            guest memory in MiB (default 256, ${MIN_MEMORY_MIB}..${MAX_MEMORY_MIB})
+  --churn-pages-per-sec N   pages the guest dirties per second in the background (default 5000)
+  --max-downtime-ms N       switch over once the predicted downtime is at most this (default 100; the engine's own is 300)
+  --warmup-ms N             how long the guest serves before the migration starts (default 2000)
+  --after-ms N              how long the client goes on against the destination (default 1500)
+  --json PATH               also write the report as JSON to PATH
+  --inject-failure WHAT     fail on purpose to show the rollback: load-device-state (default none)
+  --help                    this text`;
+
+export function parseFlags(argv: readonly string[]): DemoFlags {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      'memory-mib': { type: 'string', default: '256' },
+      'churn-pages-per-sec': { type: 'string', default: '5000' },
+      'max-downtime-ms': { type: 'string', default: '100' },
+      json: { type: 'string' },
+      'warmup-ms': { type: 'string', default: '2000' },
+      'after-ms': { type: 'string', default: '1500' },
+      'inject-failure': { type: 'string', default: InjectedFailure.NONE },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) throw new FlagError('');
+  const inject = values['inject-failure'];
+  if (!Object.values(InjectedFailure).includes(inject as InjectedFailure)) {
+    throw new FlagError(`--inject-failure takes one of ${Object.values(InjectedFailure).join(', ')}`);
+  }
+  return {
+    memoryMiB: int(values['memory-mib'], '--memory-mib', MIN_MEMORY_MIB, MAX_MEMORY_MIB),
+    churnPagesPerSec: int(values['churn-pages-per-sec'], '--churn-pages-per-sec', 0, 1_000_000),
+    maxDowntimeMs: int(values['max-downtime-ms'], '--max-downtime-ms', 1, 60_000),
+    jsonPath: values.json,
+    warmupMs: int(values['warmup-ms'], '--warmup-ms', 0, 600_000),
+    afterMs: int(values['after-ms'], '--after-ms', 0, 600_000),
+    inject: inject as InjectedFailure,
+  };
+}
+
+export class FlagError extends Error {}
+
+function int(text: string, name: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) throw new FlagError(`${name} takes a whole number in ${min}..${max}, got "${text}"`);
+  return n;
+}

@@ -1,0 +1,86 @@
+import type { WireEvent } from '../ipc.ts';
+import { fmtMiB, fmtMs, fmtRate } from './format.ts';
+
+/** Least time between two progress lines of the same round. */
+const PROGRESS_EVERY_MS = 500;
+
+/**
+ * Turns the engine's migration events (forwarded from the source host) into readable lines: one
+ * per round, progress every half second while a long round runs, and the switchover.
+ */
+export class ProgressPrinter {
+  private readonly print: (line: string) => void;
+  private lastProgressMs = 0;
+  private switchedOver = false;
+  /** A run of rounds that found nothing to send, printed as one line when it ends. */
+  private empty: { first: number; last: number; predictedMs: number } | undefined;
+
+  constructor(print: (line: string) => void) {
+    this.print = print;
+  }
+
+  onEvent(event: WireEvent): void {
+    if (event.type === 'round-end' && event.stats.pagesSent === 0 && !this.switchedOver) {
+      const { round, predictedDowntimeMs } = event.stats;
+      this.empty = { first: this.empty?.first ?? round, last: round, predictedMs: predictedDowntimeMs };
+      return;
+    }
+    if (event.type === 'round-end' || event.type === 'switchover' || event.type === 'failed') this.flushEmpty();
+    switch (event.type) {
+      case 'round-start':
+        if (this.switchedOver) this.print(`  final    ${pad(event.dirtyPages, 7)} dirty pages to send with the guest paused`);
+        else if (event.round === 0) this.print(`  round 0  ${pad(event.dirtyPages, 7)} pages: all of memory (zero pages are skipped)`);
+        this.lastProgressMs = performance.now();
+        return;
+      case 'progress': {
+        const now = performance.now();
+        if (now - this.lastProgressMs < PROGRESS_EVERY_MS) return;
+        this.lastProgressMs = now;
+        this.print(
+          `  ${label(event.round, this.switchedOver)}  ${pad(event.pagesSent, 7)}/${event.roundPages} pages  ${fmtMiB(event.bytesSent)}  ${fmtRate(event.bandwidthBytesPerSec)}`,
+        );
+        return;
+      }
+      case 'round-end': {
+        const s = event.stats;
+        this.print(
+          `  ${label(s.round, this.switchedOver)}  ${pad(s.dirtyPages, 7)} dirty -> ${pad(s.pagesSent, 7)} pages sent (${s.zeroPages} zero) ` +
+            `${fmtMiB(s.bytesSent)} in ${fmtMs(s.durationMs)}, ${fmtRate(s.bandwidthBytesPerSec)}`,
+        );
+        return;
+      }
+      case 'switchover':
+        this.switchedOver = true;
+        this.print(
+          `  switchover after round ${event.round - 1}: ${event.remainingPages} pages dirty, predicted downtime ${fmtMs(event.predictedDowntimeMs)}; pausing the guest`,
+        );
+        return;
+      case 'completed':
+        this.print(`  completed: guest resumed on the destination, downtime ${fmtMs(event.report.downtimeMs)}`);
+        return;
+      case 'failed':
+        this.print(`  FAILED: ${event.code}: ${event.message} (guest ${event.guestResumed ? 'resumed on the source' : 'NOT resumed'})`);
+        return;
+      case 'phase':
+        return;
+    }
+  }
+
+  private flushEmpty(): void {
+    const e = this.empty;
+    if (!e) return;
+    this.empty = undefined;
+    const rounds = e.first === e.last ? `round ${e.first}` : `rounds ${e.first}..${e.last}`;
+    this.print(
+      `  ${rounds}: nothing dirty to send; the fixed part of the predicted downtime (${fmtMs(e.predictedMs)}) keeps it above the target`,
+    );
+  }
+}
+
+function label(round: number, final: boolean): string {
+  return final ? 'final  ' : `round ${String(round).padEnd(2)}`;
+}
+
+function pad(n: number, width: number): string {
+  return String(n).padStart(width);
+}
