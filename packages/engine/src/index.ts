@@ -20,6 +20,9 @@ export { GuestMemory, type MemoryRegion, type RegionSpec } from './memory/guest-
 export { DEFAULT_PAGE_SIZE, layoutMismatch, type MemoryLayout } from './memory/layout.ts';
 export { memoryDigest } from './memory/digest.ts';
 
+export { type DowntimeInputs, predictDowntimeMs } from './estimate/downtime.ts';
+export { type ConvergenceInputs, STALL_ROUNDS, type SwitchoverReason, switchoverReason } from './estimate/convergence.ts';
+
 export { DirtyBitmap } from './dirty/bitmap.ts';
 export type { DirtyTracker } from './dirty/tracker.ts';
 export { WriteBarrier, WriteBarrierTracker } from './dirty/write-barrier.ts';

@@ -1,5 +1,5 @@
 import { randomFillSync } from 'node:crypto';
-import type { WriteBarrier } from '@ferry/engine';
+import type { WriteBarrier } from '@ferry/engine/guest';
 import { type KvLayout, kvLayout, writeSuperblock } from './layout.ts';
 import type { Registers } from './registers.ts';
 

@@ -1,4 +1,4 @@
-import type { WriteBarrier } from '@ferry/engine';
+import type { WriteBarrier } from '@ferry/engine/guest';
 import { type KvLayout, LOG_RECORD_BYTES, PAGE_SIZE } from './layout.ts';
 import type { Registers } from './registers.ts';
 

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { parentPort } from 'node:worker_threads';
-import { WriteBarrier } from '@ferry/engine';
+import { WriteBarrier } from '@ferry/engine/guest';
 import { LineSplitter, MAX_KEY_BYTES, MAX_LINE_BYTES, MAX_VALUE_BYTES } from '../lines.ts';
 import { bootGuest } from './boot.ts';
 import { Churn } from './churn.ts';

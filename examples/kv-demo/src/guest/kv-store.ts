@@ -1,4 +1,4 @@
-import type { WriteBarrier } from '@ferry/engine';
+import type { WriteBarrier } from '@ferry/engine/guest';
 import { type KvLayout, SLOT_BYTES } from './layout.ts';
 import type { Registers } from './registers.ts';
 

@@ -1,3 +1,4 @@
+import type { SwitchoverReason } from '@ferry/engine';
 import type { WireEvent } from '../ipc.ts';
 import { fmtMiB, fmtMs, fmtRate } from './format.ts';
 
@@ -12,20 +13,12 @@ export class ProgressPrinter {
   private readonly print: (line: string) => void;
   private lastProgressMs = 0;
   private switchedOver = false;
-  /** A run of rounds that found nothing to send, printed as one line when it ends. */
-  private empty: { first: number; last: number; predictedMs: number } | undefined;
 
   constructor(print: (line: string) => void) {
     this.print = print;
   }
 
   onEvent(event: WireEvent): void {
-    if (event.type === 'round-end' && event.stats.pagesSent === 0 && !this.switchedOver) {
-      const { round, predictedDowntimeMs } = event.stats;
-      this.empty = { first: this.empty?.first ?? round, last: round, predictedMs: predictedDowntimeMs };
-      return;
-    }
-    if (event.type === 'round-end' || event.type === 'switchover' || event.type === 'failed') this.flushEmpty();
     switch (event.type) {
       case 'round-start':
         if (this.switchedOver) this.print(`  final    ${pad(event.dirtyPages, 7)} dirty pages to send with the guest paused`);
@@ -52,7 +45,8 @@ export class ProgressPrinter {
       case 'switchover':
         this.switchedOver = true;
         this.print(
-          `  switchover after round ${event.round - 1}: ${event.remainingPages} pages dirty, predicted downtime ${fmtMs(event.predictedDowntimeMs)}; pausing the guest`,
+          `  switchover after round ${event.round - 1} (${REASONS[event.reason]}): ${event.remainingPages} pages dirty, ` +
+            `predicted downtime ${fmtMs(event.predictedDowntimeMs)}; pausing the guest`,
         );
         return;
       case 'completed':
@@ -65,16 +59,6 @@ export class ProgressPrinter {
         return;
     }
   }
-
-  private flushEmpty(): void {
-    const e = this.empty;
-    if (!e) return;
-    this.empty = undefined;
-    const rounds = e.first === e.last ? `round ${e.first}` : `rounds ${e.first}..${e.last}`;
-    this.print(
-      `  ${rounds}: nothing dirty to send; the fixed part of the predicted downtime (${fmtMs(e.predictedMs)}) keeps it above the target`,
-    );
-  }
 }
 
 function label(round: number, final: boolean): string {
@@ -84,3 +68,10 @@ function label(round: number, final: boolean): string {
 function pad(n: number, width: number): string {
   return String(n).padStart(width);
 }
+
+const REASONS: Record<SwitchoverReason, string> = {
+  converged: 'the predicted downtime fits the target',
+  'nothing-left': 'nothing left to send',
+  'no-progress': 'the dirty set stopped shrinking',
+  'max-rounds': 'round budget spent',
+};

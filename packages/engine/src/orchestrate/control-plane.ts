@@ -44,7 +44,7 @@ export interface DestinationControlPlane {
   /** Apply the device state to the guest-to-be; a throw fails the migration and the source keeps the guest. */
   loadDeviceState(state: Uint8Array, memory: GuestMemory): MaybePromise<void>;
   /** Start the guest here. Called after the source committed; the guest is now this host's. */
-  resume(memory: GuestMemory): MaybePromise<void>;
+  resume(memory: GuestMemory, deviceState: Uint8Array): MaybePromise<void>;
   /** The migration failed before commit; drop whatever was prepared. */
   discard?(reason: Error): MaybePromise<void>;
 }

@@ -392,7 +392,7 @@ class IncomingSession {
     this.phase.to('resuming');
     const start = this.clock.nowMs();
     try {
-      await this.o.controlPlane.resume(this.memory);
+      await this.o.controlPlane.resume(this.memory, this.deviceState ?? new Uint8Array(0));
     } catch (err) {
       // The source has released the guest; nobody else can run it. Report loudly, keep memory.
       const error = new MigrationError(ErrorCode.CONTROL_PLANE_FAILED, `resume() failed after commit: ${(err as Error).message}`, {

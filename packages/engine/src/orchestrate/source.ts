@@ -14,12 +14,14 @@ import {
   toFerryError,
   UsageError,
 } from '../errors.ts';
-import { memoryDigestAsync } from '../memory/digest.ts';
+import { predictDowntimeMs } from '../estimate/downtime.ts';
+import { memoryDigest, memoryDigestAsync } from '../memory/digest.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import { Intent, MessageType, messageName, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
 import { decodeBody, encodeFrame, type Frame } from '../protocol/frame.ts';
 import { MAX_HELLO_BODY_BYTES, PAGE_ENTRY_BYTES } from '../protocol/limits.ts';
 import * as msg from '../protocol/messages.ts';
+import { switchoverReason } from '../estimate/convergence.ts';
 import type { MigrationEvent } from '../session/events.ts';
 import type { DowntimeBreakdown, MigrationReport, RoundStats } from '../session/report.ts';
 import { SOURCE_TRANSITIONS, type SourcePhase, StateMachine } from '../session/state-machine.ts';
@@ -66,8 +68,8 @@ export interface MigrateOptions {
 const DEVICE_STATE_CHUNK_BYTES = 4 * 1024 * 1024;
 /** Minimum spacing of `progress` events. */
 const PROGRESS_INTERVAL_MS = 100;
-/** Pause, resume and a round trip on a local network, before we have measured them. */
-const FIXED_SWITCHOVER_COST_MS = 2;
+/** The control plane's pause and resume hooks, which the source cannot measure in advance. */
+const HOOKS_COST_MS = 1;
 
 /**
  * Live-migrates `memory` to a Ferry destination by pre-copy: round 0 sends every non-zero page
@@ -97,6 +99,9 @@ class SourceMigration {
   private readonly roundPages = new Map<number, number>();
   /** Settled when the destination acknowledges a round. */
   private readonly roundAcks = new Map<number, Deferred<void>>();
+  private readonly roundEndSentAt = new Map<number, number>();
+  /** Shortest ROUND_END to ROUND_ACK time seen: the handover's round trip, measured. */
+  private minAckRttMs = Number.POSITIVE_INFINITY;
   private lastProgressMs = 0;
   private paused = false;
 
@@ -172,24 +177,30 @@ class SourceMigration {
     const dirty = memory.regions.map((r) => new DirtyBitmap(r.pageCount));
     const maxDowntimeMs = o.maxDowntimeMs ?? 300;
     const maxRounds = o.maxRounds ?? 30;
-    const bytesPerPage = memory.pageSize + PAGE_ENTRY_BYTES;
-    const predict = (pages: number): number =>
-      (this.bandwidthBytesPerSec > 0 ? ((pages * bytesPerPage) / this.bandwidthBytesPerSec) * 1000 : Number.POSITIVE_INFINITY) +
-      digestCostMs +
-      FIXED_SWITCHOVER_COST_MS;
+    const predict = (dirtyPages: number): number =>
+      predictDowntimeMs({
+        dirtyPages,
+        bytesPerPage: memory.pageSize + PAGE_ENTRY_BYTES,
+        bandwidthBytesPerSec: this.bandwidthBytesPerSec,
+        fixedCostMs: digestCostMs + (Number.isFinite(this.minAckRttMs) ? this.minAckRttMs : 0) + HOOKS_COST_MS,
+      });
 
     o.tracker.start();
     for (const d of dirty) d.fill();
     let round = 0;
     let dirtyPages = memory.totalPages;
+    let predicted: number | null = null;
+    const dirtyHistory: number[] = [];
     for (;;) {
-      await this.sendRound(transport, encoder, dirty, round, dirtyPages, round === 0, predict);
+      await this.sendRound(transport, encoder, dirty, round, dirtyPages, predicted, false);
       round++;
       dirtyPages = 0;
       for (let r = 0; r < dirty.length; r++) dirtyPages += o.tracker.sync(r, dirty[r]!);
-      const predicted = predict(dirtyPages);
-      if (predicted <= maxDowntimeMs || round >= maxRounds) {
-        this.emit({ type: 'switchover', round, remainingPages: dirtyPages, predictedDowntimeMs: predicted });
+      dirtyHistory.push(dirtyPages);
+      predicted = predict(dirtyPages);
+      const reason = switchoverReason({ roundsSent: round, maxRounds, predictedDowntimeMs: predicted, maxDowntimeMs, dirtyHistory });
+      if (reason) {
+        this.emit({ type: 'switchover', round, reason, remainingPages: dirtyPages, predictedDowntimeMs: predicted });
         break;
       }
     }
@@ -209,20 +220,21 @@ class SourceMigration {
     this.paused = true;
     await callHook('pause', () => o.controlPlane.pause());
     const pausedAt = this.clock.nowMs();
-    // Memory is frozen from here on: hash it off-thread while the final round goes out.
-    const digestPromise = memoryDigestAsync(memory, kernels);
-    digestPromise.catch(() => {});
+    // Memory is frozen from here on: hash it off-thread while the final round goes out (with
+    // only the TypeScript kernels it runs where it is awaited, so its time lands in digestMs).
+    const digestPromise = kernels.hashPagesAsync ? memoryDigestAsync(memory, kernels) : undefined;
+    digestPromise?.catch(() => {});
     for (let r = 0; r < dirty.length; r++) o.tracker.sync(r, dirty[r]!);
     const finalPages = dirty.reduce((n, d) => n + d.count(), 0);
     await transport.send(encodeFrame(MessageType.SWITCHOVER, msg.switchover, { round }));
-    await this.sendRound(transport, encoder, dirty, round, finalPages, false, predict);
+    await this.sendRound(transport, encoder, dirty, round, finalPages, predicted, true);
     const finalRoundDone = this.clock.nowMs();
 
     const state = await callHook('saveDeviceState', () => o.controlPlane.saveDeviceState());
     await sendDeviceState(transport, state);
     const deviceStateDone = this.clock.nowMs();
 
-    const digest = await digestPromise;
+    const digest = digestPromise ? await digestPromise : memoryDigest(memory, kernels);
     const digestDone = this.clock.nowMs();
     await transport.send(encodeFrame(MessageType.COMPLETE, msg.complete, { digest, totalPages: memory.totalPages, finalRound: round }));
 
@@ -274,21 +286,25 @@ class SourceMigration {
     return report;
   }
 
-  /** Sends every page set in `dirty` (then clears it) and a ROUND_END. */
+  /**
+   * Sends every page set in `dirty` (then clears it) and a ROUND_END. Round 0 leaves zero
+   * pages out: the destination starts from zeroed memory.
+   */
   private async sendRound(
     transport: FrameTransport,
     encoder: BatchEncoder,
     dirty: DirtyBitmap[],
     round: number,
     dirtyPages: number,
-    skipZero: boolean,
-    predict: (pages: number) => number,
+    predictedDowntimeMs: number | null,
+    final: boolean,
   ): Promise<void> {
+    const skipZero = round === 0;
     const memory = this.o.memory;
     const roundStart = this.clock.nowMs();
     const bytesAtStart = transport.bytesWritten;
     const flushedAtStart = transport.bytesWritten - transport.queuedBytes;
-    this.emit({ type: 'round-start', round, dirtyPages });
+    this.emit({ type: 'round-start', round, dirtyPages, final });
     let pages = 0;
     let zeroPages = 0;
     for (let r = 0; r < memory.regions.length; r++) {
@@ -309,6 +325,7 @@ class SourceMigration {
     }
     this.roundPages.set(round, pages);
     this.pagesSent += pages;
+    this.roundEndSentAt.set(round, this.clock.nowMs());
     await transport.send(encodeFrame(MessageType.ROUND_END, msg.roundEnd, { round, pages }));
     const durationMs = Math.max(this.clock.nowMs() - roundStart, 0.001);
     const bytesSent = transport.bytesWritten - bytesAtStart;
@@ -318,13 +335,14 @@ class SourceMigration {
     if (flushed > 1024 * 1024) this.bandwidthBytesPerSec = (flushed / durationMs) * 1000;
     const stats: RoundStats = {
       round,
+      final,
       dirtyPages,
       pagesSent: pages,
       zeroPages,
       bytesSent,
       durationMs,
       bandwidthBytesPerSec: this.bandwidthBytesPerSec,
-      predictedDowntimeMs: predict(0),
+      predictedDowntimeMs,
       elapsedMs: this.clock.nowMs() - this.startMs,
     };
     this.rounds.push(stats);
@@ -352,6 +370,8 @@ class SourceMigration {
           ),
         );
       } else {
+        const sentAt = this.roundEndSentAt.get(ack.round);
+        if (sentAt !== undefined) this.minAckRttMs = Math.min(this.minAckRttMs, this.clock.nowMs() - sentAt);
         this.ackOf(ack.round).resolve();
       }
       return true;

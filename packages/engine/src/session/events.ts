@@ -1,11 +1,12 @@
 import type { FerryError } from '../errors.ts';
+import type { SwitchoverReason } from '../estimate/convergence.ts';
 import type { MigrationReport, RoundStats } from './report.ts';
 import type { DestinationPhase, SourcePhase } from './state-machine.ts';
 
 /** Progress of a migration on the source, as typed events. */
 export type MigrationEvent =
   | { readonly type: 'phase'; readonly from: SourcePhase; readonly to: SourcePhase }
-  | { readonly type: 'round-start'; readonly round: number; readonly dirtyPages: number }
+  | { readonly type: 'round-start'; readonly round: number; readonly dirtyPages: number; readonly final: boolean }
   | {
       readonly type: 'progress';
       readonly round: number;
@@ -15,7 +16,14 @@ export type MigrationEvent =
       readonly bandwidthBytesPerSec: number;
     }
   | { readonly type: 'round-end'; readonly stats: RoundStats }
-  | { readonly type: 'switchover'; readonly round: number; readonly remainingPages: number; readonly predictedDowntimeMs: number }
+  | {
+      readonly type: 'switchover';
+      /** The number of the final round, sent with the guest paused. */
+      readonly round: number;
+      readonly reason: SwitchoverReason;
+      readonly remainingPages: number;
+      readonly predictedDowntimeMs: number;
+    }
   | { readonly type: 'completed'; readonly report: MigrationReport }
   | { readonly type: 'failed'; readonly error: FerryError; readonly guestResumed: boolean };
 

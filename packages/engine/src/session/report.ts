@@ -3,6 +3,8 @@ import type { SourcePhase } from './state-machine.ts';
 /** What one pre-copy round did. */
 export interface RoundStats {
   readonly round: number;
+  /** The round sent with the guest paused. */
+  readonly final: boolean;
   /** Pages found dirty at the sync that began the round (round 0: every page). */
   readonly dirtyPages: number;
   /** Pages put on the wire (RAW and ZERO entries). */
@@ -11,10 +13,18 @@ export interface RoundStats {
   /** Frame bytes written for this round. */
   readonly bytesSent: number;
   readonly durationMs: number;
-  /** bytesSent over durationMs; what the next prediction uses. */
+  /**
+   * The link rate the next prediction uses: bytes that left the send queue during this round
+   * over its duration. Rounds of under 1 MiB say little about the link and keep the previous
+   * round's figure.
+   */
   readonly bandwidthBytesPerSec: number;
-  /** Downtime predicted, at the end of this round, if the next sync switched over. */
-  readonly predictedDowntimeMs: number;
+  /**
+   * The downtime predicted at the sync that started this round: what switching over instead
+   * would have cost. For the final round, the prediction that triggered the switchover. Null
+   * for round 0.
+   */
+  readonly predictedDowntimeMs: number | null;
   /** Milliseconds since the migration started, at the end of the round. */
   readonly elapsedMs: number;
 }

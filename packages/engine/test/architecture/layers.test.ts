@@ -23,6 +23,7 @@ const RANK: Record<string, number> = {
   postcopy: 7,
   orchestrate: 8,
   'index.ts': 9,
+  'guest.ts': 9,
   testing: 10,
 };
 
