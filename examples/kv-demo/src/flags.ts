@@ -7,6 +7,8 @@ export interface DemoFlags {
   readonly churnPagesPerSec: number;
   /** Passed to migrate(). */
   readonly maxDowntimeMs: number;
+  /** Passed to migrate(): what the source's memory digest is computed from. */
+  readonly verify: 'memory' | 'sent';
   readonly jsonPath: string | undefined;
   readonly warmupMs: number;
   readonly afterMs: number;
@@ -18,6 +20,7 @@ export const USAGE = `usage: pnpm demo [options]    (this text: pnpm demo -- --h
   --memory-mib N            guest memory in MiB (default 256, ${MIN_MEMORY_MIB}..${MAX_MEMORY_MIB})
   --churn-pages-per-sec N   pages the guest dirties per second in the background (default 5000)
   --max-downtime-ms N       switch over once the predicted downtime is at most this (default 100; the engine's own is 300)
+  --verify memory|sent       source digest from all of its memory while paused (default), or from the pages as sent
   --warmup-ms N             how long the guest serves before the migration starts (default 2000)
   --after-ms N              how long the client goes on against the destination (default 1500)
   --json PATH               also write the report as JSON to PATH
@@ -33,6 +36,7 @@ export function parseFlags(argv: readonly string[]): DemoFlags {
       'memory-mib': { type: 'string', default: '256' },
       'churn-pages-per-sec': { type: 'string', default: '5000' },
       'max-downtime-ms': { type: 'string', default: '100' },
+      verify: { type: 'string', default: 'memory' },
       json: { type: 'string' },
       'warmup-ms': { type: 'string', default: '2000' },
       'after-ms': { type: 'string', default: '1500' },
@@ -45,7 +49,10 @@ export function parseFlags(argv: readonly string[]): DemoFlags {
   if (!Object.values(InjectedFailure).includes(inject as InjectedFailure)) {
     throw new FlagError(`--inject-failure takes one of ${Object.values(InjectedFailure).join(', ')}`);
   }
+  const verify = values.verify;
+  if (verify !== 'memory' && verify !== 'sent') throw new FlagError('--verify takes memory or sent');
   return {
+    verify,
     memoryMiB: int(values['memory-mib'], '--memory-mib', MIN_MEMORY_MIB, MAX_MEMORY_MIB),
     churnPagesPerSec: int(values['churn-pages-per-sec'], '--churn-pages-per-sec', 0, 1_000_000),
     maxDowntimeMs: int(values['max-downtime-ms'], '--max-downtime-ms', 1, 60_000),

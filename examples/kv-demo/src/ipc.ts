@@ -26,7 +26,13 @@ export type WireEvent =
 
 export type ToSource =
   | { readonly type: 'start'; readonly guest: GuestConfig }
-  | { readonly type: 'migrate'; readonly port: number; readonly maxDowntimeMs: number; readonly timeoutMs: number }
+  | {
+      readonly type: 'migrate';
+      readonly port: number;
+      readonly maxDowntimeMs: number;
+      readonly verify: 'memory' | 'sent';
+      readonly timeoutMs: number;
+    }
   /** Answer to `hold`: the proxy has stopped forwarding and nothing is in flight. */
   | { readonly type: 'held'; readonly ok: boolean; readonly reason: string }
   | { readonly type: 'shutdown' };

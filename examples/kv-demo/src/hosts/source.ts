@@ -91,6 +91,7 @@ function runMigration(
     controlPlane,
     guestId: 'kv-demo',
     maxDowntimeMs: m.maxDowntimeMs,
+    verify: m.verify,
     signal: AbortSignal.timeout(m.timeoutMs),
     onEvent: (event) => launcher.send({ type: 'event', event: toWire(event) }),
   });

@@ -90,7 +90,13 @@ export class Demo {
     this.print(`migrating to the destination (switch over once the predicted downtime is at most ${fmtMs(flags.maxDowntimeMs)})`);
     const progress = new ProgressPrinter(this.print);
     source.channel.on('event', (m) => progress.onEvent(m.event));
-    source.send({ type: 'migrate', port: listening.port, maxDowntimeMs: flags.maxDowntimeMs, timeoutMs: MIGRATION_TIMEOUT_MS });
+    source.send({
+      type: 'migrate',
+      port: listening.port,
+      maxDowntimeMs: flags.maxDowntimeMs,
+      verify: flags.verify,
+      timeoutMs: MIGRATION_TIMEOUT_MS,
+    });
     const outcome = await this.step(
       source.channel.next(['migrated', 'migrate-failed'], MIGRATION_TIMEOUT_MS + 5000, 'the migration to finish'),
     );

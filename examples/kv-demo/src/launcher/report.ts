@@ -37,6 +37,7 @@ export interface DemoReport {
     readonly deviceStateBytes: number;
     readonly memoryBytes: number;
     readonly kernels: string;
+    readonly verify: 'memory' | 'sent';
     readonly roundStats: readonly RoundStats[];
   } | null;
   readonly digest: { readonly source: string | null; readonly destination: string | null; readonly matched: boolean };
@@ -106,6 +107,7 @@ export function buildReport(input: ReportInput): DemoReport {
           deviceStateBytes: m.deviceStateBytes,
           memoryBytes: m.memoryBytes,
           kernels: m.kernels,
+          verify: m.verify,
           roundStats: m.rounds,
         }
       : null,
@@ -141,7 +143,7 @@ export function formatReport(r: DemoReport): string {
   row(
     'memory digest',
     r.digest.matched
-      ? `${r.digest.source} on both hosts: match`
+      ? `${r.digest.source} on both hosts: match (source side ${r.migration?.verify === 'sent' ? 'from the pages as sent' : 'from all of its memory'})`
       : `source ${r.digest.source ?? '-'}, destination ${r.digest.destination ?? '-'}`,
   );
   const c = r.client;

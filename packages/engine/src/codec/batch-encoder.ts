@@ -62,6 +62,8 @@ export class BatchEncoder {
    * Encodes the next batch of set bits of `dirty` from page `from` on. Returns the batch and
    * the page index to continue from (-1 when the bitmap is exhausted). With `skipZero`, zero
    * pages are left out entirely (round 0: the destination starts from zeroed memory).
+   * `sentHashes`, when given, receives the hash of every page encoded (at its page index):
+   * a table of what the destination holds.
    */
   next(
     region: MemoryRegion,
@@ -70,6 +72,7 @@ export class BatchEncoder {
     from: number,
     round: number,
     skipZero: boolean,
+    sentHashes?: BigUint64Array,
   ): { batch: EncodedBatch | undefined; nextFrom: number } {
     const ps = this.pageSize;
     let count = 0;
@@ -103,6 +106,7 @@ export class BatchEncoder {
     let entry = 0;
     let out = newPayloadAt;
     for (let i = 0; i < count; i++) {
+      if (sentHashes) sentHashes[this.indices[i]!] = this.hashes[i]!;
       const isZero = (this.zeroBits[i >>> 5]! & (1 << (i & 31))) !== 0;
       if (isZero && skipZero) continue;
       // Entry writes land in the table; the payload run is read ahead of them (newPayloadAt <=

@@ -15,7 +15,7 @@ import {
   UsageError,
 } from '../errors.ts';
 import { predictDowntimeMs } from '../estimate/downtime.ts';
-import { memoryDigest, memoryDigestAsync } from '../memory/digest.ts';
+import { digestOfPageHashes, memoryDigest, memoryDigestAsync } from '../memory/digest.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import { Intent, MessageType, messageName, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
 import { decodeBody, encodeFrame, type Frame } from '../protocol/frame.ts';
@@ -50,6 +50,15 @@ export interface MigrateOptions {
   readonly maxRounds?: number;
   /** Pages per PAGES frame. Default 256. */
   readonly batchPages?: number;
+  /**
+   * How the source computes the memory digest at switchover (docs/protocol.md §4):
+   * - `memory` (default): hashes all of its guest memory while paused. Catches a write the
+   *   dirty tracker missed, at the cost of reading all memory during downtime.
+   * - `sent`: from the hash of every page as it was sent, kept during pre-copy. Costs nothing
+   *   during downtime and still catches corruption on the wire or on the destination, but
+   *   trusts the dirty tracker. For large guests, or trackers verified by other means.
+   */
+  readonly verify?: 'memory' | 'sent';
   /** Hashing kernels; default: the native addon if it loads, else the TypeScript fallback. */
   readonly kernels?: Kernels;
   /** Cancels the migration; the guest keeps running on the source. */
@@ -103,6 +112,8 @@ class SourceMigration {
   /** Shortest ROUND_END to ROUND_ACK time seen: the handover's round trip, measured. */
   private minAckRttMs = Number.POSITIVE_INFINITY;
   private lastProgressMs = 0;
+  /** Per region, the hash of each page as last sent (only with `verify: 'sent'`). */
+  private sentHashes: (BigUint64Array | undefined)[] = [];
   private paused = false;
 
   constructor(options: MigrateOptions) {
@@ -166,10 +177,19 @@ class SourceMigration {
     const reply = await inbox.next(o.handshakeTimeoutMs ?? 10_000, 'handshake');
     expectHandshake(reply);
 
+    const verify = o.verify ?? 'memory';
+    // What the destination holds, page by page, when verifying from sent pages. A page round 0
+    // skipped as zero is zero on the destination too.
+    const sentHashes =
+      verify === 'sent' ? new BigUint64Array(memory.totalPages).fill(kernels.xxh64(new Uint8Array(memory.pageSize))) : undefined;
+    this.sentHashes = memory.regions.map((r, i) => {
+      const first = memory.regions.slice(0, i).reduce((n, x) => n + x.pageCount, 0);
+      return sentHashes?.subarray(first, first + r.pageCount);
+    });
     // Measured, not assumed: the digest is a fixed part of every switchover (an upper bound:
     // at switchover it overlaps the final round).
     const digestStart = this.clock.nowMs();
-    await memoryDigestAsync(memory, kernels);
+    if (verify === 'memory') await memoryDigestAsync(memory, kernels);
     const digestCostMs = this.clock.nowMs() - digestStart;
 
     this.phase.to('precopy');
@@ -222,7 +242,7 @@ class SourceMigration {
     const pausedAt = this.clock.nowMs();
     // Memory is frozen from here on: hash it off-thread while the final round goes out (with
     // only the TypeScript kernels it runs where it is awaited, so its time lands in digestMs).
-    const digestPromise = kernels.hashPagesAsync ? memoryDigestAsync(memory, kernels) : undefined;
+    const digestPromise = verify === 'memory' && kernels.hashPagesAsync ? memoryDigestAsync(memory, kernels) : undefined;
     digestPromise?.catch(() => {});
     for (let r = 0; r < dirty.length; r++) o.tracker.sync(r, dirty[r]!);
     const finalPages = dirty.reduce((n, d) => n + d.count(), 0);
@@ -234,7 +254,11 @@ class SourceMigration {
     await sendDeviceState(transport, state);
     const deviceStateDone = this.clock.nowMs();
 
-    const digest = digestPromise ? await digestPromise : memoryDigest(memory, kernels);
+    const digest = sentHashes
+      ? digestOfPageHashes(sentHashes, kernels)
+      : digestPromise
+        ? await digestPromise
+        : memoryDigest(memory, kernels);
     const digestDone = this.clock.nowMs();
     await transport.send(encodeFrame(MessageType.COMPLETE, msg.complete, { digest, totalPages: memory.totalPages, finalRound: round }));
 
@@ -278,6 +302,7 @@ class SourceMigration {
       deviceStateBytes: state.byteLength,
       digest: toHex(digest),
       digestMatched: true,
+      verify,
       kernels: kernels.name,
       memoryBytes: memory.totalBytes,
     };
@@ -313,7 +338,7 @@ class SourceMigration {
       let from = 0;
       while (from >= 0) {
         this.checkAborted();
-        const { batch, nextFrom } = encoder.next(region, r, bitmap, from, round, skipZero);
+        const { batch, nextFrom } = encoder.next(region, r, bitmap, from, round, skipZero, this.sentHashes[r]);
         from = nextFrom;
         if (!batch) continue;
         pages += batch.pages;

@@ -66,6 +66,8 @@ export interface MigrationReport {
   /** The memory digest both sides computed, as 0x-prefixed hex. */
   readonly digest: string;
   readonly digestMatched: true;
+  /** What the source's digest was computed from: its memory, or the pages as sent. */
+  readonly verify: 'memory' | 'sent';
   /** Which hashing kernels ran: the native addon or the TypeScript fallback. */
   readonly kernels: 'native' | 'js';
   readonly memoryBytes: number;

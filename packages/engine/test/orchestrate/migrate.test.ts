@@ -131,4 +131,30 @@ describe('migrate', () => {
     expect(plane.released).toBe(false);
     await guest.stop();
   });
+
+  it("verifies from the pages as sent with verify: 'sent', with no digest pass during downtime", async () => {
+    const source = GuestMemory.create({
+      regions: [
+        { name: 'a', sizeBytes: 8 * MiB },
+        { name: 'b', sizeBytes: 8 * MiB },
+      ],
+    });
+    const tracker = new WriteBarrierTracker(source.layout);
+    const guest = new WriterGuest(source, tracker, { pagesPerSec: 20_000 });
+    await guest.ready;
+    const destination = await MigrationDestination.listen({ controlPlane: { loadDeviceState: () => {}, resume: () => {} } });
+    const report = await migrate({
+      host: '127.0.0.1',
+      port: destination.port,
+      memory: source,
+      tracker,
+      controlPlane: guest.controlPlane(),
+      verify: 'sent',
+    });
+    const incoming = await destination.result;
+    expect(report.verify).toBe('sent');
+    expect(report.digest).toBe(incoming.digest);
+    for (let r = 0; r < 2; r++) expect(Buffer.compare(source.region(r).bytes, incoming.memory.region(r).bytes)).toBe(0);
+    await guest.stop();
+  });
 });
