@@ -10,9 +10,9 @@ export interface Series {
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e'];
 
 export function lineChart(options: { title: string; xLabel: string; yLabel: string; series: readonly Series[] }): string {
-  const W = 640;
+  const W = 780;
   const H = 400;
-  const M = { l: 70, r: 150, t: 40, b: 50 };
+  const M = { l: 70, r: 200, t: 40, b: 50 };
   const all = options.series.flatMap((s) => s.points);
   const xMax = niceMax(Math.max(...all.map((p) => p[0]), 1));
   const yMax = niceMax(Math.max(...all.map((p) => p[1]), 1));
@@ -21,7 +21,7 @@ export function lineChart(options: { title: string; xLabel: string; yLabel: stri
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${W / 2 - 60}" y="22" font-size="15">${esc(options.title)}</text>`,
+    `<text x="${M.l}" y="22" font-size="15">${esc(options.title)}</text>`,
     `<line x1="${M.l}" y1="${H - M.b}" x2="${W - M.r}" y2="${H - M.b}" stroke="black"/>`,
     `<line x1="${M.l}" y1="${M.t}" x2="${M.l}" y2="${H - M.b}" stroke="black"/>`,
     `<text x="${(M.l + W - M.r) / 2 - 40}" y="${H - 12}">${esc(options.xLabel)}</text>`,

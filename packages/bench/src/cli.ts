@@ -1,5 +1,5 @@
 /**
- * `pnpm bench [scan|migrate|all] [--size-mib N] [--quick]`: runs benchmarks, prints tables, and
+ * `pnpm bench [scan|migrate|all] [--size-mib N] [--repeats N] [--verify memory|sent] [--quick]`: runs benchmarks, prints tables, and
  * writes JSON (with the machine described) and charts to .bench-out/.
  */
 import { parseArgs } from 'node:util';
@@ -12,6 +12,7 @@ const { positionals, values } = parseArgs({
     'size-mib': { type: 'string' },
     quick: { type: 'boolean', default: false },
     repeats: { type: 'string' },
+    verify: { type: 'string', default: 'memory' },
   },
 });
 const which = positionals[0] ?? 'all';
@@ -28,6 +29,7 @@ if (which === 'migrate' || which === 'all') {
     fillFraction: 0.5,
     workingSet: 0.25,
     maxDowntimeMs: 300,
+    verify: values.verify === 'sent' ? 'sent' : 'memory',
   });
 }
 if (!['scan', 'migrate', 'all'].includes(which)) {

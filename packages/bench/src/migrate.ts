@@ -15,6 +15,7 @@ export interface MigrateBenchOptions {
   /** Fraction of memory the guest keeps writing to. */
   readonly workingSet: number;
   readonly maxDowntimeMs: number;
+  readonly verify: 'memory' | 'sent';
 }
 
 interface Run {
@@ -65,7 +66,7 @@ export async function migrateBench(o: MigrateBenchOptions): Promise<void> {
   const byRate = (f: (r: Run) => number): [number, number][] =>
     o.rates.map((rate) => [rate, median(runs.filter((r) => r.dirtyPagesPerSec === rate).map(f))]);
   const chart = lineChart({
-    title: `Pre-copy, ${o.sizeMiB} MiB guest (medians of ${o.repeats})`,
+    title: `Pre-copy, ${o.sizeMiB} MiB guest, verify ${o.verify} (medians of ${o.repeats})`,
     xLabel: 'guest dirty rate (pages/s)',
     yLabel: 'milliseconds',
     series: [
@@ -74,8 +75,10 @@ export async function migrateBench(o: MigrateBenchOptions): Promise<void> {
       { name: 'raw pipe, same bytes', points: byRate((r) => r.rawPipeMs) },
     ],
   });
-  console.log(`wrote ${writeText('migrate-downtime.svg', chart)}`);
-  console.log(`wrote ${writeResult('migrate', { options: o, rows, runs: runs.map((r) => ({ ...r, report: { ...r.report } })) })}`);
+  console.log(`wrote ${writeText(`migrate-${o.verify}.svg`, chart)}`);
+  console.log(
+    `wrote ${writeResult(`migrate-${o.verify}`, { options: o, rows, runs: runs.map((r) => ({ ...r, report: { ...r.report } })) })}`,
+  );
 }
 
 async function oneMigration(o: MigrateBenchOptions, rate: number): Promise<MigrationReport> {
@@ -94,6 +97,7 @@ async function oneMigration(o: MigrateBenchOptions, rate: number): Promise<Migra
       tracker,
       controlPlane: guest.controlPlane(),
       maxDowntimeMs: o.maxDowntimeMs,
+      verify: o.verify,
     });
     await host.next('resumed');
     return report;
