@@ -117,6 +117,10 @@ export class MigrationDestination {
         throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `first message must be HELLO, got ${messageName(frame.type)}`);
       }
       hello = decodeBody(msg.hello, frame.body);
+      // A source waits for our answer; anything it sends before that breaks the protocol.
+      transport.onFrame((f) => {
+        transport.destroy(new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `${messageName(f.type)} sent before the handshake was answered`));
+      });
     } catch (err) {
       const error = toFerryError(err, ErrorCode.CONNECTION_LOST);
       // A stranger gets one typed refusal and the door; nothing was allocated for it.
