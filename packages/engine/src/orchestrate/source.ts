@@ -26,6 +26,7 @@ import type { MigrationEvent } from '../session/events.ts';
 import type { DowntimeBreakdown, MigrationReport, RoundStats } from '../session/report.ts';
 import { SOURCE_TRANSITIONS, type SourcePhase, StateMachine } from '../session/state-machine.ts';
 import { Inbox } from '../transport/inbox.ts';
+import { Pacer } from '../transport/pacer.ts';
 import { TcpTransport } from '../transport/tcp.ts';
 import type { FrameTransport } from '../transport/transport.ts';
 import { toHex } from '../util/bytes.ts';
@@ -48,6 +49,11 @@ export interface MigrateOptions {
   readonly maxDowntimeMs?: number;
   /** Switch over after this many rounds whatever the prediction says. Default 30. */
   readonly maxRounds?: number;
+  /**
+   * Cap on the rate page data is sent, bytes per second (like QEMU's max-bandwidth); 0 or
+   * absent: unlimited. Pass a `Pacer` instead to change the cap while the migration runs.
+   */
+  readonly maxBandwidth?: number | Pacer;
   /** Pages per PAGES frame. Default 256. */
   readonly batchPages?: number;
   /**
@@ -112,6 +118,7 @@ class SourceMigration {
   /** Shortest ROUND_END to ROUND_ACK time seen: the handover's round trip, measured. */
   private minAckRttMs = Number.POSITIVE_INFINITY;
   private lastProgressMs = 0;
+  private readonly pacer: Pacer;
   /** Per region, the hash of each page as last sent (only with `verify: 'sent'`). */
   private sentHashes: (BigUint64Array | undefined)[] = [];
   private paused = false;
@@ -119,6 +126,7 @@ class SourceMigration {
   constructor(options: MigrateOptions) {
     this.o = options;
     this.clock = options.clock ?? systemClock;
+    this.pacer = options.maxBandwidth instanceof Pacer ? options.maxBandwidth : new Pacer(options.maxBandwidth ?? 0, { clock: this.clock });
     this.phase = new StateMachine<SourcePhase>('connecting', SOURCE_TRANSITIONS, (from, to) => this.emit({ type: 'phase', from, to }));
   }
 
@@ -343,6 +351,8 @@ class SourceMigration {
         if (!batch) continue;
         pages += batch.pages;
         zeroPages += batch.zeroPages;
+        const waitMs = this.pacer.reserve(batch.frame.byteLength);
+        if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
         if (!transport.write(batch.frame, () => encoder.release(batch))) await transport.drain();
         this.maybeProgress(round, pages, dirtyPages, transport.bytesWritten - bytesAtStart, roundStart);
       }
