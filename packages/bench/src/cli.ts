@@ -1,8 +1,9 @@
 /**
- * `pnpm bench [scan|migrate|all] [--size-mib N] [--repeats N] [--verify memory|sent] [--quick]`: runs benchmarks, prints tables, and
+ * `pnpm bench [scan|migrate|codec|all] [--size-mib N] [--repeats N] [--verify memory|sent] [--quick]`: runs benchmarks, prints tables, and
  * writes JSON (with the machine described) and charts to .bench-out/.
  */
 import { parseArgs } from 'node:util';
+import { codecBench } from './codec.ts';
 import { migrateBench } from './migrate.ts';
 import { scanBench } from './scan.ts';
 
@@ -32,7 +33,16 @@ if (which === 'migrate' || which === 'all') {
     verify: values.verify === 'sent' ? 'sent' : 'memory',
   });
 }
-if (!['scan', 'migrate', 'all'].includes(which)) {
-  console.error(`unknown benchmark "${which}": use scan, migrate or all`);
+if (which === 'codec' || which === 'all') {
+  await codecBench({
+    pages: quick ? 1024 : 4096,
+    timeMs: quick ? 200 : 1000,
+    e2eSizeMiB: quick ? 32 : 256,
+    cappedSizeMiB: quick ? 16 : 128,
+    repeats: Number(values.repeats ?? (quick ? 1 : 3)),
+  });
+}
+if (!['scan', 'migrate', 'codec', 'all'].includes(which)) {
+  console.error(`unknown benchmark "${which}": use scan, migrate, codec or all`);
   process.exit(2);
 }

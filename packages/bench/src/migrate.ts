@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { GuestMemory, type MigrationReport, migrate, WriteBarrierTracker } from '@ferry/engine';
+import { GuestMemory, type MigrateOptions, type MigrationReport, migrate, WriteBarrierTracker } from '@ferry/engine';
 import { WriterGuest, writePattern } from '@ferry/engine/testing';
 import { lineChart } from './chart.ts';
 import { spawnHost } from './hosts/spawn.ts';
@@ -81,23 +81,46 @@ export async function migrateBench(o: MigrateBenchOptions): Promise<void> {
   );
 }
 
-async function oneMigration(o: MigrateBenchOptions, rate: number): Promise<MigrationReport> {
-  const memory = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: o.sizeMiB * 2 ** 20 }] });
-  const pages = memory.region(0).pageCount;
-  for (let p = 0; p < pages * o.fillFraction; p++) writePattern(memory.page(0, p), p, 1);
+function oneMigration(o: MigrateBenchOptions, rate: number): Promise<MigrationReport> {
+  return runMigration({
+    sizeMiB: o.sizeMiB,
+    fill: (memory) => {
+      const pages = memory.region(0).pageCount;
+      for (let p = 0; p < pages * o.fillFraction; p++) writePattern(memory.page(0, p), p, 1);
+    },
+    dirtyPagesPerSec: rate,
+    workingSet: o.workingSet,
+    options: { maxDowntimeMs: o.maxDowntimeMs, verify: o.verify },
+  });
+}
+
+export interface Scenario {
+  readonly sizeMiB: number;
+  /** Writes the guest's memory before the migration starts. */
+  readonly fill: (memory: GuestMemory) => void;
+  readonly dirtyPagesPerSec: number;
+  readonly workingSet: number;
+  /** Passed to migrate(). */
+  readonly options: Partial<MigrateOptions>;
+}
+
+/** One real migration: guest in a worker here, destination in its own process. */
+export async function runMigration(s: Scenario): Promise<MigrationReport> {
+  const memory = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: s.sizeMiB * 2 ** 20 }] });
+  s.fill(memory);
   const tracker = new WriteBarrierTracker(memory.layout);
-  const guest = new WriterGuest(memory, tracker, { pagesPerSec: rate, workingSetFraction: o.workingSet });
+  const guest = new WriterGuest(memory, tracker, { pagesPerSec: s.dirtyPagesPerSec, workingSetFraction: s.workingSet });
   const host = await spawnHost('./destination-host.ts');
   try {
+    await guest.ready;
     await new Promise((r) => setTimeout(r, 300));
     const report = await migrate({
+      ...s.options,
       host: '127.0.0.1',
       port: host.port,
       memory,
       tracker,
       controlPlane: guest.controlPlane(),
-      maxDowntimeMs: o.maxDowntimeMs,
-      verify: o.verify,
     });
     await host.next('resumed');
     return report;
@@ -107,7 +130,7 @@ async function oneMigration(o: MigrateBenchOptions, rate: number): Promise<Migra
   }
 }
 
-async function rawPipe(bytes: number): Promise<number> {
+export async function rawPipe(bytes: number): Promise<number> {
   const sink = await spawnHost('./sink.ts');
   const chunk = Buffer.alloc(2 ** 20, 0x5a);
   const start = performance.now();

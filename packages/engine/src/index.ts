@@ -20,6 +20,8 @@ export { GuestMemory, type MemoryRegion, type RegionSpec } from './memory/guest-
 export { DEFAULT_PAGE_SIZE, layoutMismatch, type MemoryLayout } from './memory/layout.ts';
 export { memoryDigest } from './memory/digest.ts';
 
+export { type CodecStats, type CompressionMode, DEFAULT_XBZRLE_CACHE_BYTES } from './codec/batch-encoder.ts';
+export { type CodecMeasurements, lz4Pays } from './codec/chooser.ts';
 export { type DowntimeInputs, predictDowntimeMs } from './estimate/downtime.ts';
 export { type ConvergenceInputs, STALL_ROUNDS, type SwitchoverReason, switchoverReason } from './estimate/convergence.ts';
 

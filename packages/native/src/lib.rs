@@ -3,6 +3,7 @@
 //! - `hashPages` / `hashPagesAsync`: xxh64 (seed 0) of every page.
 //! - `scanPages` / `scanPagesAsync`: the same hashes plus a zero-page bitmap, one pass.
 //! - `xxh64`: xxh64 of a whole buffer.
+//! - `xbzrleEncode` / `xbzrleDecode`: QEMU-compatible XBZRLE page deltas (`xbzrle.rs`).
 //!
 //! Every input may be a view of a `SharedArrayBuffer` that another thread writes meanwhile;
 //! see `shared.rs` for how that is read soundly. The TypeScript twin of these kernels is
@@ -13,6 +14,7 @@
 mod scan;
 mod shared;
 mod view;
+mod xbzrle;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -67,6 +69,31 @@ pub fn xxh64(data: TypedArrayArg, seed: Option<BigInt>) -> Result<BigInt> {
         },
     };
     Ok(BigInt::from(scan::hash_all(bytes, seed)))
+}
+
+/// Writes the XBZRLE delta of `cur` against `old` (QEMU's format) to the start of `out` and
+/// returns its length, or -1 if it is longer than `out.byteLength` or cannot be expressed (a
+/// run of more than 16383 changed bytes); `out` may then be partly written. An unchanged page
+/// gives 0. `old` and `cur` must have the same length; otherwise this throws.
+#[napi(ts_args_type = "old: Uint8Array, cur: Uint8Array, out: Uint8Array")]
+pub fn xbzrle_encode(old: TypedArrayArg, cur: TypedArrayArg, out: TypedArrayArg) -> Result<i64> {
+    let old = old.bytes("old")?;
+    let cur = cur.bytes("cur")?;
+    let out = out.bytes_mut("out")?;
+    if old.len() != cur.len() {
+        return Err(invalid("old and cur must have the same byteLength"));
+    }
+    Ok(xbzrle::encode_shared(old, cur, out).map_or(-1, |len| len as i64))
+}
+
+/// Applies the XBZRLE delta `delta` to `page` (the old content) in place. Throws, leaving
+/// `page` untouched, if QEMU's decoder would reject the delta; the message says why and where.
+#[napi(ts_args_type = "delta: Uint8Array, page: Uint8Array")]
+pub fn xbzrle_decode(delta: TypedArrayArg, page: TypedArrayArg) -> Result<()> {
+    let delta = delta.bytes("delta")?;
+    let page = page.bytes_mut("page")?;
+    xbzrle::decode_shared(delta, page)
+        .map_err(|err| Error::new(Status::GenericFailure, err.to_string()))
 }
 
 /// `hashPages` on the libuv thread pool. The caller must not detach (transfer), shrink or

@@ -8,6 +8,10 @@
 //! chunk of it) into private memory first and hash that snapshot, so a page's hash and its
 //! zero flag always describe the same bytes.
 //!
+//! Writes go the same way: [`SharedBytesMut::store`] copies private bytes out with relaxed
+//! atomic stores, so a racing reader or writer sees old or new bytes, never undefined
+//! behaviour.
+//!
 //! This is the only module with `unsafe` code besides `view.rs`, which builds these views from
 //! Node-API values.
 
@@ -19,6 +23,13 @@ const WORD: usize = std::mem::size_of::<u64>();
 #[derive(Clone, Copy)]
 pub struct SharedBytes {
     ptr: *const u8,
+    len: usize,
+}
+
+/// Bytes of JavaScript memory, written (and read) with atomic operations.
+#[derive(Clone, Copy)]
+pub struct SharedBytesMut {
+    ptr: *mut u8,
     len: usize,
 }
 
@@ -41,6 +52,8 @@ pub struct SharedU32s {
 // the creator's obligation (see `new`), which the async tasks meet by pinning the JavaScript
 // values until they settle.
 unsafe impl Send for SharedBytes {}
+// SAFETY: as above.
+unsafe impl Send for SharedBytesMut {}
 // SAFETY: as above.
 unsafe impl Send for SharedU64s {}
 // SAFETY: as above.
@@ -113,6 +126,71 @@ impl SharedBytes {
         // size of `u64` and an alignment of 8.
         unsafe { AtomicU64::from_ptr(self.ptr.add(at).cast::<u64>().cast_mut()) }
             .load(Ordering::Relaxed)
+    }
+}
+
+impl SharedBytesMut {
+    /// # Safety
+    /// `ptr` must be valid for reads and writes of `len` bytes for as long as the view is
+    /// used, under the same rules as [`SharedBytes::new`]. `ptr` may be dangling when `len`
+    /// is 0.
+    pub unsafe fn new(ptr: *mut u8, len: usize) -> Self {
+        Self { ptr, len }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The same memory as a read-only view.
+    pub fn as_shared(&self) -> SharedBytes {
+        // SAFETY: readable for `len` bytes per `new`'s contract, which is `SharedBytes::new`'s.
+        unsafe { SharedBytes::new(self.ptr, self.len) }
+    }
+
+    /// Copies `src` to bytes `start..start + src.len()`: bytes up to the first aligned word,
+    /// then whole words, then the tail, each with one relaxed atomic store.
+    ///
+    /// Panics if the range is out of bounds.
+    pub fn store(&self, start: usize, src: &[u8]) {
+        let end = start.checked_add(src.len()).expect("range overflows");
+        assert!(end <= self.len, "range out of bounds");
+        let head = (self.ptr as usize + start).wrapping_neg() % WORD;
+        let (head, rest) = src.split_at(head.min(src.len()));
+        let mut at = start;
+        for &b in head {
+            self.store_byte(at, b);
+            at += 1;
+        }
+        let mut words = rest.chunks_exact(WORD);
+        for chunk in &mut words {
+            let mut word = [0u8; WORD];
+            word.copy_from_slice(chunk);
+            self.store_word(at, u64::from_ne_bytes(word));
+            at += WORD;
+        }
+        for &b in words.remainder() {
+            self.store_byte(at, b);
+            at += 1;
+        }
+    }
+
+    #[inline(always)]
+    fn store_byte(&self, at: usize, value: u8) {
+        debug_assert!(at < self.len);
+        // SAFETY: `at` is in bounds (checked by `store`), the memory is valid for writes per
+        // `new`'s contract, and `AtomicU8` has the layout and alignment of `u8`.
+        unsafe { AtomicU8::from_ptr(self.ptr.add(at)) }.store(value, Ordering::Relaxed);
+    }
+
+    #[inline(always)]
+    fn store_word(&self, at: usize, value: u64) {
+        debug_assert!(at + WORD <= self.len && (self.ptr as usize + at).is_multiple_of(WORD));
+        // SAFETY: the word is in bounds and 8-byte aligned (`store` only calls this after
+        // aligning `at`), the memory is valid for writes per `new`'s contract, and `AtomicU64`
+        // has the size of `u64` and an alignment of 8.
+        unsafe { AtomicU64::from_ptr(self.ptr.add(at).cast::<u64>()) }
+            .store(value, Ordering::Relaxed);
     }
 }
 
@@ -201,6 +279,27 @@ mod tests {
             let mut dst = vec![0u8; 38 - start];
             assert_ne!(view.snapshot(start, &mut dst), 0);
             assert_eq!(dst, bytes[start..38]);
+        }
+    }
+
+    #[test]
+    fn store_writes_exactly_its_range_at_every_alignment() {
+        let src: Vec<u8> = (1..=40).collect();
+        for offset in 0..8 {
+            for start in 0..8 {
+                for len in 0..=src.len() {
+                    let mut backing: Vec<u64> = vec![0; 8];
+                    let base = backing.as_mut_ptr().cast::<u8>();
+                    // SAFETY: `backing` outlives the view and holds 64 bytes.
+                    let view = unsafe { SharedBytesMut::new(base.add(offset), 64 - offset) };
+                    view.store(start, &src[..len]);
+                    let mut bytes = vec![0u8; 64 - offset];
+                    view.as_shared().snapshot(0, &mut bytes);
+                    let mut expected = vec![0u8; 64 - offset];
+                    expected[start..start + len].copy_from_slice(&src[..len]);
+                    assert_eq!(bytes, expected, "offset {offset} start {start} len {len}");
+                }
+            }
         }
     }
 }

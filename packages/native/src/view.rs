@@ -12,7 +12,7 @@ use std::ptr;
 use napi::bindgen_prelude::{FromNapiValue, TypeName, ValidateNapiValue};
 use napi::{check_status, sys, Error, Result, Status, ValueType};
 
-use crate::shared::{SharedBytes, SharedU32s, SharedU64s};
+use crate::shared::{SharedBytes, SharedBytesMut, SharedU32s, SharedU64s};
 
 /// A typed array passed from JavaScript, valid for the native call that received it.
 pub struct TypedArrayArg {
@@ -91,6 +91,15 @@ impl TypedArrayArg {
         // another thread can do neither to a buffer it does not own (a SharedArrayBuffer
         // can only grow, in place). Async tasks extend this with `pin`.
         Ok(unsafe { SharedBytes::new(self.data.cast::<u8>(), self.length) })
+    }
+
+    /// The bytes of a `Uint8Array` (or `Buffer`) that the kernel writes.
+    pub fn bytes_mut(&self, what: &str) -> Result<SharedBytesMut> {
+        self.expect(sys::TypedarrayType::uint8_array, what)?;
+        // SAFETY: as in `bytes`; a typed array's memory is writable (JavaScript may store to
+        // any element), and other views of it are only ever accessed by JavaScript or by
+        // these atomic views, never through Rust references.
+        Ok(unsafe { SharedBytesMut::new(self.data.cast::<u8>(), self.length) })
     }
 
     /// The words of a `BigUint64Array`.

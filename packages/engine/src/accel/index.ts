@@ -12,6 +12,13 @@ export {
   MAX_KERNEL_PAGES,
   MAX_KERNEL_PAGE_SIZE,
 } from './page-args.ts';
+export {
+  checkXbzrleDecodeArgs,
+  checkXbzrleEncodeArgs,
+  XBZRLE_MAX_RUN,
+  xbzrleDecode,
+  xbzrleEncode,
+} from './xbzrle.ts';
 
 /** What `loadKernels` may return: the addon if it loads, or only the addon, or only the twin. */
 export interface LoadKernelsOptions {

@@ -1,13 +1,14 @@
 import xxhash from 'xxhash-wasm';
 import type { Kernels } from './kernels.ts';
 import { checkHashInput, checkPageArgs } from './page-args.ts';
+import { xbzrleDecode, xbzrleEncode } from './xbzrle.ts';
 
 type H64Raw = (input: Uint8Array, seed?: bigint) => bigint;
 
 /**
- * The TypeScript twin of `@ferry/native`: xxh64 from xxhash-wasm and a zero check over 32-bit
- * words. It is the reference the parity test holds the addon to, and the fallback where the
- * addon is unavailable or disabled (`FERRY_NO_NATIVE=1`).
+ * The TypeScript twin of `@ferry/native`: xxh64 from xxhash-wasm, a zero check over 32-bit
+ * words, and the XBZRLE codec of `xbzrle.ts`. It is the reference the parity tests hold the
+ * addon to, and the fallback where the addon is unavailable or disabled (`FERRY_NO_NATIVE=1`).
  *
  * One subarray view per page is the only allocation: xxhash-wasm hashes whole inputs only.
  */
@@ -28,6 +29,8 @@ export async function createJsKernels(): Promise<Kernels> {
       checkHashInput(data);
       return h64Raw(data, 0n);
     },
+    xbzrleEncode,
+    xbzrleDecode,
   };
 }
 

@@ -32,6 +32,25 @@ export interface Kernels {
   xxh64(data: Uint8Array): bigint;
 
   /**
+   * Writes the XBZRLE delta of `cur` against `old` (QEMU's format; see `xbzrle.ts`) to the
+   * start of `out` and returns its length: 0 when the pages are equal, -1 (with `out` partly
+   * written) when the delta is longer than `out.byteLength` or cannot be expressed (16384 or
+   * more changed bytes in a row, possible only on pages over 16 KiB). Pass an `out` of the
+   * size past which another encoding is better. `old` and `cur` must have the same length;
+   * `out` must not overlap them. If `cur` is written meanwhile, the delta may mix old and new
+   * bytes of the racing writes: to keep a delta cache exact, encode from a private copy.
+   */
+  xbzrleEncode(old: Uint8Array, cur: Uint8Array, out: Uint8Array): number;
+
+  /**
+   * Applies XBZRLE delta `delta` to `page`, which holds the old content, in place. The whole
+   * delta is checked first: if QEMU's decoder would reject it, this throws an `IntegrityError`
+   * coded `FERRY_DECODE_FAILED` and leaves `page` untouched. Never writes outside `page`.
+   * `delta` must not overlap `page`.
+   */
+  xbzrleDecode(delta: Uint8Array, page: Uint8Array): void;
+
+  /**
    * `scanPages` off the event loop, on the addon's thread pool (native only). The buffers
    * must not be transferred, shrunk or resized until the promise settles. Aborting `signal`
    * stops the scan within 64 pages and rejects with `signal.reason`; outputs may then be

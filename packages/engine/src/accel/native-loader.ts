@@ -1,13 +1,16 @@
 import { createRequire } from 'node:module';
-import { ErrorCode, FerryError } from '../errors.ts';
+import { ErrorCode, FerryError, IntegrityError } from '../errors.ts';
 import type { Kernels } from './kernels.ts';
 import { checkHashInput, checkPageArgs } from './page-args.ts';
+import { checkXbzrleDecodeArgs, checkXbzrleEncodeArgs } from './xbzrle.ts';
 
 /** The exports of `@ferry/native` that Ferry uses (its generated `index.d.ts` has them all). */
 interface NativeBinding {
   hashPages(data: Uint8Array, pageSize: number, out: BigUint64Array): void;
   scanPages(data: Uint8Array, pageSize: number, hashesOut: BigUint64Array, zeroBitsOut: Uint32Array): number;
   xxh64(data: Uint8Array, seed?: bigint): bigint;
+  xbzrleEncode(old: Uint8Array, cur: Uint8Array, out: Uint8Array): number;
+  xbzrleDecode(delta: Uint8Array, page: Uint8Array): void;
   hashPagesAsync(data: Uint8Array, pageSize: number, out: BigUint64Array, signal?: AbortSignal): Promise<void>;
   scanPagesAsync(
     data: Uint8Array,
@@ -22,6 +25,8 @@ const BINDING_FUNCTIONS = [
   'hashPages',
   'scanPages',
   'xxh64',
+  'xbzrleEncode',
+  'xbzrleDecode',
   'hashPagesAsync',
   'scanPagesAsync',
 ] as const satisfies readonly (keyof NativeBinding)[];
@@ -69,6 +74,20 @@ function wrapBinding(native: NativeBinding): Kernels {
     xxh64(data) {
       checkHashInput(data);
       return native.xxh64(data);
+    },
+    xbzrleEncode(old, cur, out) {
+      checkXbzrleEncodeArgs(old, cur, out);
+      return native.xbzrleEncode(old, cur, out);
+    },
+    xbzrleDecode(delta, page) {
+      checkXbzrleDecodeArgs(delta, page);
+      try {
+        native.xbzrleDecode(delta, page);
+      } catch (err) {
+        // The arguments are checked, so what the addon rejects is the delta itself.
+        const message = err instanceof Error ? err.message : String(err);
+        throw new IntegrityError(ErrorCode.DECODE_FAILED, message, { cause: err });
+      }
     },
     async scanPagesAsync(data, pageSize, hashesOut, zeroBitsOut, signal) {
       checkPageArgs(data, pageSize, hashesOut, zeroBitsOut);

@@ -6,6 +6,7 @@ import type { GuestMemory } from '../memory/guest-memory.ts';
 import { PageEncoding } from '../protocol/constants.ts';
 import type { PageBatch } from '../protocol/pages.ts';
 import { toHex } from '../util/bytes.ts';
+import { lz4DecompressPage } from './lz4.ts';
 
 /**
  * Applies PAGES batches to the destination's memory. A batch is checked whole (region, every
@@ -19,6 +20,7 @@ export class BatchDecoder {
   private readonly kernels: Kernels;
   private readonly zeroPageHash: bigint;
   private hashes = new BigUint64Array(256);
+  private scratch: Buffer = Buffer.alloc(0);
   private readonly regionBuffers: Buffer[];
   /** Pages received at least once, per region. */
   readonly received: readonly DirtyBitmap[];
@@ -52,7 +54,6 @@ export class BatchDecoder {
   }
 
   apply(batch: PageBatch): void {
-    const ps = this.memory.pageSize;
     const region = this.memory.regions[batch.regionIndex];
     if (!region) {
       throw new ProtocolError(
@@ -60,11 +61,6 @@ export class BatchDecoder {
         `PAGES for region ${batch.regionIndex}, guest has ${this.memory.regions.length}`,
       );
     }
-    const rawCount = batch.payload.byteLength / ps;
-    if (this.hashes.length < rawCount) this.hashes = new BigUint64Array(rawCount);
-    this.kernels.hashPages(batch.payload, ps, this.hashes);
-
-    let raw = 0;
     for (let i = 0; i < batch.count; i++) {
       const page = batch.pageIndex(i);
       if (page >= region.pageCount) {
@@ -73,32 +69,115 @@ export class BatchDecoder {
           `page ${page} is past the end of region "${region.name}" (${region.pageCount} pages)`,
         );
       }
-      const expected = batch.checksum(i);
-      const actual = batch.encoding(i) === PageEncoding.RAW ? this.hashes[raw++]! : this.zeroPageHash;
-      if (actual !== expected) {
-        throw new IntegrityError(
-          ErrorCode.CHECKSUM_MISMATCH,
-          `page ${page} of region "${region.name}" (round ${batch.round}): checksum ${toHex(actual)}, sender said ${toHex(expected)}`,
-        );
-      }
     }
+    if (batch.plain) this.applyPlain(batch);
+    else this.applyEncoded(batch);
+    this.pagesApplied += batch.count;
+  }
 
+  /** RAW and ZERO only: the payload is whole pages, hashed where they lie and copied once. */
+  private applyPlain(batch: PageBatch): void {
+    const ps = this.memory.pageSize;
+    const rawCount = batch.payload.byteLength / ps;
+    this.ensureHashes(rawCount);
+    this.kernels.hashPages(batch.payload, ps, this.hashes);
+    let raw = 0;
+    for (let i = 0; i < batch.count; i++) {
+      const actual = batch.encoding(i) === PageEncoding.RAW ? this.hashes[raw++]! : this.zeroPageHash;
+      this.checkChecksum(batch, i, actual);
+    }
     const dst = this.regionBuffers[batch.regionIndex]!;
     const payload = Buffer.from(batch.payload.buffer, batch.payload.byteOffset, batch.payload.byteLength);
-    const received = this.received[batch.regionIndex]!;
-    const firstPage = this.regionFirstPage[batch.regionIndex]!;
     let at = 0;
     for (let i = 0; i < batch.count; i++) {
       const page = batch.pageIndex(i);
-      this.pageHashes[firstPage + page] = batch.checksum(i);
       if (batch.encoding(i) === PageEncoding.RAW) {
         payload.copy(dst, page * ps, at, at + ps);
         at += ps;
       } else {
         dst.fill(0, page * ps, page * ps + ps);
       }
-      received.set(page);
+      this.record(batch, i);
     }
-    this.pagesApplied += batch.count;
+  }
+
+  /**
+   * Any encodings: every page is decoded into a scratch run first (a delta against the page as
+   * held here, a dedup copy of another page held here, an LZ4 block), the run is hashed in one
+   * pass and checked, and only then copied into memory.
+   */
+  private applyEncoded(batch: PageBatch): void {
+    const ps = this.memory.pageSize;
+    const count = batch.count;
+    if (this.scratch.byteLength < count * ps) this.scratch = Buffer.allocUnsafeSlow(count * ps);
+    const scratch = this.scratch;
+    const src = this.regionBuffers[batch.regionIndex]!;
+    const payload = batch.payload;
+    let at = 0;
+    for (let i = 0; i < count; i++) {
+      const page = batch.pageIndex(i);
+      const length = batch.length(i);
+      const data = payload.subarray(at, at + length);
+      const dst = scratch.subarray(i * ps, (i + 1) * ps);
+      switch (batch.encoding(i)) {
+        case PageEncoding.RAW:
+          dst.set(data);
+          break;
+        case PageEncoding.ZERO:
+          dst.fill(0);
+          break;
+        case PageEncoding.LZ4:
+          dst.set(lz4DecompressPage(data, ps));
+          break;
+        case PageEncoding.XBZRLE:
+          src.copy(dst, 0, page * ps, page * ps + ps);
+          this.kernels.xbzrleDecode(data, dst);
+          break;
+        case PageEncoding.DEDUP: {
+          const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+          const r2 = view.getUint16(0, true);
+          const p2 = view.getUint32(4, true);
+          const other = this.memory.regions[r2];
+          if (!other || view.getUint16(2, true) !== 0 || p2 >= other.pageCount || !this.received[r2]!.test(p2)) {
+            throw new IntegrityError(
+              ErrorCode.DECODE_FAILED,
+              `page ${page}: DEDUP refers to region ${r2} page ${p2}, which this host never received`,
+            );
+          }
+          this.regionBuffers[r2]!.copy(dst, 0, p2 * ps, p2 * ps + ps);
+          break;
+        }
+      }
+      at += length;
+    }
+    this.ensureHashes(count);
+    this.kernels.hashPages(scratch.subarray(0, count * ps), ps, this.hashes);
+    for (let i = 0; i < count; i++) this.checkChecksum(batch, i, this.hashes[i]!);
+    for (let i = 0; i < count; i++) {
+      const page = batch.pageIndex(i);
+      scratch.copy(src, page * ps, i * ps, (i + 1) * ps);
+      this.record(batch, i);
+    }
+  }
+
+  private checkChecksum(batch: PageBatch, i: number, actual: bigint): void {
+    const expected = batch.checksum(i);
+    if (actual !== expected) {
+      const region = this.memory.regions[batch.regionIndex]!;
+      throw new IntegrityError(
+        ErrorCode.CHECKSUM_MISMATCH,
+        `page ${batch.pageIndex(i)} of region "${region.name}" (round ${batch.round}): checksum ${toHex(actual)}, sender said ${toHex(expected)}`,
+      );
+    }
+  }
+
+  private record(batch: PageBatch, i: number): void {
+    const page = batch.pageIndex(i);
+    this.received[batch.regionIndex]!.set(page);
+    this.pageHashes[this.regionFirstPage[batch.regionIndex]! + page] = batch.checksum(i);
+  }
+
+  private ensureHashes(count: number): void {
+    if (this.hashes.length < count) this.hashes = new BigUint64Array(count);
   }
 }

@@ -1,16 +1,64 @@
 import type { Kernels } from '../accel/kernels.ts';
 import type { DirtyBitmap } from '../dirty/bitmap.ts';
+import type { MemoryLayout } from '../memory/layout.ts';
 import type { MemoryRegion } from '../memory/guest-memory.ts';
 import { MessageType, PageEncoding } from '../protocol/constants.ts';
 import { writeFrameHeader } from '../protocol/frame.ts';
-import { FRAME_HEADER_BYTES, PAGE_ENTRY_BYTES, PAGES_HEADER_BYTES } from '../protocol/limits.ts';
+import { DEDUP_PAYLOAD_BYTES, FRAME_HEADER_BYTES, PAGE_ENTRY_BYTES, PAGES_HEADER_BYTES } from '../protocol/limits.ts';
 import { pagesBodyBytes, writePageEntry, writePagesHeader } from '../protocol/pages.ts';
+import { type Clock, systemClock } from '../util/clock.ts';
+import { ewma, lz4Pays } from './chooser.ts';
+import { DedupIndex } from './dedup-index.ts';
+import { lz4CompressPage } from './lz4.ts';
+import { PageCache } from './page-cache.ts';
 
 /** Pages per PAGES frame by default: 256 x 4 KiB = 1 MiB of payload. */
 export const DEFAULT_BATCH_PAGES = 256;
 
 /** Frame buffers kept for reuse: the transport's 4 MiB queue plus a few in the kernel's hands. */
 const MAX_POOLED_FRAMES = 16;
+
+/** Default XBZRLE cache, as QEMU's xbzrle-cache-size. */
+export const DEFAULT_XBZRLE_CACHE_BYTES: number = 64 * 1024 * 1024;
+
+/** Pages the dedup index remembers at most (about 40 bytes each). */
+const DEDUP_MAX_ENTRIES = 1 << 20;
+
+/** In adaptive mode, every this many batches LZ4 runs anyway to keep its measurements fresh. */
+const LZ4_PROBE_EVERY = 16;
+
+/**
+ * How pages are encoded:
+ * - `off`: RAW and ZERO only.
+ * - `lz4`: every non-zero page LZ4-compressed when that makes it smaller.
+ * - `xbzrle`: a delta against the cached copy when the page is cached and the delta is short.
+ * - `adaptive`: ZERO, then DEDUP when the destination holds a page with the same content, then
+ *   XBZRLE when cached, then LZ4 when the measured cost model says it shortens delivery.
+ */
+export type CompressionMode = 'off' | 'lz4' | 'xbzrle' | 'adaptive';
+
+export interface EncoderOptions {
+  readonly compression?: CompressionMode;
+  readonly batchPages?: number;
+  /** Size of the source's XBZRLE cache. Default 64 MiB. */
+  readonly xbzrleCacheBytes?: number;
+  /** An XBZRLE delta longer than this fraction of a page falls back to another encoding. Default 0.5. */
+  readonly xbzrleMaxFraction?: number;
+  readonly clock?: Clock;
+}
+
+/** What the encodings did, for the report. */
+export interface CodecStats {
+  readonly mode: CompressionMode;
+  /** Pages sent per encoding. */
+  readonly pages: Record<'raw' | 'zero' | 'lz4' | 'xbzrle' | 'dedup', number>;
+  /** Payload bytes per encoding (entries not included). */
+  readonly payloadBytes: Record<'raw' | 'zero' | 'lz4' | 'xbzrle' | 'dedup', number>;
+  readonly xbzrleCache: { readonly hits: number; readonly misses: number; readonly overflows: number; readonly fallbacks: number };
+  /** Measured LZ4 speed and ratio (0 until LZ4 has run). */
+  readonly lz4BytesPerSec: number;
+  readonly lz4Ratio: number;
+}
 
 export interface EncodedBatch {
   /** The whole frame, header included, ready to write; a view of a pooled buffer. */
@@ -21,36 +69,66 @@ export interface EncodedBatch {
   readonly zeroPages: number;
 }
 
+type EncodingName = keyof CodecStats['pages'];
+
 /**
  * Builds PAGES frames from guest memory. Per batch: copy the pages into the frame's payload run
  * (the copy is the snapshot; the guest may keep writing its own memory), hash and zero-scan the
- * copy in one kernel call, then drop or mark zero pages. Checksums are of the bytes sent, so a
- * page the guest changes mid-copy is still consistent; the dirty tracker sends it again.
- * One frame buffer per batch, no allocation per page.
+ * copy in one kernel call, then walk the pages once, choosing each page's encoding and moving
+ * its payload left over what earlier pages saved. Every encoding is at most a page long, so the
+ * write position never passes the page being read. Checksums are of the page content as
+ * copied. No allocation per page except LZ4's output buffer.
  */
 export class BatchEncoder {
   private readonly pageSize: number;
   private readonly kernels: Kernels;
   readonly batchPages: number;
+  readonly mode: CompressionMode;
+  private readonly clock: Clock;
   private readonly indices: Uint32Array;
   private readonly hashes: BigUint64Array;
   private readonly zeroBits: Uint32Array;
   private readonly regionBuffers = new Map<MemoryRegion, Buffer>();
-  /**
-   * Frame buffers come back here once the transport has written them. Reusing them avoids a
-   * fresh allocation, and the page faults of touching it, for every MiB sent.
-   */
   private readonly pool: Buffer[] = [];
   private readonly frameCapacity: number;
+  /** First global page key of each region: keys index the cache, the dedup index and `sentHashes`. */
+  private readonly firstPage: number[];
+  /** The hash of every page as the destination holds it (a zero page until sent). */
+  readonly sentHashes: BigUint64Array;
+  private readonly cache: PageCache | undefined;
+  private readonly dedup: DedupIndex | undefined;
+  private readonly deltaOut: Uint8Array;
+  private batchSeq = 0;
+  private xbzrleFallbacks = 0;
+  private lz4BytesPerSec = 0;
+  private lz4Ratio = 0;
+  /** The link rate the LZ4 decision weighs against; set by the sender as it measures. */
+  linkBytesPerSec = 0;
+  private readonly pagesBy: Record<EncodingName, number> = { raw: 0, zero: 0, lz4: 0, xbzrle: 0, dedup: 0 };
+  private readonly bytesBy: Record<EncodingName, number> = { raw: 0, zero: 0, lz4: 0, xbzrle: 0, dedup: 0 };
 
-  constructor(pageSize: number, kernels: Kernels, batchPages: number = DEFAULT_BATCH_PAGES) {
-    this.pageSize = pageSize;
+  constructor(layout: MemoryLayout, kernels: Kernels, options: EncoderOptions = {}) {
+    const ps = layout.pageSize;
+    this.pageSize = ps;
     this.kernels = kernels;
-    this.batchPages = batchPages;
-    this.indices = new Uint32Array(batchPages);
-    this.hashes = new BigUint64Array(batchPages);
-    this.zeroBits = new Uint32Array(Math.ceil(batchPages / 32));
-    this.frameCapacity = FRAME_HEADER_BYTES + pagesBodyBytes(batchPages, batchPages * pageSize);
+    this.mode = options.compression ?? 'off';
+    this.clock = options.clock ?? systemClock;
+    this.batchPages = options.batchPages ?? DEFAULT_BATCH_PAGES;
+    this.indices = new Uint32Array(this.batchPages);
+    this.hashes = new BigUint64Array(this.batchPages);
+    this.zeroBits = new Uint32Array(Math.ceil(this.batchPages / 32));
+    this.frameCapacity = FRAME_HEADER_BYTES + pagesBodyBytes(this.batchPages, this.batchPages * ps);
+    this.firstPage = [];
+    let total = 0;
+    for (const r of layout.regions) {
+      this.firstPage.push(total);
+      total += r.sizeBytes / ps;
+    }
+    this.sentHashes = new BigUint64Array(total).fill(kernels.xxh64(new Uint8Array(ps)));
+    const xbzrle = this.mode === 'xbzrle' || this.mode === 'adaptive';
+    this.cache = xbzrle ? new PageCache(options.xbzrleCacheBytes ?? DEFAULT_XBZRLE_CACHE_BYTES, ps) : undefined;
+    this.deltaOut = new Uint8Array(xbzrle ? Math.floor(ps * (options.xbzrleMaxFraction ?? 0.5)) : 0);
+    this.dedup = this.mode === 'adaptive' ? new DedupIndex(DEDUP_MAX_ENTRIES) : undefined;
   }
 
   /** Returns a batch's buffer to the pool once the transport is done with it. */
@@ -58,12 +136,26 @@ export class BatchEncoder {
     if (this.pool.length < MAX_POOLED_FRAMES) this.pool.push(batch.buffer);
   }
 
+  stats(): CodecStats {
+    return {
+      mode: this.mode,
+      pages: { ...this.pagesBy },
+      payloadBytes: { ...this.bytesBy },
+      xbzrleCache: {
+        hits: this.cache?.hits ?? 0,
+        misses: this.cache?.misses ?? 0,
+        overflows: this.cache?.overflows ?? 0,
+        fallbacks: this.xbzrleFallbacks,
+      },
+      lz4BytesPerSec: this.lz4BytesPerSec,
+      lz4Ratio: this.lz4Ratio,
+    };
+  }
+
   /**
    * Encodes the next batch of set bits of `dirty` from page `from` on. Returns the batch and
    * the page index to continue from (-1 when the bitmap is exhausted). With `skipZero`, zero
    * pages are left out entirely (round 0: the destination starts from zeroed memory).
-   * `sentHashes`, when given, receives the hash of every page encoded (at its page index):
-   * a table of what the destination holds.
    */
   next(
     region: MemoryRegion,
@@ -72,7 +164,6 @@ export class BatchEncoder {
     from: number,
     round: number,
     skipZero: boolean,
-    sentHashes?: BigUint64Array,
   ): { batch: EncodedBatch | undefined; nextFrom: number } {
     const ps = this.pageSize;
     let count = 0;
@@ -82,6 +173,7 @@ export class BatchEncoder {
       at = dirty.nextSet(at + 1);
     }
     if (count === 0) return { batch: undefined, nextFrom: -1 };
+    this.batchSeq++;
 
     const src = this.regionBuffer(region);
     const frame = this.pool.pop() ?? Buffer.allocUnsafeSlow(this.frameCapacity);
@@ -94,44 +186,135 @@ export class BatchEncoder {
       src.copy(frame, payloadAt + i * ps, first * ps, (first + (j - i)) * ps);
       i = j;
     }
-    const payload = frame.subarray(payloadAt, payloadAt + count * ps);
-    const zeroCount = this.kernels.scanPages(payload, ps, this.hashes, this.zeroBits);
+    const zeroCount = this.kernels.scanPages(frame.subarray(payloadAt, payloadAt + count * ps), ps, this.hashes, this.zeroBits);
 
-    // Entries kept: every page, or only non-zero ones. The payload run moves left over dropped
-    // ZERO payloads (and, with skipZero, over dropped entries); with no zero page nothing moves.
+    const useLz4 = this.mode === 'lz4' || (this.mode === 'adaptive' && this.lz4ThisBatch());
+    let lz4In = 0;
+    let lz4Out = 0;
+    let lz4Ms = 0;
     const kept = skipZero ? count - zeroCount : count;
     const entriesAt = FRAME_HEADER_BYTES + PAGES_HEADER_BYTES;
-    const newPayloadAt = entriesAt + kept * PAGE_ENTRY_BYTES;
     const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+    const firstKey = this.firstPage[regionIndex]!;
     let entry = 0;
-    let out = newPayloadAt;
+    let out = entriesAt + kept * PAGE_ENTRY_BYTES;
     for (let i = 0; i < count; i++) {
-      if (sentHashes) sentHashes[this.indices[i]!] = this.hashes[i]!;
+      const pageIndex = this.indices[i]!;
+      const key = firstKey + pageIndex;
+      const hash = this.hashes[i]!;
       const isZero = (this.zeroBits[i >>> 5]! & (1 << (i & 31))) !== 0;
-      if (isZero && skipZero) continue;
-      // Entry writes land in the table; the payload run is read ahead of them (newPayloadAt <=
-      // payloadAt and out <= the source offset), so moving left never overwrites unread bytes.
+      this.sentHashes[key] = hash;
       if (isZero) {
-        writePageEntry(view, entriesAt, entry, this.indices[i]!, PageEncoding.ZERO, 0, this.hashes[i]!);
-      } else {
-        const from = payloadAt + i * ps;
-        if (out !== from) frame.copy(frame, out, from, from + ps);
-        out += ps;
-        writePageEntry(view, entriesAt, entry, this.indices[i]!, PageEncoding.RAW, ps, this.hashes[i]!);
+        this.cache?.drop(key);
+        if (skipZero) continue;
+        writePageEntry(view, entriesAt, entry++, pageIndex, PageEncoding.ZERO, 0, hash);
+        this.pagesBy.zero++;
+        continue;
       }
-      entry++;
+      const slot = payloadAt + i * ps;
+      const page = frame.subarray(slot, slot + ps);
+      let encoding: PageEncoding = PageEncoding.RAW;
+      let length = ps;
+      let encoded: Uint8Array | undefined;
+
+      const twin = this.dedupTarget(hash, key, regionIndex, i);
+      if (twin !== undefined) {
+        encoding = PageEncoding.DEDUP;
+        length = DEDUP_PAYLOAD_BYTES;
+      } else if (this.cache) {
+        const old = this.cache.get(key);
+        const n = old ? this.kernels.xbzrleEncode(old, page, this.deltaOut) : -1;
+        if (n >= 0) {
+          encoding = PageEncoding.XBZRLE;
+          length = n;
+          encoded = this.deltaOut.subarray(0, n);
+        } else if (old) {
+          this.xbzrleFallbacks++;
+        }
+      }
+      if (encoding === PageEncoding.RAW && useLz4) {
+        const t = this.clock.nowMs();
+        const compressed = lz4CompressPage(page);
+        lz4Ms += this.clock.nowMs() - t;
+        lz4In += ps;
+        lz4Out += compressed.byteLength;
+        if (compressed.byteLength < ps) {
+          encoding = PageEncoding.LZ4;
+          length = compressed.byteLength;
+          encoded = compressed;
+        }
+      }
+      // The page is still whole in its slot: cache it before its payload moves over it.
+      this.cache?.put(key, page);
+      this.dedup?.remember(hash, key);
+      if (twin !== undefined) {
+        const [r2, p2] = this.regionAndPage(twin);
+        view.setUint16(out, r2, true);
+        view.setUint16(out + 2, 0, true);
+        view.setUint32(out + 4, p2, true);
+      } else if (encoded) {
+        frame.set(encoded, out);
+      } else if (out !== slot) {
+        frame.copy(frame, out, slot, slot + ps);
+      }
+      writePageEntry(view, entriesAt, entry++, pageIndex, encoding, length, hash);
+      const name = ENCODING_NAMES[encoding];
+      this.pagesBy[name]++;
+      this.bytesBy[name] += length;
+      out += length;
+    }
+    if (lz4In > 0) {
+      this.lz4Ratio = ewma(this.lz4Ratio, lz4Out / lz4In);
+      if (lz4Ms > 0) this.lz4BytesPerSec = ewma(this.lz4BytesPerSec, (lz4In / lz4Ms) * 1000);
     }
     if (kept === 0) {
       this.pool.push(frame);
       return { batch: undefined, nextFrom: at };
     }
-    const frameBytes = out;
-    writeFrameHeader(view, 0, MessageType.PAGES, frameBytes - FRAME_HEADER_BYTES);
+    writeFrameHeader(view, 0, MessageType.PAGES, out - FRAME_HEADER_BYTES);
     writePagesHeader(view, FRAME_HEADER_BYTES, regionIndex, round, kept);
     return {
-      batch: { frame: frame.subarray(0, frameBytes), buffer: frame, pages: kept, zeroPages: skipZero ? 0 : zeroCount },
+      batch: { frame: frame.subarray(0, out), buffer: frame, pages: kept, zeroPages: skipZero ? 0 : zeroCount },
       nextFrom: at,
     };
+  }
+
+  /**
+   * A page the destination already holds with content hashing to `hash`, or undefined. Not
+   * this page, not one whose content has changed since, and not one earlier in this batch
+   * (the destination writes a batch only after checking all of it).
+   */
+  private dedupTarget(hash: bigint, key: number, regionIndex: number, position: number): number | undefined {
+    if (!this.dedup) return undefined;
+    const twin = this.dedup.lookup(hash);
+    if (twin === undefined || twin === key || this.sentHashes[twin] !== hash) return undefined;
+    const [twinRegion, twinPage] = this.regionAndPage(twin);
+    if (twinRegion === regionIndex && this.inBatchBefore(twinPage, position)) return undefined;
+    this.dedup.hits++;
+    return twin;
+  }
+
+  /** Whether `pageIndex` is among the first `position` pages of this batch (sorted ascending). */
+  private inBatchBefore(pageIndex: number, position: number): boolean {
+    let lo = 0;
+    let hi = position;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.indices[mid]! < pageIndex) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < position && this.indices[lo] === pageIndex;
+  }
+
+  private lz4ThisBatch(): boolean {
+    if (this.lz4BytesPerSec === 0 || this.batchSeq % LZ4_PROBE_EVERY === 0) return true;
+    return lz4Pays({ lz4BytesPerSec: this.lz4BytesPerSec, lz4Ratio: this.lz4Ratio, linkBytesPerSec: this.linkBytesPerSec });
+  }
+
+  private regionAndPage(key: number): [number, number] {
+    let r = this.firstPage.length - 1;
+    while (this.firstPage[r]! > key) r--;
+    return [r, key - this.firstPage[r]!];
   }
 
   private regionBuffer(region: MemoryRegion): Buffer {
@@ -143,3 +326,11 @@ export class BatchEncoder {
     return b;
   }
 }
+
+const ENCODING_NAMES: Record<PageEncoding, EncodingName> = {
+  [PageEncoding.RAW]: 'raw',
+  [PageEncoding.ZERO]: 'zero',
+  [PageEncoding.LZ4]: 'lz4',
+  [PageEncoding.XBZRLE]: 'xbzrle',
+  [PageEncoding.DEDUP]: 'dedup',
+};

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { loadKernels } from '../accel/index.ts';
 import type { Kernels } from '../accel/kernels.ts';
-import { BatchEncoder, DEFAULT_BATCH_PAGES } from '../codec/batch-encoder.ts';
+import { BatchEncoder, type CompressionMode } from '../codec/batch-encoder.ts';
 import { DirtyBitmap } from '../dirty/bitmap.ts';
 import type { DirtyTracker } from '../dirty/tracker.ts';
 import {
@@ -54,6 +54,13 @@ export interface MigrateOptions {
    * absent: unlimited. Pass a `Pacer` instead to change the cap while the migration runs.
    */
   readonly maxBandwidth?: number | Pacer;
+  /**
+   * Page encodings: `off` (default; RAW and ZERO), `lz4`, `xbzrle`, or `adaptive` (zero, dedup,
+   * XBZRLE deltas, and LZ4 where the measured cost model says it delivers sooner).
+   */
+  readonly compression?: CompressionMode;
+  /** The source's XBZRLE cache of page contents as sent. Default 64 MiB. */
+  readonly xbzrleCacheBytes?: number;
   /** Pages per PAGES frame. Default 256. */
   readonly batchPages?: number;
   /**
@@ -119,8 +126,7 @@ class SourceMigration {
   private minAckRttMs = Number.POSITIVE_INFINITY;
   private lastProgressMs = 0;
   private readonly pacer: Pacer;
-  /** Per region, the hash of each page as last sent (only with `verify: 'sent'`). */
-  private sentHashes: (BigUint64Array | undefined)[] = [];
+  private encoder: BatchEncoder | undefined;
   private paused = false;
 
   constructor(options: MigrateOptions) {
@@ -186,14 +192,6 @@ class SourceMigration {
     expectHandshake(reply);
 
     const verify = o.verify ?? 'memory';
-    // What the destination holds, page by page, when verifying from sent pages. A page round 0
-    // skipped as zero is zero on the destination too.
-    const sentHashes =
-      verify === 'sent' ? new BigUint64Array(memory.totalPages).fill(kernels.xxh64(new Uint8Array(memory.pageSize))) : undefined;
-    this.sentHashes = memory.regions.map((r, i) => {
-      const first = memory.regions.slice(0, i).reduce((n, x) => n + x.pageCount, 0);
-      return sentHashes?.subarray(first, first + r.pageCount);
-    });
     // Measured, not assumed: the digest is a fixed part of every switchover (an upper bound:
     // at switchover it overlaps the final round).
     const digestStart = this.clock.nowMs();
@@ -201,7 +199,13 @@ class SourceMigration {
     const digestCostMs = this.clock.nowMs() - digestStart;
 
     this.phase.to('precopy');
-    const encoder = new BatchEncoder(memory.pageSize, kernels, o.batchPages ?? DEFAULT_BATCH_PAGES);
+    const encoder = new BatchEncoder(memory.layout, kernels, {
+      compression: o.compression ?? 'off',
+      ...(o.batchPages !== undefined && { batchPages: o.batchPages }),
+      ...(o.xbzrleCacheBytes !== undefined && { xbzrleCacheBytes: o.xbzrleCacheBytes }),
+      clock: this.clock,
+    });
+    this.encoder = encoder;
     const dirty = memory.regions.map((r) => new DirtyBitmap(r.pageCount));
     const maxDowntimeMs = o.maxDowntimeMs ?? 300;
     const maxRounds = o.maxRounds ?? 30;
@@ -262,11 +266,12 @@ class SourceMigration {
     await sendDeviceState(transport, state);
     const deviceStateDone = this.clock.nowMs();
 
-    const digest = sentHashes
-      ? digestOfPageHashes(sentHashes, kernels)
-      : digestPromise
-        ? await digestPromise
-        : memoryDigest(memory, kernels);
+    const digest =
+      verify === 'sent'
+        ? digestOfPageHashes(encoder.sentHashes, kernels)
+        : digestPromise
+          ? await digestPromise
+          : memoryDigest(memory, kernels);
     const digestDone = this.clock.nowMs();
     await transport.send(encodeFrame(MessageType.COMPLETE, msg.complete, { digest, totalPages: memory.totalPages, finalRound: round }));
 
@@ -311,6 +316,7 @@ class SourceMigration {
       digest: toHex(digest),
       digestMatched: true,
       verify,
+      codecs: encoder.stats(),
       kernels: kernels.name,
       memoryBytes: memory.totalBytes,
     };
@@ -346,7 +352,7 @@ class SourceMigration {
       let from = 0;
       while (from >= 0) {
         this.checkAborted();
-        const { batch, nextFrom } = encoder.next(region, r, bitmap, from, round, skipZero, this.sentHashes[r]);
+        const { batch, nextFrom } = encoder.next(region, r, bitmap, from, round, skipZero);
         from = nextFrom;
         if (!batch) continue;
         pages += batch.pages;
@@ -368,6 +374,7 @@ class SourceMigration {
     // rate. Rounds too small to fill the pipe say little about it, so they keep the old figure.
     const flushed = transport.bytesWritten - transport.queuedBytes - flushedAtStart;
     if (flushed > 1024 * 1024) this.bandwidthBytesPerSec = (flushed / durationMs) * 1000;
+    encoder.linkBytesPerSec = Math.min(this.pacer.rate, this.bandwidthBytesPerSec || Number.POSITIVE_INFINITY);
     const stats: RoundStats = {
       round,
       final,
@@ -389,6 +396,8 @@ class SourceMigration {
     if (now - this.lastProgressMs < PROGRESS_INTERVAL_MS) return;
     this.lastProgressMs = now;
     const elapsed = Math.max(now - roundStart, 0.001);
+    // Keep the codec's view of the link current within long rounds (round 0 above all).
+    if (this.encoder && bytes > 1024 * 1024) this.encoder.linkBytesPerSec = Math.min(this.pacer.rate, (bytes / elapsed) * 1000);
     this.emit({ type: 'progress', round, pagesSent, roundPages, bytesSent: bytes, bandwidthBytesPerSec: (bytes / elapsed) * 1000 });
   }
 

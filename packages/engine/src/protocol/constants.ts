@@ -43,6 +43,12 @@ export const PageEncoding = {
   RAW: 0x01,
   /** No payload: the page is all zero bytes. */
   ZERO: 0x02,
+  /** u32 decoded size (= page size) then an LZ4 block: the lz4-napi / lz4_flex size-prepended format. */
+  LZ4: 0x03,
+  /** A QEMU-format XBZRLE delta against the copy of this page the destination holds; empty: unchanged. */
+  XBZRLE: 0x04,
+  /** u16 region, u16 reserved, u32 page: same content as that page as the destination holds it. */
+  DEDUP: 0x05,
 } as const;
 export type PageEncoding = (typeof PageEncoding)[keyof typeof PageEncoding];
 

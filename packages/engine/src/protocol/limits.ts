@@ -33,3 +33,9 @@ export const PAGE_ENTRY_BYTES = 20;
 
 /** Bytes of the fixed part of a PAGES body. */
 export const PAGES_HEADER_BYTES = 12;
+
+/** Payload bytes of a DEDUP page entry. */
+export const DEDUP_PAYLOAD_BYTES = 8;
+
+/** Bytes of the decoded-size prefix of an LZ4 page payload. */
+export const LZ4_SIZE_PREFIX_BYTES = 4;

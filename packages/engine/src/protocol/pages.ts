@@ -1,7 +1,7 @@
 import { ErrorCode, ProtocolError } from '../errors.ts';
 import { PageEncoding } from './constants.ts';
 import { Cursor } from './cursor.ts';
-import { FRAME_HEADER_BYTES, PAGE_ENTRY_BYTES, PAGES_HEADER_BYTES } from './limits.ts';
+import { DEDUP_PAYLOAD_BYTES, FRAME_HEADER_BYTES, LZ4_SIZE_PREFIX_BYTES, PAGE_ENTRY_BYTES, PAGES_HEADER_BYTES } from './limits.ts';
 
 /**
  * PAGES, the hot message. Layout of the body (little-endian):
@@ -56,8 +56,10 @@ export class PageBatch {
   readonly regionIndex: number;
   readonly round: number;
   readonly count: number;
-  /** The payload run: RAW payloads back to back, in entry order. */
+  /** The payloads back to back, in entry order. */
   readonly payload: Uint8Array;
+  /** Every entry is RAW or ZERO: the payload is whole pages back to back, hashable in one pass. */
+  readonly plain: boolean;
   private readonly view: DataView;
   private readonly entriesOffset: number;
 
@@ -72,21 +74,14 @@ export class PageBatch {
     c.need(tableBytes, 'PAGES entry table');
     this.view = c.view;
     let payloadBytes = 0;
+    let plain = true;
     for (let i = 0; i < this.count; i++) {
       const at = this.entriesOffset + i * PAGE_ENTRY_BYTES;
       const encodingWord = this.view.getUint32(at + 4, true);
       const length = this.view.getUint32(at + 8, true);
-      if (encodingWord === PageEncoding.RAW) {
-        if (length !== pageSize) {
-          throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `RAW page entry ${i} has length ${length}, page size is ${pageSize}`);
-        }
-      } else if (encodingWord === PageEncoding.ZERO) {
-        if (length !== 0) {
-          throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `ZERO page entry ${i} has length ${length}`);
-        }
-      } else {
-        throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `page entry ${i}: unknown encoding word 0x${encodingWord.toString(16)}`);
-      }
+      const problem = lengthProblem(encodingWord, length, pageSize);
+      if (problem) throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `page entry ${i}: ${problem}`);
+      if (encodingWord !== PageEncoding.RAW && encodingWord !== PageEncoding.ZERO) plain = false;
       payloadBytes += length;
     }
     c.offset += tableBytes;
@@ -94,6 +89,7 @@ export class PageBatch {
       throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `PAGES payload is ${c.remaining} bytes, entries declare ${payloadBytes}`);
     }
     this.payload = c.raw(payloadBytes, 'PAGES payload');
+    this.plain = plain;
   }
 
   pageIndex(i: number): number {
@@ -107,5 +103,25 @@ export class PageBatch {
   }
   checksum(i: number): bigint {
     return this.view.getBigUint64(this.entriesOffset + i * PAGE_ENTRY_BYTES + 12, true);
+  }
+}
+
+/** Why `length` is not allowed for an entry of `encodingWord` (the u32 holding the encoding and its reserved bytes). */
+function lengthProblem(encodingWord: number, length: number, pageSize: number): string | undefined {
+  switch (encodingWord) {
+    case PageEncoding.RAW:
+      return length === pageSize ? undefined : `RAW length ${length}, page size is ${pageSize}`;
+    case PageEncoding.ZERO:
+      return length === 0 ? undefined : `ZERO length ${length}`;
+    case PageEncoding.LZ4:
+      return length > LZ4_SIZE_PREFIX_BYTES && length < pageSize
+        ? undefined
+        : `LZ4 length ${length} outside ${LZ4_SIZE_PREFIX_BYTES + 1}..${pageSize - 1}`;
+    case PageEncoding.XBZRLE:
+      return length < pageSize ? undefined : `XBZRLE length ${length} is not below the page size ${pageSize}`;
+    case PageEncoding.DEDUP:
+      return length === DEDUP_PAYLOAD_BYTES ? undefined : `DEDUP length ${length}, must be ${DEDUP_PAYLOAD_BYTES}`;
+    default:
+      return `unknown encoding word 0x${encodingWord.toString(16)}`;
   }
 }

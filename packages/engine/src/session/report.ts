@@ -1,3 +1,4 @@
+import type { CodecStats } from '../codec/batch-encoder.ts';
 import type { SourcePhase } from './state-machine.ts';
 
 /** What one pre-copy round did. */
@@ -66,6 +67,8 @@ export interface MigrationReport {
   /** The memory digest both sides computed, as 0x-prefixed hex. */
   readonly digest: string;
   readonly digestMatched: true;
+  /** Pages and payload bytes per encoding, the XBZRLE cache counters, the LZ4 measurements. */
+  readonly codecs: CodecStats;
   /** What the source's digest was computed from: its memory, or the pages as sent. */
   readonly verify: 'memory' | 'sent';
   /** Which hashing kernels ran: the native addon or the TypeScript fallback. */

@@ -50,7 +50,7 @@ describe('golden frames in docs/protocol.md', () => {
     const dirty = new DirtyBitmap(4);
     dirty.set(1);
     dirty.set(3);
-    const { batch } = new BatchEncoder(4096, kernels).next(memory.region(0), 0, dirty, 0, 2, false);
+    const { batch } = new BatchEncoder(memory.layout, kernels).next(memory.region(0), 0, dirty, 0, 2, false);
     const hex = batch!.frame.toString('hex');
     // The document shows the headers and entries; the 4096 payload bytes are all 0x5a.
     expect(hex.slice(0, hex.length - 8192)).toBe(golden('pages'));

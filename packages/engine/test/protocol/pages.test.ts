@@ -21,7 +21,7 @@ function sourceWithPages(): { memory: GuestMemory; dirty: DirtyBitmap } {
 
 function encode(skipZero: boolean): Buffer {
   const { memory, dirty } = sourceWithPages();
-  return new BatchEncoder(PS, kernels).next(memory.region(0), 0, dirty, 0, 1, skipZero).batch!.frame;
+  return new BatchEncoder(memory.layout, kernels).next(memory.region(0), 0, dirty, 0, 1, skipZero).batch!.frame;
 }
 
 describe('PAGES batches', () => {
