@@ -62,7 +62,7 @@ export async function codecBench(o: {
     await bench.run();
     const gbps = (task: string): number => {
       const r = bench.getTask(task)?.result;
-      if (!r || r.state !== 'completed') return Number.NaN;
+      if (r?.state !== 'completed') return Number.NaN;
       return bytes / (r.latency.mean / 1000) / 1e9;
     };
     rows.push({
@@ -121,7 +121,7 @@ export async function codecBench(o: {
           sizeMiB,
           fill: fillText,
           dirtyPagesPerSec: 2000,
-          workingSet: 0.25,
+          workingSet: 0.05,
           options: { compression, maxBandwidth: cap, verify: 'sent' },
         });
         const row = {

@@ -7,7 +7,7 @@ import { writeFrameHeader } from '../protocol/frame.ts';
 import { DEDUP_PAYLOAD_BYTES, FRAME_HEADER_BYTES, PAGE_ENTRY_BYTES, PAGES_HEADER_BYTES } from '../protocol/limits.ts';
 import { pagesBodyBytes, writePageEntry, writePagesHeader } from '../protocol/pages.ts';
 import { type Clock, systemClock } from '../util/clock.ts';
-import { ewma, lz4Pays } from './chooser.ts';
+import { CompressionGovernor, ewma, lz4Pays } from './chooser.ts';
 import { DedupIndex } from './dedup-index.ts';
 import { lz4CompressPage } from './lz4.ts';
 import { PageCache } from './page-cache.ts';
@@ -24,16 +24,14 @@ export const DEFAULT_XBZRLE_CACHE_BYTES: number = 64 * 1024 * 1024;
 /** Pages the dedup index remembers at most (about 40 bytes each). */
 const DEDUP_MAX_ENTRIES = 1 << 20;
 
-/** In adaptive mode, every this many batches LZ4 runs anyway to keep its measurements fresh. */
-const LZ4_PROBE_EVERY = 16;
-
 /**
  * How pages are encoded:
  * - `off`: RAW and ZERO only.
  * - `lz4`: every non-zero page LZ4-compressed when that makes it smaller.
  * - `xbzrle`: a delta against the cached copy when the page is cached and the delta is short.
  * - `adaptive`: ZERO, then DEDUP when the destination holds a page with the same content, then
- *   XBZRLE when cached, then LZ4 when the measured cost model says it shortens delivery.
+ *   XBZRLE when cached, then LZ4 when the cost model (measured LZ4 speed, this batch's sampled
+ *   ratio, the link rate) says it shortens delivery.
  */
 export type CompressionMode = 'off' | 'lz4' | 'xbzrle' | 'adaptive';
 
@@ -58,6 +56,8 @@ export interface CodecStats {
   /** Measured LZ4 speed and ratio (0 until LZ4 has run). */
   readonly lz4BytesPerSec: number;
   readonly lz4Ratio: number;
+  /** Adaptive mode: exploration windows LZ4 won and lost against sending raw. */
+  readonly lz4Windows: { readonly won: number; readonly lost: number };
 }
 
 export interface EncodedBatch {
@@ -104,6 +104,8 @@ export class BatchEncoder {
   private lz4Ratio = 0;
   /** The link rate the LZ4 decision weighs against; set by the sender as it measures. */
   linkBytesPerSec = 0;
+  /** Whether LZ4 earns its place by delivered pages per millisecond; the sender reports deliveries. */
+  readonly governor: CompressionGovernor = new CompressionGovernor();
   private readonly pagesBy: Record<EncodingName, number> = { raw: 0, zero: 0, lz4: 0, xbzrle: 0, dedup: 0 };
   private readonly bytesBy: Record<EncodingName, number> = { raw: 0, zero: 0, lz4: 0, xbzrle: 0, dedup: 0 };
 
@@ -129,6 +131,7 @@ export class BatchEncoder {
     this.cache = xbzrle ? new PageCache(options.xbzrleCacheBytes ?? DEFAULT_XBZRLE_CACHE_BYTES, ps) : undefined;
     this.deltaOut = new Uint8Array(xbzrle ? Math.floor(ps * (options.xbzrleMaxFraction ?? 0.5)) : 0);
     this.dedup = this.mode === 'adaptive' ? new DedupIndex(DEDUP_MAX_ENTRIES) : undefined;
+    if (this.mode === 'adaptive') this.lz4BytesPerSec = calibrateLz4(ps, this.clock);
   }
 
   /** Returns a batch's buffer to the pool once the transport is done with it. */
@@ -149,6 +152,7 @@ export class BatchEncoder {
       },
       lz4BytesPerSec: this.lz4BytesPerSec,
       lz4Ratio: this.lz4Ratio,
+      lz4Windows: { won: this.governor.lz4Wins, lost: this.governor.rawWins },
     };
   }
 
@@ -188,7 +192,9 @@ export class BatchEncoder {
     }
     const zeroCount = this.kernels.scanPages(frame.subarray(payloadAt, payloadAt + count * ps), ps, this.hashes, this.zeroBits);
 
-    const useLz4 = this.mode === 'lz4' || (this.mode === 'adaptive' && this.lz4ThisBatch());
+    // LZ4 in adaptive mode: the batch's first candidate page is compressed as a sample, and
+    // its ratio with the measured speed and link rate decides for the rest of the batch.
+    let useLz4: boolean | undefined = this.mode === 'lz4' ? true : this.mode === 'adaptive' && this.governor.lz4Allowed ? undefined : false;
     let lz4In = 0;
     let lz4Out = 0;
     let lz4Ms = 0;
@@ -221,7 +227,7 @@ export class BatchEncoder {
       if (twin !== undefined) {
         encoding = PageEncoding.DEDUP;
         length = DEDUP_PAYLOAD_BYTES;
-      } else if (this.cache) {
+      } else if (this.cache && round > 0) {
         const old = this.cache.get(key);
         const n = old ? this.kernels.xbzrleEncode(old, page, this.deltaOut) : -1;
         if (n >= 0) {
@@ -232,20 +238,29 @@ export class BatchEncoder {
           this.xbzrleFallbacks++;
         }
       }
-      if (encoding === PageEncoding.RAW && useLz4) {
+      if (encoding === PageEncoding.RAW && useLz4 !== false) {
         const t = this.clock.nowMs();
         const compressed = lz4CompressPage(page);
         lz4Ms += this.clock.nowMs() - t;
         lz4In += ps;
         lz4Out += compressed.byteLength;
+        if (useLz4 === undefined) {
+          useLz4 = lz4Pays({
+            lz4BytesPerSec: this.lz4BytesPerSec,
+            lz4Ratio: compressed.byteLength / ps,
+            linkBytesPerSec: this.linkBytesPerSec,
+          });
+        }
         if (compressed.byteLength < ps) {
           encoding = PageEncoding.LZ4;
           length = compressed.byteLength;
           encoded = compressed;
         }
       }
-      // The page is still whole in its slot: cache it before its payload moves over it.
-      this.cache?.put(key, page);
+      // The page is still whole in its slot: cache it before its payload moves over it. As in
+      // QEMU, not in round 0: a page sent again later was dirtied, so it is worth caching then;
+      // caching all of memory in the first pass would cost a copy per page for nothing.
+      if (round > 0) this.cache?.put(key, page);
       this.dedup?.remember(hash, key);
       if (twin !== undefined) {
         const [r2, p2] = this.regionAndPage(twin);
@@ -265,7 +280,8 @@ export class BatchEncoder {
     }
     if (lz4In > 0) {
       this.lz4Ratio = ewma(this.lz4Ratio, lz4Out / lz4In);
-      if (lz4Ms > 0) this.lz4BytesPerSec = ewma(this.lz4BytesPerSec, (lz4In / lz4Ms) * 1000);
+      // Speed from whole batches only: a lone sample page runs with cold caches and reads slow.
+      if (lz4In >= 16 * ps && lz4Ms > 0) this.lz4BytesPerSec = ewma(this.lz4BytesPerSec, (lz4In / lz4Ms) * 1000);
     }
     if (kept === 0) {
       this.pool.push(frame);
@@ -306,11 +322,6 @@ export class BatchEncoder {
     return lo < position && this.indices[lo] === pageIndex;
   }
 
-  private lz4ThisBatch(): boolean {
-    if (this.lz4BytesPerSec === 0 || this.batchSeq % LZ4_PROBE_EVERY === 0) return true;
-    return lz4Pays({ lz4BytesPerSec: this.lz4BytesPerSec, lz4Ratio: this.lz4Ratio, linkBytesPerSec: this.linkBytesPerSec });
-  }
-
   private regionAndPage(key: number): [number, number] {
     let r = this.firstPage.length - 1;
     while (this.firstPage[r]! > key) r--;
@@ -334,3 +345,25 @@ const ENCODING_NAMES: Record<PageEncoding, EncodingName> = {
   [PageEncoding.XBZRLE]: 'xbzrle',
   [PageEncoding.DEDUP]: 'dedup',
 };
+
+/**
+ * LZ4's speed on this machine before any guest page is seen: a few warm runs over text-like
+ * pages (a heap of small records), the kind of memory where the choice matters. Later batches
+ * replace it with measurements of real pages.
+ */
+function calibrateLz4(pageSize: number, clock: Clock): number {
+  const page = Buffer.alloc(pageSize);
+  for (let at = 0, n = 0; at < pageSize; n++) {
+    const rec = Buffer.from(`{"id":${n},"name":"record-${n % 97}","tags":["a","b"],"ok":${n % 2 === 0}},`);
+    rec.copy(page, at);
+    at += rec.byteLength;
+  }
+  lz4CompressPage(page);
+  let best = Number.POSITIVE_INFINITY;
+  for (let run = 0; run < 3; run++) {
+    const t = clock.nowMs();
+    for (let i = 0; i < 16; i++) lz4CompressPage(page);
+    best = Math.min(best, clock.nowMs() - t);
+  }
+  return best > 0 ? ((16 * pageSize) / best) * 1000 : 0;
+}

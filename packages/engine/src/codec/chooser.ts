@@ -23,3 +23,64 @@ export function lz4Pays(m: CodecMeasurements): boolean {
 export function ewma(previous: number, sample: number, weight = 0.3): number {
   return Number.isFinite(previous) && previous > 0 ? previous + weight * (sample - previous) : sample;
 }
+
+/**
+ * The cost model assumes the link is the bottleneck. On a fast link the bottleneck is often
+ * CPU (copying, hashing, the receiver's work), and there compressing can only slow delivery.
+ * So LZ4 must also earn its place by measurement: windows with LZ4 allowed and windows
+ * without alternate while exploring, the faster (pages delivered per millisecond, waits
+ * included) is used for a while, then both are tried again.
+ */
+export class CompressionGovernor {
+  private readonly windowPages: number;
+  private readonly exploitWindows: number;
+  private phase: 'try-raw' | 'try-lz4' | 'exploit' = 'try-raw';
+  private windowStartMs = Number.NaN;
+  private windowPagesDone = 0;
+  private rawRate = 0;
+  private lz4Rate = 0;
+  private exploitLeft = 0;
+  private exploitLz4 = false;
+  /** Windows decided, for the report: how often LZ4 won. */
+  lz4Wins = 0;
+  rawWins = 0;
+
+  constructor(windowPages = 2048, exploitWindows = 8) {
+    this.windowPages = windowPages;
+    this.exploitWindows = exploitWindows;
+  }
+
+  /** Whether the next batch may use LZ4 (the cost model still decides per batch). */
+  get lz4Allowed(): boolean {
+    return this.phase === 'try-lz4' || (this.phase === 'exploit' && this.exploitLz4);
+  }
+
+  /** Called after a batch of `pages` is handed to the link (after any wait), at `nowMs`. */
+  delivered(pages: number, nowMs: number): void {
+    if (Number.isNaN(this.windowStartMs)) this.windowStartMs = nowMs;
+    this.windowPagesDone += pages;
+    if (this.windowPagesDone < this.windowPages) return;
+    const rate = this.windowPagesDone / Math.max(nowMs - this.windowStartMs, 0.001);
+    this.windowPagesDone = 0;
+    this.windowStartMs = nowMs;
+    if (this.phase === 'try-raw') {
+      this.rawRate = rate;
+      this.phase = 'try-lz4';
+    } else if (this.phase === 'try-lz4') {
+      this.lz4Rate = rate;
+      this.exploitLz4 = this.lz4Rate > this.rawRate;
+      if (this.exploitLz4) this.lz4Wins++;
+      else this.rawWins++;
+      this.phase = 'exploit';
+      this.exploitLeft = this.exploitWindows;
+    } else if (--this.exploitLeft <= 0) {
+      this.phase = 'try-raw';
+    }
+  }
+
+  /** A pause in delivery (round boundaries, waiting for acknowledgements) is not the link's doing. */
+  idle(): void {
+    this.windowStartMs = Number.NaN;
+    this.windowPagesDone = 0;
+  }
+}

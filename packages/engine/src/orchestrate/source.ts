@@ -206,6 +206,8 @@ class SourceMigration {
       clock: this.clock,
     });
     this.encoder = encoder;
+    // Until the link is measured, a cap is the best guess of its rate (uncapped: assume fast).
+    encoder.linkBytesPerSec = this.pacer.rate;
     const dirty = memory.regions.map((r) => new DirtyBitmap(r.pageCount));
     const maxDowntimeMs = o.maxDowntimeMs ?? 300;
     const maxRounds = o.maxRounds ?? 30;
@@ -360,12 +362,14 @@ class SourceMigration {
         const waitMs = this.pacer.reserve(batch.frame.byteLength);
         if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
         if (!transport.write(batch.frame, () => encoder.release(batch))) await transport.drain();
+        encoder.governor.delivered(batch.pages, this.clock.nowMs());
         this.maybeProgress(round, pages, dirtyPages, transport.bytesWritten - bytesAtStart, roundStart);
       }
       bitmap.clearAll();
     }
     this.roundPages.set(round, pages);
     this.pagesSent += pages;
+    encoder.governor.idle();
     this.roundEndSentAt.set(round, this.clock.nowMs());
     await transport.send(encodeFrame(MessageType.ROUND_END, msg.roundEnd, { round, pages }));
     const durationMs = Math.max(this.clock.nowMs() - roundStart, 0.001);

@@ -54,29 +54,35 @@ function transfer(encoder: BatchEncoder, decoder: BatchDecoder, memory: GuestMem
 }
 
 describe.each(['native', 'js'] as const)('page encodings with %s kernels', (which) => {
-  it.each(['off', 'lz4', 'xbzrle', 'adaptive'] as CompressionMode[])('%s mode rebuilds identical memory over two rounds', async (mode) => {
-    const kernels = await loadKernels({ native: which === 'native' });
-    const source = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: PAGES * PS }] });
-    fill(source);
-    const dest = GuestMemory.fromLayout(source.layout);
-    const encoder = new BatchEncoder(source.layout, kernels, { compression: mode, batchPages: 16 });
-    const decoder = new BatchDecoder(dest, kernels, true);
-    const first = transfer(encoder, decoder, source, all(), 0);
-    // Round 1: a few bytes change in every non-zero page.
-    for (let p = 1; p < PAGES; p++) if (p % 8 !== 0) source.page(0, p)[100 + p]! ^= 0xff;
-    const second = transfer(encoder, decoder, source, all(), 1);
-    expect(Buffer.compare(source.region(0).bytes, dest.region(0).bytes)).toBe(0);
-    expect(decoder.digest()).toBe(new BatchDecoder(dest, kernels, false).digest());
-    const used = new Set([...first, ...second]);
-    if (mode === 'off') expect([...used].sort()).toEqual([PageEncoding.RAW, PageEncoding.ZERO]);
-    if (mode === 'lz4') expect(used.has(PageEncoding.LZ4)).toBe(true);
-    if (mode === 'xbzrle' || mode === 'adaptive') expect(second.filter((e) => e === PageEncoding.XBZRLE).length).toBeGreaterThan(40);
-    if (mode === 'adaptive') expect(first.includes(PageEncoding.DEDUP)).toBe(true);
-    const stats = encoder.stats();
-    expect(stats.pages.raw + stats.pages.zero + stats.pages.lz4 + stats.pages.xbzrle + stats.pages.dedup).toBe(
-      first.length + second.length,
-    );
-  });
+  it.each(['off', 'lz4', 'xbzrle', 'adaptive'] as CompressionMode[])(
+    '%s mode rebuilds identical memory over three rounds',
+    async (mode) => {
+      const kernels = await loadKernels({ native: which === 'native' });
+      const source = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: PAGES * PS }] });
+      fill(source);
+      const dest = GuestMemory.fromLayout(source.layout);
+      const encoder = new BatchEncoder(source.layout, kernels, { compression: mode, batchPages: 16 });
+      const decoder = new BatchDecoder(dest, kernels, true);
+      const first = transfer(encoder, decoder, source, all(), 0);
+      // Rounds 1 and 2: a few bytes change in every non-zero page. Pages enter the XBZRLE cache
+      // when sent after round 0, so round 2 sends deltas.
+      for (let p = 1; p < PAGES; p++) if (p % 8 !== 0) source.page(0, p)[100 + p]! ^= 0xff;
+      const between = transfer(encoder, decoder, source, all(), 1);
+      for (let p = 1; p < PAGES; p++) if (p % 8 !== 0) source.page(0, p)[200 + p]! ^= 0xff;
+      const second = transfer(encoder, decoder, source, all(), 2);
+      expect(Buffer.compare(source.region(0).bytes, dest.region(0).bytes)).toBe(0);
+      expect(decoder.digest()).toBe(new BatchDecoder(dest, kernels, false).digest());
+      const used = new Set([...first, ...between, ...second]);
+      if (mode === 'off') expect([...used].sort()).toEqual([PageEncoding.RAW, PageEncoding.ZERO]);
+      if (mode === 'lz4') expect(used.has(PageEncoding.LZ4)).toBe(true);
+      if (mode === 'xbzrle' || mode === 'adaptive') expect(second.filter((e) => e === PageEncoding.XBZRLE).length).toBeGreaterThan(40);
+      if (mode === 'adaptive') expect(first.includes(PageEncoding.DEDUP)).toBe(true);
+      const stats = encoder.stats();
+      expect(stats.pages.raw + stats.pages.zero + stats.pages.lz4 + stats.pages.xbzrle + stats.pages.dedup).toBe(
+        first.length + between.length + second.length,
+      );
+    },
+  );
 });
 
 describe('decoding is checked', () => {
