@@ -87,6 +87,8 @@ export class BatchEncoder {
   private readonly clock: Clock;
   private readonly indices: Uint32Array;
   private readonly hashes: BigUint64Array;
+  /** The same hashes as 32-bit halves, to key the dedup index without making a BigInt. */
+  private readonly hashWords: Uint32Array;
   private readonly zeroBits: Uint32Array;
   private readonly regionBuffers = new Map<MemoryRegion, Buffer>();
   private readonly pool: Buffer[] = [];
@@ -118,6 +120,7 @@ export class BatchEncoder {
     this.batchPages = options.batchPages ?? DEFAULT_BATCH_PAGES;
     this.indices = new Uint32Array(this.batchPages);
     this.hashes = new BigUint64Array(this.batchPages);
+    this.hashWords = new Uint32Array(this.hashes.buffer);
     this.zeroBits = new Uint32Array(Math.ceil(this.batchPages / 32));
     this.frameCapacity = FRAME_HEADER_BYTES + pagesBodyBytes(this.batchPages, this.batchPages * ps);
     this.firstPage = [];
@@ -223,7 +226,8 @@ export class BatchEncoder {
       let length = ps;
       let encoded: Uint8Array | undefined;
 
-      const twin = this.dedupTarget(hash, key, regionIndex, i);
+      const hashKey = this.dedup ? (this.hashWords[2 * i + 1]! & 0x1f_ffff) * 0x1_0000_0000 + this.hashWords[2 * i]! : 0;
+      const twin = this.dedupTarget(hashKey, hash, key, regionIndex, i);
       if (twin !== undefined) {
         encoding = PageEncoding.DEDUP;
         length = DEDUP_PAYLOAD_BYTES;
@@ -251,7 +255,8 @@ export class BatchEncoder {
             linkBytesPerSec: this.linkBytesPerSec,
           });
         }
-        if (compressed.byteLength < ps) {
+        // A sample that lost goes raw too, so the batch stays all RAW/ZERO: the receiver's fast path.
+        if (useLz4 && compressed.byteLength < ps) {
           encoding = PageEncoding.LZ4;
           length = compressed.byteLength;
           encoded = compressed;
@@ -261,7 +266,11 @@ export class BatchEncoder {
       // QEMU, not in round 0: a page sent again later was dirtied, so it is worth caching then;
       // caching all of memory in the first pass would cost a copy per page for nothing.
       if (round > 0) this.cache?.put(key, page);
-      this.dedup?.remember(hash, key);
+      if (this.dedup) {
+        // Keep the oldest page still holding this content: it is the one outside this batch.
+        const held = this.dedup.lookup(hashKey);
+        if (held === undefined || this.sentHashes[held] !== hash) this.dedup.remember(hashKey, key);
+      }
       if (twin !== undefined) {
         const [r2, p2] = this.regionAndPage(twin);
         view.setUint16(out, r2, true);
@@ -300,9 +309,9 @@ export class BatchEncoder {
    * this page, not one whose content has changed since, and not one earlier in this batch
    * (the destination writes a batch only after checking all of it).
    */
-  private dedupTarget(hash: bigint, key: number, regionIndex: number, position: number): number | undefined {
+  private dedupTarget(hashKey: number, hash: bigint, key: number, regionIndex: number, position: number): number | undefined {
     if (!this.dedup) return undefined;
-    const twin = this.dedup.lookup(hash);
+    const twin = this.dedup.lookup(hashKey);
     if (twin === undefined || twin === key || this.sentHashes[twin] !== hash) return undefined;
     const [twinRegion, twinPage] = this.regionAndPage(twin);
     if (twinRegion === regionIndex && this.inBatchBefore(twinPage, position)) return undefined;

@@ -5,7 +5,7 @@
  * hashes as sent, since the page may have been sent again with other content since.
  */
 export class DedupIndex {
-  private readonly byHash = new Map<bigint, number>();
+  private readonly byHash = new Map<number, number>();
   private readonly maxEntries: number;
   hits = 0;
 
@@ -13,11 +13,12 @@ export class DedupIndex {
     this.maxEntries = maxEntries;
   }
 
-  lookup(hash: bigint): number | undefined {
-    return this.byHash.get(hash);
+  /** `hashKey`: 53 bits of the page hash as a number (no BigInt per page); callers confirm hits. */
+  lookup(hashKey: number): number | undefined {
+    return this.byHash.get(hashKey);
   }
 
-  remember(hash: bigint, key: number): void {
+  remember(hash: number, key: number): void {
     if (this.byHash.size >= this.maxEntries && !this.byHash.has(hash)) {
       // Maps iterate in insertion order: the first key is the oldest.
       const oldest = this.byHash.keys().next();
