@@ -21,8 +21,8 @@ const MAX_POOLED_FRAMES = 16;
 /** Default XBZRLE cache, as QEMU's xbzrle-cache-size. */
 export const DEFAULT_XBZRLE_CACHE_BYTES: number = 64 * 1024 * 1024;
 
-/** Pages the dedup index remembers at most (about 40 bytes each). */
-const DEDUP_MAX_ENTRIES = 1 << 20;
+/** Slots of the dedup index at most (16 bytes each). */
+const DEDUP_MAX_SLOTS = 1 << 20;
 
 /**
  * How pages are encoded:
@@ -133,7 +133,7 @@ export class BatchEncoder {
     const xbzrle = this.mode === 'xbzrle' || this.mode === 'adaptive';
     this.cache = xbzrle ? new PageCache(options.xbzrleCacheBytes ?? DEFAULT_XBZRLE_CACHE_BYTES, ps) : undefined;
     this.deltaOut = new Uint8Array(xbzrle ? Math.floor(ps * (options.xbzrleMaxFraction ?? 0.5)) : 0);
-    this.dedup = this.mode === 'adaptive' ? new DedupIndex(DEDUP_MAX_ENTRIES) : undefined;
+    this.dedup = this.mode === 'adaptive' ? new DedupIndex(Math.min(2 * total, DEDUP_MAX_SLOTS)) : undefined;
     if (this.mode === 'adaptive') this.lz4BytesPerSec = calibrateLz4(ps, this.clock);
   }
 
