@@ -29,12 +29,16 @@ export function ewma(previous: number, sample: number, weight = 0.3): number {
  * CPU (copying, hashing, the receiver's work), and there compressing can only slow delivery.
  * So LZ4 must also earn its place by measurement: windows with LZ4 allowed and windows
  * without alternate while exploring, the faster (pages delivered per millisecond, waits
- * included) is used for a while, then both are tried again.
+ * included) is used for a while, then both are tried again. LZ4 must win by a margin.
  */
+/** How much faster LZ4 windows must deliver than raw ones to be chosen. */
+const LZ4_MARGIN = 1.1;
+
 export class CompressionGovernor {
   private readonly windowPages: number;
   private readonly exploitWindows: number;
-  private phase: 'try-raw' | 'try-lz4' | 'exploit' = 'try-raw';
+  /** The first window only warms up: a link's first megabytes (slow start, page faults) say little. */
+  private phase: 'warm-up' | 'try-raw' | 'try-lz4' | 'exploit' = 'warm-up';
   private windowStartMs = Number.NaN;
   private windowPagesDone = 0;
   private rawRate = 0;
@@ -63,12 +67,15 @@ export class CompressionGovernor {
     const rate = this.windowPagesDone / Math.max(nowMs - this.windowStartMs, 0.001);
     this.windowPagesDone = 0;
     this.windowStartMs = nowMs;
-    if (this.phase === 'try-raw') {
+    if (this.phase === 'warm-up') {
+      this.phase = 'try-raw';
+    } else if (this.phase === 'try-raw') {
       this.rawRate = rate;
       this.phase = 'try-lz4';
     } else if (this.phase === 'try-lz4') {
       this.lz4Rate = rate;
-      this.exploitLz4 = this.lz4Rate > this.rawRate;
+      // Raw is the cheaper default (no work on either side): LZ4 must win clearly.
+      this.exploitLz4 = this.lz4Rate > this.rawRate * LZ4_MARGIN;
       if (this.exploitLz4) this.lz4Wins++;
       else this.rawWins++;
       this.phase = 'exploit';
