@@ -100,6 +100,8 @@ export interface Scenario {
   readonly fill: (memory: GuestMemory) => void;
   readonly dirtyPagesPerSec: number;
   readonly workingSet: number;
+  /** Bytes each guest write changes (0: whole pages). */
+  readonly writeBytes?: number;
   /** Passed to migrate(). */
   readonly options: Partial<MigrateOptions>;
 }
@@ -109,7 +111,11 @@ export async function runMigration(s: Scenario): Promise<MigrationReport> {
   const memory = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: s.sizeMiB * 2 ** 20 }] });
   s.fill(memory);
   const tracker = new WriteBarrierTracker(memory.layout);
-  const guest = new WriterGuest(memory, tracker, { pagesPerSec: s.dirtyPagesPerSec, workingSetFraction: s.workingSet });
+  const guest = new WriterGuest(memory, tracker, {
+    pagesPerSec: s.dirtyPagesPerSec,
+    workingSetFraction: s.workingSet,
+    writeBytes: s.writeBytes ?? 0,
+  });
   const host = await spawnHost('./destination-host.ts');
   try {
     await guest.ready;

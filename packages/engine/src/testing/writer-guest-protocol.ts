@@ -19,4 +19,6 @@ export interface WriterGuestData {
   /** Writes go to the first fraction of each region's pages (the writable working set). */
   readonly workingSetFraction: number;
   readonly seed: number;
+  /** 0: each write rewrites a whole page with a pattern; N: each write changes N bytes of the page. */
+  readonly writeBytes: number;
 }

@@ -12,6 +12,12 @@ export interface WriterGuestOptions {
   /** Fraction of each region the guest writes to. Default 1. */
   readonly workingSetFraction?: number;
   readonly seed?: number;
+  /**
+   * Bytes each write changes. Default 0: every write rewrites a whole self-checking page (so
+   * `tornPages()` can check memory). A small N models programs updating a few fields, the case
+   * XBZRLE deltas are for; `tornPages()` then means nothing.
+   */
+  readonly writeBytes?: number;
 }
 
 /**
@@ -39,6 +45,7 @@ export class WriterGuest {
       pagesPerSec: options.pagesPerSec,
       workingSetFraction: options.workingSetFraction ?? 1,
       seed: options.seed ?? 0x1234_5678,
+      writeBytes: options.writeBytes ?? 0,
     };
     this.worker = startWorker(new URL(`./writer-guest.worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url), {
       workerData: data,

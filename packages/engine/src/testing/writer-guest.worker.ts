@@ -42,7 +42,14 @@ for (;;) {
   const pageCount = region.byteLength / data.pageSize;
   const page = next() % Math.max(1, Math.floor(pageCount * data.workingSetFraction));
   const version = Atomics.add(ctl, Control.WRITES, 1) + 1;
-  writePattern(region.subarray(page * data.pageSize, (page + 1) * data.pageSize), page, version);
+  const bytes = region.subarray(page * data.pageSize, (page + 1) * data.pageSize);
+  if (data.writeBytes > 0) {
+    // A small update, as a program changing a few fields: N bytes at a random offset.
+    const at = next() % (data.pageSize - data.writeBytes);
+    for (let b = 0; b < data.writeBytes; b++) bytes[at + b] = (version + b) & 0xff;
+  } else {
+    writePattern(bytes, page, version);
+  }
   barrier.markPage(r, page);
   writes++;
 }
