@@ -197,7 +197,12 @@ export class BatchEncoder {
 
     // LZ4 in adaptive mode: the batch's first candidate page is compressed as a sample, and
     // its ratio with the measured speed and link rate decides for the rest of the batch.
-    let useLz4: boolean | undefined = this.mode === 'lz4' ? true : this.mode === 'adaptive' && this.governor.lz4Allowed ? undefined : false;
+    let useLz4: boolean | undefined =
+      this.mode === 'lz4' || (this.mode === 'adaptive' && this.governor.takeProbe())
+        ? true
+        : this.mode === 'adaptive' && this.governor.lz4Allowed
+          ? undefined
+          : false;
     let lz4In = 0;
     let lz4Out = 0;
     let lz4Ms = 0;
@@ -369,7 +374,7 @@ function calibrateLz4(pageSize: number, clock: Clock): number {
   }
   lz4CompressPage(page);
   let best = Number.POSITIVE_INFINITY;
-  for (let run = 0; run < 2; run++) {
+  for (let run = 0; run < 3; run++) {
     const t = clock.nowMs();
     for (let i = 0; i < 8; i++) lz4CompressPage(page);
     best = Math.min(best, clock.nowMs() - t);

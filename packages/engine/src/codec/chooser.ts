@@ -54,6 +54,19 @@ export class CompressionGovernor {
     this.exploitWindows = exploitWindows;
   }
 
+  private probePending = false;
+
+  /**
+   * True once at the start of each window that tries LZ4: that batch is compressed whole
+   * whatever the model says, so the measured LZ4 speed stays current (a model that once said
+   * no would otherwise never measure again).
+   */
+  takeProbe(): boolean {
+    const p = this.probePending;
+    this.probePending = false;
+    return p;
+  }
+
   /** Whether the next batch may use LZ4 (the cost model still decides per batch). */
   get lz4Allowed(): boolean {
     return this.phase === 'try-lz4' || (this.phase === 'exploit' && this.exploitLz4);
@@ -72,6 +85,7 @@ export class CompressionGovernor {
     } else if (this.phase === 'try-raw') {
       this.rawRate = rate;
       this.phase = 'try-lz4';
+      this.probePending = true;
     } else if (this.phase === 'try-lz4') {
       this.lz4Rate = rate;
       // Raw is the cheaper default (no work on either side): LZ4 must win clearly.
