@@ -104,8 +104,8 @@ export class BatchEncoder {
   private xbzrleFallbacks = 0;
   private lz4BytesPerSec = 0;
   private lz4Ratio = 0;
-  /** The link rate the LZ4 decision weighs against; set by the sender as it measures. */
-  linkBytesPerSec = 0;
+  /** A cap on the link (the sender's pacer), bytes per second; Infinity when uncapped. */
+  linkCapBytesPerSec: number = Number.POSITIVE_INFINITY;
   /** Whether LZ4 earns its place by delivered pages per millisecond; the sender reports deliveries. */
   readonly governor: CompressionGovernor = new CompressionGovernor();
   private readonly pagesBy: Record<EncodingName, number> = { raw: 0, zero: 0, lz4: 0, xbzrle: 0, dedup: 0 };
@@ -257,7 +257,7 @@ export class BatchEncoder {
           useLz4 = lz4Pays({
             lz4BytesPerSec: this.lz4BytesPerSec,
             lz4Ratio: compressed.byteLength / ps,
-            linkBytesPerSec: this.linkBytesPerSec,
+            linkBytesPerSec: this.linkBytesPerSec(),
           });
         }
         // A sample that lost goes raw too, so the batch stays all RAW/ZERO: the receiver's fast path.
@@ -334,6 +334,12 @@ export class BatchEncoder {
       else hi = mid;
     }
     return lo < position && this.indices[lo] === pageIndex;
+  }
+
+  /** The link rate LZ4 is weighed against: the cap, or raw windows' measured rate if lower. */
+  private linkBytesPerSec(): number {
+    const measured = this.governor.rawLinkBytesPerSec;
+    return Math.min(this.linkCapBytesPerSec, measured > 0 ? measured : Number.POSITIVE_INFINITY);
   }
 
   private regionAndPage(key: number): [number, number] {

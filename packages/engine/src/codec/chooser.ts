@@ -20,7 +20,7 @@ export function lz4Pays(m: CodecMeasurements): boolean {
 }
 
 /** Exponentially weighted moving average; the first sample sets it. */
-export function ewma(previous: number, sample: number, weight = 0.3): number {
+export function ewma(previous: number, sample: number, weight: number = 0.3): number {
   return Number.isFinite(previous) && previous > 0 ? previous + weight * (sample - previous) : sample;
 }
 
@@ -41,6 +41,13 @@ export class CompressionGovernor {
   private phase: 'warm-up' | 'try-raw' | 'try-lz4' | 'exploit' = 'warm-up';
   private windowStartMs = Number.NaN;
   private windowPagesDone = 0;
+  private windowBytes = 0;
+  /**
+   * Wire bytes per second in windows sent without LZ4: the rate the link (or whatever is
+   * slowest behind it) takes raw pages. Windows with LZ4 are left out, since compressing slows
+   * the sender and the rate it measures would make the link look slower than it is.
+   */
+  rawLinkBytesPerSec = 0;
   private rawRate = 0;
   private lz4Rate = 0;
   private exploitLeft = 0;
@@ -72,13 +79,20 @@ export class CompressionGovernor {
     return this.phase === 'try-lz4' || (this.phase === 'exploit' && this.exploitLz4);
   }
 
-  /** Called after a batch of `pages` is handed to the link (after any wait), at `nowMs`. */
-  delivered(pages: number, nowMs: number): void {
-    if (Number.isNaN(this.windowStartMs)) this.windowStartMs = nowMs;
+  /** Called after a batch of `pages` (`wireBytes` on the wire) is handed to the link, after any wait. */
+  delivered(pages: number, wireBytes: number, nowMs: number): void {
+    if (Number.isNaN(this.windowStartMs)) {
+      this.windowStartMs = nowMs;
+      return; // the first batch after a pause only starts the clock
+    }
     this.windowPagesDone += pages;
+    this.windowBytes += wireBytes;
     if (this.windowPagesDone < this.windowPages) return;
-    const rate = this.windowPagesDone / Math.max(nowMs - this.windowStartMs, 0.001);
+    const elapsedMs = Math.max(nowMs - this.windowStartMs, 0.001);
+    const rate = this.windowPagesDone / elapsedMs;
+    if (!this.lz4Allowed) this.rawLinkBytesPerSec = ewma(this.rawLinkBytesPerSec, (this.windowBytes / elapsedMs) * 1000, 0.5);
     this.windowPagesDone = 0;
+    this.windowBytes = 0;
     this.windowStartMs = nowMs;
     if (this.phase === 'warm-up') {
       this.phase = 'try-raw';
@@ -103,5 +117,6 @@ export class CompressionGovernor {
   idle(): void {
     this.windowStartMs = Number.NaN;
     this.windowPagesDone = 0;
+    this.windowBytes = 0;
   }
 }

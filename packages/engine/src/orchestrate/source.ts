@@ -126,7 +126,6 @@ class SourceMigration {
   private minAckRttMs = Number.POSITIVE_INFINITY;
   private lastProgressMs = 0;
   private readonly pacer: Pacer;
-  private encoder: BatchEncoder | undefined;
   private paused = false;
 
   constructor(options: MigrateOptions) {
@@ -205,9 +204,7 @@ class SourceMigration {
       ...(o.xbzrleCacheBytes !== undefined && { xbzrleCacheBytes: o.xbzrleCacheBytes }),
       clock: this.clock,
     });
-    this.encoder = encoder;
-    // Until the link is measured, a cap is the best guess of its rate (uncapped: assume fast).
-    encoder.linkBytesPerSec = this.pacer.rate;
+
     const dirty = memory.regions.map((r) => new DirtyBitmap(r.pageCount));
     const maxDowntimeMs = o.maxDowntimeMs ?? 300;
     const maxRounds = o.maxRounds ?? 30;
@@ -362,7 +359,8 @@ class SourceMigration {
         const waitMs = this.pacer.reserve(batch.frame.byteLength);
         if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
         if (!transport.write(batch.frame, () => encoder.release(batch))) await transport.drain();
-        encoder.governor.delivered(batch.pages, this.clock.nowMs());
+        encoder.linkCapBytesPerSec = this.pacer.rate;
+        encoder.governor.delivered(batch.pages, batch.frame.byteLength, this.clock.nowMs());
         this.maybeProgress(round, pages, dirtyPages, transport.bytesWritten - bytesAtStart, roundStart);
       }
       bitmap.clearAll();
@@ -378,7 +376,6 @@ class SourceMigration {
     // rate. Rounds too small to fill the pipe say little about it, so they keep the old figure.
     const flushed = transport.bytesWritten - transport.queuedBytes - flushedAtStart;
     if (flushed > 1024 * 1024) this.bandwidthBytesPerSec = (flushed / durationMs) * 1000;
-    encoder.linkBytesPerSec = Math.min(this.pacer.rate, this.bandwidthBytesPerSec || Number.POSITIVE_INFINITY);
     const stats: RoundStats = {
       round,
       final,
@@ -400,8 +397,6 @@ class SourceMigration {
     if (now - this.lastProgressMs < PROGRESS_INTERVAL_MS) return;
     this.lastProgressMs = now;
     const elapsed = Math.max(now - roundStart, 0.001);
-    // Keep the codec's view of the link current within long rounds (round 0 above all).
-    if (this.encoder && bytes > 1024 * 1024) this.encoder.linkBytesPerSec = Math.min(this.pacer.rate, (bytes / elapsed) * 1000);
     this.emit({ type: 'progress', round, pagesSent, roundPages, bytesSent: bytes, bandwidthBytesPerSec: (bytes / elapsed) * 1000 });
   }
 

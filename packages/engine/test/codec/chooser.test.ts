@@ -19,14 +19,14 @@ describe('CompressionGovernor', () => {
   function run(g: CompressionGovernor, pages: number, msPerPage: number, t: { now: number }): void {
     for (let i = 0; i < pages; i += 256) {
       t.now += 256 * msPerPage;
-      g.delivered(256, t.now);
+      g.delivered(256, 256 * 4096, t.now);
     }
   }
 
   it('warms up, tries raw then LZ4, and keeps LZ4 only when it delivers clearly faster', () => {
     const t = { now: 0 };
     const g = new CompressionGovernor(1024, 2);
-    g.delivered(0, 0);
+    g.delivered(0, 0, 0); // starts the clock
     expect(g.lz4Allowed).toBe(false);
     run(g, 1024, 0.01, t); // warm-up
     expect(g.takeProbe()).toBe(false);
@@ -43,5 +43,7 @@ describe('CompressionGovernor', () => {
     run(g, 1024, 0.0095, t); // LZ4 only 5% faster: not enough
     expect(g.lz4Allowed).toBe(false);
     expect(g.rawWins).toBe(1);
+    // Raw windows measured the link: 4096 bytes per 0.01 ms page.
+    expect(g.rawLinkBytesPerSec).toBeGreaterThan(3e8);
   });
 });
