@@ -1,3 +1,4 @@
+import type { CompressionMode } from '@ferry/engine';
 import { parseArgs } from 'node:util';
 import { MAX_MEMORY_MIB, MIN_MEMORY_MIB } from './guest/layout.ts';
 import { InjectedFailure } from './ipc.ts';
@@ -9,6 +10,10 @@ export interface DemoFlags {
   readonly maxDowntimeMs: number;
   /** Passed to migrate(): what the source's memory digest is computed from. */
   readonly verify: 'memory' | 'sent';
+  /** Passed to migrate(): page encodings. */
+  readonly compression: CompressionMode;
+  /** Passed to migrate(): bytes per second, 0 for no cap. */
+  readonly maxBandwidth: number;
   readonly jsonPath: string | undefined;
   readonly warmupMs: number;
   readonly afterMs: number;
@@ -21,6 +26,8 @@ export const USAGE = `usage: pnpm demo [options]    (this text: pnpm demo -- --h
   --churn-pages-per-sec N   pages the guest dirties per second in the background (default 5000)
   --max-downtime-ms N       switch over once the predicted downtime is at most this (default 100; the engine's own is 300)
   --verify memory|sent       source digest from all of its memory while paused (default), or from the pages as sent
+  --compression MODE        page encodings: off (default), lz4, xbzrle, adaptive
+  --max-mbps N              cap page data at N megabits per second (default: no cap)
   --warmup-ms N             how long the guest serves before the migration starts (default 2000)
   --after-ms N              how long the client goes on against the destination (default 1500)
   --json PATH               also write the report as JSON to PATH
@@ -37,6 +44,8 @@ export function parseFlags(argv: readonly string[]): DemoFlags {
       'churn-pages-per-sec': { type: 'string', default: '5000' },
       'max-downtime-ms': { type: 'string', default: '100' },
       verify: { type: 'string', default: 'memory' },
+      compression: { type: 'string', default: 'off' },
+      'max-mbps': { type: 'string', default: '0' },
       json: { type: 'string' },
       'warmup-ms': { type: 'string', default: '2000' },
       'after-ms': { type: 'string', default: '1500' },
@@ -51,8 +60,12 @@ export function parseFlags(argv: readonly string[]): DemoFlags {
   }
   const verify = values.verify;
   if (verify !== 'memory' && verify !== 'sent') throw new FlagError('--verify takes memory or sent');
+  const compression = values.compression as CompressionMode;
+  if (!['off', 'lz4', 'xbzrle', 'adaptive'].includes(compression)) throw new FlagError('--compression takes off, lz4, xbzrle or adaptive');
   return {
     verify,
+    compression,
+    maxBandwidth: (int(values['max-mbps'], '--max-mbps', 0, 1_000_000) * 1_000_000) / 8,
     memoryMiB: int(values['memory-mib'], '--memory-mib', MIN_MEMORY_MIB, MAX_MEMORY_MIB),
     churnPagesPerSec: int(values['churn-pages-per-sec'], '--churn-pages-per-sec', 0, 1_000_000),
     maxDowntimeMs: int(values['max-downtime-ms'], '--max-downtime-ms', 1, 60_000),

@@ -1,4 +1,4 @@
-import type { MigrationEvent, MigrationReport } from '@ferry/engine';
+import type { CompressionMode, MigrationEvent, MigrationReport } from '@ferry/engine';
 
 /**
  * Control messages between the launcher (control plane, network, client) and the two host
@@ -31,6 +31,8 @@ export type ToSource =
       readonly port: number;
       readonly maxDowntimeMs: number;
       readonly verify: 'memory' | 'sent';
+      readonly compression: CompressionMode;
+      readonly maxBandwidth: number;
       readonly timeoutMs: number;
     }
   /** Answer to `hold`: the proxy has stopped forwarding and nothing is in flight. */

@@ -92,6 +92,8 @@ function runMigration(
     guestId: 'kv-demo',
     maxDowntimeMs: m.maxDowntimeMs,
     verify: m.verify,
+    compression: m.compression,
+    maxBandwidth: m.maxBandwidth,
     signal: AbortSignal.timeout(m.timeoutMs),
     onEvent: (event) => launcher.send({ type: 'event', event: toWire(event) }),
   });

@@ -95,6 +95,8 @@ export class Demo {
       port: listening.port,
       maxDowntimeMs: flags.maxDowntimeMs,
       verify: flags.verify,
+      compression: flags.compression,
+      maxBandwidth: flags.maxBandwidth,
       timeoutMs: MIGRATION_TIMEOUT_MS,
     });
     const outcome = await this.step(

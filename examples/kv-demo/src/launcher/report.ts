@@ -1,4 +1,4 @@
-import type { DowntimeBreakdown, MigrationReport, RoundStats } from '@ferry/engine';
+import type { CodecStats, DowntimeBreakdown, MigrationReport, RoundStats } from '@ferry/engine';
 import type { DemoFlags } from '../flags.ts';
 import type { FromDestination } from '../ipc.ts';
 import type { ClientStats } from './client.ts';
@@ -38,6 +38,7 @@ export interface DemoReport {
     readonly memoryBytes: number;
     readonly kernels: string;
     readonly verify: 'memory' | 'sent';
+    readonly codecs: CodecStats;
     readonly roundStats: readonly RoundStats[];
   } | null;
   readonly digest: { readonly source: string | null; readonly destination: string | null; readonly matched: boolean };
@@ -108,6 +109,7 @@ export function buildReport(input: ReportInput): DemoReport {
           memoryBytes: m.memoryBytes,
           kernels: m.kernels,
           verify: m.verify,
+          codecs: m.codecs,
           roundStats: m.rounds,
         }
       : null,
@@ -137,6 +139,10 @@ export function formatReport(r: DemoReport): string {
     );
     row('data sent', `${fmtMiB(m.bytesSent)} (${m.pagesSent} pages) at ${fmtRate((m.bytesSent / m.totalMs) * 1000)} on average`);
     row('', `${m.finalRoundPages} pages, ${fmtMiB(m.bytesSentDuringDowntime)} while paused; device state ${m.deviceStateBytes} bytes`);
+    if (m.codecs.mode !== 'off') {
+      const p = m.codecs.pages;
+      row('encodings', `${m.codecs.mode}: raw ${p.raw}, zero ${p.zero}, lz4 ${p.lz4}, xbzrle ${p.xbzrle}, dedup ${p.dedup} pages`);
+    }
   } else {
     row('migration', `FAILED: ${r.failure?.code ?? '?'}: ${r.failure?.message ?? '?'}`);
   }

@@ -18,6 +18,9 @@ export const DEFAULT_BATCH_PAGES = 256;
 /** Frame buffers kept for reuse: the transport's 4 MiB queue plus a few in the kernel's hands. */
 const MAX_POOLED_FRAMES = 16;
 
+/** In adaptive mode, a batch whose sample page compresses worse than this is sent raw. */
+const LZ4_USEFUL_RATIO = 0.9;
+
 /** Default XBZRLE cache, as QEMU's xbzrle-cache-size. */
 export const DEFAULT_XBZRLE_CACHE_BYTES: number = 64 * 1024 * 1024;
 
@@ -195,14 +198,11 @@ export class BatchEncoder {
     }
     const zeroCount = this.kernels.scanPages(frame.subarray(payloadAt, payloadAt + count * ps), ps, this.hashes, this.zeroBits);
 
-    // LZ4 in adaptive mode: the batch's first candidate page is compressed as a sample, and
-    // its ratio with the measured speed and link rate decides for the rest of the batch.
-    let useLz4: boolean | undefined =
-      this.mode === 'lz4' || (this.mode === 'adaptive' && this.governor.takeProbe())
-        ? true
-        : this.mode === 'adaptive' && this.governor.lz4Allowed
-          ? undefined
-          : false;
+    // LZ4 in adaptive mode: the governor says whether LZ4 is being tried or has won (by measured
+    // delivery), or, before anything is measured, defers to the cost model; the batch's first
+    // candidate page is compressed as a sample whose ratio decides for the rest of the batch.
+    const choice = this.mode === 'adaptive' ? this.governor.choice : 'raw';
+    let useLz4: boolean | undefined = this.mode === 'lz4' ? true : choice === 'raw' ? false : undefined;
     let lz4In = 0;
     let lz4Out = 0;
     let lz4Ms = 0;
@@ -254,11 +254,11 @@ export class BatchEncoder {
         lz4In += ps;
         lz4Out += compressed.byteLength;
         if (useLz4 === undefined) {
-          useLz4 = lz4Pays({
-            lz4BytesPerSec: this.lz4BytesPerSec,
-            lz4Ratio: compressed.byteLength / ps,
-            linkBytesPerSec: this.linkBytesPerSec(),
-          });
+          const ratio = compressed.byteLength / ps;
+          useLz4 =
+            choice === 'model'
+              ? lz4Pays({ lz4BytesPerSec: this.lz4BytesPerSec, lz4Ratio: ratio, linkBytesPerSec: this.linkBytesPerSec() })
+              : ratio < LZ4_USEFUL_RATIO;
         }
         // A sample that lost goes raw too, so the batch stays all RAW/ZERO: the receiver's fast path.
         if (useLz4 && compressed.byteLength < ps) {

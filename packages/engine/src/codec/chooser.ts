@@ -61,22 +61,17 @@ export class CompressionGovernor {
     this.exploitWindows = exploitWindows;
   }
 
-  private probePending = false;
-
   /**
-   * True once at the start of each window that tries LZ4: that batch is compressed whole
-   * whatever the model says, so the measured LZ4 speed stays current (a model that once said
-   * no would otherwise never measure again).
+   * How the next batch decides on LZ4: `model` (warm-up, nothing measured yet: the cost model
+   * with the link's cap decides), `raw` (no LZ4), or `lz4` (LZ4 for every batch that compresses).
    */
-  takeProbe(): boolean {
-    const p = this.probePending;
-    this.probePending = false;
-    return p;
+  get choice(): 'model' | 'raw' | 'lz4' {
+    if (this.phase === 'warm-up') return 'model';
+    return this.phase === 'try-lz4' || (this.phase === 'exploit' && this.exploitLz4) ? 'lz4' : 'raw';
   }
 
-  /** Whether the next batch may use LZ4 (the cost model still decides per batch). */
   get lz4Allowed(): boolean {
-    return this.phase === 'try-lz4' || (this.phase === 'exploit' && this.exploitLz4);
+    return this.choice !== 'raw';
   }
 
   /** Called after a batch of `pages` (`wireBytes` on the wire) is handed to the link, after any wait. */
@@ -90,7 +85,7 @@ export class CompressionGovernor {
     if (this.windowPagesDone < this.windowPages) return;
     const elapsedMs = Math.max(nowMs - this.windowStartMs, 0.001);
     const rate = this.windowPagesDone / elapsedMs;
-    if (!this.lz4Allowed) this.rawLinkBytesPerSec = ewma(this.rawLinkBytesPerSec, (this.windowBytes / elapsedMs) * 1000, 0.5);
+    if (this.choice === 'raw') this.rawLinkBytesPerSec = ewma(this.rawLinkBytesPerSec, (this.windowBytes / elapsedMs) * 1000, 0.5);
     this.windowPagesDone = 0;
     this.windowBytes = 0;
     this.windowStartMs = nowMs;
@@ -99,7 +94,6 @@ export class CompressionGovernor {
     } else if (this.phase === 'try-raw') {
       this.rawRate = rate;
       this.phase = 'try-lz4';
-      this.probePending = true;
     } else if (this.phase === 'try-lz4') {
       this.lz4Rate = rate;
       // Raw is the cheaper default (no work on either side): LZ4 must win clearly.

@@ -27,21 +27,18 @@ describe('CompressionGovernor', () => {
     const t = { now: 0 };
     const g = new CompressionGovernor(1024, 2);
     g.delivered(0, 0, 0); // starts the clock
-    expect(g.lz4Allowed).toBe(false);
+    expect(g.choice).toBe('model'); // nothing measured: the cost model decides
     run(g, 1024, 0.01, t); // warm-up
-    expect(g.takeProbe()).toBe(false);
+    expect(g.choice).toBe('raw');
     run(g, 1024, 0.01, t); // try raw
-    expect(g.lz4Allowed).toBe(true);
-    // The first batch of an LZ4 window is compressed whole, to keep LZ4's speed measured.
-    expect(g.takeProbe()).toBe(true);
-    expect(g.takeProbe()).toBe(false);
+    expect(g.choice).toBe('lz4');
     run(g, 1024, 0.005, t); // try LZ4: twice as fast
-    expect(g.lz4Allowed).toBe(true);
+    expect(g.choice).toBe('lz4');
     expect(g.lz4Wins).toBe(1);
     run(g, 2048, 0.005, t); // exploit
     run(g, 1024, 0.01, t); // try raw again
     run(g, 1024, 0.0095, t); // LZ4 only 5% faster: not enough
-    expect(g.lz4Allowed).toBe(false);
+    expect(g.choice).toBe('raw');
     expect(g.rawWins).toBe(1);
     // Raw windows measured the link: 4096 bytes per 0.01 ms page.
     expect(g.rawLinkBytesPerSec).toBeGreaterThan(3e8);
