@@ -7,7 +7,7 @@ import { writeFrameHeader } from '../protocol/frame.ts';
 import { DEDUP_PAYLOAD_BYTES, FRAME_HEADER_BYTES, PAGE_ENTRY_BYTES, PAGES_HEADER_BYTES } from '../protocol/limits.ts';
 import { pagesBodyBytes, writePageEntry, writePagesHeader } from '../protocol/pages.ts';
 import { type Clock, systemClock } from '../util/clock.ts';
-import { CompressionGovernor, ewma, lz4Pays } from './chooser.ts';
+import { ewma, LinkMeter, lz4Pays } from './chooser.ts';
 import { DedupIndex } from './dedup-index.ts';
 import { lz4CompressPage } from './lz4.ts';
 import { PageCache } from './page-cache.ts';
@@ -17,9 +17,6 @@ export const DEFAULT_BATCH_PAGES = 256;
 
 /** Frame buffers kept for reuse: the transport's 4 MiB queue plus a few in the kernel's hands. */
 const MAX_POOLED_FRAMES = 16;
-
-/** In adaptive mode, a batch whose sample page compresses worse than this is sent raw. */
-const LZ4_USEFUL_RATIO = 0.9;
 
 /** Default XBZRLE cache, as QEMU's xbzrle-cache-size. */
 export const DEFAULT_XBZRLE_CACHE_BYTES: number = 64 * 1024 * 1024;
@@ -59,8 +56,8 @@ export interface CodecStats {
   /** Measured LZ4 speed and ratio (0 until LZ4 has run). */
   readonly lz4BytesPerSec: number;
   readonly lz4Ratio: number;
-  /** Adaptive mode: exploration windows LZ4 won and lost against sending raw. */
-  readonly lz4Windows: { readonly won: number; readonly lost: number };
+  /** The link rate LZ4 was last weighed against: the cap, or raw windows' measured rate. */
+  readonly linkBytesPerSec: number;
 }
 
 export interface EncodedBatch {
@@ -70,6 +67,8 @@ export interface EncodedBatch {
   readonly buffer: Buffer;
   readonly pages: number;
   readonly zeroPages: number;
+  /** Some page went out LZ4-compressed (the link meter leaves such batches out). */
+  readonly compressed: boolean;
 }
 
 type EncodingName = keyof CodecStats['pages'];
@@ -109,8 +108,8 @@ export class BatchEncoder {
   private lz4Ratio = 0;
   /** A cap on the link (the sender's pacer), bytes per second; Infinity when uncapped. */
   linkCapBytesPerSec: number = Number.POSITIVE_INFINITY;
-  /** Whether LZ4 earns its place by delivered pages per millisecond; the sender reports deliveries. */
-  readonly governor: CompressionGovernor = new CompressionGovernor();
+  /** Measures the link from raw windows; the sender reports each batch it hands over. */
+  readonly linkMeter: LinkMeter = new LinkMeter();
   private readonly pagesBy: Record<EncodingName, number> = { raw: 0, zero: 0, lz4: 0, xbzrle: 0, dedup: 0 };
   private readonly bytesBy: Record<EncodingName, number> = { raw: 0, zero: 0, lz4: 0, xbzrle: 0, dedup: 0 };
 
@@ -158,7 +157,7 @@ export class BatchEncoder {
       },
       lz4BytesPerSec: this.lz4BytesPerSec,
       lz4Ratio: this.lz4Ratio,
-      lz4Windows: { won: this.governor.lz4Wins, lost: this.governor.rawWins },
+      linkBytesPerSec: this.linkBytesPerSec(),
     };
   }
 
@@ -198,11 +197,11 @@ export class BatchEncoder {
     }
     const zeroCount = this.kernels.scanPages(frame.subarray(payloadAt, payloadAt + count * ps), ps, this.hashes, this.zeroBits);
 
-    // LZ4 in adaptive mode: the governor says whether LZ4 is being tried or has won (by measured
-    // delivery), or, before anything is measured, defers to the cost model; the batch's first
-    // candidate page is compressed as a sample whose ratio decides for the rest of the batch.
-    const choice = this.mode === 'adaptive' ? this.governor.choice : 'raw';
-    let useLz4: boolean | undefined = this.mode === 'lz4' ? true : choice === 'raw' ? false : undefined;
+    // LZ4 in adaptive mode: the batch's first candidate page is compressed as a sample; its
+    // ratio, LZ4's measured speed and the link's rate (its cap, or raw windows' measured rate)
+    // decide for the rest of the batch.
+    let useLz4: boolean | undefined = this.mode === 'lz4' ? true : this.mode === 'adaptive' && !this.linkMeter.forceRaw ? undefined : false;
+    let usedLz4 = false;
     let lz4In = 0;
     let lz4Out = 0;
     let lz4Ms = 0;
@@ -254,14 +253,15 @@ export class BatchEncoder {
         lz4In += ps;
         lz4Out += compressed.byteLength;
         if (useLz4 === undefined) {
-          const ratio = compressed.byteLength / ps;
-          useLz4 =
-            choice === 'model'
-              ? lz4Pays({ lz4BytesPerSec: this.lz4BytesPerSec, lz4Ratio: ratio, linkBytesPerSec: this.linkBytesPerSec() })
-              : ratio < LZ4_USEFUL_RATIO;
+          useLz4 = lz4Pays({
+            lz4BytesPerSec: this.lz4BytesPerSec,
+            lz4Ratio: compressed.byteLength / ps,
+            linkBytesPerSec: this.linkBytesPerSec(),
+          });
         }
         // A sample that lost goes raw too, so the batch stays all RAW/ZERO: the receiver's fast path.
         if (useLz4 && compressed.byteLength < ps) {
+          usedLz4 = true;
           encoding = PageEncoding.LZ4;
           length = compressed.byteLength;
           encoded = compressed;
@@ -304,7 +304,7 @@ export class BatchEncoder {
     writeFrameHeader(view, 0, MessageType.PAGES, out - FRAME_HEADER_BYTES);
     writePagesHeader(view, FRAME_HEADER_BYTES, regionIndex, round, kept);
     return {
-      batch: { frame: frame.subarray(0, out), buffer: frame, pages: kept, zeroPages: skipZero ? 0 : zeroCount },
+      batch: { frame: frame.subarray(0, out), buffer: frame, pages: kept, zeroPages: skipZero ? 0 : zeroCount, compressed: usedLz4 },
       nextFrom: at,
     };
   }
@@ -338,7 +338,7 @@ export class BatchEncoder {
 
   /** The link rate LZ4 is weighed against: the cap, or raw windows' measured rate if lower. */
   private linkBytesPerSec(): number {
-    const measured = this.governor.rawLinkBytesPerSec;
+    const measured = this.linkMeter.rawLinkBytesPerSec;
     return Math.min(this.linkCapBytesPerSec, measured > 0 ? measured : Number.POSITIVE_INFINITY);
   }
 

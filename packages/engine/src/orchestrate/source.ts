@@ -360,14 +360,14 @@ class SourceMigration {
         if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
         if (!transport.write(batch.frame, () => encoder.release(batch))) await transport.drain();
         encoder.linkCapBytesPerSec = this.pacer.rate;
-        encoder.governor.delivered(batch.pages, batch.frame.byteLength, this.clock.nowMs());
+        encoder.linkMeter.delivered(batch.pages, batch.frame.byteLength, batch.compressed, this.clock.nowMs());
         this.maybeProgress(round, pages, dirtyPages, transport.bytesWritten - bytesAtStart, roundStart);
       }
       bitmap.clearAll();
     }
     this.roundPages.set(round, pages);
     this.pagesSent += pages;
-    encoder.governor.idle();
+    encoder.linkMeter.idle();
     this.roundEndSentAt.set(round, this.clock.nowMs());
     await transport.send(encodeFrame(MessageType.ROUND_END, msg.roundEnd, { round, pages }));
     const durationMs = Math.max(this.clock.nowMs() - roundStart, 0.001);

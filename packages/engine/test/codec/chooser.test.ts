@@ -1,9 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { CompressionGovernor, lz4Pays } from '../../src/codec/chooser.ts';
+import { LinkMeter, lz4Pays } from '../../src/codec/chooser.ts';
 
 describe('lz4Pays', () => {
   it('compresses on a slow link when the data compresses', () => {
     expect(lz4Pays({ lz4BytesPerSec: 600e6, lz4Ratio: 0.34, linkBytesPerSec: 125e6 })).toBe(true);
+  });
+  it('wants a clear win, not a tie', () => {
+    // Per byte: 0.5 ns compressing + 0.4 ns sending = 0.9 ns, exactly the margin of 0.9 x 1 ns raw: no.
+    expect(lz4Pays({ lz4BytesPerSec: 2e9, lz4Ratio: 0.4, linkBytesPerSec: 1e9 })).toBe(false);
+    expect(lz4Pays({ lz4BytesPerSec: 2e9, lz4Ratio: 0.3, linkBytesPerSec: 1e9 })).toBe(true);
   });
   it('does not on a link faster than the compressor can pay for', () => {
     expect(lz4Pays({ lz4BytesPerSec: 600e6, lz4Ratio: 0.34, linkBytesPerSec: 1e9 })).toBe(false);
@@ -15,32 +20,23 @@ describe('lz4Pays', () => {
   });
 });
 
-describe('CompressionGovernor', () => {
-  function run(g: CompressionGovernor, pages: number, msPerPage: number, t: { now: number }): void {
-    for (let i = 0; i < pages; i += 256) {
-      t.now += 256 * msPerPage;
-      g.delivered(256, 256 * 4096, t.now);
-    }
-  }
-
-  it('warms up, tries raw then LZ4, and keeps LZ4 only when it delivers clearly faster', () => {
-    const t = { now: 0 };
-    const g = new CompressionGovernor(1024, 2);
-    g.delivered(0, 0, 0); // starts the clock
-    expect(g.choice).toBe('model'); // nothing measured: the cost model decides
-    run(g, 1024, 0.01, t); // warm-up
-    expect(g.choice).toBe('raw');
-    run(g, 1024, 0.01, t); // try raw
-    expect(g.choice).toBe('lz4');
-    run(g, 1024, 0.005, t); // try LZ4: twice as fast
-    expect(g.choice).toBe('lz4');
-    expect(g.lz4Wins).toBe(1);
-    run(g, 2048, 0.005, t); // exploit
-    run(g, 1024, 0.01, t); // try raw again
-    run(g, 1024, 0.0095, t); // LZ4 only 5% faster: not enough
-    expect(g.choice).toBe('raw');
-    expect(g.rawWins).toBe(1);
-    // Raw windows measured the link: 4096 bytes per 0.01 ms page.
-    expect(g.rawLinkBytesPerSec).toBeGreaterThan(3e8);
+describe('LinkMeter', () => {
+  it('measures the link from raw windows only, and forces a raw window to re-measure', () => {
+    const m = new LinkMeter(1024, 2);
+    let now = 0;
+    const batch = (compressed: boolean, msPerBatch: number, bytes = 256 * 4096): void => {
+      now += msPerBatch;
+      m.delivered(256, bytes, compressed, now);
+    };
+    m.delivered(0, 0, false, now); // starts the clock
+    for (let i = 0; i < 4; i++) batch(false, 8); // 1 MiB per 8 ms
+    expect(m.rawLinkBytesPerSec).toBeCloseTo((1024 * 4096) / 0.032, -3);
+    const measured = m.rawLinkBytesPerSec;
+    for (let i = 0; i < 8; i++) batch(true, 1, 80_000); // two compressed windows: left out
+    expect(m.rawLinkBytesPerSec).toBe(measured);
+    expect(m.forceRaw).toBe(true);
+    for (let i = 0; i < 4; i++) batch(false, 16);
+    expect(m.forceRaw).toBe(false);
+    expect(m.rawLinkBytesPerSec).toBeLessThan(measured);
   });
 });
