@@ -7,7 +7,7 @@ import { writeFrameHeader } from '../protocol/frame.ts';
 import { DEDUP_PAYLOAD_BYTES, FRAME_HEADER_BYTES, PAGE_ENTRY_BYTES, PAGES_HEADER_BYTES } from '../protocol/limits.ts';
 import { pagesBodyBytes, writePageEntry, writePagesHeader } from '../protocol/pages.ts';
 import { type Clock, systemClock } from '../util/clock.ts';
-import { ewma, LinkMeter, lz4Pays } from './chooser.ts';
+import { decayingMax, ewma, LinkMeter, lz4Pays } from './chooser.ts';
 import { DedupIndex } from './dedup-index.ts';
 import { lz4CompressPage } from './lz4.ts';
 import { PageCache } from './page-cache.ts';
@@ -17,6 +17,9 @@ export const DEFAULT_BATCH_PAGES = 256;
 
 /** Frame buffers kept for reuse: the transport's 4 MiB queue plus a few in the kernel's hands. */
 const MAX_POOLED_FRAMES = 16;
+
+/** When LZ4's speed alone rules it out, every this many batches one is compressed whole to re-measure. */
+const SPEED_PROBE_EVERY = 16;
 
 /** Default XBZRLE cache, as QEMU's xbzrle-cache-size. */
 export const DEFAULT_XBZRLE_CACHE_BYTES: number = 64 * 1024 * 1024;
@@ -106,6 +109,7 @@ export class BatchEncoder {
   private xbzrleFallbacks = 0;
   private lz4BytesPerSec = 0;
   private lz4Ratio = 0;
+  private speedProbes = 0;
   /** A cap on the link (the sender's pacer), bytes per second; Infinity when uncapped. */
   linkCapBytesPerSec: number = Number.POSITIVE_INFINITY;
   /** Measures the link from raw windows; the sender reports each batch it hands over. */
@@ -253,11 +257,13 @@ export class BatchEncoder {
         lz4In += ps;
         lz4Out += compressed.byteLength;
         if (useLz4 === undefined) {
-          useLz4 = lz4Pays({
-            lz4BytesPerSec: this.lz4BytesPerSec,
-            lz4Ratio: compressed.byteLength / ps,
-            linkBytesPerSec: this.linkBytesPerSec(),
-          });
+          const m = { lz4BytesPerSec: this.lz4BytesPerSec, lz4Ratio: compressed.byteLength / ps, linkBytesPerSec: this.linkBytesPerSec() };
+          useLz4 = lz4Pays(m);
+          // When only LZ4's speed says no, compress a whole batch now and then: its measured
+          // speed may have been taken on a busy machine, and nothing else would ever re-measure it.
+          if (!useLz4 && lz4Pays({ ...m, lz4BytesPerSec: 2 * m.lz4BytesPerSec }) && ++this.speedProbes % SPEED_PROBE_EVERY === 0) {
+            useLz4 = true;
+          }
         }
         // A sample that lost goes raw too, so the batch stays all RAW/ZERO: the receiver's fast path.
         if (useLz4 && compressed.byteLength < ps) {
@@ -295,7 +301,7 @@ export class BatchEncoder {
     if (lz4In > 0) {
       this.lz4Ratio = ewma(this.lz4Ratio, lz4Out / lz4In);
       // Speed from whole batches only: a lone sample page runs with cold caches and reads slow.
-      if (lz4In >= 16 * ps && lz4Ms > 0) this.lz4BytesPerSec = ewma(this.lz4BytesPerSec, (lz4In / lz4Ms) * 1000);
+      if (lz4In >= 16 * ps && lz4Ms > 0) this.lz4BytesPerSec = decayingMax(this.lz4BytesPerSec, (lz4In / lz4Ms) * 1000);
     }
     if (kept === 0) {
       this.pool.push(frame);

@@ -23,6 +23,15 @@ export function lz4Pays(m: CodecMeasurements): boolean {
 /** The share of raw's per-byte time LZ4's must stay under. */
 const LZ4_MARGIN = 0.9;
 
+/**
+ * A capacity estimate from noisy samples: contention on a shared machine only ever makes a
+ * measurement slower, so the best recent sample is the better guess. Takes a new high at once
+ * and lets an old one decay by `decay` per sample.
+ */
+export function decayingMax(previous: number, sample: number, decay: number = 0.9): number {
+  return Math.max(sample, previous * decay);
+}
+
 /** Exponentially weighted moving average; the first sample sets it. */
 export function ewma(previous: number, sample: number, weight: number = 0.3): number {
   return Number.isFinite(previous) && previous > 0 ? previous + weight * (sample - previous) : sample;
@@ -44,7 +53,7 @@ export class LinkMeter {
   private windowBytes = 0;
   private windowCompressed = false;
   private windowsSinceRaw = 0;
-  /** Wire bytes per second in the last raw windows (smoothed); 0 until one was measured. */
+  /** Wire bytes per second of the best recent raw window (decaying); 0 until one was measured. */
   rawLinkBytesPerSec = 0;
 
   constructor(windowPages = 2048, remeasureEvery = 16) {
@@ -71,7 +80,7 @@ export class LinkMeter {
     if (this.windowCompressed) {
       this.windowsSinceRaw++;
     } else {
-      this.rawLinkBytesPerSec = ewma(this.rawLinkBytesPerSec, (this.windowBytes / elapsedMs) * 1000, 0.5);
+      this.rawLinkBytesPerSec = decayingMax(this.rawLinkBytesPerSec, (this.windowBytes / elapsedMs) * 1000);
       this.windowsSinceRaw = 0;
     }
     this.windowStartMs = nowMs;
