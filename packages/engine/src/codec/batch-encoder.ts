@@ -102,6 +102,7 @@ export class BatchEncoder {
   private readonly firstPage: number[];
   /** The hash of every page as the destination holds it (a zero page until sent). */
   readonly sentHashes: BigUint64Array;
+  private readonly sentWords: Uint32Array;
   private readonly cache: PageCache | undefined;
   private readonly dedup: DedupIndex | undefined;
   private readonly deltaOut: Uint8Array;
@@ -136,6 +137,7 @@ export class BatchEncoder {
       total += r.sizeBytes / ps;
     }
     this.sentHashes = new BigUint64Array(total).fill(kernels.xxh64(new Uint8Array(ps)));
+    this.sentWords = new Uint32Array(this.sentHashes.buffer);
     const xbzrle = this.mode === 'xbzrle' || this.mode === 'adaptive';
     this.cache = xbzrle ? new PageCache(options.xbzrleCacheBytes ?? DEFAULT_XBZRLE_CACHE_BYTES, ps) : undefined;
     this.deltaOut = new Uint8Array(xbzrle ? Math.floor(ps * (options.xbzrleMaxFraction ?? 0.5)) : 0);
@@ -218,30 +220,34 @@ export class BatchEncoder {
     for (let i = 0; i < count; i++) {
       const pageIndex = this.indices[i]!;
       const key = firstKey + pageIndex;
-      const hash = this.hashes[i]!;
+      // Hashes move as 32-bit halves: no BigInt per page.
+      const lo = this.hashWords[2 * i]!;
+      const hi = this.hashWords[2 * i + 1]!;
       const isZero = (this.zeroBits[i >>> 5]! & (1 << (i & 31))) !== 0;
-      this.sentHashes[key] = hash;
+      this.sentWords[2 * key] = lo;
+      this.sentWords[2 * key + 1] = hi;
       if (isZero) {
         this.cache?.drop(key);
         if (skipZero) continue;
-        writePageEntry(view, entriesAt, entry++, pageIndex, PageEncoding.ZERO, 0, hash);
+        writePageEntry(view, entriesAt, entry++, pageIndex, PageEncoding.ZERO, 0, lo, hi);
         this.pagesBy.zero++;
         continue;
       }
       const slot = payloadAt + i * ps;
-      const page = frame.subarray(slot, slot + ps);
+      // A view of the page only where an encoding reads it: never with compression off.
+      const page = this.mode === 'off' ? undefined : frame.subarray(slot, slot + ps);
       let encoding: PageEncoding = PageEncoding.RAW;
       let length = ps;
       let encoded: Uint8Array | undefined;
 
-      const hashKey = this.dedup ? (this.hashWords[2 * i + 1]! & 0x1f_ffff) * 0x1_0000_0000 + this.hashWords[2 * i]! : 0;
-      const twin = this.dedupTarget(hashKey, hash, key, regionIndex, i);
+      const hashKey = this.dedup ? (hi & 0x1f_ffff) * 0x1_0000_0000 + lo : 0;
+      const twin = this.dedupTarget(hashKey, lo, hi, key, regionIndex, i);
       if (twin !== undefined) {
         encoding = PageEncoding.DEDUP;
         length = DEDUP_PAYLOAD_BYTES;
       } else if (this.cache && round > 0) {
         const old = this.cache.get(key);
-        const n = old ? this.kernels.xbzrleEncode(old, page, this.deltaOut) : -1;
+        const n = old ? this.kernels.xbzrleEncode(old, page!, this.deltaOut) : -1;
         if (n >= 0) {
           encoding = PageEncoding.XBZRLE;
           length = n;
@@ -252,7 +258,7 @@ export class BatchEncoder {
       }
       if (encoding === PageEncoding.RAW && useLz4 !== false) {
         const t = this.clock.nowMs();
-        const compressed = lz4CompressPage(page);
+        const compressed = lz4CompressPage(page!);
         lz4Ms += this.clock.nowMs() - t;
         lz4In += ps;
         lz4Out += compressed.byteLength;
@@ -276,11 +282,11 @@ export class BatchEncoder {
       // The page is still whole in its slot: cache it before its payload moves over it. As in
       // QEMU, not in round 0: a page sent again later was dirtied, so it is worth caching then;
       // caching all of memory in the first pass would cost a copy per page for nothing.
-      if (round > 0) this.cache?.put(key, page);
+      if (round > 0) this.cache?.put(key, page!);
       if (this.dedup) {
         // Keep the oldest page still holding this content: it is the one outside this batch.
         const held = this.dedup.lookup(hashKey);
-        if (held === undefined || this.sentHashes[held] !== hash) this.dedup.remember(hashKey, key);
+        if (held === undefined || !this.holds(held, lo, hi)) this.dedup.remember(hashKey, key);
       }
       if (twin !== undefined) {
         const [r2, p2] = this.regionAndPage(twin);
@@ -292,7 +298,7 @@ export class BatchEncoder {
       } else if (out !== slot) {
         frame.copy(frame, out, slot, slot + ps);
       }
-      writePageEntry(view, entriesAt, entry++, pageIndex, encoding, length, hash);
+      writePageEntry(view, entriesAt, entry++, pageIndex, encoding, length, lo, hi);
       const name = ENCODING_NAMES[encoding];
       this.pagesBy[name]++;
       this.bytesBy[name] += length;
@@ -320,14 +326,19 @@ export class BatchEncoder {
    * this page, not one whose content has changed since, and not one earlier in this batch
    * (the destination writes a batch only after checking all of it).
    */
-  private dedupTarget(hashKey: number, hash: bigint, key: number, regionIndex: number, position: number): number | undefined {
+  private dedupTarget(hashKey: number, lo: number, hi: number, key: number, regionIndex: number, position: number): number | undefined {
     if (!this.dedup) return undefined;
     const twin = this.dedup.lookup(hashKey);
-    if (twin === undefined || twin === key || this.sentHashes[twin] !== hash) return undefined;
+    if (twin === undefined || twin === key || !this.holds(twin, lo, hi)) return undefined;
     const [twinRegion, twinPage] = this.regionAndPage(twin);
     if (twinRegion === regionIndex && this.inBatchBefore(twinPage, position)) return undefined;
     this.dedup.hits++;
     return twin;
+  }
+
+  /** Whether the destination's copy of page `key` hashes to (lo, hi). */
+  private holds(key: number, lo: number, hi: number): boolean {
+    return this.sentWords[2 * key] === lo && this.sentWords[2 * key + 1] === hi;
   }
 
   /** Whether `pageIndex` is among the first `position` pages of this batch (sorted ascending). */

@@ -31,7 +31,11 @@ export function writePagesHeader(view: DataView, offset: number, regionIndex: nu
   view.setUint32(offset + 8, count, true);
 }
 
-/** Writes entry `i` of a batch whose entry table starts at `entriesOffset` in `view`. */
+/**
+ * Writes entry `i` of a batch whose entry table starts at `entriesOffset` in `view`. The
+ * checksum comes as its two 32-bit halves (low first), as the encoder holds hashes, so no
+ * BigInt is made per page.
+ */
 export function writePageEntry(
   view: DataView,
   entriesOffset: number,
@@ -39,13 +43,15 @@ export function writePageEntry(
   pageIndex: number,
   encoding: PageEncoding,
   length: number,
-  checksum: bigint,
+  checksumLow: number,
+  checksumHigh: number,
 ): void {
   const at = entriesOffset + i * PAGE_ENTRY_BYTES;
   view.setUint32(at, pageIndex, true);
-  view.setUint32(at + 4, encoding, true); // encoding in the low byte; the three reserved bytes zero
+  view.setUint32(at + 4, encoding, true);
   view.setUint32(at + 8, length, true);
-  view.setBigUint64(at + 12, checksum, true);
+  view.setUint32(at + 12, checksumLow, true);
+  view.setUint32(at + 16, checksumHigh, true);
 }
 
 /**
