@@ -19,13 +19,17 @@ export class BatchDecoder {
   private readonly memory: GuestMemory;
   private readonly kernels: Kernels;
   private readonly zeroPageHash: bigint;
+  private readonly zeroLow: number;
+  private readonly zeroHigh: number;
   private hashes = new BigUint64Array(256);
+  private hashWords = new Uint32Array(this.hashes.buffer);
   private scratch: Buffer = Buffer.alloc(0);
   private readonly regionBuffers: Buffer[];
   /** Pages received at least once, per region. */
   readonly received: readonly DirtyBitmap[];
   /** xxh64 of every page as it is in memory now, regions back to back. */
   readonly pageHashes: BigUint64Array;
+  private readonly pageHashWords: Uint32Array;
   private readonly regionFirstPage: number[];
   pagesApplied = 0;
 
@@ -37,9 +41,12 @@ export class BatchDecoder {
     this.memory = memory;
     this.kernels = kernels;
     this.zeroPageHash = kernels.xxh64(new Uint8Array(memory.pageSize));
+    this.zeroLow = Number(this.zeroPageHash & 0xffff_ffffn);
+    this.zeroHigh = Number(this.zeroPageHash >> 32n);
     this.regionBuffers = memory.regions.map((r) => Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength));
     this.received = memory.regions.map((r) => new DirtyBitmap(r.pageCount));
     this.pageHashes = fresh ? new BigUint64Array(memory.totalPages).fill(this.zeroPageHash) : hashMemory(memory, kernels);
+    this.pageHashWords = new Uint32Array(this.pageHashes.buffer, this.pageHashes.byteOffset, this.pageHashes.length * 2);
     this.regionFirstPage = [];
     let first = 0;
     for (const r of memory.regions) {
@@ -83,8 +90,8 @@ export class BatchDecoder {
     this.kernels.hashPages(batch.payload, ps, this.hashes);
     let raw = 0;
     for (let i = 0; i < batch.count; i++) {
-      const actual = batch.encoding(i) === PageEncoding.RAW ? this.hashes[raw++]! : this.zeroPageHash;
-      this.checkChecksum(batch, i, actual);
+      if (batch.encoding(i) === PageEncoding.RAW) this.checkChecksum(batch, i, raw++);
+      else this.checkZeroChecksum(batch, i);
     }
     const dst = this.regionBuffers[batch.regionIndex]!;
     const payload = Buffer.from(batch.payload.buffer, batch.payload.byteOffset, batch.payload.byteLength);
@@ -152,7 +159,7 @@ export class BatchDecoder {
     }
     this.ensureHashes(count);
     this.kernels.hashPages(scratch.subarray(0, count * ps), ps, this.hashes);
-    for (let i = 0; i < count; i++) this.checkChecksum(batch, i, this.hashes[i]!);
+    for (let i = 0; i < count; i++) this.checkChecksum(batch, i, i);
     for (let i = 0; i < count; i++) {
       const page = batch.pageIndex(i);
       scratch.copy(src, page * ps, i * ps, (i + 1) * ps);
@@ -160,24 +167,37 @@ export class BatchDecoder {
     }
   }
 
-  private checkChecksum(batch: PageBatch, i: number, actual: bigint): void {
-    const expected = batch.checksum(i);
-    if (actual !== expected) {
-      const region = this.memory.regions[batch.regionIndex]!;
-      throw new IntegrityError(
-        ErrorCode.CHECKSUM_MISMATCH,
-        `page ${batch.pageIndex(i)} of region "${region.name}" (round ${batch.round}): checksum ${toHex(actual)}, sender said ${toHex(expected)}`,
-      );
+  /** Entry `i`'s checksum against `hashes[h]`, compared as 32-bit halves (no BigInt per page). */
+  private checkChecksum(batch: PageBatch, i: number, h: number): void {
+    if (this.hashWords[2 * h] !== batch.checksumLow(i) || this.hashWords[2 * h + 1] !== batch.checksumHigh(i)) {
+      this.mismatch(batch, i, this.hashes[h]!);
     }
+  }
+
+  private checkZeroChecksum(batch: PageBatch, i: number): void {
+    if (batch.checksumLow(i) !== this.zeroLow || batch.checksumHigh(i) !== this.zeroHigh) this.mismatch(batch, i, this.zeroPageHash);
+  }
+
+  private mismatch(batch: PageBatch, i: number, actual: bigint): never {
+    const region = this.memory.regions[batch.regionIndex]!;
+    throw new IntegrityError(
+      ErrorCode.CHECKSUM_MISMATCH,
+      `page ${batch.pageIndex(i)} of region "${region.name}" (round ${batch.round}): checksum ${toHex(actual)}, sender said ${toHex(batch.checksum(i))}`,
+    );
   }
 
   private record(batch: PageBatch, i: number): void {
     const page = batch.pageIndex(i);
     this.received[batch.regionIndex]!.set(page);
-    this.pageHashes[this.regionFirstPage[batch.regionIndex]! + page] = batch.checksum(i);
+    const at = 2 * (this.regionFirstPage[batch.regionIndex]! + page);
+    this.pageHashWords[at] = batch.checksumLow(i);
+    this.pageHashWords[at + 1] = batch.checksumHigh(i);
   }
 
   private ensureHashes(count: number): void {
-    if (this.hashes.length < count) this.hashes = new BigUint64Array(count);
+    if (this.hashes.length < count) {
+      this.hashes = new BigUint64Array(count);
+      this.hashWords = new Uint32Array(this.hashes.buffer);
+    }
   }
 }

@@ -110,6 +110,13 @@ export class PageBatch {
   checksum(i: number): bigint {
     return this.view.getBigUint64(this.entriesOffset + i * PAGE_ENTRY_BYTES + 12, true);
   }
+  /** The checksum's low and high 32 bits, for comparing without making a BigInt. */
+  checksumLow(i: number): number {
+    return this.view.getUint32(this.entriesOffset + i * PAGE_ENTRY_BYTES + 12, true);
+  }
+  checksumHigh(i: number): number {
+    return this.view.getUint32(this.entriesOffset + i * PAGE_ENTRY_BYTES + 16, true);
+  }
 }
 
 /** Why `length` is not allowed for an entry of `encodingWord` (the u32 holding the encoding and its reserved bytes). */
