@@ -14,6 +14,7 @@ const { positionals, values } = parseArgs({
     quick: { type: 'boolean', default: false },
     repeats: { type: 'string' },
     verify: { type: 'string', default: 'memory' },
+    'no-take-before-send': { type: 'boolean', default: false },
   },
 });
 const which = positionals[0] ?? 'all';
@@ -31,6 +32,7 @@ if (which === 'migrate' || which === 'all') {
     workingSet: 0.25,
     maxDowntimeMs: 300,
     verify: values.verify === 'sent' ? 'sent' : 'memory',
+    noTakeBeforeSend: values['no-take-before-send'],
   });
 }
 if (which === 'codec' || which === 'all') {

@@ -16,6 +16,8 @@ export interface MigrateBenchOptions {
   readonly workingSet: number;
   readonly maxDowntimeMs: number;
   readonly verify: 'memory' | 'sent';
+  /** Hide the tracker's syncRange, to measure what taking dirty bits just before sending saves. */
+  readonly noTakeBeforeSend?: boolean;
 }
 
 interface Run {
@@ -75,9 +77,9 @@ export async function migrateBench(o: MigrateBenchOptions): Promise<void> {
       { name: 'raw pipe, same bytes', points: byRate((r) => r.rawPipeMs) },
     ],
   });
-  console.log(`wrote ${writeText(`migrate-${o.verify}.svg`, chart)}`);
+  console.log(`wrote ${writeText(`migrate-${o.verify}${o.noTakeBeforeSend ? '-notake' : ''}.svg`, chart)}`);
   console.log(
-    `wrote ${writeResult(`migrate-${o.verify}`, { options: o, rows, runs: runs.map((r) => ({ ...r, report: { ...r.report } })) })}`,
+    `wrote ${writeResult(`migrate-${o.verify}${o.noTakeBeforeSend ? '-notake' : ''}`, { options: o, rows, runs: runs.map((r) => ({ ...r, report: { ...r.report } })) })}`,
   );
 }
 
@@ -91,6 +93,7 @@ function oneMigration(o: MigrateBenchOptions, rate: number): Promise<MigrationRe
     dirtyPagesPerSec: rate,
     workingSet: o.workingSet,
     options: { maxDowntimeMs: o.maxDowntimeMs, verify: o.verify },
+    noTakeBeforeSend: o.noTakeBeforeSend ?? false,
   });
 }
 
@@ -104,6 +107,7 @@ export interface Scenario {
   readonly writeBytes?: number;
   /** Passed to migrate(). */
   readonly options: Partial<MigrateOptions>;
+  readonly noTakeBeforeSend?: boolean;
 }
 
 /** One real migration: guest in a worker here, destination in its own process. */
@@ -125,7 +129,9 @@ export async function runMigration(s: Scenario): Promise<MigrationReport> {
       host: '127.0.0.1',
       port: host.port,
       memory,
-      tracker,
+      tracker: s.noTakeBeforeSend
+        ? { kind: tracker.kind, start: () => tracker.start(), stop: () => tracker.stop(), sync: (r, into) => tracker.sync(r, into) }
+        : tracker,
       controlPlane: guest.controlPlane(),
     });
     await host.next('resumed');

@@ -82,11 +82,16 @@ export class DirtyBitmap {
    * in this take or the next one, never in neither. Returns the number of bits taken.
    */
   takeFrom(source: DirtyBitmap): number {
+    return this.takeWordsFrom(source, 0, Math.min(source.words.length, this.words.length));
+  }
+
+  /** `takeFrom` limited to words `[fromWord, toWord)`: bits `32 * fromWord` up to `32 * toWord`. */
+  takeWordsFrom(source: DirtyBitmap, fromWord: number, toWord: number): number {
     const src = source.words;
     const dst = this.words;
-    const n = Math.min(src.length, dst.length);
+    const n = Math.min(toWord, src.length, dst.length);
     let taken = 0;
-    for (let i = 0; i < n; i++) {
+    for (let i = fromWord; i < n; i++) {
       // A plain read first: most words of a sparse bitmap are zero and need no atomic.
       if (src[i] === 0) continue;
       const v = Atomics.exchange(src, i, 0);

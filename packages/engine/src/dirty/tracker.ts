@@ -10,5 +10,12 @@ export interface DirtyTracker {
   start(): void;
   /** Adds the pages of `regionIndex` written since the last sync to `into`; returns how many. */
   sync(regionIndex: number, into: DirtyBitmap): number;
+  /**
+   * Optional: like `sync`, but only for pages `[fromPage, toPage)`, rounded out to whole
+   * bitmap words. Pre-copy calls it just before sending a stretch of pages, so a page written
+   * again since the round began goes once, with its newest content, instead of now and again
+   * next round (QEMU clears dirty bits the same way, just before sending).
+   */
+  syncRange?(regionIndex: number, fromPage: number, toPage: number, into: DirtyBitmap): number;
   stop(): void;
 }

@@ -34,6 +34,12 @@ export class WriteBarrierTracker implements DirtyTracker {
     return into.takeFrom(source);
   }
 
+  syncRange(regionIndex: number, fromPage: number, toPage: number, into: DirtyBitmap): number {
+    const source = this.bitmaps[regionIndex];
+    if (!source) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `no region ${regionIndex}`);
+    return into.takeWordsFrom(source, fromPage >>> 5, Math.ceil(toPage / 32));
+  }
+
   stop(): void {}
 }
 

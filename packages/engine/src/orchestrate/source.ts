@@ -88,6 +88,8 @@ export interface MigrateOptions {
 
 /** Device state travels in chunks no larger than this. */
 const DEVICE_STATE_CHUNK_BYTES = 4 * 1024 * 1024;
+/** Pages whose live dirty bits are taken at a time during a round: 256 bitmap words. */
+const TAKE_WINDOW_PAGES = 8192;
 /** Minimum spacing of `progress` events. */
 const PROGRESS_INTERVAL_MS = 100;
 /** The control plane's pause and resume hooks, which the source cannot measure in advance. */
@@ -349,8 +351,17 @@ class SourceMigration {
       const region = memory.regions[r]!;
       const bitmap = dirty[r]!;
       let from = 0;
+      // Live dirty bits are taken just before their stretch is sent (see DirtyTracker.syncRange).
+      // Only whole words at or after the cursor: a bit taken behind it would never be sent.
+      let takenUpTo = 0;
       while (from >= 0) {
         this.checkAborted();
+        if (!final && this.o.tracker.syncRange && from + encoder.batchPages > takenUpTo) {
+          const start = Math.max(takenUpTo, Math.ceil(from / 32) * 32);
+          const end = Math.min(region.pageCount, start + TAKE_WINDOW_PAGES);
+          if (end > start) this.o.tracker.syncRange(r, start, end, bitmap);
+          takenUpTo = end;
+        }
         const { batch, nextFrom } = encoder.next(region, r, bitmap, from, round, skipZero);
         from = nextFrom;
         if (!batch) continue;

@@ -86,4 +86,16 @@ describe('DirtyBitmap', () => {
     for (let i = out.nextSet(0); i >= 0; i = out.nextSet(i + 1)) seen.push(i);
     expect(seen).toEqual([0, 1, 8, 15]);
   });
+
+  it('syncs a range of whole words only, leaving the rest for the next sync', () => {
+    const tracker = new WriteBarrierTracker({ pageSize: 4096, regions: [{ name: 'ram0', sizeBytes: 128 * 4096 }] });
+    const barrier = new WriteBarrier(tracker.sharedBuffers(), 4096);
+    for (const p of [3, 31, 32, 63, 64, 100]) barrier.markPage(0, p);
+    const into = new DirtyBitmap(128);
+    expect(tracker.syncRange(0, 32, 64, into)).toBe(2); // word 1: pages 32 and 63
+    expect([into.test(32), into.test(63), into.test(31), into.test(64)]).toEqual([true, true, false, false]);
+    const rest = new DirtyBitmap(128);
+    expect(tracker.sync(0, rest)).toBe(4);
+    expect([rest.test(3), rest.test(31), rest.test(64), rest.test(100), rest.test(32)]).toEqual([true, true, true, true, false]);
+  });
 });
