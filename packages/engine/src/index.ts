@@ -23,7 +23,15 @@ export { memoryDigest } from './memory/digest.ts';
 export { type CodecStats, type CompressionMode, DEFAULT_XBZRLE_CACHE_BYTES } from './codec/batch-encoder.ts';
 export { type CodecMeasurements, lz4Pays } from './codec/chooser.ts';
 export { type DowntimeInputs, predictDowntimeMs } from './estimate/downtime.ts';
-export { type ConvergenceInputs, STALL_ROUNDS, type SwitchoverReason, switchoverReason } from './estimate/convergence.ts';
+export {
+  defaultPolicy,
+  type PolicyDecision,
+  policies,
+  type RoundFigures,
+  STALL_ROUNDS,
+  stalled,
+  type SwitchoverPolicy,
+} from './estimate/policy.ts';
 
 export { DirtyBitmap } from './dirty/bitmap.ts';
 export type { DirtyTracker } from './dirty/tracker.ts';

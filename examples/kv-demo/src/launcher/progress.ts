@@ -1,4 +1,3 @@
-import type { SwitchoverReason } from '@ferry/engine';
 import type { WireEvent } from '../ipc.ts';
 import { fmtMiB, fmtMs, fmtRate } from './format.ts';
 
@@ -45,7 +44,7 @@ export class ProgressPrinter {
       case 'switchover':
         this.switchedOver = true;
         this.print(
-          `  switchover after round ${event.round - 1} (${REASONS[event.reason]}): ${event.remainingPages} pages dirty, ` +
+          `  switchover after round ${event.round - 1} (${REASONS[event.reason] ?? event.reason}): ${event.remainingPages} pages dirty, ` +
             `predicted downtime ${fmtMs(event.predictedDowntimeMs)}; pausing the guest`,
         );
         return;
@@ -69,7 +68,7 @@ function pad(n: number, width: number): string {
   return String(n).padStart(width);
 }
 
-const REASONS: Record<SwitchoverReason, string> = {
+const REASONS: Record<string, string> = {
   converged: 'the predicted downtime fits the target',
   'nothing-left': 'nothing left to send',
   'no-progress': 'the dirty set stopped shrinking',

@@ -19,6 +19,12 @@ export interface SourceControlPlane {
   saveDeviceState(): MaybePromise<Uint8Array>;
   /** The destination runs the guest now; the source may free its copy. */
   release?(): MaybePromise<void>;
+  /**
+   * Slow the guest to `percent` (0..99) of its vCPU time so pre-copy converges (auto-converge);
+   * 0 lifts the throttle. Called only by policies that throttle, and with 0 if the migration
+   * then fails.
+   */
+  throttle?(percent: number): MaybePromise<void>;
 }
 
 /** A guest that asks to migrate here, as the destination's control plane sees it. */

@@ -21,7 +21,7 @@ import { Intent, MessageType, messageName, MIN_PROTOCOL_VERSION, PROTOCOL_VERSIO
 import { decodeBody, encodeFrame, type Frame } from '../protocol/frame.ts';
 import { MAX_HELLO_BODY_BYTES, PAGE_ENTRY_BYTES } from '../protocol/limits.ts';
 import * as msg from '../protocol/messages.ts';
-import { switchoverReason } from '../estimate/convergence.ts';
+import { defaultPolicy, type SwitchoverPolicy } from '../estimate/policy.ts';
 import type { MigrationEvent } from '../session/events.ts';
 import type { DowntimeBreakdown, MigrationReport, RoundStats } from '../session/report.ts';
 import { SOURCE_TRANSITIONS, type SourcePhase, StateMachine } from '../session/state-machine.ts';
@@ -49,6 +49,11 @@ export interface MigrateOptions {
   readonly maxDowntimeMs?: number;
   /** Switch over after this many rounds whatever the prediction says. Default 30. */
   readonly maxRounds?: number;
+  /**
+   * Decides after every round: continue, switch over, throttle the guest, or abort. Default:
+   * `defaultPolicy(maxDowntimeMs, maxRounds)`; compose others from `policies`.
+   */
+  readonly policy?: SwitchoverPolicy;
   /**
    * Cap on the rate page data is sent, bytes per second (like QEMU's max-bandwidth); 0 or
    * absent: unlimited. Pass a `Pacer` instead to change the cap while the migration runs.
@@ -129,6 +134,8 @@ class SourceMigration {
   private lastProgressMs = 0;
   private readonly pacer: Pacer;
   private paused = false;
+  /** The throttle the control plane last applied, percent. */
+  private throttlePercent = 0;
 
   constructor(options: MigrateOptions) {
     this.o = options;
@@ -210,9 +217,15 @@ class SourceMigration {
     const dirty = memory.regions.map((r) => new DirtyBitmap(r.pageCount));
     const maxDowntimeMs = o.maxDowntimeMs ?? 300;
     const maxRounds = o.maxRounds ?? 30;
-    const predict = (dirtyPages: number): number =>
+    const policy = o.policy ?? defaultPolicy(maxDowntimeMs, maxRounds);
+    // Pages the guest will dirty between a sync and the pause: the last round's rate over the
+    // time it takes the queued bytes to drain and the destination to acknowledge.
+    const expectedGapMs = (): number =>
+      (this.bandwidthBytesPerSec > 0 ? (transport.queuedBytes / this.bandwidthBytesPerSec) * 1000 : 0) +
+      (Number.isFinite(this.minAckRttMs) ? this.minAckRttMs : 0);
+    const predict = (dirtyPages: number, dirtyPagesPerSec: number): number =>
       predictDowntimeMs({
-        dirtyPages,
+        dirtyPages: dirtyPages + (dirtyPagesPerSec * expectedGapMs()) / 1000,
         bytesPerPage: memory.pageSize + PAGE_ENTRY_BYTES,
         bandwidthBytesPerSec: this.bandwidthBytesPerSec,
         fixedCostMs: digestCostMs + (Number.isFinite(this.minAckRttMs) ? this.minAckRttMs : 0) + HOOKS_COST_MS,
@@ -224,18 +237,35 @@ class SourceMigration {
     let dirtyPages = memory.totalPages;
     let predicted: number | null = null;
     const dirtyHistory: number[] = [];
+    let lastSyncMs = this.clock.nowMs();
     for (;;) {
       await this.sendRound(transport, encoder, dirty, round, dirtyPages, predicted, false);
       round++;
       dirtyPages = 0;
       for (let r = 0; r < dirty.length; r++) dirtyPages += o.tracker.sync(r, dirty[r]!);
+      const now = this.clock.nowMs();
+      const dirtyPagesPerSec = (dirtyPages / Math.max(now - lastSyncMs, 0.001)) * 1000;
+      lastSyncMs = now;
       dirtyHistory.push(dirtyPages);
-      predicted = predict(dirtyPages);
-      const reason = switchoverReason({ roundsSent: round, maxRounds, predictedDowntimeMs: predicted, maxDowntimeMs, dirtyHistory });
-      if (reason) {
-        this.emit({ type: 'switchover', round, reason, remainingPages: dirtyPages, predictedDowntimeMs: predicted });
+      predicted = predict(dirtyPages, dirtyPagesPerSec);
+      const decision = policy({
+        roundsSent: round,
+        elapsedMs: now - this.startMs,
+        dirtyPages,
+        dirtyHistory,
+        dirtyPagesPerSec,
+        bandwidthBytesPerSec: this.bandwidthBytesPerSec,
+        predictedDowntimeMs: predicted,
+        throttlePercent: this.throttlePercent,
+      });
+      if (decision.action === 'switchover') {
+        this.emit({ type: 'switchover', round, reason: decision.reason, remainingPages: dirtyPages, predictedDowntimeMs: predicted });
         break;
       }
+      if (decision.action === 'abort') {
+        throw new MigrationError(ErrorCode.ABORTED, `switchover policy aborted the migration: ${decision.reason}`);
+      }
+      if (decision.action === 'throttle') await this.throttle(decision.percent, decision.reason);
     }
 
     // Let the last round reach the destination while the guest still runs, so the pause does
@@ -386,7 +416,8 @@ class SourceMigration {
     // Bandwidth from bytes that left user space; with a bounded queue this tracks the link's
     // rate. Rounds too small to fill the pipe say little about it, so they keep the old figure.
     const flushed = transport.bytesWritten - transport.queuedBytes - flushedAtStart;
-    if (flushed > 1024 * 1024) this.bandwidthBytesPerSec = (flushed / durationMs) * 1000;
+    // A cap bounds the rate whatever a burst of the token bucket made one round look like.
+    if (flushed > 1024 * 1024) this.bandwidthBytesPerSec = Math.min(this.pacer.rate, (flushed / durationMs) * 1000);
     const stats: RoundStats = {
       round,
       final,
@@ -442,6 +473,15 @@ class SourceMigration {
     return false;
   }
 
+  /** Asks the control plane to slow the guest (auto-converge); without a `throttle` hook it is a no-op. */
+  private async throttle(percent: number, reason: string): Promise<void> {
+    const hook = this.o.controlPlane.throttle;
+    if (!hook || percent === this.throttlePercent) return;
+    await callHook('throttle', () => hook.call(this.o.controlPlane, percent));
+    this.throttlePercent = percent;
+    this.emit({ type: 'throttle', percent, reason });
+  }
+
   private ackOf(round: number): Deferred<void> {
     let d = this.roundAcks.get(round);
     if (!d) {
@@ -476,6 +516,14 @@ class SourceMigration {
       o.tracker?.stop();
     } catch {
       // Stopping a tracker must not mask the migration's own error.
+    }
+    if (this.throttlePercent > 0) {
+      try {
+        await o.controlPlane.throttle?.(0);
+        this.throttlePercent = 0;
+      } catch {
+        // The guest runs slower until the control plane notices; the migration's error matters more.
+      }
     }
     let resumed = true;
     if (this.paused) {

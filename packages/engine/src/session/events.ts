@@ -1,5 +1,4 @@
 import type { FerryError } from '../errors.ts';
-import type { SwitchoverReason } from '../estimate/convergence.ts';
 import type { MigrationReport, RoundStats } from './report.ts';
 import type { DestinationPhase, SourcePhase } from './state-machine.ts';
 
@@ -20,10 +19,12 @@ export type MigrationEvent =
       readonly type: 'switchover';
       /** The number of the final round, sent with the guest paused. */
       readonly round: number;
-      readonly reason: SwitchoverReason;
+      /** Why: `converged`, `nothing-left`, `no-progress`, `max-rounds`, or a custom policy's words. */
+      readonly reason: string;
       readonly remainingPages: number;
       readonly predictedDowntimeMs: number;
     }
+  | { readonly type: 'throttle'; readonly percent: number; readonly reason: string }
   | { readonly type: 'completed'; readonly report: MigrationReport }
   | { readonly type: 'failed'; readonly error: FerryError; readonly guestResumed: boolean };
 

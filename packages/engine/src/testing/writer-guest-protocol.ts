@@ -8,6 +8,8 @@ export const Control = {
   STOP: 3,
   // index of the write counter
   WRITES: 1,
+  // index of the throttle, percent of the write rate taken away (auto-converge)
+  THROTTLE: 2,
 } as const;
 
 export interface WriterGuestData {

@@ -36,7 +36,7 @@ export class WriterGuest {
 
   constructor(memory: GuestMemory, tracker: WriteBarrierTracker, options: WriterGuestOptions) {
     this.memory = memory;
-    this.ctl = new Int32Array(new SharedArrayBuffer(8));
+    this.ctl = new Int32Array(new SharedArrayBuffer(12));
     const data: WriterGuestData = {
       regions: memory.regions.map((r) => r.bytes.buffer as SharedArrayBuffer),
       dirty: tracker.sharedBuffers(),
@@ -85,18 +85,32 @@ export class WriterGuest {
     }
   }
 
+  /** Slows the guest's writes to (100 - percent)% of its rate, as a hypervisor throttles vCPUs. */
+  throttle(percent: number): void {
+    Atomics.store(this.ctl, Control.THROTTLE, Math.max(0, Math.min(99, Math.round(percent))));
+  }
+
+  get throttlePercent(): number {
+    return Atomics.load(this.ctl, Control.THROTTLE);
+  }
+
   async stop(): Promise<void> {
     Atomics.store(this.ctl, Control.STATE, Control.STOP);
     Atomics.notify(this.ctl, Control.STATE);
     await this.exited;
   }
 
-  /** Control-plane hooks that pause and resume this guest; device state is the write count. */
-  controlPlane(): SourceControlPlane & { released: boolean } {
+  /** Control-plane hooks that pause, resume and throttle this guest; device state is the write count. */
+  controlPlane(): SourceControlPlane & { released: boolean; throttles: number[] } {
     const plane = {
       released: false,
+      throttles: [] as number[],
       pause: () => this.pause(),
       resume: () => this.resume(),
+      throttle: (percent: number) => {
+        plane.throttles.push(percent);
+        this.throttle(percent);
+      },
       saveDeviceState: () => {
         this.deviceState = new Uint8Array(new BigUint64Array([BigInt(this.writes)]).buffer);
         return this.deviceState;

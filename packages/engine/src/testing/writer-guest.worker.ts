@@ -20,8 +20,8 @@ const next = (): number => {
 };
 
 parentPort?.postMessage('ready');
-const start = performance.now();
-let writes = 0;
+let last = performance.now();
+let allowance = 0;
 for (;;) {
   const state = Atomics.load(ctl, Control.STATE);
   if (state === Control.STOP) break;
@@ -29,14 +29,20 @@ for (;;) {
     Atomics.store(ctl, Control.STATE, Control.PAUSED);
     Atomics.notify(ctl, Control.STATE);
     while (Atomics.load(ctl, Control.STATE) === Control.PAUSED) Atomics.wait(ctl, Control.STATE, Control.PAUSED);
+    last = performance.now();
     continue;
   }
-  // Keep to the requested rate: write until ahead of schedule, then sleep (woken early by a state change).
-  const due = ((performance.now() - start) / 1000) * data.pagesPerSec;
-  if (writes >= due) {
+  // Keep to the requested rate, less the throttle: earn write allowance with time, sleep when
+  // there is none (woken early by a state change). Bounded, so a pause does not bank a burst.
+  const now = performance.now();
+  const rate = (data.pagesPerSec * (100 - Atomics.load(ctl, Control.THROTTLE))) / 100;
+  allowance = Math.min(allowance + ((now - last) / 1000) * rate, Math.max(1, rate / 100));
+  last = now;
+  if (allowance < 1) {
     Atomics.wait(ctl, Control.STATE, Control.RUNNING, 1);
     continue;
   }
+  allowance -= 1;
   const r = next() % regions.length;
   const region = regions[r]!;
   const pageCount = region.byteLength / data.pageSize;
@@ -51,5 +57,4 @@ for (;;) {
     writePattern(bytes, page, version);
   }
   barrier.markPage(r, page);
-  writes++;
 }

@@ -5,11 +5,12 @@ import {
   GuestMemory,
   loadKernels,
   MigrationDestination,
+  policies,
   migrate,
   type MigrationEvent,
   WriteBarrierTracker,
 } from '../../src/index.ts';
-import { findTornPages, WriterGuest } from '../../src/testing/index.ts';
+import { findTornPages, WriterGuest, writePattern } from '../../src/testing/index.ts';
 
 const MiB = 1024 * 1024;
 
@@ -193,4 +194,75 @@ describe('migrate', () => {
       await guest.stop();
     },
   );
+
+  it('converges a guest that dirties faster than the link by throttling it (auto-converge)', async () => {
+    const source = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: 16 * MiB }] });
+    const tracker = new WriteBarrierTracker(source.layout);
+    // 20 000 pages/s (80 MB/s) over a 20 MB/s link: pre-copy alone cannot catch up.
+    for (let p = 0; p < source.region(0).pageCount; p++) writePattern(source.page(0, p), p, 1);
+    const guest = new WriterGuest(source, tracker, { pagesPerSec: 20_000, workingSetFraction: 0.25 });
+    await guest.ready;
+    const destination = await MigrationDestination.listen({ controlPlane: { loadDeviceState: () => {}, resume: () => {} } });
+    const plane = guest.controlPlane();
+    const events: MigrationEvent[] = [];
+    const report = await migrate({
+      host: '127.0.0.1',
+      port: destination.port,
+      memory: source,
+      tracker,
+      controlPlane: plane,
+      maxBandwidth: 20_000_000,
+      verify: 'sent',
+      policy: policies.firstOf(
+        policies.downtimeLimit(60),
+        policies.nothingLeft(),
+        policies.autoConverge({ initial: 50, increment: 20, max: 99, rounds: 2 }),
+        policies.maxRounds(40),
+      ),
+      onEvent: (e) => events.push(e),
+    });
+    const incoming = await destination.result;
+    expect(Buffer.compare(source.region(0).bytes, incoming.memory.region(0).bytes)).toBe(0);
+    expect(plane.throttles.length).toBeGreaterThan(0);
+    expect(plane.throttles[0]).toBe(50);
+    expect(plane.throttles).toEqual([...plane.throttles].sort((a, b) => a - b));
+    const throttled = events.filter((e) => e.type === 'throttle');
+    expect(throttled.length).toBe(plane.throttles.length);
+    expect(events.find((e) => e.type === 'switchover')).toMatchObject({
+      reason: expect.stringMatching(/converged|nothing-left|max-rounds/),
+    });
+    expect(report.outcome).toBe('completed');
+    await guest.stop();
+  });
+
+  it('lifts the throttle when a throttled migration fails, and the guest runs on at full rate', async () => {
+    const source = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: 16 * MiB }] });
+    for (let p = 0; p < source.region(0).pageCount; p++) writePattern(source.page(0, p), p, 1);
+    const tracker = new WriteBarrierTracker(source.layout);
+    const guest = new WriterGuest(source, tracker, { pagesPerSec: 20_000, workingSetFraction: 0.25 });
+    await guest.ready;
+    const destination = await MigrationDestination.listen({ controlPlane: { loadDeviceState: () => {}, resume: () => {} } });
+    const plane = guest.controlPlane();
+    const err = await migrate({
+      host: '127.0.0.1',
+      port: destination.port,
+      memory: source,
+      tracker,
+      controlPlane: plane,
+      maxBandwidth: 20_000_000,
+      // A control plane's own policy: throttle after round 1, give up after round 2.
+      policy: (f) =>
+        f.roundsSent === 2
+          ? { action: 'throttle', percent: 30, reason: 'test' }
+          : f.roundsSent >= 3
+            ? { action: 'abort', reason: 'test gives up' }
+            : { action: 'continue' },
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'FERRY_ABORTED' });
+    expect(plane.throttles[0]).toBe(30);
+    expect(plane.throttles.at(-1)).toBe(0);
+    expect(guest.throttlePercent).toBe(0);
+    expect(guest.paused).toBe(false);
+    await guest.stop();
+  });
 });
