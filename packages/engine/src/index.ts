@@ -36,6 +36,9 @@ export {
 export { DirtyBitmap } from './dirty/bitmap.ts';
 export type { DirtyTracker } from './dirty/tracker.ts';
 export { WriteBarrier, WriteBarrierTracker } from './dirty/write-barrier.ts';
+export { HashScanTracker } from './dirty/hash-scan.ts';
+export { ExternalTracker } from './dirty/external.ts';
+export { type DirtyRateSample, measureDirtyRate } from './dirty/dirty-rate.ts';
 
 export { Intent, MAGIC, MessageType, PageEncoding, PROTOCOL_VERSION } from './protocol/constants.ts';
 export { FrameReader } from './protocol/frame-reader.ts';

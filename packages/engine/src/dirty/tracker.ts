@@ -7,9 +7,13 @@ import type { DirtyBitmap } from './bitmap.ts';
  */
 export interface DirtyTracker {
   readonly kind: string;
-  start(): void;
-  /** Adds the pages of `regionIndex` written since the last sync to `into`; returns how many. */
-  sync(regionIndex: number, into: DirtyBitmap): number;
+  /** May be async: a tracker that must first read all memory (hash scan) resolves when ready. */
+  start(): void | Promise<void>;
+  /**
+   * Adds the pages of `regionIndex` written since the last sync to `into`; returns how many.
+   * May be async, for trackers that scan memory off the event loop.
+   */
+  sync(regionIndex: number, into: DirtyBitmap): number | Promise<number>;
   /**
    * Optional: like `sync`, but only for pages `[fromPage, toPage)`, rounded out to whole
    * bitmap words. Pre-copy calls it just before sending a stretch of pages, so a page written

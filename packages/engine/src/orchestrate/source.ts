@@ -231,7 +231,7 @@ class SourceMigration {
         fixedCostMs: digestCostMs + (Number.isFinite(this.minAckRttMs) ? this.minAckRttMs : 0) + HOOKS_COST_MS,
       });
 
-    o.tracker.start();
+    await o.tracker.start();
     for (const d of dirty) d.fill();
     let round = 0;
     let dirtyPages = memory.totalPages;
@@ -242,7 +242,7 @@ class SourceMigration {
       await this.sendRound(transport, encoder, dirty, round, dirtyPages, predicted, false);
       round++;
       dirtyPages = 0;
-      for (let r = 0; r < dirty.length; r++) dirtyPages += o.tracker.sync(r, dirty[r]!);
+      for (let r = 0; r < dirty.length; r++) dirtyPages += await o.tracker.sync(r, dirty[r]!);
       const now = this.clock.nowMs();
       const dirtyPagesPerSec = (dirtyPages / Math.max(now - lastSyncMs, 0.001)) * 1000;
       lastSyncMs = now;
@@ -287,7 +287,7 @@ class SourceMigration {
     // only the TypeScript kernels it runs where it is awaited, so its time lands in digestMs).
     const digestPromise = verify === 'memory' && kernels.hashPagesAsync ? memoryDigestAsync(memory, kernels) : undefined;
     digestPromise?.catch(() => {});
-    for (let r = 0; r < dirty.length; r++) o.tracker.sync(r, dirty[r]!);
+    for (let r = 0; r < dirty.length; r++) await o.tracker.sync(r, dirty[r]!);
     const finalPages = dirty.reduce((n, d) => n + d.count(), 0);
     await transport.send(encodeFrame(MessageType.SWITCHOVER, msg.switchover, { round }));
     await this.sendRound(transport, encoder, dirty, round, finalPages, predicted, true);

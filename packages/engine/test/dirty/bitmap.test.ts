@@ -98,4 +98,51 @@ describe('DirtyBitmap', () => {
     expect(tracker.sync(0, rest)).toBe(4);
     expect([rest.test(3), rest.test(31), rest.test(64), rest.test(100), rest.test(32)]).toEqual([true, true, true, true, false]);
   });
+
+  it('round-trips through the run-length form, sparse, dense and random', () => {
+    for (const bits of [1, 31, 32, 33, 1000, 100_003]) {
+      for (const density of [0, 0.001, 0.5, 0.999, 1]) {
+        const b = new DirtyBitmap(bits);
+        let x = 12345;
+        for (let i = 0; i < bits; i++) {
+          x = (x * 1103515245 + 12345) >>> 0;
+          if (x / 2 ** 32 < density) b.set(i);
+        }
+        const back = DirtyBitmap.fromRuns(bits, b.toRuns());
+        expect(back.words).toEqual(b.words);
+        expect(back.count()).toBe(b.count());
+      }
+    }
+  });
+
+  it('serves a 1 TiB guest: 2^28 pages in one bit each, sparse bits found, counted and encoded small', () => {
+    const pages = 2 ** 28; // 1 TiB of 4 KiB pages
+    const live = DirtyBitmap.shared(pages);
+    expect(live.words.byteLength).toBe(32 * 1024 * 1024);
+    const chosen = [0, 1, 31, 32, 4095, 1_000_000, 123_456_789, pages - 2, pages - 1];
+    for (const p of chosen) live.set(p);
+    const round = new DirtyBitmap(pages);
+    expect(round.takeFrom(live)).toBe(chosen.length);
+    expect(live.count()).toBe(0);
+    const seen: number[] = [];
+    for (let i = round.nextSet(0); i >= 0; i = round.nextSet(i + 1)) seen.push(i);
+    expect(seen).toEqual(chosen);
+    const runs = round.toRuns();
+    expect(runs.byteLength).toBeLessThan(100);
+    const back = DirtyBitmap.fromRuns(pages, runs).words;
+    // Compared as bytes: a deep equality over 8M words would take the test's whole budget.
+    expect(Buffer.compare(Buffer.from(back.buffer), Buffer.from(round.words.buffer))).toBe(0);
+  });
+
+  it('rejects run-length forms that are truncated, too long or cover the wrong number of bits', () => {
+    const b = new DirtyBitmap(100);
+    b.setRange(10, 20);
+    const runs = b.toRuns();
+    expect(() => DirtyBitmap.fromRuns(101, runs)).toThrow(expect.objectContaining({ code: 'FERRY_FRAME_MALFORMED' }));
+    expect(() => DirtyBitmap.fromRuns(99, runs)).toThrow(expect.objectContaining({ code: 'FERRY_FRAME_MALFORMED' }));
+    expect(() => DirtyBitmap.fromRuns(100, Uint8Array.of(0x80))).toThrow(expect.objectContaining({ code: 'FERRY_FRAME_MALFORMED' }));
+    expect(() => DirtyBitmap.fromRuns(100, Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0x01))).toThrow(
+      expect.objectContaining({ code: 'FERRY_FRAME_MALFORMED' }),
+    );
+  });
 });

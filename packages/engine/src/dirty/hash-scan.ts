@@ -1,0 +1,87 @@
+import type { Kernels } from '../accel/kernels.ts';
+import { ErrorCode, UsageError } from '../errors.ts';
+import type { GuestMemory } from '../memory/guest-memory.ts';
+import type { DirtyBitmap } from './bitmap.ts';
+import type { DirtyTracker } from './tracker.ts';
+
+/** Pages hashed per kernel call: short calls, two at a time on the addon's pool. */
+const CHUNK_PAGES = 8192;
+
+/**
+ * Dirty tracking with no help from the guest: every sync hashes every page and compares with
+ * the hash from the previous sync. Costs a pass over memory per round, but works for memory
+ * that something else writes (another process, a VMM) with no write barrier and no kernel
+ * support. With the native addon the pass runs off the event loop on its thread pool, two
+ * chunks at a time; zero pages are found in the same pass.
+ */
+export class HashScanTracker implements DirtyTracker {
+  readonly kind = 'hash-scan';
+  private readonly memory: GuestMemory;
+  private readonly kernels: Kernels;
+  private readonly previous: BigUint64Array[];
+  private readonly current: BigUint64Array[];
+  private readonly zeroBits: Uint32Array[];
+  /** Zero pages found by the last scan, per region. */
+  zeroPages: number[] = [];
+
+  constructor(memory: GuestMemory, kernels: Kernels) {
+    this.memory = memory;
+    this.kernels = kernels;
+    this.previous = memory.regions.map((r) => new BigUint64Array(r.pageCount));
+    this.current = memory.regions.map((r) => new BigUint64Array(r.pageCount));
+    this.zeroBits = memory.regions.map((r) => new Uint32Array(Math.ceil(r.pageCount / 32)));
+  }
+
+  /** Hashes all memory: the baseline the first sync compares against. */
+  async start(): Promise<void> {
+    for (let r = 0; r < this.memory.regions.length; r++) {
+      await this.scan(r);
+      this.previous[r]!.set(this.current[r]!);
+    }
+  }
+
+  async sync(regionIndex: number, into: DirtyBitmap): Promise<number> {
+    const prev = this.previous[regionIndex];
+    if (!prev) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `no region ${regionIndex}`);
+    await this.scan(regionIndex);
+    const cur = this.current[regionIndex]!;
+    // Compare as 32-bit halves: no BigInt per page.
+    const a = new Uint32Array(prev.buffer, prev.byteOffset, prev.length * 2);
+    const b = new Uint32Array(cur.buffer, cur.byteOffset, cur.length * 2);
+    let changed = 0;
+    for (let p = 0; p < cur.length; p++) {
+      if (a[2 * p] !== b[2 * p] || a[2 * p + 1] !== b[2 * p + 1]) {
+        if (!into.test(p)) changed++;
+        into.set(p);
+      }
+    }
+    prev.set(cur);
+    return changed;
+  }
+
+  stop(): void {}
+
+  private async scan(regionIndex: number): Promise<void> {
+    const region = this.memory.regions[regionIndex]!;
+    const ps = this.memory.pageSize;
+    const out = this.current[regionIndex]!;
+    const zero = this.zeroBits[regionIndex]!;
+    const jobs: { first: number; count: number }[] = [];
+    for (let first = 0; first < region.pageCount; first += CHUNK_PAGES)
+      jobs.push({ first, count: Math.min(CHUNK_PAGES, region.pageCount - first) });
+    let zeros = 0;
+    const run = async (): Promise<void> => {
+      for (let job = jobs.shift(); job; job = jobs.shift()) {
+        const bytes = region.bytes.subarray(job.first * ps, (job.first + job.count) * ps);
+        const hashes = out.subarray(job.first, job.first + job.count);
+        // Chunks start on 32-page boundaries (CHUNK_PAGES is a multiple of 32), so word views line up.
+        const bits = zero.subarray(job.first >>> 5, (job.first + job.count + 31) >>> 5);
+        zeros += this.kernels.scanPagesAsync
+          ? await this.kernels.scanPagesAsync(bytes, ps, hashes, bits)
+          : this.kernels.scanPages(bytes, ps, hashes, bits);
+      }
+    };
+    await Promise.all([run(), run()]);
+    this.zeroPages[regionIndex] = zeros;
+  }
+}
