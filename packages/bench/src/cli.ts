@@ -1,9 +1,10 @@
 /**
- * `pnpm bench [scan|migrate|codec|all] [--size-mib N] [--repeats N] [--verify memory|sent] [--quick]`: runs benchmarks, prints tables, and
+ * `pnpm bench [scan|migrate|codec|dirty|all] [--size-mib N] [--repeats N] [--verify memory|sent] [--quick]`: runs benchmarks, prints tables, and
  * writes JSON (with the machine described) and charts to .bench-out/.
  */
 import { parseArgs } from 'node:util';
 import { codecBench } from './codec.ts';
+import { dirtyBench } from './dirty.ts';
 import { migrateBench } from './migrate.ts';
 import { scanBench } from './scan.ts';
 
@@ -44,7 +45,10 @@ if (which === 'codec' || which === 'all') {
     repeats: Number(values.repeats ?? (quick ? 1 : 3)),
   });
 }
-if (!['scan', 'migrate', 'codec', 'all'].includes(which)) {
-  console.error(`unknown benchmark "${which}": use scan, migrate, codec or all`);
+if (which === 'dirty' || which === 'all') {
+  await dirtyBench({ timeMs: quick ? 200 : 1000, scanMiB: quick ? 64 : 256 });
+}
+if (!['scan', 'migrate', 'codec', 'dirty', 'all'].includes(which)) {
+  console.error(`unknown benchmark "${which}": use scan, migrate, codec, dirty or all`);
   process.exit(2);
 }
