@@ -5,6 +5,8 @@
 export interface Series {
   readonly name: string;
   readonly points: readonly (readonly [number, number])[];
+  /** Points only, no line (a scatter). */
+  readonly scatter?: boolean;
 }
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e'];
@@ -37,7 +39,10 @@ export function lineChart(options: { title: string; xLabel: string; yLabel: stri
   options.series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length];
     const pts = [...s.points].sort((a, b) => a[0] - b[0]);
-    parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.map((p) => `${x(p[0])},${y(p[1])}`).join(' ')}"/>`);
+    if (!s.scatter)
+      parts.push(
+        `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.map((p) => `${x(p[0])},${y(p[1])}`).join(' ')}"/>`,
+      );
     for (const p of pts) parts.push(`<circle cx="${x(p[0])}" cy="${y(p[1])}" r="3" fill="${color}"/>`);
     parts.push(`<rect x="${W - M.r + 10}" y="${M.t + i * 20}" width="12" height="12" fill="${color}"/>`);
     parts.push(`<text x="${W - M.r + 28}" y="${M.t + i * 20 + 11}">${esc(s.name)}</text>`);

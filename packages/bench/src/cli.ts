@@ -1,10 +1,11 @@
 /**
- * `pnpm bench [scan|migrate|codec|dirty|all] [--size-mib N] [--repeats N] [--verify memory|sent] [--quick]`: runs benchmarks, prints tables, and
+ * `pnpm bench [scan|migrate|codec|dirty|predict|all] [--size-mib N] [--repeats N] [--verify memory|sent] [--quick]`: runs benchmarks, prints tables, and
  * writes JSON (with the machine described) and charts to .bench-out/.
  */
 import { parseArgs } from 'node:util';
 import { codecBench } from './codec.ts';
 import { dirtyBench } from './dirty.ts';
+import { predictBench } from './predict.ts';
 import { migrateBench } from './migrate.ts';
 import { scanBench } from './scan.ts';
 
@@ -48,7 +49,14 @@ if (which === 'codec' || which === 'all') {
 if (which === 'dirty' || which === 'all') {
   await dirtyBench({ timeMs: quick ? 200 : 1000, scanMiB: quick ? 64 : 256 });
 }
-if (!['scan', 'migrate', 'codec', 'dirty', 'all'].includes(which)) {
-  console.error(`unknown benchmark "${which}": use scan, migrate, codec, dirty or all`);
+if (which === 'predict' || which === 'all') {
+  await predictBench({
+    sizeMiB: Number(values['size-mib'] ?? (quick ? 32 : 128)),
+    repeats: Number(values.repeats ?? (quick ? 1 : 2)),
+    maxDowntimeMs: 100,
+  });
+}
+if (!['scan', 'migrate', 'codec', 'dirty', 'predict', 'all'].includes(which)) {
+  console.error(`unknown benchmark "${which}": use scan, migrate, codec, dirty, predict or all`);
   process.exit(2);
 }

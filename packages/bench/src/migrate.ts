@@ -105,6 +105,7 @@ export interface Scenario {
   readonly workingSet: number;
   /** Bytes each guest write changes (0: whole pages). */
   readonly writeBytes?: number;
+  readonly pattern?: 'random' | 'sequential';
   /** Passed to migrate(). */
   readonly options: Partial<MigrateOptions>;
   readonly noTakeBeforeSend?: boolean;
@@ -119,6 +120,7 @@ export async function runMigration(s: Scenario): Promise<MigrationReport> {
     pagesPerSec: s.dirtyPagesPerSec,
     workingSetFraction: s.workingSet,
     writeBytes: s.writeBytes ?? 0,
+    pattern: s.pattern ?? 'random',
   });
   const host = await spawnHost('./destination-host.ts');
   try {

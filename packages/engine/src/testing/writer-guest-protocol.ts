@@ -23,4 +23,6 @@ export interface WriterGuestData {
   readonly seed: number;
   /** 0: each write rewrites a whole page with a pattern; N: each write changes N bytes of the page. */
   readonly writeBytes: number;
+  /** Which page each write goes to: at random in the working set, or sweeping it in order. */
+  readonly pattern: 'random' | 'sequential';
 }

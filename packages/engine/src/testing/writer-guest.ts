@@ -18,6 +18,8 @@ export interface WriterGuestOptions {
    * XBZRLE deltas are for; `tornPages()` then means nothing.
    */
   readonly writeBytes?: number;
+  /** `random` (default) pages of the working set, or a `sequential` sweep through it. */
+  readonly pattern?: 'random' | 'sequential';
 }
 
 /**
@@ -46,6 +48,7 @@ export class WriterGuest {
       workingSetFraction: options.workingSetFraction ?? 1,
       seed: options.seed ?? 0x1234_5678,
       writeBytes: options.writeBytes ?? 0,
+      pattern: options.pattern ?? 'random',
     };
     this.worker = startWorker(new URL(`./writer-guest.worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url), {
       workerData: data,

@@ -22,6 +22,7 @@ const next = (): number => {
 parentPort?.postMessage('ready');
 let last = performance.now();
 let allowance = 0;
+let sweep = 0;
 for (;;) {
   const state = Atomics.load(ctl, Control.STATE);
   if (state === Control.STOP) break;
@@ -46,7 +47,8 @@ for (;;) {
   const r = next() % regions.length;
   const region = regions[r]!;
   const pageCount = region.byteLength / data.pageSize;
-  const page = next() % Math.max(1, Math.floor(pageCount * data.workingSetFraction));
+  const workingSet = Math.max(1, Math.floor(pageCount * data.workingSetFraction));
+  const page = data.pattern === 'sequential' ? sweep++ % workingSet : next() % workingSet;
   const version = Atomics.add(ctl, Control.WRITES, 1) + 1;
   const bytes = region.subarray(page * data.pageSize, (page + 1) * data.pageSize);
   if (data.writeBytes > 0) {

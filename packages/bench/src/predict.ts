@@ -1,0 +1,116 @@
+import type { MigrationEvent } from '@ferry/engine';
+import { writePattern } from '@ferry/engine/testing';
+import { lineChart } from './chart.ts';
+import { runMigration } from './migrate.ts';
+import { printTable, writeResult, writeText } from './output.ts';
+
+/**
+ * How right the switchover prediction is: over a matrix of workloads (idle, uniform random
+ * writes, a hot set, a sequential sweep) and links (uncapped loopback, 1 Gbit/s cap), the
+ * downtime predicted when pre-copy decided to switch over against the downtime measured.
+ */
+export async function predictBench(o: { sizeMiB: number; repeats: number; maxDowntimeMs: number }): Promise<void> {
+  const workloads = [
+    { name: 'idle', rate: 0, ws: 1, pattern: 'random' },
+    { name: 'uniform 5k/s', rate: 5000, ws: 1, pattern: 'random' },
+    { name: 'uniform 20k/s', rate: 20_000, ws: 1, pattern: 'random' },
+    { name: 'hot set 50k/s', rate: 50_000, ws: 0.05, pattern: 'random' },
+    { name: 'sweep 20k/s', rate: 20_000, ws: 0.5, pattern: 'sequential' },
+  ] as const;
+  const links = [
+    { name: 'uncapped', cap: 0 },
+    { name: '1 Gbit/s', cap: 125_000_000 },
+  ];
+  const rows: Record<string, string | number>[] = [];
+  const total = workloads.length * links.length * o.repeats;
+  for (const link of links) {
+    for (const w of workloads) {
+      for (let rep = 0; rep < o.repeats; rep++) {
+        let switchover: Extract<MigrationEvent, { type: 'switchover' }> | undefined;
+        const report = await runMigration({
+          sizeMiB: o.sizeMiB,
+          fill: (memory) => {
+            for (let p = 0; p < memory.region(0).pageCount / 2; p++) writePattern(memory.page(0, p), p, 1);
+          },
+          dirtyPagesPerSec: w.rate,
+          workingSet: w.ws,
+          pattern: w.pattern,
+          options: {
+            maxDowntimeMs: o.maxDowntimeMs,
+            maxBandwidth: link.cap,
+            verify: 'sent',
+            onEvent: (e) => {
+              if (e.type === 'switchover') switchover = e;
+            },
+          },
+        });
+        const predicted = switchover?.predictedDowntimeMs ?? Number.NaN;
+        rows.push({
+          link: link.name,
+          workload: w.name,
+          rep,
+          reason: switchover?.reason ?? '?',
+          'predicted ms': predicted,
+          'measured ms': report.downtimeMs,
+          'error %': (Math.abs(predicted - report.downtimeMs) / report.downtimeMs) * 100,
+          'predicted pages': switchover?.remainingPages ?? 0,
+          'final pages': report.finalRoundPages,
+          rounds: report.rounds.length,
+          'total ms': report.totalMs,
+        });
+        console.log(
+          `[${rows.length}/${total}] ${link.name} ${w.name}: predicted ${predicted.toFixed(1)} ms, measured ${report.downtimeMs.toFixed(1)} ms`,
+        );
+      }
+    }
+  }
+  printTable(rows);
+  const errors = rows
+    .map((r) => r['error %'] as number)
+    .filter(Number.isFinite)
+    .sort((a, b) => a - b);
+  const q = (p: number): number => errors[Math.min(errors.length - 1, Math.floor(p * errors.length))]!;
+  const converged = rows.filter((r) => r.reason === 'converged');
+  const within = converged.filter((r) => (r['measured ms'] as number) <= o.maxDowntimeMs).length;
+  const summary = {
+    runs: rows.length,
+    medianErrorPct: q(0.5),
+    p90ErrorPct: q(0.9),
+    convergedRuns: converged.length,
+    withinLimitPct: converged.length ? (within / converged.length) * 100 : Number.NaN,
+  };
+  console.log(
+    `error: median ${summary.medianErrorPct.toFixed(1)}%, p90 ${summary.p90ErrorPct.toFixed(1)}%; measured within ${o.maxDowntimeMs} ms in ${summary.withinLimitPct.toFixed(0)}% of ${converged.length} converged runs`,
+  );
+  const maxMs = Math.max(...rows.map((r) => Math.max(r['predicted ms'] as number, r['measured ms'] as number)).filter(Number.isFinite));
+  console.log(
+    `wrote ${writeText(
+      'predict.svg',
+      lineChart({
+        title: `Predicted vs measured downtime, ${o.sizeMiB} MiB, ${rows.length} runs`,
+        xLabel: 'predicted downtime (ms)',
+        yLabel: 'measured downtime (ms)',
+        series: [
+          {
+            name: 'uncapped',
+            scatter: true,
+            points: rows.filter((r) => r.link === 'uncapped').map((r) => [r['predicted ms'] as number, r['measured ms'] as number]),
+          },
+          {
+            name: '1 Gbit/s',
+            scatter: true,
+            points: rows.filter((r) => r.link === '1 Gbit/s').map((r) => [r['predicted ms'] as number, r['measured ms'] as number]),
+          },
+          {
+            name: 'exact',
+            points: [
+              [0, 0],
+              [maxMs, maxMs],
+            ],
+          },
+        ],
+      }),
+    )}`,
+  );
+  console.log(`wrote ${writeResult('predict', { options: o, rows, summary })}`);
+}
