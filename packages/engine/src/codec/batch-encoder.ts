@@ -106,7 +106,6 @@ export class BatchEncoder {
   private readonly cache: PageCache | undefined;
   private readonly dedup: DedupIndex | undefined;
   private readonly deltaOut: Uint8Array;
-  private batchSeq = 0;
   private xbzrleFallbacks = 0;
   private lz4BytesPerSec = 0;
   private lz4Ratio = 0;
@@ -188,7 +187,6 @@ export class BatchEncoder {
       at = dirty.nextSet(at + 1);
     }
     if (count === 0) return { batch: undefined, nextFrom: -1 };
-    this.batchSeq++;
 
     const src = this.regionBuffer(region);
     const frame = this.pool.pop() ?? Buffer.allocUnsafeSlow(this.frameCapacity);

@@ -22,8 +22,9 @@ import { decodeBody, encodeFrame, type Frame } from '../protocol/frame.ts';
 import { MAX_HELLO_BODY_BYTES, PAGE_ENTRY_BYTES } from '../protocol/limits.ts';
 import * as msg from '../protocol/messages.ts';
 import { defaultPolicy, type SwitchoverPolicy } from '../estimate/policy.ts';
+import { RoundSender } from '../precopy/round-sender.ts';
 import type { MigrationEvent } from '../session/events.ts';
-import type { DowntimeBreakdown, MigrationReport, RoundStats } from '../session/report.ts';
+import type { DowntimeBreakdown, MigrationReport } from '../session/report.ts';
 import { SOURCE_TRANSITIONS, type SourcePhase, StateMachine } from '../session/state-machine.ts';
 import { Inbox } from '../transport/inbox.ts';
 import { Pacer } from '../transport/pacer.ts';
@@ -93,10 +94,6 @@ export interface MigrateOptions {
 
 /** Device state travels in chunks no larger than this. */
 const DEVICE_STATE_CHUNK_BYTES = 4 * 1024 * 1024;
-/** Pages whose live dirty bits are taken at a time during a round: 256 bitmap words. */
-const TAKE_WINDOW_PAGES = 8192;
-/** Minimum spacing of `progress` events. */
-const PROGRESS_INTERVAL_MS = 100;
 /** The control plane's pause and resume hooks, which the source cannot measure in advance. */
 const HOOKS_COST_MS = 1;
 
@@ -121,17 +118,12 @@ class SourceMigration {
   private readonly sessionId = randomBytes(16);
   private transport: FrameTransport | undefined;
   private startMs = 0;
-  private readonly rounds: RoundStats[] = [];
-  private bandwidthBytesPerSec = 0;
-  private pagesSent = 0;
-  /** Pages sent per round, checked against the destination's ROUND_ACK. */
-  private readonly roundPages = new Map<number, number>();
+  /** Sends the rounds; also what the acknowledgements are checked against. */
+  private sender: RoundSender | undefined;
   /** Settled when the destination acknowledges a round. */
   private readonly roundAcks = new Map<number, Deferred<void>>();
-  private readonly roundEndSentAt = new Map<number, number>();
   /** Shortest ROUND_END to ROUND_ACK time seen: the handover's round trip, measured. */
   private minAckRttMs = Number.POSITIVE_INFINITY;
-  private lastProgressMs = 0;
   private readonly pacer: Pacer;
   private paused = false;
   /** The throttle the control plane last applied, percent. */
@@ -215,19 +207,31 @@ class SourceMigration {
     });
 
     const dirty = memory.regions.map((r) => new DirtyBitmap(r.pageCount));
+    const sender = new RoundSender({
+      memory,
+      tracker: o.tracker,
+      transport,
+      encoder,
+      pacer: this.pacer,
+      clock: this.clock,
+      elapsedMs: () => this.clock.nowMs() - this.startMs,
+      emit: (e) => this.emit(e),
+      checkAborted: () => this.checkAborted(),
+    });
+    this.sender = sender;
     const maxDowntimeMs = o.maxDowntimeMs ?? 300;
     const maxRounds = o.maxRounds ?? 30;
     const policy = o.policy ?? defaultPolicy(maxDowntimeMs, maxRounds);
     // Pages the guest will dirty between a sync and the pause: the last round's rate over the
     // time it takes the queued bytes to drain and the destination to acknowledge.
     const expectedGapMs = (): number =>
-      (this.bandwidthBytesPerSec > 0 ? (transport.queuedBytes / this.bandwidthBytesPerSec) * 1000 : 0) +
+      (sender.bandwidthBytesPerSec > 0 ? (transport.queuedBytes / sender.bandwidthBytesPerSec) * 1000 : 0) +
       (Number.isFinite(this.minAckRttMs) ? this.minAckRttMs : 0);
     const predict = (dirtyPages: number, dirtyPagesPerSec: number): number =>
       predictDowntimeMs({
         dirtyPages: dirtyPages + (dirtyPagesPerSec * expectedGapMs()) / 1000,
         bytesPerPage: memory.pageSize + PAGE_ENTRY_BYTES,
-        bandwidthBytesPerSec: this.bandwidthBytesPerSec,
+        bandwidthBytesPerSec: sender.bandwidthBytesPerSec,
         fixedCostMs: digestCostMs + (Number.isFinite(this.minAckRttMs) ? this.minAckRttMs : 0) + HOOKS_COST_MS,
       });
 
@@ -239,7 +243,7 @@ class SourceMigration {
     const dirtyHistory: number[] = [];
     let lastSyncMs = this.clock.nowMs();
     for (;;) {
-      await this.sendRound(transport, encoder, dirty, round, dirtyPages, predicted, false);
+      await sender.send(dirty, round, dirtyPages, predicted, false);
       round++;
       dirtyPages = 0;
       for (let r = 0; r < dirty.length; r++) dirtyPages += await o.tracker.sync(r, dirty[r]!);
@@ -254,7 +258,7 @@ class SourceMigration {
         dirtyPages,
         dirtyHistory,
         dirtyPagesPerSec,
-        bandwidthBytesPerSec: this.bandwidthBytesPerSec,
+        bandwidthBytesPerSec: sender.bandwidthBytesPerSec,
         predictedDowntimeMs: predicted,
         throttlePercent: this.throttlePercent,
       });
@@ -290,7 +294,7 @@ class SourceMigration {
     for (let r = 0; r < dirty.length; r++) await o.tracker.sync(r, dirty[r]!);
     const finalPages = dirty.reduce((n, d) => n + d.count(), 0);
     await transport.send(encodeFrame(MessageType.SWITCHOVER, msg.switchover, { round }));
-    await this.sendRound(transport, encoder, dirty, round, finalPages, predicted, true);
+    await sender.send(dirty, round, finalPages, predicted, true);
     const finalRoundDone = this.clock.nowMs();
 
     const state = await callHook('saveDeviceState', () => o.controlPlane.saveDeviceState());
@@ -340,8 +344,8 @@ class SourceMigration {
       destination: { verifyMs: resumed.verifyMicros / 1000, resumeMs: resumed.resumeMicros / 1000 },
       bytesSent: transport.bytesWritten,
       bytesSentDuringDowntime: transport.bytesWritten - bytesBeforePause,
-      pagesSent: this.pagesSent,
-      rounds: this.rounds,
+      pagesSent: sender.pagesSent,
+      rounds: sender.rounds,
       finalRoundPages: finalPages,
       deviceStateBytes: state.byteLength,
       digest: toHex(digest),
@@ -356,97 +360,11 @@ class SourceMigration {
     return report;
   }
 
-  /**
-   * Sends every page set in `dirty` (then clears it) and a ROUND_END. Round 0 leaves zero
-   * pages out: the destination starts from zeroed memory.
-   */
-  private async sendRound(
-    transport: FrameTransport,
-    encoder: BatchEncoder,
-    dirty: DirtyBitmap[],
-    round: number,
-    dirtyPages: number,
-    predictedDowntimeMs: number | null,
-    final: boolean,
-  ): Promise<void> {
-    const skipZero = round === 0;
-    const memory = this.o.memory;
-    const roundStart = this.clock.nowMs();
-    const bytesAtStart = transport.bytesWritten;
-    const flushedAtStart = transport.bytesWritten - transport.queuedBytes;
-    this.emit({ type: 'round-start', round, dirtyPages, final });
-    let pages = 0;
-    let zeroPages = 0;
-    for (let r = 0; r < memory.regions.length; r++) {
-      const region = memory.regions[r]!;
-      const bitmap = dirty[r]!;
-      let from = 0;
-      // Live dirty bits are taken just before their stretch is sent (see DirtyTracker.syncRange).
-      // Only whole words at or after the cursor: a bit taken behind it would never be sent.
-      let takenUpTo = 0;
-      while (from >= 0) {
-        this.checkAborted();
-        if (!final && this.o.tracker.syncRange && from + encoder.batchPages > takenUpTo) {
-          const start = Math.max(takenUpTo, Math.ceil(from / 32) * 32);
-          const end = Math.min(region.pageCount, start + TAKE_WINDOW_PAGES);
-          if (end > start) this.o.tracker.syncRange(r, start, end, bitmap);
-          takenUpTo = end;
-        }
-        const { batch, nextFrom } = encoder.next(region, r, bitmap, from, round, skipZero);
-        from = nextFrom;
-        if (!batch) continue;
-        pages += batch.pages;
-        zeroPages += batch.zeroPages;
-        const waitMs = this.pacer.reserve(batch.frame.byteLength);
-        if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
-        if (!transport.write(batch.frame, () => encoder.release(batch))) await transport.drain();
-        encoder.linkCapBytesPerSec = this.pacer.rate;
-        encoder.linkMeter.delivered(batch.pages, batch.frame.byteLength, batch.compressed, this.clock.nowMs());
-        this.maybeProgress(round, pages, dirtyPages, transport.bytesWritten - bytesAtStart, roundStart);
-      }
-      bitmap.clearAll();
-    }
-    this.roundPages.set(round, pages);
-    this.pagesSent += pages;
-    encoder.linkMeter.idle();
-    this.roundEndSentAt.set(round, this.clock.nowMs());
-    await transport.send(encodeFrame(MessageType.ROUND_END, msg.roundEnd, { round, pages }));
-    const durationMs = Math.max(this.clock.nowMs() - roundStart, 0.001);
-    const bytesSent = transport.bytesWritten - bytesAtStart;
-    // Bandwidth from bytes that left user space; with a bounded queue this tracks the link's
-    // rate. Rounds too small to fill the pipe say little about it, so they keep the old figure.
-    const flushed = transport.bytesWritten - transport.queuedBytes - flushedAtStart;
-    // A cap bounds the rate whatever a burst of the token bucket made one round look like.
-    if (flushed > 1024 * 1024) this.bandwidthBytesPerSec = Math.min(this.pacer.rate, (flushed / durationMs) * 1000);
-    const stats: RoundStats = {
-      round,
-      final,
-      dirtyPages,
-      pagesSent: pages,
-      zeroPages,
-      bytesSent,
-      durationMs,
-      bandwidthBytesPerSec: this.bandwidthBytesPerSec,
-      predictedDowntimeMs,
-      elapsedMs: this.clock.nowMs() - this.startMs,
-    };
-    this.rounds.push(stats);
-    this.emit({ type: 'round-end', stats });
-  }
-
-  private maybeProgress(round: number, pagesSent: number, roundPages: number, bytes: number, roundStart: number): void {
-    const now = this.clock.nowMs();
-    if (now - this.lastProgressMs < PROGRESS_INTERVAL_MS) return;
-    this.lastProgressMs = now;
-    const elapsed = Math.max(now - roundStart, 0.001);
-    this.emit({ type: 'progress', round, pagesSent, roundPages, bytesSent: bytes, bandwidthBytesPerSec: (bytes / elapsed) * 1000 });
-  }
-
   /** Frames handled on arrival: acknowledgements and failure reports. */
   private route(frame: Frame): boolean {
     if (frame.type === MessageType.ROUND_ACK) {
       const ack = decodeBody(msg.roundAck, frame.body);
-      const sent = this.roundPages.get(ack.round);
+      const sent = this.sender?.roundPages.get(ack.round);
       if (sent !== ack.pages) {
         this.transport?.destroy(
           new ProtocolError(
@@ -455,7 +373,7 @@ class SourceMigration {
           ),
         );
       } else {
-        const sentAt = this.roundEndSentAt.get(ack.round);
+        const sentAt = this.sender?.roundEndSentAt.get(ack.round);
         if (sentAt !== undefined) this.minAckRttMs = Math.min(this.minAckRttMs, this.clock.nowMs() - sentAt);
         this.ackOf(ack.round).resolve();
       }
