@@ -40,7 +40,7 @@ export { HashScanTracker } from './dirty/hash-scan.ts';
 export { ExternalTracker } from './dirty/external.ts';
 export { type DirtyRateSample, measureDirtyRate } from './dirty/dirty-rate.ts';
 
-export { Intent, MAGIC, MessageType, PageEncoding, PROTOCOL_VERSION } from './protocol/constants.ts';
+export { Feature, Intent, MAGIC, MessageType, PageEncoding, PROTOCOL_VERSION } from './protocol/constants.ts';
 export { FrameReader } from './protocol/frame-reader.ts';
 export { decodeBody, encodeFrame, type Frame } from './protocol/frame.ts';
 export * as limits from './protocol/limits.ts';

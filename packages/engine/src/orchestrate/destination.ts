@@ -5,13 +5,15 @@ import { BatchDecoder } from '../codec/batch-decoder.ts';
 import { ErrorCode, type FerryError, HandshakeError, MigrationError, ProtocolError, toFerryError } from '../errors.ts';
 import { GuestMemory } from '../memory/guest-memory.ts';
 import { checkLayout, layoutMismatch, type MemoryLayout, totalBytes } from '../memory/layout.ts';
-import { Intent, MessageType, messageName, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
+import { Feature, Intent, MessageType, messageName, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
 import { decodeBody, encodeFrame, type Frame } from '../protocol/frame.ts';
 import { MAX_DEVICE_STATE_BYTES, MAX_FRAME_BODY_BYTES, MAX_HELLO_BODY_BYTES } from '../protocol/limits.ts';
 import * as msg from '../protocol/messages.ts';
 import { PageBatch } from '../protocol/pages.ts';
 import type { DestinationEvent } from '../session/events.ts';
 import { DESTINATION_TRANSITIONS, type DestinationPhase, StateMachine } from '../session/state-machine.ts';
+import { Inbox } from '../transport/inbox.ts';
+import { authenticateSource } from '../transport/psk-auth.ts';
 import { TcpTransport } from '../transport/tcp.ts';
 import { toHex } from '../util/bytes.ts';
 import { type Clock, systemClock } from '../util/clock.ts';
@@ -26,6 +28,11 @@ export interface ListenOptions {
   readonly port?: number;
   /** Page sizes this host can run; a guest with another is refused at the handshake. Default: any. */
   readonly pageSizes?: readonly number[];
+  /**
+   * A pre-shared key: only sources that prove they know it are taken, and we prove it to them,
+   * before anything is allocated. Without one, any source that speaks the protocol is taken.
+   */
+  readonly psk?: Uint8Array;
   /** Refuse guests larger than this. Default 16 GiB. */
   readonly maxGuestBytes?: number;
   /** Refuse device state larger than this. Default 256 MiB. */
@@ -107,20 +114,22 @@ export class MigrationDestination {
     transport.setLastWords((err) => encodeFrame(MessageType.HELLO_REJECT, msg.errorReport, { code: err.code, message: err.message }));
     this.emit({ type: 'connection', remote });
     transport.setIdleTimeout(o.handshakeTimeoutMs ?? 10_000);
-    const first = deferred<Frame>();
-    transport.onClose((err) => first.reject(err));
-    transport.onFrame((f) => first.resolve(f));
+    // Frames queue here until the handshake is answered: a source may send HELLO and its
+    // authentication nonce in one write.
+    const inbox = new Inbox(transport, () => false);
     let hello: msg.Hello;
     try {
-      const frame = await first.promise;
+      const frame = await inbox.next(o.handshakeTimeoutMs ?? 10_000, 'HELLO');
       if (frame.type !== MessageType.HELLO) {
         throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `first message must be HELLO, got ${messageName(frame.type)}`);
       }
       hello = decodeBody(msg.hello, frame.body);
+      if (o.psk || (hello.features & Feature.PSK_AUTH) !== 0) await this.authenticate(transport, inbox, hello, frame.body);
       // A source waits for our answer; anything it sends before that breaks the protocol.
-      transport.onFrame((f) => {
-        transport.destroy(new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `${messageName(f.type)} sent before the handshake was answered`));
-      });
+      const early = (what: string): ProtocolError =>
+        new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `${what} sent before the handshake was answered`);
+      if (inbox.pending > 0) throw early('a frame');
+      transport.onFrame((f) => transport.destroy(early(messageName(f.type))));
     } catch (err) {
       const error = toFerryError(err, ErrorCode.CONNECTION_LOST);
       // A stranger gets one typed refusal and the door; nothing was allocated for it.
@@ -171,6 +180,25 @@ export class MigrationDestination {
     new IncomingSession(this.o, transport, hello, memory, decoder, (result) => this.finish(result)).start();
   }
 
+  /**
+   * Pre-shared-key authentication of the source (and of us to it) before anything else is
+   * considered. A source that skips it, or does not know the key, is refused; so is one that
+   * asks for it when we have no key.
+   */
+  private async authenticate(transport: TcpTransport, inbox: Inbox, hello: msg.Hello, helloBody: Uint8Array): Promise<void> {
+    const key = this.o.psk;
+    if (!key)
+      throw new HandshakeError(
+        ErrorCode.INCOMPATIBLE_GUEST,
+        'the source asks for pre-shared-key authentication; this destination has no key',
+      );
+    if ((hello.features & Feature.PSK_AUTH) === 0) {
+      throw new HandshakeError(ErrorCode.AUTH_REQUIRED, 'this destination takes only sources authenticated with its pre-shared key');
+    }
+    const next = (): Promise<Frame> => inbox.next(this.o.handshakeTimeoutMs ?? 10_000, 'authentication');
+    await authenticateSource(transport, next, key, hello.sessionId, Buffer.from(helloBody));
+  }
+
   /** The reason to refuse `hello`, or undefined to accept it. */
   private async admission(hello: msg.Hello, guest: IncomingGuest): Promise<{ code: ErrorCode; message: string } | undefined> {
     if (hello.versionMin > PROTOCOL_VERSION || hello.versionMax < MIN_PROTOCOL_VERSION) {
@@ -179,7 +207,7 @@ export class MigrationDestination {
         message: `source speaks versions ${hello.versionMin}..${hello.versionMax}, we speak ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}`,
       };
     }
-    if (hello.features !== 0) {
+    if ((hello.features & ~Feature.PSK_AUTH) !== 0) {
       return { code: ErrorCode.INCOMPATIBLE_GUEST, message: `unknown feature bits 0x${hello.features.toString(16)}` };
     }
     try {

@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { ErrorCode, ProtocolError, toFerryError } from '../errors.ts';
+import { ErrorCode, HandshakeError, ProtocolError, toFerryError } from '../errors.ts';
 import type { MemoryLayout } from '../memory/layout.ts';
-import { Intent, MessageType, messageName, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
+import { Feature, Intent, MessageType, messageName, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
 import { decodeBody, encodeFrame, type Frame } from '../protocol/frame.ts';
-import { MAX_HELLO_BODY_BYTES } from '../protocol/limits.ts';
+import { FRAME_HEADER_BYTES, MAX_HELLO_BODY_BYTES } from '../protocol/limits.ts';
 import * as msg from '../protocol/messages.ts';
+import { Inbox } from '../transport/inbox.ts';
+import { authenticateToDestination } from '../transport/psk-auth.ts';
 import { TcpTransport } from '../transport/tcp.ts';
 import { deferred } from '../util/deferred.ts';
 import { withTimeout } from '../util/timeout.ts';
@@ -15,6 +17,8 @@ export interface ProbeOptions {
   readonly layout: MemoryLayout;
   readonly guestId?: string;
   readonly timeoutMs?: number;
+  /** The pre-shared key, when the destination requires one (see `MigrateOptions.psk`). */
+  readonly psk?: Uint8Array;
 }
 
 export type ProbeResult =
@@ -31,33 +35,50 @@ export async function probe(options: ProbeOptions): Promise<ProbeResult> {
   const transport = await TcpTransport.connect({ host: options.host, port: options.port, timeoutMs, maxBodyBytes: MAX_HELLO_BODY_BYTES });
   try {
     const reply = deferred<Frame>();
-    transport.onClose((err) => reply.reject(err));
-    transport.onFrame((f) => reply.resolve(f));
-    await transport.send(
-      encodeFrame(MessageType.HELLO, msg.hello, {
-        versionMin: MIN_PROTOCOL_VERSION,
-        versionMax: PROTOCOL_VERSION,
-        intent: Intent.PROBE,
-        sessionId: randomBytes(16),
-        pageSize: options.layout.pageSize,
-        features: 0,
-        guestId: options.guestId ?? '',
-        regions: options.layout.regions,
-      }),
-    );
-    const frame = await withTimeout(reply.promise, timeoutMs, 'probe');
-    if (frame.type === MessageType.HELLO_ACCEPT) {
-      const a = decodeBody(msg.helloAccept, frame.body);
-      return { accepted: true, version: a.version, maxFrameBodyBytes: a.maxFrameBodyBytes };
+    if (!options.psk) {
+      transport.onClose((err) => reply.reject(err));
+      transport.onFrame((f) => reply.resolve(f));
     }
-    if (frame.type === MessageType.HELLO_REJECT) {
-      const r = decodeBody(msg.errorReport, frame.body);
-      return { accepted: false, code: r.code, reason: r.message };
+    const sessionId = randomBytes(16);
+    const hello = encodeFrame(MessageType.HELLO, msg.hello, {
+      versionMin: MIN_PROTOCOL_VERSION,
+      versionMax: PROTOCOL_VERSION,
+      intent: Intent.PROBE,
+      sessionId,
+      pageSize: options.layout.pageSize,
+      features: options.psk ? Feature.PSK_AUTH : 0,
+      guestId: options.guestId ?? '',
+      regions: options.layout.regions,
+    });
+    await transport.send(hello);
+    if (options.psk) {
+      const inbox = new Inbox(transport, () => false);
+      const next = (): Promise<Frame> => inbox.next(timeoutMs, 'authentication');
+      try {
+        await authenticateToDestination(transport, next, options.psk, sessionId, hello.subarray(FRAME_HEADER_BYTES));
+      } catch (err) {
+        if (err instanceof HandshakeError) return { accepted: false, code: err.code, reason: err.message };
+        throw err;
+      }
+      const answer = await next();
+      return probeAnswer(answer);
     }
-    throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `probe got ${messageName(frame.type)}`);
+    return probeAnswer(await withTimeout(reply.promise, timeoutMs, 'probe'));
   } catch (err) {
     throw toFerryError(err, ErrorCode.CONNECTION_LOST);
   } finally {
     transport.destroy();
   }
+}
+
+function probeAnswer(frame: Frame): ProbeResult {
+  if (frame.type === MessageType.HELLO_ACCEPT) {
+    const a = decodeBody(msg.helloAccept, frame.body);
+    return { accepted: true, version: a.version, maxFrameBodyBytes: a.maxFrameBodyBytes };
+  }
+  if (frame.type === MessageType.HELLO_REJECT) {
+    const r = decodeBody(msg.errorReport, frame.body);
+    return { accepted: false, code: r.code, reason: r.message };
+  }
+  throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `probe got ${messageName(frame.type)}`);
 }

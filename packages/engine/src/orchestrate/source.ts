@@ -17,9 +17,9 @@ import {
 import { predictDowntimeMs } from '../estimate/downtime.ts';
 import { digestOfPageHashes, memoryDigest, memoryDigestAsync } from '../memory/digest.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
-import { Intent, MessageType, messageName, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
+import { Feature, Intent, MessageType, messageName, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
 import { decodeBody, encodeFrame, type Frame } from '../protocol/frame.ts';
-import { MAX_HELLO_BODY_BYTES, PAGE_ENTRY_BYTES } from '../protocol/limits.ts';
+import { FRAME_HEADER_BYTES, MAX_HELLO_BODY_BYTES, PAGE_ENTRY_BYTES } from '../protocol/limits.ts';
 import * as msg from '../protocol/messages.ts';
 import { defaultPolicy, type SwitchoverPolicy } from '../estimate/policy.ts';
 import { RoundSender } from '../precopy/round-sender.ts';
@@ -28,6 +28,7 @@ import type { DowntimeBreakdown, MigrationReport } from '../session/report.ts';
 import { SOURCE_TRANSITIONS, type SourcePhase, StateMachine } from '../session/state-machine.ts';
 import { Inbox } from '../transport/inbox.ts';
 import { Pacer } from '../transport/pacer.ts';
+import { authenticateToDestination } from '../transport/psk-auth.ts';
 import { TcpTransport } from '../transport/tcp.ts';
 import type { FrameTransport } from '../transport/transport.ts';
 import { toHex } from '../util/bytes.ts';
@@ -80,6 +81,12 @@ export interface MigrateOptions {
   readonly verify?: 'memory' | 'sent';
   /** Hashing kernels; default: the native addon if it loads, else the TypeScript fallback. */
   readonly kernels?: Kernels;
+  /**
+   * A pre-shared key: the source then sends only to a destination that proves it knows the
+   * key, and proves it knows it too (HMAC challenge-response, nonces from both sides, no key
+   * on the wire). Both sides must be given the same key.
+   */
+  readonly psk?: Uint8Array;
   /** Cancels the migration; the guest keeps running on the source. */
   readonly signal?: AbortSignal;
   readonly onEvent?: (event: MigrationEvent) => void;
@@ -176,18 +183,21 @@ class SourceMigration {
     transport.onClose((err) => closed.reject(err));
 
     this.phase.to('handshake');
-    await transport.send(
-      encodeFrame(MessageType.HELLO, msg.hello, {
-        versionMin: MIN_PROTOCOL_VERSION,
-        versionMax: PROTOCOL_VERSION,
-        intent: Intent.MIGRATE,
-        sessionId: this.sessionId,
-        pageSize: memory.pageSize,
-        features: 0,
-        guestId: o.guestId ?? '',
-        regions: memory.layout.regions,
-      }),
-    );
+    const helloFrame = encodeFrame(MessageType.HELLO, msg.hello, {
+      versionMin: MIN_PROTOCOL_VERSION,
+      versionMax: PROTOCOL_VERSION,
+      intent: Intent.MIGRATE,
+      sessionId: this.sessionId,
+      pageSize: memory.pageSize,
+      features: o.psk ? Feature.PSK_AUTH : 0,
+      guestId: o.guestId ?? '',
+      regions: memory.layout.regions,
+    });
+    await transport.send(helloFrame);
+    if (o.psk) {
+      const next = (): Promise<Frame> => inbox.next(o.handshakeTimeoutMs ?? 10_000, 'authentication');
+      await authenticateToDestination(transport, next, o.psk, this.sessionId, helloFrame.subarray(FRAME_HEADER_BYTES));
+    }
     const reply = await inbox.next(o.handshakeTimeoutMs ?? 10_000, 'handshake');
     expectHandshake(reply);
 
@@ -489,8 +499,15 @@ function expectType(frame: Frame, type: MessageType): Uint8Array {
   return frame.body;
 }
 
+const HANDSHAKE_CODES = new Set<string>([
+  ErrorCode.VERSION_UNSUPPORTED,
+  ErrorCode.INCOMPATIBLE_GUEST,
+  ErrorCode.AUTH_REQUIRED,
+  ErrorCode.AUTH_FAILED,
+]);
+
 function handshakeCode(code: string): ErrorCode {
-  return code === ErrorCode.VERSION_UNSUPPORTED || code === ErrorCode.INCOMPATIBLE_GUEST ? code : ErrorCode.REJECTED;
+  return HANDSHAKE_CODES.has(code) ? (code as ErrorCode) : ErrorCode.REJECTED;
 }
 
 async function sendDeviceState(transport: FrameTransport, state: Uint8Array): Promise<void> {

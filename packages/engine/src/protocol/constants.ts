@@ -19,6 +19,8 @@ export const MessageType = {
   COMPLETE: 0x06,
   COMMIT: 0x07,
   ABORT: 0x08,
+  AUTH_SOURCE: 0x09,
+  AUTH_PROOF: 0x0a,
   // destination -> source (the return path)
   HELLO_ACCEPT: 0x81,
   HELLO_REJECT: 0x82,
@@ -26,6 +28,7 @@ export const MessageType = {
   READY: 0x84,
   RESUMED: 0x85,
   FAILED: 0x86,
+  AUTH_CHALLENGE: 0x87,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -58,3 +61,10 @@ export const Intent = {
   PROBE: 0x02,
 } as const;
 export type Intent = (typeof Intent)[keyof typeof Intent];
+
+/** HELLO feature bits. A destination refuses bits it does not know. */
+export const Feature = {
+  /** Mutual authentication with a pre-shared key (AUTH_SOURCE, AUTH_CHALLENGE, AUTH_PROOF). */
+  PSK_AUTH: 0x1,
+} as const;
+export type Feature = (typeof Feature)[keyof typeof Feature];

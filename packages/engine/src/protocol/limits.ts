@@ -39,3 +39,9 @@ export const DEDUP_PAYLOAD_BYTES = 8;
 
 /** Bytes of the decoded-size prefix of an LZ4 page payload. */
 export const LZ4_SIZE_PREFIX_BYTES = 4;
+
+/** Bytes of each side's authentication nonce. */
+export const AUTH_NONCE_BYTES = 32;
+
+/** Bytes of an authentication MAC (HMAC-SHA-256). */
+export const AUTH_MAC_BYTES = 32;

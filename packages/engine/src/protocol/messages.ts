@@ -1,7 +1,15 @@
 import { ErrorCode, ProtocolError } from '../errors.ts';
 import { Intent, MAGIC } from './constants.ts';
 import { type Cursor, string16Bytes } from './cursor.ts';
-import { MAX_ERROR_CODE_BYTES, MAX_ERROR_MESSAGE_BYTES, MAX_GUEST_ID_BYTES, MAX_REGION_NAME_BYTES, MAX_REGIONS } from './limits.ts';
+import {
+  AUTH_MAC_BYTES,
+  AUTH_NONCE_BYTES,
+  MAX_ERROR_CODE_BYTES,
+  MAX_ERROR_MESSAGE_BYTES,
+  MAX_GUEST_ID_BYTES,
+  MAX_REGION_NAME_BYTES,
+  MAX_REGIONS,
+} from './limits.ts';
 
 /**
  * The control messages of protocol v1, each one small codec object in the compact-encoding
@@ -294,5 +302,59 @@ export const empty: MessageCodec<Record<string, never>> = {
   decode(c) {
     c.done('empty message');
     return {};
+  },
+};
+
+/** AUTH_SOURCE: the source's nonce, sent right after a HELLO with the PSK_AUTH feature. */
+export interface AuthSource {
+  readonly nonce: Uint8Array;
+}
+
+export const authSource: MessageCodec<AuthSource> = {
+  preencode: () => AUTH_NONCE_BYTES,
+  encode(m, c) {
+    c.setRaw(m.nonce);
+  },
+  decode(c) {
+    const nonce = new Uint8Array(c.raw(AUTH_NONCE_BYTES, 'source nonce'));
+    c.done('AUTH_SOURCE');
+    return { nonce };
+  },
+};
+
+/** AUTH_CHALLENGE: the destination's nonce and its proof of the key over both nonces. */
+export interface AuthChallenge {
+  readonly nonce: Uint8Array;
+  readonly mac: Uint8Array;
+}
+
+export const authChallenge: MessageCodec<AuthChallenge> = {
+  preencode: () => AUTH_NONCE_BYTES + AUTH_MAC_BYTES,
+  encode(m, c) {
+    c.setRaw(m.nonce);
+    c.setRaw(m.mac);
+  },
+  decode(c) {
+    const nonce = new Uint8Array(c.raw(AUTH_NONCE_BYTES, 'destination nonce'));
+    const mac = new Uint8Array(c.raw(AUTH_MAC_BYTES, 'destination proof'));
+    c.done('AUTH_CHALLENGE');
+    return { nonce, mac };
+  },
+};
+
+/** AUTH_PROOF: the source's proof of the key over both nonces. */
+export interface AuthProof {
+  readonly mac: Uint8Array;
+}
+
+export const authProof: MessageCodec<AuthProof> = {
+  preencode: () => AUTH_MAC_BYTES,
+  encode(m, c) {
+    c.setRaw(m.mac);
+  },
+  decode(c) {
+    const mac = new Uint8Array(c.raw(AUTH_MAC_BYTES, 'source proof'));
+    c.done('AUTH_PROOF');
+    return { mac };
   },
 };

@@ -37,6 +37,11 @@ export class Inbox {
     });
   }
 
+  /** Frames received and not yet taken with `next()`. */
+  get pending(): number {
+    return this.queue.length;
+  }
+
   /** The next unrouted frame, or the reason the transport closed. */
   next(timeoutMs: number, what: string): Promise<Frame> {
     const queued = this.queue.shift();
