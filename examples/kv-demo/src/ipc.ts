@@ -32,6 +32,8 @@ export type ToSource =
       readonly maxDowntimeMs: number;
       readonly verify: 'memory' | 'sent';
       readonly compression: CompressionMode;
+      /** The pre-shared key both hosts authenticate each other with, hex. */
+      readonly pskHex: string;
       readonly maxBandwidth: number;
       readonly timeoutMs: number;
     }
@@ -51,7 +53,7 @@ export type FromSource =
   | { readonly type: 'fatal'; readonly message: string };
 
 export type ToDestination =
-  | { readonly type: 'start'; readonly guest: GuestConfig; readonly inject: InjectedFailure }
+  | { readonly type: 'start'; readonly guest: GuestConfig; readonly inject: InjectedFailure; readonly pskHex: string }
   /** Answer to `guest-ready`: the proxy points at the new guest and has released held requests. */
   | { readonly type: 'repointed' }
   | { readonly type: 'shutdown' };

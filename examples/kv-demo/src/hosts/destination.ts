@@ -19,20 +19,22 @@ const REPOINT_TIMEOUT_MS = 5000;
 let guest: KvGuest | undefined;
 
 launcher.on('start', (m) => {
-  listen(m.guest, m.inject).catch((err: unknown) => die(launcher, err));
+  listen(m.guest, m.inject, Buffer.from(m.pskHex, 'hex')).catch((err: unknown) => die(launcher, err));
 });
 
 launcher.on('shutdown', () => {
   void Promise.resolve(guest?.stop()).finally(() => process.exit(0));
 });
 
-async function listen(config: GuestConfig, inject: InjectedFailure): Promise<void> {
+async function listen(config: GuestConfig, inject: InjectedFailure, psk: Uint8Array): Promise<void> {
   const memoryBytes = config.memoryMiB * MiB;
   let registers: Registers | undefined;
   // The guest's thread is started and its code loaded now, so that resume() is quick.
   const loaded = await KvGuest.load();
   const destination = await MigrationDestination.listen({
     host: '127.0.0.1',
+    // Only a source that proves it holds the key the control plane handed out gets in.
+    psk,
     controlPlane: {
       admit(incoming: IncomingGuest) {
         const [ram, ...more] = incoming.layout.regions;

@@ -93,6 +93,7 @@ function runMigration(
     maxDowntimeMs: m.maxDowntimeMs,
     verify: m.verify,
     compression: m.compression,
+    psk: Buffer.from(m.pskHex, 'hex'),
     maxBandwidth: m.maxBandwidth,
     signal: AbortSignal.timeout(m.timeoutMs),
     onEvent: (event) => launcher.send({ type: 'event', event: toWire(event) }),

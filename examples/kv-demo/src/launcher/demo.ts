@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { MigrationReport } from '@ferry/engine';
 import type { DemoFlags } from '../flags.ts';
 import type { FromDestination, FromSource, GuestConfig, ToDestination, ToSource } from '../ipc.ts';
@@ -28,6 +29,8 @@ export class Demo {
   private proxy: GuestProxy | undefined;
   private source: HostProcess<ToSource, FromSource> | undefined;
   private destination: HostProcess<ToDestination, FromDestination> | undefined;
+  /** A fresh key per run, as a control plane would hand to both hosts: they authenticate each other with it. */
+  private readonly pskHex: string = randomBytes(32).toString('hex');
   private client: PingClient | undefined;
   /** Rejects when a host crashes or reports a fatal error; every wait races it. */
   private readonly broken: Promise<never>;
@@ -64,7 +67,7 @@ export class Demo {
     source.channel.on('fatal', (m) => this.breakRun(new Error(`source host: ${m.message}`)));
     destination.channel.on('fatal', (m) => this.breakRun(new Error(`destination host: ${m.message}`)));
     source.send({ type: 'start', guest });
-    destination.send({ type: 'start', guest, inject: flags.inject });
+    destination.send({ type: 'start', guest, inject: flags.inject, pskHex: this.pskHex });
 
     const [booted, listening] = await this.step(
       Promise.all([
@@ -77,6 +80,7 @@ export class Demo {
     this.print(`  source host       pid ${source.pid}, guest booted in ${fmtMs(booted.bootMs)}, serving on 127.0.0.1:${booted.port}`);
     this.print(`  destination host  pid ${destination.pid}, waiting for the migration on 127.0.0.1:${listening.port}`);
     this.print(`  guest churn       ${flags.churnPagesPerSec} pages/s; client: 1 request/ms, SET/GET over ${KEY_SPACE} keys`);
+    this.print('  authentication    a fresh 256-bit pre-shared key on both hosts; each proves it to the other');
 
     const client = await PingClient.connect(proxy.port);
     this.client = client;
@@ -96,6 +100,7 @@ export class Demo {
       maxDowntimeMs: flags.maxDowntimeMs,
       verify: flags.verify,
       compression: flags.compression,
+      pskHex: this.pskHex,
       maxBandwidth: flags.maxBandwidth,
       timeoutMs: MIGRATION_TIMEOUT_MS,
     });
