@@ -140,7 +140,17 @@ export class MigrationDestination {
 
     const layout: MemoryLayout = { pageSize: hello.pageSize, regions: hello.regions };
     const guest: IncomingGuest = { guestId: hello.guestId, layout, remote, probe: hello.intent === Intent.PROBE };
+    // One migration at a time: reserve the slot before anything is awaited, so two sources
+    // arriving together cannot both pass.
+    const migrating = hello.intent === Intent.MIGRATE;
+    if (migrating && (this.active || this.outcome.settled)) {
+      await refuse(transport, ErrorCode.REJECTED, 'this destination is already taking a migration');
+      this.emit({ type: 'rejected', remote, code: ErrorCode.REJECTED, reason: 'busy' });
+      return;
+    }
+    if (migrating) this.active = true;
     const refusal = await this.admission(hello, guest);
+    if (refusal && migrating) this.active = false;
     if (refusal) {
       await refuse(transport, refusal.code, refusal.message);
       this.emit(
@@ -159,7 +169,6 @@ export class MigrationDestination {
       return;
     }
 
-    this.active = true;
     let memory: GuestMemory;
     try {
       memory = o.controlPlane.allocate ? await o.controlPlane.allocate(layout) : GuestMemory.fromLayout(layout);
@@ -227,9 +236,6 @@ export class MigrationDestination {
         code: ErrorCode.INCOMPATIBLE_GUEST,
         message: `guest has ${totalBytes(guest.layout)} bytes of memory, this host takes at most ${maxGuestBytes}`,
       };
-    }
-    if (hello.intent === Intent.MIGRATE && (this.active || this.outcome.settled)) {
-      return { code: ErrorCode.REJECTED, message: 'this destination is already taking a migration' };
     }
     try {
       const veto = await this.o.controlPlane.admit?.(guest);

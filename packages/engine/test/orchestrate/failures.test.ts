@@ -302,6 +302,37 @@ describe('the destination refuses before any page moves', () => {
   });
 });
 
+describe('one migration at a time', () => {
+  it('takes exactly one of two sources that arrive together and refuses the other as busy', async () => {
+    const destination = await MigrationDestination.listen({
+      controlPlane: {
+        // A slow admission check widens the window in which both could slip through.
+        admit: () => new Promise<undefined>((r) => setTimeout(() => r(undefined), 50)),
+        loadDeviceState: () => {},
+        resume: () => {},
+      },
+    });
+    const go = (): Promise<unknown> => {
+      const memory = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: MiB }] });
+      return migrate({
+        host: '127.0.0.1',
+        port: destination.port,
+        memory,
+        tracker: new WriteBarrierTracker(memory.layout),
+        controlPlane: { pause: () => {}, resume: () => {}, saveDeviceState: () => new Uint8Array(0) },
+      }).then(
+        (r) => r,
+        (e: unknown) => e,
+      );
+    };
+    const results = await Promise.all([go(), go()]);
+    const failed = results.filter((r) => r instanceof FerryError) as FerryError[];
+    expect(failed.length).toBe(1);
+    expect(failed[0]).toMatchObject({ code: 'FERRY_REJECTED' });
+    await expect(destination.result).resolves.toMatchObject({ pagesReceived: 0 });
+  });
+});
+
 describe('probe', () => {
   it('reports acceptance, and a control plane veto with its reason, without allocating', async () => {
     let allocations = 0;
