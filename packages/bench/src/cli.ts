@@ -1,11 +1,12 @@
 /**
- * `pnpm bench [scan|migrate|codec|dirty|predict|all] [--size-mib N] [--repeats N] [--verify memory|sent] [--quick]`: runs benchmarks, prints tables, and
+ * `pnpm bench [scan|migrate|codec|dirty|predict|tls|all] [--size-mib N] [--repeats N] [--verify memory|sent] [--quick]`: runs benchmarks, prints tables, and
  * writes JSON (with the machine described) and charts to .bench-out/.
  */
 import { parseArgs } from 'node:util';
 import { codecBench } from './codec.ts';
 import { dirtyBench } from './dirty.ts';
 import { predictBench } from './predict.ts';
+import { tlsBench } from './tls.ts';
 import { migrateBench } from './migrate.ts';
 import { scanBench } from './scan.ts';
 
@@ -56,7 +57,10 @@ if (which === 'predict' || which === 'all') {
     maxDowntimeMs: 100,
   });
 }
-if (!['scan', 'migrate', 'codec', 'dirty', 'predict', 'all'].includes(which)) {
-  console.error(`unknown benchmark "${which}": use scan, migrate, codec, dirty, predict or all`);
+if (which === 'tls' || which === 'all') {
+  await tlsBench({ sizeMiB: Number(values['size-mib'] ?? (quick ? 32 : 256)), repeats: Number(values.repeats ?? (quick ? 1 : 3)) });
+}
+if (!['scan', 'migrate', 'codec', 'dirty', 'predict', 'tls', 'all'].includes(which)) {
+  console.error(`unknown benchmark "${which}": use scan, migrate, codec, dirty, predict, tls or all`);
   process.exit(2);
 }

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { GuestMemory, type MigrateOptions, type MigrationReport, migrate, WriteBarrierTracker } from '@ferry/engine';
+import { GuestMemory, type MigrateOptions, type MigrationReport, migrate, type TlsOptions, WriteBarrierTracker } from '@ferry/engine';
 import { WriterGuest, writePattern } from '@ferry/engine/testing';
 import { lineChart } from './chart.ts';
 import { spawnHost } from './hosts/spawn.ts';
@@ -109,6 +109,8 @@ export interface Scenario {
   /** Passed to migrate(). */
   readonly options: Partial<MigrateOptions>;
   readonly noTakeBeforeSend?: boolean;
+  /** The destination's TLS credentials (the source's go in `options.tls`). */
+  readonly destinationTls?: TlsOptions;
 }
 
 /** One real migration: guest in a worker here, destination in its own process. */
@@ -122,7 +124,7 @@ export async function runMigration(s: Scenario): Promise<MigrationReport> {
     writeBytes: s.writeBytes ?? 0,
     pattern: s.pattern ?? 'random',
   });
-  const host = await spawnHost('./destination-host.ts');
+  const host = await spawnHost('./destination-host.ts', s.destinationTls ? { FERRY_BENCH_TLS: JSON.stringify(s.destinationTls) } : {});
   try {
     await guest.ready;
     await new Promise((r) => setTimeout(r, 300));

@@ -50,6 +50,7 @@ export { PageBatch } from './protocol/pages.ts';
 export type { FrameTransport } from './transport/transport.ts';
 export { TcpTransport } from './transport/tcp.ts';
 export { Pacer } from './transport/pacer.ts';
+export type { TlsOptions } from './transport/tls-options.ts';
 
 export type { DestinationEvent, MigrationEvent } from './session/events.ts';
 export type { DowntimeBreakdown, MigrationReport, RoundStats } from './session/report.ts';

@@ -1,8 +1,11 @@
 /** A destination host in its own process for scenario benchmarks; reports over IPC. */
 import { MigrationDestination } from '@ferry/engine';
 
+// Benchmarks that measure TLS pass the destination's credentials in the environment.
+const tlsJson = process.env.FERRY_BENCH_TLS;
 const destination = await MigrationDestination.listen({
   controlPlane: { loadDeviceState: () => {}, resume: () => {} },
+  ...(tlsJson && { tls: JSON.parse(tlsJson) }),
 });
 process.send?.({ type: 'listening', port: destination.port });
 destination.result.then(

@@ -3,8 +3,13 @@ import { type ChildProcess, fork } from 'node:child_process';
 /** Forks a TypeScript host script and waits for its `listening` message. */
 export async function spawnHost(
   script: string,
+  env: Record<string, string> = {},
 ): Promise<{ child: ChildProcess; port: number; next(type: string): Promise<Record<string, unknown>> }> {
-  const child = fork(new URL(script, import.meta.url), { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(new URL(script, import.meta.url), {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, ...env },
+  });
   const inbox: Record<string, unknown>[] = [];
   const waiters: { type: string; resolve(m: Record<string, unknown>): void }[] = [];
   child.on('message', (m: Record<string, unknown>) => {

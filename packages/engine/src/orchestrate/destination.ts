@@ -1,4 +1,5 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import { loadKernels } from '../accel/index.ts';
 import type { Kernels } from '../accel/kernels.ts';
 import { BatchDecoder } from '../codec/batch-decoder.ts';
@@ -15,6 +16,7 @@ import { DESTINATION_TRANSITIONS, type DestinationPhase, StateMachine } from '..
 import { Inbox } from '../transport/inbox.ts';
 import { authenticateSource } from '../transport/psk-auth.ts';
 import { TcpTransport } from '../transport/tcp.ts';
+import type { TlsOptions } from '../transport/tls-options.ts';
 import { toHex } from '../util/bytes.ts';
 import { type Clock, systemClock } from '../util/clock.ts';
 import { deferred } from '../util/deferred.ts';
@@ -33,6 +35,11 @@ export interface ListenOptions {
    * before anything is allocated. Without one, any source that speaks the protocol is taken.
    */
   readonly psk?: Uint8Array;
+  /**
+   * Mutual TLS: present `cert`, require a client certificate that chains to `ca`. A peer that
+   * fails the TLS handshake never reaches the protocol.
+   */
+  readonly tls?: TlsOptions;
   /** Refuse guests larger than this. Default 16 GiB. */
   readonly maxGuestBytes?: number;
   /** Refuse device state larger than this. Default 256 MiB. */
@@ -65,16 +72,35 @@ export interface IncomingMigration {
  */
 export class MigrationDestination {
   private readonly o: ListenOptions;
-  private readonly server: net.Server;
+  private readonly server: net.Server | tls.Server;
   private readonly outcome = deferred<IncomingMigration>();
   private active = false;
   private kernels: Kernels | undefined;
 
   private constructor(options: ListenOptions) {
     this.o = options;
-    this.server = net.createServer((socket) => {
+    const onSocket = (socket: net.Socket): void => {
       this.handle(socket).catch((err) => this.emit({ type: 'failed', error: toFerryError(err, ErrorCode.CONNECTION_LOST) }));
-    });
+    };
+    const t = options.tls;
+    if (t) {
+      const server = tls.createServer(
+        { key: t.key, cert: t.cert, ca: t.ca as string | Buffer | (string | Buffer)[], requestCert: true, rejectUnauthorized: true },
+        onSocket,
+      );
+      // A peer without an acceptable certificate is dropped by TLS; say so, and go on listening.
+      server.on('tlsClientError', (err, socket) => {
+        this.emit({
+          type: 'rejected',
+          remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`,
+          code: ErrorCode.AUTH_FAILED,
+          reason: `TLS: ${err.message}`,
+        });
+      });
+      this.server = server;
+    } else {
+      this.server = net.createServer(onSocket);
+    }
   }
 
   static async listen(options: ListenOptions): Promise<MigrationDestination> {

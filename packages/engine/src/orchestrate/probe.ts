@@ -8,6 +8,7 @@ import * as msg from '../protocol/messages.ts';
 import { Inbox } from '../transport/inbox.ts';
 import { authenticateToDestination } from '../transport/psk-auth.ts';
 import { TcpTransport } from '../transport/tcp.ts';
+import type { TlsOptions } from '../transport/tls-options.ts';
 import { deferred } from '../util/deferred.ts';
 import { withTimeout } from '../util/timeout.ts';
 
@@ -19,6 +20,8 @@ export interface ProbeOptions {
   readonly timeoutMs?: number;
   /** The pre-shared key, when the destination requires one (see `MigrateOptions.psk`). */
   readonly psk?: Uint8Array;
+  /** Mutual TLS, when the destination requires it (see `MigrateOptions.tls`). */
+  readonly tls?: TlsOptions;
 }
 
 export type ProbeResult =
@@ -32,7 +35,13 @@ export type ProbeResult =
  */
 export async function probe(options: ProbeOptions): Promise<ProbeResult> {
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const transport = await TcpTransport.connect({ host: options.host, port: options.port, timeoutMs, maxBodyBytes: MAX_HELLO_BODY_BYTES });
+  const transport = await TcpTransport.connect({
+    host: options.host,
+    port: options.port,
+    timeoutMs,
+    maxBodyBytes: MAX_HELLO_BODY_BYTES,
+    ...(options.tls !== undefined && { tls: options.tls }),
+  });
   try {
     const reply = deferred<Frame>();
     if (!options.psk) {

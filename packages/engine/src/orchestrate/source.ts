@@ -30,6 +30,7 @@ import { Inbox } from '../transport/inbox.ts';
 import { Pacer } from '../transport/pacer.ts';
 import { authenticateToDestination } from '../transport/psk-auth.ts';
 import { TcpTransport } from '../transport/tcp.ts';
+import type { TlsOptions } from '../transport/tls-options.ts';
 import type { FrameTransport } from '../transport/transport.ts';
 import { toHex } from '../util/bytes.ts';
 import { type Clock, systemClock } from '../util/clock.ts';
@@ -87,6 +88,8 @@ export interface MigrateOptions {
    * on the wire). Both sides must be given the same key.
    */
   readonly psk?: Uint8Array;
+  /** Mutual TLS: encrypt and authenticate the whole stream (both sides need certificates from `ca`). */
+  readonly tls?: TlsOptions;
   /** Cancels the migration; the guest keeps running on the source. */
   readonly signal?: AbortSignal;
   readonly onEvent?: (event: MigrationEvent) => void;
@@ -158,6 +161,7 @@ class SourceMigration {
         maxBodyBytes: MAX_HELLO_BODY_BYTES,
         ...(o.connectTimeoutMs !== undefined && { timeoutMs: o.connectTimeoutMs }),
         ...(o.signal !== undefined && { signal: o.signal }),
+        ...(o.tls !== undefined && { tls: o.tls }),
       });
       this.transport = transport;
       transport.setIdleTimeout(o.idleTimeoutMs ?? 30_000);

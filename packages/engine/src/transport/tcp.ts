@@ -1,8 +1,10 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import { ErrorCode, type FerryError, MigrationError, ProtocolError } from '../errors.ts';
 import type { Frame } from '../protocol/frame.ts';
 import { FrameReader } from '../protocol/frame-reader.ts';
 import { deferred } from '../util/deferred.ts';
+import type { TlsOptions } from './tls-options.ts';
 import type { FrameTransport } from './transport.ts';
 
 /**
@@ -55,9 +57,23 @@ export class TcpTransport implements FrameTransport {
     timeoutMs?: number;
     maxBodyBytes: number;
     signal?: AbortSignal;
+    /** Mutual TLS: present `cert`, accept only a destination whose certificate chains to `ca`. */
+    tls?: TlsOptions;
   }): Promise<TcpTransport> {
     const d = deferred<TcpTransport>();
-    const socket = net.connect({ host: options.host, port: options.port });
+    const t = options.tls;
+    const socket: net.Socket = t
+      ? tls.connect({
+          host: options.host,
+          port: options.port,
+          key: t.key,
+          cert: t.cert,
+          ca: t.ca as string | Buffer | (string | Buffer)[],
+          // The destination's certificate is checked against `servername`, else the host itself.
+          ...(t.servername !== undefined && { servername: t.servername }),
+          rejectUnauthorized: true,
+        })
+      : net.connect({ host: options.host, port: options.port });
     const timer = setTimeout(() => {
       socket.destroy();
       d.reject(new MigrationError(ErrorCode.TIMEOUT, `connecting to ${options.host}:${options.port} timed out`));
@@ -68,7 +84,7 @@ export class TcpTransport implements FrameTransport {
       d.reject(new MigrationError(ErrorCode.ABORTED, 'aborted while connecting', { cause: options.signal?.reason }));
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    socket.once('connect', () => {
+    socket.once(t ? 'secureConnect' : 'connect', () => {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
       d.resolve(new TcpTransport(socket, options.maxBodyBytes));
