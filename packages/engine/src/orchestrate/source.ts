@@ -17,8 +17,8 @@ import {
 import { predictDowntimeMs } from '../estimate/downtime.ts';
 import { digestOfPageHashes, memoryDigest, memoryDigestAsync } from '../memory/digest.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
-import { Feature, Intent, MessageType, messageName, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
-import { decodeBody, encodeFrame, type Frame } from '../protocol/frame.ts';
+import { Feature, Intent, MessageType, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
+import { decodeBody, encodeFrame, expectType, type Frame } from '../protocol/frame.ts';
 import { FRAME_HEADER_BYTES, MAX_HELLO_BODY_BYTES, PAGE_ENTRY_BYTES } from '../protocol/limits.ts';
 import * as msg from '../protocol/messages.ts';
 import { defaultPolicy, type SwitchoverPolicy } from '../estimate/policy.ts';
@@ -494,13 +494,6 @@ function expectHandshake(frame: Frame): void {
       `destination chose version ${accept.version}, we speak ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}`,
     );
   }
-}
-
-function expectType(frame: Frame, type: MessageType): Uint8Array {
-  if (frame.type !== type) {
-    throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `expected ${messageName(type)}, got ${messageName(frame.type)}`);
-  }
-  return frame.body;
 }
 
 const HANDSHAKE_CODES = new Set<string>([

@@ -64,3 +64,11 @@ export function encodeFrame<T>(type: MessageType, codec: MessageCodec<T>, msg: T
 export function decodeBody<T>(codec: MessageCodec<T>, body: Uint8Array): T {
   return codec.decode(new Cursor(body));
 }
+
+/** The body of `frame`, which must be of `type`; anything else is FERRY_UNEXPECTED_MESSAGE. */
+export function expectType(frame: Frame, type: MessageType): Uint8Array {
+  if (frame.type !== type) {
+    throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `expected ${messageName(type)}, got ${messageName(frame.type)}`);
+  }
+  return frame.body;
+}

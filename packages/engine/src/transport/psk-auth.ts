@@ -1,7 +1,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { ErrorCode, HandshakeError, ProtocolError } from '../errors.ts';
-import { MessageType, messageName } from '../protocol/constants.ts';
-import { decodeBody, encodeFrame, type Frame } from '../protocol/frame.ts';
+import { ErrorCode, HandshakeError } from '../errors.ts';
+import { MessageType } from '../protocol/constants.ts';
+import { decodeBody, encodeFrame, expectType, type Frame } from '../protocol/frame.ts';
 import { AUTH_NONCE_BYTES } from '../protocol/limits.ts';
 import * as msg from '../protocol/messages.ts';
 import type { FrameTransport } from './transport.ts';
@@ -61,10 +61,7 @@ export async function authenticateToDestination(
       `destination refused: ${r.message}`,
     );
   }
-  if (frame.type !== MessageType.AUTH_CHALLENGE) {
-    throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `expected AUTH_CHALLENGE, got ${messageName(frame.type)}`);
-  }
-  const challenge = decodeBody(msg.authChallenge, frame.body);
+  const challenge = decodeBody(msg.authChallenge, expectType(frame, MessageType.AUTH_CHALLENGE));
   if (!proofMatches(authProof(key, 'destination', sessionId, helloBody, ns, challenge.nonce), challenge.mac)) {
     throw new HandshakeError(ErrorCode.AUTH_FAILED, 'the destination does not know the pre-shared key');
   }
@@ -84,11 +81,7 @@ export async function authenticateSource(
   sessionId: Uint8Array,
   helloBody: Uint8Array,
 ): Promise<void> {
-  const first = await next();
-  if (first.type !== MessageType.AUTH_SOURCE) {
-    throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `expected AUTH_SOURCE, got ${messageName(first.type)}`);
-  }
-  const ns = decodeBody(msg.authSource, first.body).nonce;
+  const ns = decodeBody(msg.authSource, expectType(await next(), MessageType.AUTH_SOURCE)).nonce;
   const nd = newNonce();
   await transport.send(
     encodeFrame(MessageType.AUTH_CHALLENGE, msg.authChallenge, {
@@ -96,11 +89,7 @@ export async function authenticateSource(
       mac: authProof(key, 'destination', sessionId, helloBody, ns, nd),
     }),
   );
-  const second = await next();
-  if (second.type !== MessageType.AUTH_PROOF) {
-    throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `expected AUTH_PROOF, got ${messageName(second.type)}`);
-  }
-  const proof = decodeBody(msg.authProof, second.body).mac;
+  const proof = decodeBody(msg.authProof, expectType(await next(), MessageType.AUTH_PROOF)).mac;
   if (!proofMatches(authProof(key, 'source', sessionId, helloBody, ns, nd), proof)) {
     throw new HandshakeError(ErrorCode.AUTH_FAILED, 'the source does not know the pre-shared key');
   }
