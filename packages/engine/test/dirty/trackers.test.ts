@@ -5,12 +5,12 @@ import {
   GuestMemory,
   HashScanTracker,
   loadKernels,
-  MigrationDestination,
   measureDirtyRate,
   migrate,
   WriteBarrierTracker,
 } from '../../src/index.ts';
 import { WriterGuest, writePattern } from '../../src/testing/index.ts';
+import { listenSink } from '../helpers.ts';
 
 const MiB = 1024 * 1024;
 
@@ -50,7 +50,7 @@ describe('HashScanTracker', () => {
     const unused = new WriteBarrierTracker(source.layout);
     const guest = new WriterGuest(source, unused, { pagesPerSec: 10_000, workingSetFraction: 0.25 });
     await guest.ready;
-    const destination = await MigrationDestination.listen({ controlPlane: { loadDeviceState: () => {}, resume: () => {} } });
+    const destination = await listenSink();
     const report = await migrate({
       host: '127.0.0.1',
       port: destination.port,

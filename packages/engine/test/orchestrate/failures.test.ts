@@ -15,6 +15,7 @@ import {
   WriteBarrierTracker,
 } from '../../src/index.ts';
 import { WriterGuest } from '../../src/testing/index.ts';
+import { listenSink } from '../helpers.ts';
 
 const MiB = 1024 * 1024;
 const cleanups: (() => unknown)[] = [];
@@ -135,7 +136,7 @@ describe('a failed migration leaves the source guest running and intact', () => 
 
   it('when the migration is cancelled, and the destination learns why', async () => {
     const { memory, tracker, guest } = await startGuest();
-    const destination = await MigrationDestination.listen({ controlPlane: { loadDeviceState: () => {}, resume: () => {} } });
+    const destination = await listenSink();
     const abort = new AbortController();
     const err = await migrate({
       host: '127.0.0.1',
@@ -158,7 +159,7 @@ describe('a failed migration leaves the source guest running and intact', () => 
 
   it('when a byte is corrupted on the wire: the destination refuses the page and says so', async () => {
     const { memory, tracker, guest } = await startGuest(16 * MiB, 5_000);
-    const destination = await MigrationDestination.listen({ controlPlane: { loadDeviceState: () => {}, resume: () => {} } });
+    const destination = await listenSink();
     // A man in the middle that flips one bit deep inside the page stream.
     let forwarded = 0;
     const mitm = net.createServer((client) => {
@@ -232,7 +233,7 @@ describe('the destination refuses before any page moves', () => {
   });
 
   it('a protocol version it does not speak, answered with HELLO_REJECT', async () => {
-    const destination = await MigrationDestination.listen({ controlPlane: { loadDeviceState: () => {}, resume: () => {} } });
+    const destination = await listenSink();
     cleanups.push(() => destination.close());
     const hello = encodeFrame(MessageType.HELLO, msg.hello, {
       versionMin: 2,
@@ -252,8 +253,7 @@ describe('the destination refuses before any page moves', () => {
 
   it('a stranger sending garbage, and it still takes a real migration afterwards', async () => {
     const events: string[] = [];
-    const destination = await MigrationDestination.listen({
-      controlPlane: { loadDeviceState: () => {}, resume: () => {} },
+    const destination = await listenSink({
       onEvent: (e) => {
         if (e.type === 'rejected') events.push(e.code);
       },

@@ -11,6 +11,7 @@ import {
   WriteBarrierTracker,
 } from '../../src/index.ts';
 import { findTornPages, WriterGuest, writePattern } from '../../src/testing/index.ts';
+import { listenSink } from '../helpers.ts';
 
 const MiB = 1024 * 1024;
 
@@ -73,9 +74,8 @@ describe('migrate', () => {
     const tracker = new WriteBarrierTracker(source.layout);
     const guest = new WriterGuest(source, tracker, { pagesPerSec: 10_000 });
     await guest.ready;
-    const destination = await MigrationDestination.listen({
+    const destination = await listenSink({
       kernels: await loadKernels({ native: true }),
-      controlPlane: { loadDeviceState: () => {}, resume: () => {} },
     });
     const report = await migrate({
       host: '127.0.0.1',
@@ -112,7 +112,7 @@ describe('migrate', () => {
     };
     const guest = new WriterGuest(source, real, { pagesPerSec: 50_000 });
     await guest.ready;
-    const destination = await MigrationDestination.listen({ controlPlane: { loadDeviceState: () => {}, resume: () => {} } });
+    const destination = await listenSink();
     const plane = guest.controlPlane();
     const err = (await migrate({
       host: '127.0.0.1',
@@ -143,7 +143,7 @@ describe('migrate', () => {
     const tracker = new WriteBarrierTracker(source.layout);
     const guest = new WriterGuest(source, tracker, { pagesPerSec: 20_000 });
     await guest.ready;
-    const destination = await MigrationDestination.listen({ controlPlane: { loadDeviceState: () => {}, resume: () => {} } });
+    const destination = await listenSink();
     const report = await migrate({
       host: '127.0.0.1',
       port: destination.port,
@@ -169,7 +169,7 @@ describe('migrate', () => {
       const tracker = new WriteBarrierTracker(source.layout);
       const guest = new WriterGuest(source, tracker, { pagesPerSec: 5_000, workingSetFraction: 0.1 });
       await guest.ready;
-      const destination = await MigrationDestination.listen({ controlPlane: { loadDeviceState: () => {}, resume: () => {} } });
+      const destination = await listenSink();
       const report = await migrate({
         host: '127.0.0.1',
         port: destination.port,
@@ -202,7 +202,7 @@ describe('migrate', () => {
     for (let p = 0; p < source.region(0).pageCount; p++) writePattern(source.page(0, p), p, 1);
     const guest = new WriterGuest(source, tracker, { pagesPerSec: 20_000, workingSetFraction: 0.25 });
     await guest.ready;
-    const destination = await MigrationDestination.listen({ controlPlane: { loadDeviceState: () => {}, resume: () => {} } });
+    const destination = await listenSink();
     const plane = guest.controlPlane();
     const events: MigrationEvent[] = [];
     const report = await migrate({
@@ -241,7 +241,7 @@ describe('migrate', () => {
     const tracker = new WriteBarrierTracker(source.layout);
     const guest = new WriterGuest(source, tracker, { pagesPerSec: 20_000, workingSetFraction: 0.25 });
     await guest.ready;
-    const destination = await MigrationDestination.listen({ controlPlane: { loadDeviceState: () => {}, resume: () => {} } });
+    const destination = await listenSink();
     const plane = guest.controlPlane();
     const err = await migrate({
       host: '127.0.0.1',

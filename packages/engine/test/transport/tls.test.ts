@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { GuestMemory, MigrationDestination, migrate, probe, WriteBarrierTracker } from '../../src/index.ts';
+import { GuestMemory, migrate, probe, WriteBarrierTracker } from '../../src/index.ts';
 import { makeTestPki } from '../../src/testing/index.ts';
+import { listenSink } from '../helpers.ts';
 
 const pki = makeTestPki();
 const MiB = 1024 * 1024;
@@ -15,7 +16,7 @@ describe.skipIf(!pki)('mutual TLS (skipped: no openssl CLI to make test certific
   }
 
   it('migrates over TLS when both certificates chain to the CA, byte-identical', async () => {
-    const d = await MigrationDestination.listen({ tls: p.destination, controlPlane: { loadDeviceState: () => {}, resume: () => {} } });
+    const d = await listenSink({ tls: p.destination });
     const memory = guest();
     const report = await migrate({
       host: '127.0.0.1',
@@ -32,9 +33,8 @@ describe.skipIf(!pki)('mutual TLS (skipped: no openssl CLI to make test certific
 
   it('turns away a source whose certificate comes from another CA, and a source without TLS, and keeps listening', async () => {
     const rejected: string[] = [];
-    const d = await MigrationDestination.listen({
+    const d = await listenSink({
       tls: p.destination,
-      controlPlane: { loadDeviceState: () => {}, resume: () => {} },
       onEvent: (e) => {
         if (e.type === 'rejected') rejected.push(e.code);
       },
@@ -67,9 +67,8 @@ describe.skipIf(!pki)('mutual TLS (skipped: no openssl CLI to make test certific
   });
 
   it('refuses to send to a destination whose certificate does not chain to the source CA', async () => {
-    const impostor = await MigrationDestination.listen({
+    const impostor = await listenSink({
       tls: { ...p.stranger, ca: p.ca },
-      controlPlane: { loadDeviceState: () => {}, resume: () => {} },
     });
     const memory = guest();
     const err = await migrate({
