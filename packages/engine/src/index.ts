@@ -16,7 +16,8 @@ export {
 
 export { loadKernels, nativeStatus, type Kernels } from './accel/index.ts';
 
-export { GuestMemory, type MemoryRegion, type RegionSpec } from './memory/guest-memory.ts';
+export { GuestMemory, type MappedRegionSpec, type MemoryRegion, type RegionSpec } from './memory/guest-memory.ts';
+export type { NativeMapping } from './accel/native-memory.ts';
 export { DEFAULT_PAGE_SIZE, layoutMismatch, type MemoryLayout } from './memory/layout.ts';
 export { memoryDigest } from './memory/digest.ts';
 
@@ -38,6 +39,7 @@ export type { DirtyTracker } from './dirty/tracker.ts';
 export { WriteBarrier, WriteBarrierTracker } from './dirty/write-barrier.ts';
 export { HashScanTracker } from './dirty/hash-scan.ts';
 export { ExternalTracker } from './dirty/external.ts';
+export { KernelWriteTracker, type KernelTrackingSupport } from './dirty/kernel-write.ts';
 export { type DirtyRateSample, measureDirtyRate } from './dirty/dirty-rate.ts';
 
 export { Feature, Intent, MAGIC, MessageType, PageEncoding, PROTOCOL_VERSION } from './protocol/constants.ts';

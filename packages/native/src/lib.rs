@@ -4,6 +4,8 @@
 //! - `scanPages` / `scanPagesAsync`: the same hashes plus a zero-page bitmap, one pass.
 //! - `xxh64`: xxh64 of a whole buffer.
 //! - `xbzrleEncode` / `xbzrleDecode`: QEMU-compatible XBZRLE page deltas (`xbzrle.rs`).
+//! - `MemoryMapping`, `WriteTracker`, `writeTrackingSupport`: memory the addon maps (files
+//!   shared with a VMM, anonymous memory) and kernel dirty tracking of it (`js_mapping.rs`).
 //!
 //! Every input may be a view of a `SharedArrayBuffer` that another thread writes meanwhile;
 //! see `shared.rs` for how that is read soundly. The TypeScript twin of these kernels is
@@ -11,8 +13,14 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[cfg(unix)]
+pub mod js_mapping;
+#[cfg(unix)]
+mod mapping;
 mod scan;
 mod shared;
+#[cfg(target_os = "linux")]
+mod uffd;
 mod view;
 mod xbzrle;
 

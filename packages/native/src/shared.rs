@@ -235,6 +235,17 @@ impl SharedU32s {
         self.len
     }
 
+    /// ORs `bits` into word `index` atomically; returns the bits that were not set before.
+    ///
+    /// Panics if `index` is out of bounds.
+    #[inline(always)]
+    pub fn or_bits(&self, index: usize, bits: u32) -> u32 {
+        assert!(index < self.len, "index out of bounds");
+        // SAFETY: in bounds, and valid and aligned per `new`'s contract.
+        let word = unsafe { &*self.ptr.add(index) };
+        bits & !word.fetch_or(bits, Ordering::Relaxed)
+    }
+
     /// Sets the bits of word `index` selected by `mask` to those of `bits`, leaving the others
     /// as they are, even if another thread updates them at the same time.
     ///

@@ -34,6 +34,28 @@ const BINDING_FUNCTIONS = [
 /** The environment variable that, set to `1`, keeps Ferry from loading the addon. */
 export const NO_NATIVE_ENV = 'FERRY_NO_NATIVE';
 
+let required: { binding: unknown } | { error: FerryError } | undefined;
+
+/**
+ * `require('@ferry/native')`, once per process, or why it failed (`FERRY_NO_NATIVE=1`, or not
+ * built for this platform). Never throws.
+ */
+export function requireNative(): { binding: unknown } | { error: FerryError } {
+  if (process.env[NO_NATIVE_ENV] === '1') {
+    return { error: unavailable(`the native addon is disabled by ${NO_NATIVE_ENV}=1`) };
+  }
+  required ??= (() => {
+    try {
+      return { binding: createRequire(import.meta.url)('@ferry/native') as unknown };
+    } catch (err) {
+      const detail = err instanceof Error ? err.message.split('\n', 1)[0] : String(err);
+      const hint = 'build it with `pnpm --filter @ferry/native build`';
+      return { error: unavailable(`@ferry/native did not load (${hint}): ${detail}`, err) };
+    }
+  })();
+  return required;
+}
+
 /**
  * Loads `@ferry/native` and wraps it as `Kernels`, or says why it could not: disabled by
  * `FERRY_NO_NATIVE=1`, not built for this platform, or missing a function (a stale build).
@@ -41,17 +63,9 @@ export const NO_NATIVE_ENV = 'FERRY_NO_NATIVE';
  * loading threw. Never throws.
  */
 export function loadNativeKernels(): { kernels: Kernels } | { error: FerryError } {
-  if (process.env[NO_NATIVE_ENV] === '1') {
-    return { error: unavailable(`the native addon is disabled by ${NO_NATIVE_ENV}=1`) };
-  }
-  let binding: NativeBinding;
-  try {
-    binding = createRequire(import.meta.url)('@ferry/native') as NativeBinding;
-  } catch (err) {
-    const detail = err instanceof Error ? err.message.split('\n', 1)[0] : String(err);
-    const hint = 'build it with `pnpm --filter @ferry/native build`';
-    return { error: unavailable(`@ferry/native did not load (${hint}): ${detail}`, err) };
-  }
+  const loaded = requireNative();
+  if ('error' in loaded) return loaded;
+  const binding = loaded.binding as NativeBinding;
   const missing = BINDING_FUNCTIONS.filter((name) => typeof binding[name] !== 'function');
   if (missing.length > 0) {
     return { error: unavailable(`@ferry/native lacks ${missing.join(', ')}: rebuild it`) };

@@ -1,4 +1,5 @@
-import { ErrorCode, UsageError } from '../errors.ts';
+import { loadNativeMemory, type NativeMapping } from '../accel/native-memory.ts';
+import { ErrorCode, FerryError, UsageError } from '../errors.ts';
 import { checkLayout, DEFAULT_PAGE_SIZE, type MemoryLayout, totalBytes } from './layout.ts';
 
 /** One contiguous range of guest memory. */
@@ -11,6 +12,24 @@ export interface MemoryRegion {
    * another process through a mapped file) writes them while the engine reads them.
    */
   readonly bytes: Uint8Array;
+  /**
+   * Set when the addon mapped this region (`GuestMemory.map`): memory the kernel can track per
+   * page (`KernelWriteTracker`) and that another process may share through a file.
+   */
+  readonly mapping?: NativeMapping;
+}
+
+/** A region for `GuestMemory.map`: a file to share, or (without `file`) anonymous memory. */
+export interface MappedRegionSpec {
+  readonly name: string;
+  /** Bytes to map; required for anonymous memory, else defaults to the file's length. */
+  readonly sizeBytes?: number;
+  /** A file to map shared, for example a VMM's RAM file under /dev/shm. */
+  readonly file?: string;
+  /** Map the file read-write (default true); read-only mappings never write the file. */
+  readonly writable?: boolean;
+  /** Create the file if it is missing (default false); it is grown to `sizeBytes` if shorter. */
+  readonly create?: boolean;
 }
 
 export interface RegionSpec {
@@ -44,6 +63,53 @@ export class GuestMemory {
         bytes: new Uint8Array(new SharedArrayBuffer(r.sizeBytes)),
       })),
     );
+  }
+
+  /**
+   * Memory the native addon maps: files shared with other processes (a VMM's RAM file) or
+   * anonymous memory, page-aligned so `KernelWriteTracker` can use it. Throws
+   * `FERRY_MAPPING_FAILED` if a region cannot be mapped (and unmaps those already mapped).
+   * Call `unmap()` when done; until then the views stay valid.
+   */
+  static map(options: { regions: readonly MappedRegionSpec[]; pageSize?: number }): GuestMemory {
+    const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
+    const loaded = loadNativeMemory();
+    if ('error' in loaded) throw new FerryError(ErrorCode.MAPPING_FAILED, loaded.error.message, { cause: loaded.error });
+    const { MemoryMapping } = loaded.binding;
+    const regions: MemoryRegion[] = [];
+    try {
+      for (const spec of options.regions) {
+        let mapping: NativeMapping;
+        try {
+          mapping = spec.file
+            ? MemoryMapping.openFile(spec.file, {
+                writable: spec.writable ?? true,
+                create: spec.create ?? false,
+                ...(spec.sizeBytes === undefined ? {} : { byteLength: spec.sizeBytes }),
+              })
+            : MemoryMapping.anonymous(spec.sizeBytes ?? 0);
+        } catch (err) {
+          const what = spec.file ?? 'anonymous memory';
+          const detail = err instanceof Error ? err.message : String(err);
+          throw new FerryError(ErrorCode.MAPPING_FAILED, `region ${spec.name}: cannot map ${what}: ${detail}`, { cause: err });
+        }
+        const bytes = new Uint8Array(mapping.buffer());
+        regions.push({ name: spec.name, sizeBytes: bytes.byteLength, pageCount: bytes.byteLength / pageSize, bytes, mapping });
+      }
+      checkLayout({ pageSize, regions: regions.map((r) => ({ name: r.name, sizeBytes: r.sizeBytes })) });
+    } catch (err) {
+      for (const r of regions) r.mapping?.unmap();
+      throw err;
+    }
+    return new GuestMemory(pageSize, regions);
+  }
+
+  /**
+   * Unmaps every region the addon mapped. Their `bytes` then read as empty (length 0), so no
+   * view can reach memory that is gone. Regions backed by SharedArrayBuffers are untouched.
+   */
+  unmap(): void {
+    for (const r of this.regions) r.mapping?.unmap();
   }
 
   /** Allocates zeroed memory of the shape `layout` describes (the destination's usual start). */

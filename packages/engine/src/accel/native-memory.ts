@@ -1,0 +1,46 @@
+import { ErrorCode, FerryError } from '../errors.ts';
+import { requireNative } from './native-loader.ts';
+
+/**
+ * Memory the addon mapped (`MemoryMapping` in packages/native/src/js_mapping.rs): a file shared
+ * with another process, or anonymous memory, page-aligned so the kernel can track it per page.
+ */
+export interface NativeMapping {
+  readonly byteLength: number;
+  /** False for a copy-on-write mapping of a file opened read-only. */
+  readonly writable: boolean;
+  /** False once `unmap()` was called. */
+  readonly mapped: boolean;
+  /** The memory as an ArrayBuffer, the same one on every call; throws after `unmap()`. */
+  buffer(): ArrayBuffer;
+  /** Detaches the ArrayBuffer (every view of it reads as empty) and releases the memory. */
+  unmap(): void;
+}
+
+/** Kernel write tracking of one mapping (userfaultfd asynchronous write protection). */
+export interface NativeWriteTracker {
+  /** ORs the pages written since the last call into `words`, re-protects them; returns how many bits were new. */
+  collect(words: Uint32Array): number;
+  close(): void;
+}
+
+export interface NativeMemoryBinding {
+  MemoryMapping: {
+    anonymous(byteLength: number): NativeMapping;
+    openFile(path: string, options?: { writable?: boolean; create?: boolean; byteLength?: number }): NativeMapping;
+  };
+  WriteTracker: { create(mapping: NativeMapping, pageSize: number): NativeWriteTracker };
+  writeTrackingSupport(): { available: boolean; reason?: string | null };
+}
+
+/** The addon's mapping and write-tracking classes, or why they are not there. Never throws. */
+export function loadNativeMemory(): { binding: NativeMemoryBinding } | { error: FerryError } {
+  const loaded = requireNative();
+  if ('error' in loaded) return loaded;
+  const binding = loaded.binding as Partial<NativeMemoryBinding>;
+  if (!binding.MemoryMapping || !binding.WriteTracker || typeof binding.writeTrackingSupport !== 'function') {
+    const message = '@ferry/native has no memory mapping on this platform (or is a stale build: rebuild it)';
+    return { error: new FerryError(ErrorCode.NATIVE_UNAVAILABLE, message) };
+  }
+  return { binding: binding as NativeMemoryBinding };
+}

@@ -1,0 +1,375 @@
+//! The JavaScript face of `mapping.rs` and `uffd.rs`: `MemoryMapping` (memory the addon maps,
+//! seen as one external ArrayBuffer) and `WriteTracker` (kernel dirty tracking of a mapping).
+//!
+//! Safety against use after unmap: a mapping hands JavaScript exactly one ArrayBuffer, and
+//! `unmap()` detaches it (its length becomes 0, so every typed array over it reads as empty)
+//! before letting go of the memory. The buffer's finalizer and every tracker hold an
+//! `Arc<Mapping>`, so the pages are returned to the kernel only when nothing can reach them.
+
+use std::path::Path;
+use std::ptr;
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{ArrayBuffer, ObjectFinalize};
+use napi::{check_status, sys, Env, Error, JsValue, Result, Status};
+use napi_derive::napi;
+
+use crate::mapping::{os_page_size, FileOptions, Mapping};
+use crate::view::TypedArrayArg;
+
+/// How `MemoryMapping.openFile` maps a file.
+#[napi(object)]
+pub struct MapFileOptions {
+    /// Map read-write (default false: the file is never written; a stray write from
+    /// JavaScript changes a private copy of its page).
+    pub writable: Option<bool>,
+    /// Create the file if it does not exist (default false).
+    pub create: Option<bool>,
+    /// Bytes to map (default: the whole file); a writable file shorter than this is grown.
+    pub byte_length: Option<f64>,
+}
+
+/// Memory the addon mapped: a file shared with other processes, or private anonymous memory.
+/// Page-aligned, so kernel page tracking (`WriteTracker`) works on it.
+#[napi(custom_finalize)]
+pub struct MemoryMapping {
+    mapping: Option<Arc<Mapping>>,
+    buffer: Option<sys::napi_ref>,
+    byte_length: f64,
+    writable: bool,
+}
+
+#[napi]
+impl MemoryMapping {
+    /// Zero-filled private memory of `byteLength` bytes (a multiple of the OS page size), with
+    /// transparent huge pages off so that tracking stays per 4 KiB page.
+    #[napi(factory)]
+    pub fn anonymous(byte_length: f64) -> Result<Self> {
+        let len = to_len(byte_length)?;
+        Ok(Self::new(Mapping::anonymous(len).map_err(io_error)?))
+    }
+
+    /// Maps the file at `path` shared (`writable`) or copy-on-write (read-only).
+    #[napi(factory)]
+    pub fn open_file(path: String, options: Option<MapFileOptions>) -> Result<Self> {
+        let options = options.unwrap_or(MapFileOptions {
+            writable: None,
+            create: None,
+            byte_length: None,
+        });
+        let file_options = FileOptions {
+            writable: options.writable.unwrap_or(false),
+            create: options.create.unwrap_or(false),
+            len: options.byte_length.map(to_len).transpose()?,
+        };
+        let mapping = Mapping::file(Path::new(&path), &file_options)
+            .map_err(|err| Error::new(Status::GenericFailure, format!("{path}: {err}")))?;
+        Ok(Self::new(mapping))
+    }
+
+    fn new(mapping: Mapping) -> Self {
+        Self {
+            byte_length: mapping.len() as f64,
+            writable: mapping.writable(),
+            mapping: Some(Arc::new(mapping)),
+            buffer: None,
+        }
+    }
+
+    #[napi(getter)]
+    pub fn byte_length(&self) -> f64 {
+        self.byte_length
+    }
+
+    /// False for a copy-on-write mapping of a file opened read-only.
+    #[napi(getter)]
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// False once `unmap()` was called.
+    #[napi(getter)]
+    pub fn mapped(&self) -> bool {
+        self.mapping.is_some()
+    }
+
+    /// The memory as an ArrayBuffer (the same one on every call). Throws after `unmap()`.
+    #[napi(ts_return_type = "ArrayBuffer")]
+    pub fn buffer(&mut self, env: Env) -> Result<sys::napi_value> {
+        let mapping = self.live()?.clone();
+        if let Some(reference) = self.buffer {
+            let mut value = ptr::null_mut();
+            // SAFETY: the reference is strong and was made in this environment.
+            check_status!(unsafe {
+                sys::napi_get_reference_value(env.raw(), reference, &mut value)
+            })?;
+            return Ok(value);
+        }
+        let (addr, len) = (mapping.as_ptr(), mapping.len());
+        // SAFETY: `addr..addr + len` stays mapped for as long as the buffer exists: the
+        // finalizer owns an `Arc<Mapping>`, dropped only when V8 frees the buffer.
+        let buffer = unsafe {
+            ArrayBuffer::from_external(&env, addr, len, mapping, |_, mapping| drop(mapping))
+        }?;
+        let value = buffer.raw();
+        let mut reference = ptr::null_mut();
+        // SAFETY: `value` is live in this call's handle scope.
+        check_status!(unsafe { sys::napi_create_reference(env.raw(), value, 1, &mut reference) })?;
+        self.buffer = Some(reference);
+        Ok(value)
+    }
+
+    /// Detaches the ArrayBuffer (every view of it now has length 0) and lets go of the memory;
+    /// the pages go back to the kernel once no tracker holds them either. Idempotent.
+    #[napi]
+    pub fn unmap(&mut self, env: Env) -> Result<()> {
+        if let Some(reference) = self.buffer.take() {
+            let mut value = ptr::null_mut();
+            // SAFETY: the reference is strong and was made in this environment; it is deleted
+            // once, here.
+            unsafe {
+                check_status!(sys::napi_get_reference_value(
+                    env.raw(),
+                    reference,
+                    &mut value
+                ))?;
+                check_status!(sys::napi_detach_arraybuffer(env.raw(), value))?;
+                check_status!(sys::napi_delete_reference(env.raw(), reference))?;
+            }
+        }
+        self.mapping = None;
+        Ok(())
+    }
+
+    fn live(&self) -> Result<&Arc<Mapping>> {
+        self.mapping
+            .as_ref()
+            .ok_or_else(|| Error::new(Status::InvalidArg, "the mapping was unmapped"))
+    }
+}
+
+impl ObjectFinalize for MemoryMapping {
+    fn finalize(self, env: Env) -> Result<()> {
+        if let Some(reference) = self.buffer {
+            // SAFETY: made in this environment and not yet deleted. The buffer itself may live
+            // on; its finalizer keeps the memory mapped.
+            unsafe { sys::napi_delete_reference(env.raw(), reference) };
+        }
+        Ok(())
+    }
+}
+
+/// What this kernel offers for kernel-assisted dirty tracking.
+#[napi(object)]
+pub struct WriteTrackingSupport {
+    pub available: bool,
+    /// Why not, when `available` is false.
+    pub reason: Option<String>,
+}
+
+/// Whether `WriteTracker` can work here: Linux 6.7+ with userfaultfd open to this process.
+#[napi]
+pub fn write_tracking_support() -> WriteTrackingSupport {
+    match support() {
+        Ok(_) => WriteTrackingSupport {
+            available: true,
+            reason: None,
+        },
+        Err(reason) => WriteTrackingSupport {
+            available: false,
+            reason: Some(reason),
+        },
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn support() -> std::result::Result<u64, String> {
+    use crate::uffd::{Userfaultfd, WP_ASYNC_FEATURES};
+    let features = Userfaultfd::supported_features().map_err(|err| {
+        format!(
+            "userfaultfd is not open to this process ({err}); allow it with `sysctl \
+             vm.unprivileged_userfaultfd=1`, CAP_SYS_PTRACE, or access to /dev/userfaultfd"
+        )
+    })?;
+    if features & WP_ASYNC_FEATURES != WP_ASYNC_FEATURES {
+        return Err(
+            "this kernel lacks asynchronous userfaultfd write protection (Linux 6.7+)".into(),
+        );
+    }
+    Ok(features)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn support() -> std::result::Result<u64, String> {
+    Err("kernel write tracking needs Linux userfaultfd".into())
+}
+
+/// Kernel dirty tracking of one `MemoryMapping`: the first write to a page after each
+/// `collect` takes a write-protect fault that the kernel resolves by itself, remembering the
+/// page; `collect` reports those pages and protects them again in one page-table walk.
+#[napi]
+pub struct WriteTracker {
+    #[cfg(target_os = "linux")]
+    inner: Option<linux::Tracker>,
+    page_size: usize,
+}
+
+#[napi]
+impl WriteTracker {
+    /// Registers all of `mapping` and write-protects it: from now on every written page is
+    /// recorded. `pageSize` (the guest's) must be a multiple of the OS page size.
+    #[napi(factory)]
+    pub fn create(mapping: &MemoryMapping, page_size: f64) -> Result<Self> {
+        let mapping = mapping.live()?.clone();
+        let page_size = to_len(page_size)?;
+        let features = support().map_err(|reason| Error::new(Status::GenericFailure, reason))?;
+        #[cfg(target_os = "linux")]
+        {
+            let tracker = linux::Tracker::new(mapping, features).map_err(io_error)?;
+            Ok(Self {
+                inner: Some(tracker),
+                page_size,
+            })
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (mapping, features);
+            unreachable!("support() fails off Linux")
+        }
+    }
+
+    /// ORs the bits of the pages written since the last call (or since `create`) into `words`
+    /// (bit `i` = word `i >>> 5`, bit `i & 31`, one bit per guest page) and protects those
+    /// pages again. Returns how many bits were newly set. `words` may be shared.
+    #[napi(ts_args_type = "words: Uint32Array")]
+    pub fn collect(&mut self, words: TypedArrayArg) -> Result<u32> {
+        let words = words.u32s("words")?;
+        #[cfg(target_os = "linux")]
+        {
+            let tracker = self
+                .inner
+                .as_mut()
+                .ok_or_else(|| Error::new(Status::InvalidArg, "the tracker was closed"))?;
+            tracker.collect(self.page_size, &words).map_err(io_error)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = words;
+            Err(Error::new(Status::GenericFailure, "closed"))
+        }
+    }
+
+    /// Stops tracking and lifts the protection. Idempotent.
+    #[napi]
+    pub fn close(&mut self) {
+        #[cfg(target_os = "linux")]
+        drop(self.inner.take());
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::io;
+    use std::sync::Arc;
+
+    use crate::mapping::Mapping;
+    use crate::shared::SharedU32s;
+    use crate::uffd::{
+        PageRegion, Pagemap, Userfaultfd, FEATURE_WP_HUGETLBFS_SHMEM, FEATURE_WP_UNPOPULATED,
+        WP_ASYNC_FEATURES,
+    };
+
+    pub struct Tracker {
+        uffd: Userfaultfd,
+        pagemap: Pagemap,
+        mapping: Arc<Mapping>,
+        scratch: Vec<PageRegion>,
+    }
+
+    impl Tracker {
+        pub fn new(mapping: Arc<Mapping>, supported: u64) -> io::Result<Self> {
+            // Unpopulated pages get protected too (fewer faults to populate), and shared file
+            // memory needs its own feature bit; ask for each where the kernel has it.
+            let optional = FEATURE_WP_UNPOPULATED | FEATURE_WP_HUGETLBFS_SHMEM;
+            let uffd = Userfaultfd::open(WP_ASYNC_FEATURES | (supported & optional))?;
+            let (addr, len) = (mapping.as_ptr() as usize, mapping.len());
+            uffd.register_wp(addr, len)?;
+            uffd.write_protect(addr, len, true)?;
+            Ok(Self {
+                uffd,
+                pagemap: Pagemap::open()?,
+                mapping,
+                scratch: vec![PageRegion::default(); 4096],
+            })
+        }
+
+        pub fn collect(&mut self, page_size: usize, words: &SharedU32s) -> io::Result<u32> {
+            let base = self.mapping.as_ptr() as usize;
+            let pages = self.mapping.len().div_ceil(page_size);
+            if words.len() < pages.div_ceil(32) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "words is shorter than pageCount / 32",
+                ));
+            }
+            let mut added = 0u32;
+            self.pagemap.take_written(
+                base,
+                self.mapping.len(),
+                &mut self.scratch,
+                |start, end| {
+                    let first = (start - base) / page_size;
+                    let last = (end - base).div_ceil(page_size);
+                    added += set_range(words, first, last);
+                },
+            )?;
+            Ok(added)
+        }
+    }
+
+    impl Drop for Tracker {
+        fn drop(&mut self) {
+            let (addr, len) = (self.mapping.as_ptr() as usize, self.mapping.len());
+            let _ = self.uffd.write_protect(addr, len, false);
+            let _ = self.uffd.unregister(addr, len);
+        }
+    }
+
+    /// Sets bits `first..last`; returns how many were not set before.
+    fn set_range(words: &SharedU32s, first: usize, last: usize) -> u32 {
+        let mut added = 0;
+        let mut page = first;
+        while page < last {
+            let bit = page % 32;
+            let n = (32 - bit).min(last - page);
+            let mask = if n == 32 {
+                u32::MAX
+            } else {
+                ((1u32 << n) - 1) << bit
+            };
+            added += words.or_bits(page / 32, mask).count_ones();
+            page += n;
+        }
+        added
+    }
+}
+
+fn to_len(value: f64) -> Result<usize> {
+    if value >= 1.0 && value <= (1u64 << 53) as f64 && value.fract() == 0.0 {
+        let len = value as usize;
+        if len.is_multiple_of(os_page_size()) {
+            return Ok(len);
+        }
+    }
+    Err(Error::new(
+        Status::InvalidArg,
+        format!(
+            "a length must be a positive multiple of the OS page size ({} bytes)",
+            os_page_size()
+        ),
+    ))
+}
+
+fn io_error(err: std::io::Error) -> Error {
+    Error::new(Status::GenericFailure, err.to_string())
+}

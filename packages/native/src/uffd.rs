@@ -1,0 +1,312 @@
+//! Linux userfaultfd, the parts Ferry uses: asynchronous write protection for dirty tracking
+//! (UFFD_FEATURE_WP_ASYNC with the PAGEMAP_SCAN ioctl, Linux 6.7+) and, for post-copy, missing
+//! faults resolved with UFFDIO_COPY.
+//!
+//! Why asynchronous write protection: with classic uffd-wp every first write to a protected
+//! page stops the writing thread until a handler thread reads the fault and lifts the
+//! protection (two context switches per page and round). With WP_ASYNC the kernel lifts it in
+//! the fault itself and remembers the page as written; PAGEMAP_SCAN later returns the written
+//! pages and protects them again in the same page-table walk, so a page written between the
+//! two is never missed. The constants are those of `linux/userfaultfd.h` and `linux/fs.h`
+//! (older libc headers lack the newer ones).
+
+use std::io;
+
+use crate::mapping::Fd;
+
+const UFFD_API: u64 = 0xAA;
+const UFFD_USER_MODE_ONLY: libc::c_int = 1;
+const USERFAULTFD_IOC_NEW: libc::c_ulong = 0xAA00;
+
+const UFFDIO_API: libc::c_ulong = 0xC018_AA3F;
+const UFFDIO_REGISTER: libc::c_ulong = 0xC020_AA00;
+const UFFDIO_UNREGISTER: libc::c_ulong = 0x8010_AA01;
+const UFFDIO_WRITEPROTECT: libc::c_ulong = 0xC018_AA06;
+const PAGEMAP_SCAN: libc::c_ulong = 0xC060_6610;
+
+pub const FEATURE_PAGEFAULT_FLAG_WP: u64 = 1 << 0;
+pub const FEATURE_WP_HUGETLBFS_SHMEM: u64 = 1 << 12;
+pub const FEATURE_WP_UNPOPULATED: u64 = 1 << 13;
+pub const FEATURE_WP_ASYNC: u64 = 1 << 15;
+
+const REGISTER_MODE_WP: u64 = 1 << 1;
+const WRITEPROTECT_MODE_WP: u64 = 1 << 0;
+
+const PM_SCAN_WP_MATCHING: u64 = 1 << 0;
+const PM_SCAN_CHECK_WPASYNC: u64 = 1 << 1;
+const PAGE_IS_WRITTEN: u64 = 1 << 1;
+
+#[repr(C)]
+struct UffdioApi {
+    api: u64,
+    features: u64,
+    ioctls: u64,
+}
+
+#[repr(C)]
+struct UffdioRange {
+    start: u64,
+    len: u64,
+}
+
+#[repr(C)]
+struct UffdioRegister {
+    range: UffdioRange,
+    mode: u64,
+    ioctls: u64,
+}
+
+#[repr(C)]
+struct UffdioWriteprotect {
+    range: UffdioRange,
+    mode: u64,
+}
+
+#[repr(C)]
+struct PmScanArg {
+    size: u64,
+    flags: u64,
+    start: u64,
+    end: u64,
+    walk_end: u64,
+    vec: u64,
+    vec_len: u64,
+    max_pages: u64,
+    category_inverted: u64,
+    category_mask: u64,
+    category_anyof_mask: u64,
+    return_mask: u64,
+}
+
+/// One run of pages `[start, end)` (addresses) that PAGEMAP_SCAN reports.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct PageRegion {
+    pub start: u64,
+    pub end: u64,
+    categories: u64,
+}
+
+/// An open userfaultfd with its API handshake done.
+pub struct Userfaultfd {
+    fd: Fd,
+    features: u64,
+}
+
+impl Userfaultfd {
+    /// The features this kernel offers (a throwaway descriptor answers; the API handshake can
+    /// only be done once per descriptor).
+    pub fn supported_features() -> io::Result<u64> {
+        Ok(Self::open(0)?.features)
+    }
+
+    /// Opens a userfaultfd asking for `features`; fails if the kernel lacks any of them.
+    pub fn open(features: u64) -> io::Result<Self> {
+        let fd = new_fd()?;
+        let mut api = UffdioApi {
+            api: UFFD_API,
+            features,
+            ioctls: 0,
+        };
+        ioctl(&fd, UFFDIO_API, &mut api)?;
+        Ok(Self {
+            fd,
+            features: api.features,
+        })
+    }
+
+    /// Registers `[addr, addr + len)` for write-protect faults.
+    pub fn register_wp(&self, addr: usize, len: usize) -> io::Result<()> {
+        let mut reg = UffdioRegister {
+            range: range(addr, len),
+            mode: REGISTER_MODE_WP,
+            ioctls: 0,
+        };
+        ioctl(&self.fd, UFFDIO_REGISTER, &mut reg)
+    }
+
+    pub fn unregister(&self, addr: usize, len: usize) -> io::Result<()> {
+        let mut r = range(addr, len);
+        ioctl(&self.fd, UFFDIO_UNREGISTER, &mut r)
+    }
+
+    /// Write-protects (or unprotects) `[addr, addr + len)`.
+    pub fn write_protect(&self, addr: usize, len: usize, protect: bool) -> io::Result<()> {
+        let mut wp = UffdioWriteprotect {
+            range: range(addr, len),
+            mode: if protect { WRITEPROTECT_MODE_WP } else { 0 },
+        };
+        ioctl(&self.fd, UFFDIO_WRITEPROTECT, &mut wp)
+    }
+}
+
+/// `/proc/self/pagemap`, opened for the PAGEMAP_SCAN ioctl.
+pub struct Pagemap(Fd);
+
+impl Pagemap {
+    pub fn open() -> io::Result<Self> {
+        let path = c"/proc/self/pagemap";
+        // SAFETY: a valid C string.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self(Fd(fd)))
+    }
+
+    /// Calls `each(start, end)` for every run of pages in `[addr, addr + len)` written since
+    /// they were last protected, and write-protects them again in the same walk. The memory
+    /// must be registered for asynchronous write protection.
+    pub fn take_written(
+        &self,
+        addr: usize,
+        len: usize,
+        scratch: &mut [PageRegion],
+        mut each: impl FnMut(usize, usize),
+    ) -> io::Result<()> {
+        let end = (addr + len) as u64;
+        let mut start = addr as u64;
+        while start < end {
+            let mut arg = PmScanArg {
+                size: std::mem::size_of::<PmScanArg>() as u64,
+                flags: PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+                start,
+                end,
+                walk_end: 0,
+                vec: scratch.as_mut_ptr() as u64,
+                vec_len: scratch.len() as u64,
+                max_pages: 0,
+                category_inverted: 0,
+                category_mask: PAGE_IS_WRITTEN,
+                category_anyof_mask: 0,
+                return_mask: PAGE_IS_WRITTEN,
+            };
+            // SAFETY: `arg` points at `scratch`, which holds `vec_len` writable regions.
+            let found = unsafe { libc::ioctl(self.0 .0, PAGEMAP_SCAN, &mut arg) };
+            if found < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            for region in &scratch[..found as usize] {
+                each(region.start as usize, region.end as usize);
+            }
+            // A full `scratch` stops the walk early; `walk_end` says where.
+            if arg.walk_end <= start {
+                break;
+            }
+            start = arg.walk_end;
+        }
+        Ok(())
+    }
+}
+
+/// The features asynchronous write tracking needs.
+pub const WP_ASYNC_FEATURES: u64 = FEATURE_PAGEFAULT_FLAG_WP | FEATURE_WP_ASYNC;
+
+fn new_fd() -> io::Result<Fd> {
+    let flags = libc::O_CLOEXEC | libc::O_NONBLOCK;
+    // User-mode-only faults are all Ferry needs (the guest's own loads and stores), and that
+    // is what an unprivileged process may ask for when vm.unprivileged_userfaultfd is 0.
+    for extra in [UFFD_USER_MODE_ONLY, 0] {
+        // SAFETY: the syscall takes only flags.
+        let fd = unsafe { libc::syscall(libc::SYS_userfaultfd, flags | extra) };
+        if fd >= 0 {
+            return Ok(Fd(fd as libc::c_int));
+        }
+    }
+    let syscall_error = io::Error::last_os_error();
+    // /dev/userfaultfd (Linux 6.1+) grants the same to whoever may open the device.
+    let path = c"/dev/userfaultfd";
+    // SAFETY: a valid C string.
+    let dev = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if dev < 0 {
+        return Err(syscall_error);
+    }
+    let dev = Fd(dev);
+    // SAFETY: the ioctl takes the new descriptor's flags by value.
+    let fd = unsafe { libc::ioctl(dev.0, USERFAULTFD_IOC_NEW, flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Fd(fd))
+}
+
+fn range(addr: usize, len: usize) -> UffdioRange {
+    UffdioRange {
+        start: addr as u64,
+        len: len as u64,
+    }
+}
+
+fn ioctl<T>(fd: &Fd, request: libc::c_ulong, arg: &mut T) -> io::Result<()> {
+    // SAFETY: every request used here takes a pointer to the `repr(C)` struct `T` it is
+    // paired with at its call site.
+    if unsafe { libc::ioctl(fd.0, request, arg as *mut T) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::{os_page_size, Mapping};
+
+    fn wp_async_or_skip() -> Option<Userfaultfd> {
+        match Userfaultfd::supported_features() {
+            Ok(f) if f & WP_ASYNC_FEATURES == WP_ASYNC_FEATURES => {
+                Some(Userfaultfd::open(WP_ASYNC_FEATURES | (f & FEATURE_WP_UNPOPULATED)).unwrap())
+            }
+            Ok(_) => {
+                eprintln!("skipped: this kernel lacks UFFD_FEATURE_WP_ASYNC (Linux 6.7+)");
+                None
+            }
+            Err(err) => {
+                eprintln!("skipped: userfaultfd unavailable: {err}");
+                None
+            }
+        }
+    }
+
+    fn written(pm: &Pagemap, m: &Mapping) -> Vec<usize> {
+        let page = os_page_size();
+        let base = m.as_ptr() as usize;
+        let mut scratch = vec![PageRegion::default(); 2];
+        let mut pages = Vec::new();
+        pm.take_written(base, m.len(), &mut scratch, |s, e| {
+            pages.extend((s - base) / page..(e - base) / page)
+        })
+        .unwrap();
+        pages
+    }
+
+    #[test]
+    fn async_write_protection_reports_each_written_page_once_per_scan() {
+        let Some(uffd) = wp_async_or_skip() else {
+            return;
+        };
+        let page = os_page_size();
+        let m = Mapping::anonymous(64 * page).unwrap();
+        let base = m.as_ptr() as usize;
+        // Populate half the pages first: tracking must cover present and absent pages.
+        for p in 0..32 {
+            // SAFETY: in bounds of the mapping.
+            unsafe { *m.as_ptr().add(p * page) = 1 };
+        }
+        uffd.register_wp(base, m.len()).unwrap();
+        uffd.write_protect(base, m.len(), true).unwrap();
+        let pm = Pagemap::open().unwrap();
+        assert_eq!(written(&pm, &m), Vec::<usize>::new());
+        // Scattered writes: more runs than the 2-entry scratch holds, so the walk resumes.
+        let targets = [0usize, 3, 4, 5, 17, 31, 32, 40, 41, 63];
+        for &p in &targets {
+            // SAFETY: in bounds of the mapping.
+            unsafe { *m.as_ptr().add(p * page + 100) = 7 };
+        }
+        assert_eq!(written(&pm, &m), targets);
+        assert_eq!(written(&pm, &m), Vec::<usize>::new(), "a scan re-protects");
+        // SAFETY: in bounds of the mapping.
+        unsafe { *m.as_ptr().add(5 * page) = 8 };
+        assert_eq!(written(&pm, &m), vec![5]);
+        uffd.unregister(base, m.len()).unwrap();
+    }
+}
