@@ -24,7 +24,7 @@ const which = positionals[0] ?? 'all';
 const quick = values.quick;
 
 if (which === 'scan' || which === 'all') {
-  await scanBench({ sizeMiB: Number(values['size-mib'] ?? (quick ? 64 : 256)), timeMs: quick ? 300 : 1500 });
+  await scanBench({ sizeMiB: Number(values['size-mib'] ?? (quick ? 64 : 1024)), timeMs: quick ? 300 : 1500 });
 }
 if (which === 'migrate' || which === 'all') {
   await migrateBench({

@@ -40,6 +40,7 @@ export { WriteBarrier, WriteBarrierTracker } from './dirty/write-barrier.ts';
 export { HashScanTracker } from './dirty/hash-scan.ts';
 export { ExternalTracker } from './dirty/external.ts';
 export { KernelWriteTracker, type KernelTrackingSupport } from './dirty/kernel-write.ts';
+export { PerRegionTracker } from './dirty/per-region.ts';
 export { type DirtyRateSample, measureDirtyRate } from './dirty/dirty-rate.ts';
 
 export { Feature, Intent, MAGIC, MessageType, PageEncoding, PROTOCOL_VERSION } from './protocol/constants.ts';

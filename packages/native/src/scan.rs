@@ -1,9 +1,11 @@
-//! The page kernels: xxh64 of every page and a zero-page bitmap, in one pass over memory.
+//! The page kernels: a hash of every page (xxh64 for the wire, or xxh3 as a faster fingerprint
+//! that only the hash-scan tracker compares with itself) and a zero-page bitmap, in one pass.
 //!
 //! Safe code only; memory is read through [`SharedBytes`] snapshots (see `shared.rs`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 use xxhash_rust::xxh64::{xxh64, Xxh64};
 
 use crate::shared::{SharedBytes, SharedU32s, SharedU64s};
@@ -22,6 +24,16 @@ impl Chunk {
     fn new() -> Self {
         Self([0; CHUNK_BYTES])
     }
+}
+
+/// Which hash a scan computes per page.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PageHash {
+    /// xxh64, seed 0: the protocol's page checksum, shared with the TypeScript twin.
+    Xxh64,
+    /// xxh3-64 (SIMD): a fingerprint for dirty detection by content, compared only with
+    /// fingerprints of the same kernel.
+    Xxh3,
 }
 
 /// The scan was stopped by its abort flag before it finished.
@@ -44,6 +56,7 @@ pub struct ScanOutput {
 pub fn scan_pages(
     data: SharedBytes,
     page_size: usize,
+    hash: PageHash,
     out: &ScanOutput,
     abort: Option<&AtomicBool>,
 ) -> Result<u32, Aborted> {
@@ -56,8 +69,8 @@ pub fn scan_pages(
         if page % ABORT_CHECK_PAGES == 0 && abort.is_some_and(|a| a.load(Ordering::Relaxed)) {
             return Err(Aborted);
         }
-        let (hash, nonzero) = hash_range(data, page * page_size, page_size, &mut chunk);
-        out.hashes.store(page, hash);
+        let (value, nonzero) = hash_range(data, page * page_size, page_size, hash, &mut chunk);
+        out.hashes.store(page, value);
         if nonzero == 0 {
             zero_pages += 1;
             bits |= 1 << (page % 32);
@@ -98,15 +111,26 @@ pub fn hash_all(data: SharedBytes, seed: u64) -> u64 {
     hasher.digest()
 }
 
-/// xxh64 (seed 0) of `len` bytes at `start`, and the OR of those bytes (0 iff all zero).
+/// The hash of `len` bytes at `start`, and the OR of those bytes (0 iff all zero).
 #[inline(always)]
-fn hash_range(data: SharedBytes, start: usize, len: usize, chunk: &mut Chunk) -> (u64, u64) {
+fn hash_range(
+    data: SharedBytes,
+    start: usize,
+    len: usize,
+    hash: PageHash,
+    chunk: &mut Chunk,
+) -> (u64, u64) {
     if len <= CHUNK_BYTES {
         let bytes = &mut chunk.0[..len];
         let nonzero = data.snapshot(start, bytes);
-        return (xxh64(bytes, 0), nonzero);
+        let value = match hash {
+            PageHash::Xxh64 => xxh64(bytes, 0),
+            PageHash::Xxh3 => xxh3_64(bytes),
+        };
+        return (value, nonzero);
     }
-    let mut hasher = Xxh64::new(0);
+    let mut h64 = Xxh64::new(0);
+    let mut h3 = Xxh3::new();
     let mut nonzero = 0;
     let mut at = start;
     let end = start + len;
@@ -114,10 +138,17 @@ fn hash_range(data: SharedBytes, start: usize, len: usize, chunk: &mut Chunk) ->
         let n = CHUNK_BYTES.min(end - at);
         let bytes = &mut chunk.0[..n];
         nonzero |= data.snapshot(at, bytes);
-        hasher.update(bytes);
+        match hash {
+            PageHash::Xxh64 => h64.update(bytes),
+            PageHash::Xxh3 => h3.update(bytes),
+        }
         at += n;
     }
-    (hasher.digest(), nonzero)
+    let value = match hash {
+        PageHash::Xxh64 => h64.digest(),
+        PageHash::Xxh3 => h3.digest(),
+    };
+    (value, nonzero)
 }
 
 #[cfg(test)]
@@ -155,11 +186,22 @@ mod tests {
                     zero_bits: Some(SharedU32s::new(words.as_mut_ptr(), words.len())),
                 }
             };
-            let zeros = scan_pages(bytes(&data), page_size, &out, None).unwrap();
+            let zeros = scan_pages(bytes(&data), page_size, PageHash::Xxh64, &out, None).unwrap();
+            let mut fingerprints = vec![0u64; pages];
+            // SAFETY: the vector outlives the view.
+            let fp_out = ScanOutput {
+                hashes: unsafe { SharedU64s::new(fingerprints.as_mut_ptr(), pages) },
+                zero_bits: None,
+            };
+            assert_eq!(
+                scan_pages(bytes(&data), page_size, PageHash::Xxh3, &fp_out, None).unwrap(),
+                14
+            );
             assert_eq!(zeros, 14);
             for p in 0..pages {
                 let page = &data[p * page_size..(p + 1) * page_size];
                 assert_eq!(hashes[p], xxh64(page, 0));
+                assert_eq!(fingerprints[p], xxh3_64(page));
                 assert_eq!(words[p / 32] >> (p % 32) & 1 == 1, p % 3 == 0, "page {p}");
             }
             assert_eq!(words[1] >> 8, 0xFF_FFFF, "bits past the last page are kept");
@@ -177,6 +219,6 @@ mod tests {
             zero_bits: None,
         };
         let abort = AtomicBool::new(true);
-        assert!(scan_pages(bytes(&data), 4096, &out, Some(&abort)).is_err());
+        assert!(scan_pages(bytes(&data), 4096, PageHash::Xxh3, &out, Some(&abort)).is_err());
     }
 }

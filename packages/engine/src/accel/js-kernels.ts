@@ -14,17 +14,20 @@ type H64Raw = (input: Uint8Array, seed?: bigint) => bigint;
  */
 export async function createJsKernels(): Promise<Kernels> {
   const { h64Raw } = await xxhash();
+  const scanPages: Kernels['scanPages'] = (data, pageSize, hashesOut, zeroBitsOut) => {
+    const pageCount = checkPageArgs(data, pageSize, hashesOut, zeroBitsOut);
+    hashEachPage(h64Raw, data, pageSize, pageCount, hashesOut);
+    return markZeroPages(data, pageSize, pageCount, zeroBitsOut);
+  };
   return {
     name: 'js',
     hashPages(data, pageSize, out) {
       const pageCount = checkPageArgs(data, pageSize, out);
       hashEachPage(h64Raw, data, pageSize, pageCount, out);
     },
-    scanPages(data, pageSize, hashesOut, zeroBitsOut) {
-      const pageCount = checkPageArgs(data, pageSize, hashesOut, zeroBitsOut);
-      hashEachPage(h64Raw, data, pageSize, pageCount, hashesOut);
-      return markZeroPages(data, pageSize, pageCount, zeroBitsOut);
-    },
+    scanPages,
+    // xxhash-wasm has no xxh3: the fingerprint is xxh64 here.
+    fingerprintPages: scanPages,
     xxh64(data) {
       checkHashInput(data);
       return h64Raw(data, 0n);

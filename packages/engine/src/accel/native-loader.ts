@@ -8,6 +8,14 @@ import { checkXbzrleDecodeArgs, checkXbzrleEncodeArgs } from './xbzrle.ts';
 interface NativeBinding {
   hashPages(data: Uint8Array, pageSize: number, out: BigUint64Array): void;
   scanPages(data: Uint8Array, pageSize: number, hashesOut: BigUint64Array, zeroBitsOut: Uint32Array): number;
+  fingerprintPages(data: Uint8Array, pageSize: number, fingerprintsOut: BigUint64Array, zeroBitsOut: Uint32Array): number;
+  fingerprintPagesAsync(
+    data: Uint8Array,
+    pageSize: number,
+    fingerprintsOut: BigUint64Array,
+    zeroBitsOut: Uint32Array,
+    signal?: AbortSignal,
+  ): Promise<number>;
   xxh64(data: Uint8Array, seed?: bigint): bigint;
   xbzrleEncode(old: Uint8Array, cur: Uint8Array, out: Uint8Array): number;
   xbzrleDecode(delta: Uint8Array, page: Uint8Array): void;
@@ -29,6 +37,8 @@ const BINDING_FUNCTIONS = [
   'xbzrleDecode',
   'hashPagesAsync',
   'scanPagesAsync',
+  'fingerprintPages',
+  'fingerprintPagesAsync',
 ] as const satisfies readonly (keyof NativeBinding)[];
 
 /** The environment variable that, set to `1`, keeps Ferry from loading the addon. */
@@ -84,6 +94,14 @@ function wrapBinding(native: NativeBinding): Kernels {
     scanPages(data, pageSize, hashesOut, zeroBitsOut) {
       checkPageArgs(data, pageSize, hashesOut, zeroBitsOut);
       return native.scanPages(data, pageSize, hashesOut, zeroBitsOut);
+    },
+    fingerprintPages(data, pageSize, fingerprintsOut, zeroBitsOut) {
+      checkPageArgs(data, pageSize, fingerprintsOut, zeroBitsOut);
+      return native.fingerprintPages(data, pageSize, fingerprintsOut, zeroBitsOut);
+    },
+    async fingerprintPagesAsync(data, pageSize, fingerprintsOut, zeroBitsOut, signal) {
+      checkPageArgs(data, pageSize, fingerprintsOut, zeroBitsOut);
+      return runAbortable(signal, (inner) => native.fingerprintPagesAsync(data, pageSize, fingerprintsOut, zeroBitsOut, inner));
     },
     xxh64(data) {
       checkHashInput(data);

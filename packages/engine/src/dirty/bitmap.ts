@@ -161,6 +161,53 @@ export class DirtyBitmap {
     return i < this.bitCount ? i : -1;
   }
 
+  /** Clears bits `[from, to)`, whole words at a time in the middle. */
+  clearRange(from: number, to: number): void {
+    let i = from;
+    while (i < to && (i & 31) !== 0) this.clear(i++);
+    while (i + 32 <= to) {
+      this.words[i >>> 5] = 0;
+      i += 32;
+    }
+    while (i < to) this.clear(i++);
+  }
+
+  /** Union: sets every bit set in `other` (of the same size); returns how many were newly set. */
+  or(other: DirtyBitmap): number {
+    this.checkSameSize(other);
+    const a = this.words;
+    const b = other.words;
+    let added = 0;
+    for (let i = 0; i < a.length; i++) {
+      const v = b[i]!;
+      if (v === 0) continue;
+      added += popcount32(v & ~a[i]!);
+      a[i]! |= v;
+    }
+    return added;
+  }
+
+  /** Difference: clears every bit set in `other` (of the same size); returns how many were cleared. */
+  andNot(other: DirtyBitmap): number {
+    this.checkSameSize(other);
+    const a = this.words;
+    const b = other.words;
+    let removed = 0;
+    for (let i = 0; i < a.length; i++) {
+      const v = b[i]! & a[i]!;
+      if (v === 0) continue;
+      removed += popcount32(v);
+      a[i]! &= ~v;
+    }
+    return removed;
+  }
+
+  private checkSameSize(other: DirtyBitmap): void {
+    if (other.bitCount !== this.bitCount) {
+      throw new UsageError(ErrorCode.INVALID_ARGUMENT, `bitmaps of ${this.bitCount} and ${other.bitCount} bits cannot be combined`);
+    }
+  }
+
   /** Sets bits `[from, to)`, whole words at a time in the middle. */
   setRange(from: number, to: number): void {
     let i = from;

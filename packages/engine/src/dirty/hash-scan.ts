@@ -8,8 +8,8 @@ import type { DirtyTracker } from './tracker.ts';
 const CHUNK_PAGES = 8192;
 
 /**
- * Dirty tracking with no help from the guest: every sync hashes every page and compares with
- * the hash from the previous sync. Costs a pass over memory per round, but works for memory
+ * Dirty tracking with no help from the guest: every sync fingerprints every page (xxh3 in the
+ * addon, xxh64 in the fallback) and compares with the fingerprint from the previous sync. Costs a pass over memory per round, but works for memory
  * that something else writes (another process, a VMM) with no write barrier and no kernel
  * support. With the native addon the pass runs off the event loop on its thread pool, two
  * chunks at a time; zero pages are found in the same pass.
@@ -43,25 +43,28 @@ export class HashScanTracker implements DirtyTracker {
   async sync(regionIndex: number, into: DirtyBitmap): Promise<number> {
     const prev = this.previous[regionIndex];
     if (!prev) throw new UsageError(ErrorCode.INVALID_ARGUMENT, `no region ${regionIndex}`);
-    await this.scan(regionIndex);
     const cur = this.current[regionIndex]!;
-    // Compare as 32-bit halves: no BigInt per page.
+    // Compare as 32-bit halves (no BigInt per page), chunk by chunk as each scan finishes, so the
+    // event loop never runs one loop over all pages of a large guest.
     const a = new Uint32Array(prev.buffer, prev.byteOffset, prev.length * 2);
     const b = new Uint32Array(cur.buffer, cur.byteOffset, cur.length * 2);
     let changed = 0;
-    for (let p = 0; p < cur.length; p++) {
-      if (a[2 * p] !== b[2 * p] || a[2 * p + 1] !== b[2 * p + 1]) {
-        if (!into.test(p)) changed++;
-        into.set(p);
+    await this.scan(regionIndex, (first, count) => {
+      for (let p = first; p < first + count; p++) {
+        if (a[2 * p] !== b[2 * p] || a[2 * p + 1] !== b[2 * p + 1]) {
+          if (!into.test(p)) changed++;
+          into.set(p);
+          a[2 * p] = b[2 * p]!;
+          a[2 * p + 1] = b[2 * p + 1]!;
+        }
       }
-    }
-    prev.set(cur);
+    });
     return changed;
   }
 
   stop(): void {}
 
-  private async scan(regionIndex: number): Promise<void> {
+  private async scan(regionIndex: number, onChunk?: (firstPage: number, pageCount: number) => void): Promise<void> {
     const region = this.memory.regions[regionIndex]!;
     const ps = this.memory.pageSize;
     const out = this.current[regionIndex]!;
@@ -76,9 +79,10 @@ export class HashScanTracker implements DirtyTracker {
         const hashes = out.subarray(job.first, job.first + job.count);
         // Chunks start on 32-page boundaries (CHUNK_PAGES is a multiple of 32), so word views line up.
         const bits = zero.subarray(job.first >>> 5, (job.first + job.count + 31) >>> 5);
-        zeros += this.kernels.scanPagesAsync
-          ? await this.kernels.scanPagesAsync(bytes, ps, hashes, bits)
-          : this.kernels.scanPages(bytes, ps, hashes, bits);
+        zeros += this.kernels.fingerprintPagesAsync
+          ? await this.kernels.fingerprintPagesAsync(bytes, ps, hashes, bits)
+          : this.kernels.fingerprintPages(bytes, ps, hashes, bits);
+        onChunk?.(job.first, job.count);
       }
     };
     await Promise.all([run(), run()]);

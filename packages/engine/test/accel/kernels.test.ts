@@ -125,6 +125,25 @@ describe.skipIf(nativeDisabled)('the native kernels', () => {
     expect(native.name).toBe('native');
   });
 
+  it('fingerprint pages (xxh3) with the zero bits of scanPages, sync and async alike', async () => {
+    const pageSize = 4096;
+    const pageCount = 200;
+    const { data } = guestMemory(pageSize, pageCount, 'SharedArrayBuffer');
+    data.copyWithin(7 * pageSize, 5 * pageSize, 6 * pageSize); // page 7 = page 5
+    const scanned = scan(native, data, pageSize, 'SharedArrayBuffer');
+    const fingerprints = new BigUint64Array(pageCount);
+    const zeroBits = new Uint32Array(Math.ceil(pageCount / 32)).fill(0xa5a5_a5a5); // as `scan` pre-fills
+    expect(native.fingerprintPages(data, pageSize, fingerprints, zeroBits)).toBe(scanned.zeroCount);
+    expect(zeroBits).toEqual(scanned.zeroBits.subarray(0, zeroBits.length));
+    expect(fingerprints[7]).toBe(fingerprints[5]);
+    // Distinct non-zero contents give distinct fingerprints, and they are not the xxh64 checksums.
+    expect(fingerprints[0]).not.toBe(fingerprints[2]);
+    expect(fingerprints[0]).not.toBe(scanned.hashes[0]);
+    const again = new BigUint64Array(pageCount);
+    expect(await native.fingerprintPagesAsync!(data, pageSize, again, new Uint32Array(zeroBits.length))).toBe(scanned.zeroCount);
+    expect(again).toEqual(fingerprints);
+  });
+
   for (const backing of ['SharedArrayBuffer', 'ArrayBuffer'] as const) {
     for (const pageSize of [4096, 65536]) {
       const article = backing === 'ArrayBuffer' ? 'an' : 'a';

@@ -99,6 +99,24 @@ describe('DirtyBitmap', () => {
     expect([rest.test(3), rest.test(31), rest.test(64), rest.test(100), rest.test(32)]).toEqual([true, true, true, true, false]);
   });
 
+  it('unions, subtracts and clears ranges, counting what changed', () => {
+    const a = new DirtyBitmap(100);
+    const b = new DirtyBitmap(100);
+    a.setRange(10, 70);
+    b.setRange(60, 100);
+    expect(a.or(b)).toBe(30);
+    expect(a.count()).toBe(90);
+    expect(a.andNot(b)).toBe(40);
+    expect(a.count()).toBe(50);
+    expect(a.nextSet(0)).toBe(10);
+    expect(a.nextClear(10)).toBe(60);
+    a.clearRange(5, 67);
+    expect(a.count()).toBe(0);
+    b.clearRange(61, 99);
+    expect([b.test(60), b.test(61), b.test(98), b.test(99)]).toEqual([true, false, false, true]);
+    expect(() => a.or(new DirtyBitmap(101))).toThrow(/cannot be combined/);
+  });
+
   it('round-trips through the run-length form, sparse, dense and random', () => {
     for (const bits of [1, 31, 32, 33, 1000, 100_003]) {
       for (const density of [0, 0.001, 0.5, 0.999, 1]) {

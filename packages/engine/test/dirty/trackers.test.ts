@@ -7,6 +7,7 @@ import {
   loadKernels,
   measureDirtyRate,
   migrate,
+  PerRegionTracker,
   WriteBarrierTracker,
 } from '../../src/index.ts';
 import { WriterGuest, writePattern } from '../../src/testing/index.ts';
@@ -60,6 +61,35 @@ describe('HashScanTracker', () => {
     });
     const incoming = await destination.result;
     expect(Buffer.compare(source.region(0).bytes, incoming.memory.region(0).bytes)).toBe(0);
+    expect(report.digest).toBe(incoming.digest);
+    await guest.stop();
+  });
+});
+
+describe('PerRegionTracker', () => {
+  it('tracks each region with its own tracker and migrates byte-identical', async () => {
+    const source = GuestMemory.create({
+      regions: [
+        { name: 'ram0', sizeBytes: 8 * MiB },
+        { name: 'ram1', sizeBytes: 8 * MiB },
+      ],
+    });
+    const barrier = new WriteBarrierTracker(source.layout);
+    const guest = new WriterGuest(source, barrier, { pagesPerSec: 10_000, workingSetFraction: 0.25 });
+    await guest.ready;
+    const tracker = new PerRegionTracker([barrier, new HashScanTracker(source, await loadKernels())]);
+    expect(tracker.kind).toBe('per-region(write-barrier,hash-scan)');
+    const destination = await listenSink();
+    const report = await migrate({
+      host: '127.0.0.1',
+      port: destination.port,
+      memory: source,
+      tracker,
+      controlPlane: guest.controlPlane(),
+      maxBandwidth: 200e6,
+    });
+    const incoming = await destination.result;
+    for (let r = 0; r < 2; r++) expect(Buffer.compare(source.region(r).bytes, incoming.memory.region(r).bytes)).toBe(0);
     expect(report.digest).toBe(incoming.digest);
     await guest.stop();
   });
