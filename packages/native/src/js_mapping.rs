@@ -6,9 +6,11 @@
 //! before letting go of the memory. The buffer's finalizer and every tracker hold an
 //! `Arc<Mapping>`, so the pages are returned to the kernel only when nothing can reach them.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::ptr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
 use napi::bindgen_prelude::{ArrayBuffer, ObjectFinalize};
 use napi::{check_status, sys, Env, Error, JsValue, Result, Status};
@@ -33,6 +35,7 @@ pub struct MapFileOptions {
 /// Page-aligned, so kernel page tracking (`WriteTracker`) works on it.
 #[napi(custom_finalize)]
 pub struct MemoryMapping {
+    id: u32,
     mapping: Option<Arc<Mapping>>,
     buffer: Option<sys::napi_ref>,
     byte_length: f64,
@@ -67,13 +70,44 @@ impl MemoryMapping {
         Ok(Self::new(mapping))
     }
 
+    /// Another handle on the mapping `id` (see `id`), for another thread of this process, such
+    /// as a guest's worker: its `buffer()` views the same memory at the same address, so kernel
+    /// tracking of the mapping sees that thread's writes too. Throws if no live handle has `id`.
+    #[napi(factory)]
+    pub fn attach(id: u32) -> Result<Self> {
+        let mapping = registry()
+            .lock()
+            .map_err(|_| Error::new(Status::GenericFailure, "mapping registry poisoned"))?
+            .get(&id)
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| Error::new(Status::InvalidArg, format!("no mapping {id} to attach")))?;
+        Ok(Self::with_id(id, mapping))
+    }
+
     fn new(mapping: Mapping) -> Self {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let mapping = Arc::new(mapping);
+        if let Ok(mut map) = registry().lock() {
+            map.retain(|_, weak| weak.strong_count() > 0);
+            map.insert(id, Arc::downgrade(&mapping));
+        }
+        Self::with_id(id, mapping)
+    }
+
+    fn with_id(id: u32, mapping: Arc<Mapping>) -> Self {
         Self {
+            id,
             byte_length: mapping.len() as f64,
             writable: mapping.writable(),
-            mapping: Some(Arc::new(mapping)),
+            mapping: Some(mapping),
             buffer: None,
         }
+    }
+
+    /// This process's name for the mapping, for `MemoryMapping.attach` in another thread.
+    #[napi(getter)]
+    pub fn id(&self) -> u32 {
+        self.id
     }
 
     #[napi(getter)]
@@ -157,6 +191,15 @@ impl ObjectFinalize for MemoryMapping {
         }
         Ok(())
     }
+}
+
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+
+/// Live mappings by id, for `attach`; weak, so a registry entry never keeps memory mapped.
+fn registry() -> &'static Mutex<HashMap<u32, Weak<Mapping>>> {
+    static REGISTRY: std::sync::OnceLock<Mutex<HashMap<u32, Weak<Mapping>>>> =
+        std::sync::OnceLock::new();
+    REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
 /// What this kernel offers for kernel-assisted dirty tracking.

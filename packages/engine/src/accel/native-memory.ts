@@ -6,6 +6,8 @@ import { requireNative } from './native-loader.ts';
  * with another process, or anonymous memory, page-aligned so the kernel can track it per page.
  */
 export interface NativeMapping {
+  /** This process's name for the mapping: another thread passes it to `attach` to see the same memory. */
+  readonly id: number;
   readonly byteLength: number;
   /** False for a copy-on-write mapping of a file opened read-only. */
   readonly writable: boolean;
@@ -27,6 +29,7 @@ export interface NativeWriteTracker {
 export interface NativeMemoryBinding {
   MemoryMapping: {
     anonymous(byteLength: number): NativeMapping;
+    attach(id: number): NativeMapping;
     openFile(path: string, options?: { writable?: boolean; create?: boolean; byteLength?: number }): NativeMapping;
   };
   WriteTracker: { create(mapping: NativeMapping, pageSize: number): NativeWriteTracker };

@@ -1,4 +1,4 @@
-import { loadNativeMemory, type NativeMapping } from '../accel/native-memory.ts';
+import { loadNativeMemory, type NativeMapping, type NativeMemoryBinding } from '../accel/native-memory.ts';
 import { ErrorCode, FerryError, UsageError } from '../errors.ts';
 import { checkLayout, DEFAULT_PAGE_SIZE, type MemoryLayout, totalBytes } from './layout.ts';
 
@@ -72,26 +72,53 @@ export class GuestMemory {
    * Call `unmap()` when done; until then the views stay valid.
    */
   static map(options: { regions: readonly MappedRegionSpec[]; pageSize?: number }): GuestMemory {
-    const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
-    const loaded = loadNativeMemory();
-    if ('error' in loaded) throw new FerryError(ErrorCode.MAPPING_FAILED, loaded.error.message, { cause: loaded.error });
-    const { MemoryMapping } = loaded.binding;
-    const regions: MemoryRegion[] = [];
-    try {
-      for (const spec of options.regions) {
-        let mapping: NativeMapping;
-        try {
-          mapping = spec.file
-            ? MemoryMapping.openFile(spec.file, {
+    return GuestMemory.mapEach(options.pageSize, options.regions, (spec, binding) => {
+      const what = spec.file ? `cannot map ${spec.file}` : 'cannot map anonymous memory';
+      return [
+        what,
+        () =>
+          spec.file
+            ? binding.MemoryMapping.openFile(spec.file, {
                 writable: spec.writable ?? true,
                 create: spec.create ?? false,
                 ...(spec.sizeBytes === undefined ? {} : { byteLength: spec.sizeBytes }),
               })
-            : MemoryMapping.anonymous(spec.sizeBytes ?? 0);
+            : binding.MemoryMapping.anonymous(spec.sizeBytes ?? 0),
+      ];
+    });
+  }
+
+  /**
+   * The same mapped memory in another thread of this process (a guest's worker), at the same
+   * addresses, so kernel write tracking sees this thread's writes: pass the `mapping.id` of
+   * each region of a `GuestMemory.map` memory. `unmap()` here detaches only this thread's views.
+   */
+  static attach(options: { regions: readonly { name: string; mappingId: number }[]; pageSize?: number }): GuestMemory {
+    return GuestMemory.mapEach(options.pageSize, options.regions, (spec, binding) => [
+      `cannot attach mapping ${spec.mappingId}`,
+      () => binding.MemoryMapping.attach(spec.mappingId),
+    ]);
+  }
+
+  /** Maps each region with `open`; on any failure unmaps those done and throws `FERRY_MAPPING_FAILED`. */
+  private static mapEach<S extends { readonly name: string }>(
+    pageSizeOption: number | undefined,
+    specs: readonly S[],
+    open: (spec: S, binding: NativeMemoryBinding) => [what: string, map: () => NativeMapping],
+  ): GuestMemory {
+    const pageSize = pageSizeOption ?? DEFAULT_PAGE_SIZE;
+    const loaded = loadNativeMemory();
+    if ('error' in loaded) throw new FerryError(ErrorCode.MAPPING_FAILED, loaded.error.message, { cause: loaded.error });
+    const regions: MemoryRegion[] = [];
+    try {
+      for (const spec of specs) {
+        const [what, map] = open(spec, loaded.binding);
+        let mapping: NativeMapping;
+        try {
+          mapping = map();
         } catch (err) {
-          const what = spec.file ?? 'anonymous memory';
           const detail = err instanceof Error ? err.message : String(err);
-          throw new FerryError(ErrorCode.MAPPING_FAILED, `region ${spec.name}: cannot map ${what}: ${detail}`, { cause: err });
+          throw new FerryError(ErrorCode.MAPPING_FAILED, `region ${spec.name}: ${what}: ${detail}`, { cause: err });
         }
         const bytes = new Uint8Array(mapping.buffer());
         regions.push({ name: spec.name, sizeBytes: bytes.byteLength, pageCount: bytes.byteLength / pageSize, bytes, mapping });

@@ -10,6 +10,7 @@ import {
   WriteBarrier,
   WriteBarrierTracker,
 } from '../../src/index.ts';
+import { startWorker } from '../../src/testing/index.ts';
 import { listenSink } from '../helpers.ts';
 
 const MiB = 1024 * 1024;
@@ -86,6 +87,30 @@ describe.skipIf(!support.available)('KernelWriteTracker (userfaultfd asynchronou
       expect(tracker.sync(0, again)).toBe(0);
       tracker.stop();
       memory.page(0, 5)[0] = 1; // writes after stop fault no more
+    } finally {
+      memory.unmap();
+    }
+  });
+
+  it('sees the writes of a worker thread that attached to the same mapping', async () => {
+    const memory = GuestMemory.map({ regions: [{ name: 'ram0', sizeBytes: MiB }] });
+    try {
+      const tracker = new KernelWriteTracker(memory);
+      tracker.start();
+      const pages = [3, 64, 65, 255];
+      const worker = startWorker(new URL('../fixtures/mapped-writer.worker.ts', import.meta.url), {
+        workerData: { mappingId: memory.region(0).mapping!.id, pages },
+      });
+      const reply = await new Promise<{ lengthAfterUnmap: number }>((resolve, reject) =>
+        worker.once('message', resolve).once('error', reject),
+      );
+      await worker.terminate();
+      expect(reply.lengthAfterUnmap).toBe(0); // the worker's unmap detached only its own view
+      expect(memory.page(0, 64)[64]).toBe(0xee);
+      const into = new DirtyBitmap(256);
+      expect(tracker.sync(0, into)).toBe(4);
+      expect(setBits(into)).toEqual(pages);
+      tracker.stop();
     } finally {
       memory.unmap();
     }
