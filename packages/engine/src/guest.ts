@@ -3,3 +3,4 @@
  * worker or process. Importing it loads no transport, no orchestrator and no native addon.
  */
 export { WriteBarrier } from './dirty/write-barrier.ts';
+export { PostcopyPager } from './postcopy/pager.ts';

@@ -9,6 +9,19 @@ import { toHex } from '../util/bytes.ts';
 import { lz4DecompressPage } from './lz4.ts';
 
 /**
+ * Where verified pages go during post-copy, instead of straight into memory: the guest runs
+ * meanwhile, so a page already here (perhaps changed since by the guest) must not be
+ * overwritten, and a page that arrives must be marked present (and may need a special write,
+ * such as UFFDIO_COPY into memory registered with userfaultfd).
+ */
+export interface PageSink {
+  /** False: the page is here already; drop the copy that arrived. */
+  wants(region: number, page: number): boolean;
+  /** Writes one verified page (`bytes` is only valid during the call) and marks it present. */
+  write(region: number, page: number, bytes: Uint8Array): void;
+}
+
+/**
  * Applies PAGES batches to the destination's memory. A batch is checked whole (region, every
  * page index, every checksum against the bytes received) before any page is written, so a
  * corrupt batch changes nothing. Tracks which pages have arrived (for post-copy and resume)
@@ -32,6 +45,9 @@ export class BatchDecoder {
   private readonly pageHashWords: Uint32Array;
   private readonly regionFirstPage: number[];
   pagesApplied = 0;
+  /** Set for post-copy: verified pages go here instead of into memory. */
+  sink: PageSink | undefined;
+  private zeroPage: Uint8Array | undefined;
 
   /**
    * `fresh`: the memory is known to be all zero (just allocated), so the hash table starts as
@@ -96,6 +112,15 @@ export class BatchDecoder {
     const dst = this.regionBuffers[batch.regionIndex]!;
     const payload = Buffer.from(batch.payload.buffer, batch.payload.byteOffset, batch.payload.byteLength);
     let at = 0;
+    if (this.sink) {
+      this.zeroPage ??= new Uint8Array(ps);
+      for (let i = 0; i < batch.count; i++) {
+        const raw = batch.encoding(i) === PageEncoding.RAW;
+        this.sinkWrite(batch, i, raw ? payload.subarray(at, at + ps) : this.zeroPage);
+        if (raw) at += ps;
+      }
+      return;
+    }
     for (let i = 0; i < batch.count; i++) {
       const page = batch.pageIndex(i);
       if (batch.encoding(i) === PageEncoding.RAW) {
@@ -160,6 +185,10 @@ export class BatchDecoder {
     this.ensureHashes(count);
     this.kernels.hashPages(scratch.subarray(0, count * ps), ps, this.hashes);
     for (let i = 0; i < count; i++) this.checkChecksum(batch, i, i);
+    if (this.sink) {
+      for (let i = 0; i < count; i++) this.sinkWrite(batch, i, scratch.subarray(i * ps, (i + 1) * ps));
+      return;
+    }
     for (let i = 0; i < count; i++) {
       const page = batch.pageIndex(i);
       scratch.copy(src, page * ps, i * ps, (i + 1) * ps);
@@ -184,6 +213,13 @@ export class BatchDecoder {
       ErrorCode.CHECKSUM_MISMATCH,
       `page ${batch.pageIndex(i)} of region "${region.name}" (round ${batch.round}): checksum ${toHex(actual)}, sender said ${toHex(batch.checksum(i))}`,
     );
+  }
+
+  private sinkWrite(batch: PageBatch, i: number, bytes: Uint8Array): void {
+    const page = batch.pageIndex(i);
+    if (!this.sink!.wants(batch.regionIndex, page)) return;
+    this.sink!.write(batch.regionIndex, page, bytes);
+    this.record(batch, i);
   }
 
   private record(batch: PageBatch, i: number): void {

@@ -28,7 +28,9 @@ export type PolicyDecision =
   | { readonly action: 'continue' }
   | { readonly action: 'switchover'; readonly reason: string }
   | { readonly action: 'throttle'; readonly percent: number; readonly reason: string }
-  | { readonly action: 'abort'; readonly reason: string };
+  | { readonly action: 'abort'; readonly reason: string }
+  /** Pause and resume the guest on the destination now, fetching the rest on demand (`strategy: 'hybrid'`). */
+  | { readonly action: 'postcopy'; readonly reason: string };
 
 export type SwitchoverPolicy = (figures: RoundFigures) => PolicyDecision;
 
@@ -69,16 +71,16 @@ export const policies = {
   },
 
   /** The dirty set stopped shrinking: switch over (or abort) instead of iterating forever. */
-  stall(then: 'switchover' | 'abort' = 'switchover', rounds: number = STALL_ROUNDS): SwitchoverPolicy {
+  stall(then: 'switchover' | 'abort' | 'postcopy' = 'switchover', rounds: number = STALL_ROUNDS): SwitchoverPolicy {
     return (f) => (stalled(f.dirtyHistory, rounds) ? { action: then, reason: 'no-progress' } : CONTINUE);
   },
 
-  maxRounds(n: number, then: 'switchover' | 'abort' = 'switchover'): SwitchoverPolicy {
+  maxRounds(n: number, then: 'switchover' | 'abort' | 'postcopy' = 'switchover'): SwitchoverPolicy {
     return (f) => (f.roundsSent >= n ? { action: then, reason: 'max-rounds' } : CONTINUE);
   },
 
   /** A budget for the whole migration, and what happens when it is spent. */
-  maxTotalTime(ms: number, then: 'switchover' | 'abort'): SwitchoverPolicy {
+  maxTotalTime(ms: number, then: 'switchover' | 'abort' | 'postcopy'): SwitchoverPolicy {
     return (f) => (f.elapsedMs >= ms ? { action: then, reason: 'max-total-time' } : CONTINUE);
   },
 
@@ -99,6 +101,14 @@ export const policies = {
     };
   },
 
+  /**
+   * Switch to post-copy when `asked()` says so: the control plane's way to ask for it (for
+   * example when a host must be drained now). Put it first in `firstOf`.
+   */
+  postcopyWhen(asked: () => boolean): SwitchoverPolicy {
+    return () => (asked() ? { action: 'postcopy', reason: 'asked' } : CONTINUE);
+  },
+
   /** The first policy that does not say continue decides. */
   firstOf(...list: readonly SwitchoverPolicy[]): SwitchoverPolicy {
     return (f) => {
@@ -117,4 +127,18 @@ export const policies = {
  */
 export function defaultPolicy(maxDowntimeMs: number, maxRounds: number): SwitchoverPolicy {
   return policies.firstOf(policies.downtimeLimit(maxDowntimeMs), policies.nothingLeft(), policies.stall(), policies.maxRounds(maxRounds));
+}
+
+/**
+ * The policy of `strategy: 'hybrid'`: switch over (stop-and-copy) when the prediction fits
+ * `maxDowntimeMs` or nothing is left; switch to post-copy when pre-copy stalls or has run
+ * `maxRounds`, so a guest that dirties memory faster than the link carries it still moves.
+ */
+export function hybridPolicy(maxDowntimeMs: number, maxRounds: number): SwitchoverPolicy {
+  return policies.firstOf(
+    policies.downtimeLimit(maxDowntimeMs),
+    policies.nothingLeft(),
+    policies.stall('postcopy'),
+    policies.maxRounds(maxRounds, 'postcopy'),
+  );
 }

@@ -1,5 +1,6 @@
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import type { MemoryLayout } from '../memory/layout.ts';
+import type { PostcopyAccess } from '../postcopy/receiver.ts';
 
 type MaybePromise<T> = T | Promise<T>;
 
@@ -49,8 +50,13 @@ export interface DestinationControlPlane {
   allocate?(layout: MemoryLayout): MaybePromise<GuestMemory>;
   /** Apply the device state to the guest-to-be; a throw fails the migration and the source keeps the guest. */
   loadDeviceState(state: Uint8Array, memory: GuestMemory): MaybePromise<void>;
-  /** Start the guest here. Called after the source committed; the guest is now this host's. */
-  resume(memory: GuestMemory, deviceState: Uint8Array): MaybePromise<void>;
+  /**
+   * Start the guest here. Called after the source committed; the guest is now this host's.
+   * In post-copy `postcopy` is given: pages may still be missing, so the guest must wait for
+   * each page before touching it (`PostcopyPager` in its worker, built from `presence` and
+   * `port`, or `ensure` on this thread).
+   */
+  resume(memory: GuestMemory, deviceState: Uint8Array, postcopy?: PostcopyAccess): MaybePromise<void>;
   /** The migration failed before commit; drop whatever was prepared. */
   discard?(reason: Error): MaybePromise<void>;
 }

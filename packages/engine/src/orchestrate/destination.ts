@@ -6,7 +6,17 @@ import { BatchDecoder } from '../codec/batch-decoder.ts';
 import { ErrorCode, type FerryError, HandshakeError, MigrationError, ProtocolError, toFerryError } from '../errors.ts';
 import { GuestMemory } from '../memory/guest-memory.ts';
 import { checkLayout, layoutMismatch, type MemoryLayout, totalBytes } from '../memory/layout.ts';
-import { Feature, Intent, MessageType, messageName, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
+import {
+  Feature,
+  Intent,
+  KNOWN_FEATURES,
+  MessageType,
+  messageName,
+  MIN_PROTOCOL_VERSION,
+  PROTOCOL_VERSION,
+} from '../protocol/constants.ts';
+import { DirtyBitmap } from '../dirty/bitmap.ts';
+import { type FaultStats, PostcopyReceiver } from '../postcopy/receiver.ts';
 import { decodeBody, encodeFrame, type Frame } from '../protocol/frame.ts';
 import { MAX_DEVICE_STATE_BYTES, MAX_FRAME_BODY_BYTES, MAX_HELLO_BODY_BYTES } from '../protocol/limits.ts';
 import * as msg from '../protocol/messages.ts';
@@ -19,7 +29,7 @@ import { TcpTransport } from '../transport/tcp.ts';
 import type { TlsOptions } from '../transport/tls-options.ts';
 import { toHex } from '../util/bytes.ts';
 import { type Clock, systemClock } from '../util/clock.ts';
-import { deferred } from '../util/deferred.ts';
+import { type Deferred, deferred } from '../util/deferred.ts';
 import type { DestinationControlPlane, IncomingGuest } from './control-plane.ts';
 
 export interface ListenOptions {
@@ -63,6 +73,8 @@ export interface IncomingMigration {
   readonly pagesReceived: number;
   readonly bytesReceived: number;
   readonly rounds: number;
+  /** Set when the guest resumed here before all its pages had arrived. */
+  readonly postcopy?: FaultStats & { readonly missingPages: number; readonly durationMs: number };
 }
 
 /**
@@ -242,7 +254,7 @@ export class MigrationDestination {
         message: `source speaks versions ${hello.versionMin}..${hello.versionMax}, we speak ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}`,
       };
     }
-    if ((hello.features & ~Feature.PSK_AUTH) !== 0) {
+    if ((hello.features & ~KNOWN_FEATURES) !== 0) {
       return { code: ErrorCode.INCOMPATIBLE_GUEST, message: `unknown feature bits 0x${hello.features.toString(16)}` };
     }
     try {
@@ -314,6 +326,11 @@ class IncomingSession {
   private verifyMs = 0;
   /** Set while an async step (verify, resume) runs: the source must wait for our reply. */
   private busy = false;
+  /** Set from POSTCOPY_ENTER on. */
+  private postcopy: PostcopyReceiver | undefined;
+  private postcopyMissing = 0;
+  private postcopyStartMs = 0;
+  private readonly postcopyComplete: Deferred<void> = deferred<void>();
 
   constructor(
     private readonly o: ListenOptions,
@@ -333,7 +350,8 @@ class IncomingSession {
     this.phase.to('receiving');
     this.transport.setLastWords((err) => encodeFrame(MessageType.FAILED, msg.errorReport, { code: err.code, message: err.message }));
     this.transport.onClose((err) => {
-      if (this.phase.is('resuming', 'resumed', 'failed')) return;
+      if (this.phase.is('resumed', 'failed')) return;
+      if (this.phase.is('resuming') && !this.postcopy) return;
       this.fail(err, false);
     });
     this.transport.onFrame((frame) => {
@@ -347,12 +365,13 @@ class IncomingSession {
   }
 
   private onFrame(frame: Frame): void {
-    if (this.busy && frame.type !== MessageType.ABORT) {
+    if (this.busy && frame.type !== MessageType.ABORT && !(this.postcopy && frame.type === MessageType.PAGES)) {
       throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `${messageName(frame.type)} arrived while the destination was verifying`);
     }
     switch (frame.type) {
       case MessageType.PAGES: {
-        this.expectPhase(frame, 'receiving', 'switchover');
+        if (this.postcopy) this.expectPhase(frame, 'resuming', 'postcopy');
+        else this.expectPhase(frame, 'receiving', 'switchover');
         const batch = new PageBatch(frame.body, this.memory.pageSize);
         this.decoder.apply(batch);
         this.roundPages += batch.count;
@@ -373,11 +392,43 @@ class IncomingSession {
         decodeBody(msg.switchover, frame.body);
         this.phase.to('switchover');
         return;
+      case MessageType.POSTCOPY_ENTER:
+        this.expectPhase(frame, 'receiving');
+        if ((this.hello.features & Feature.POSTCOPY) === 0) {
+          throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, 'POSTCOPY_ENTER from a source that did not offer post-copy');
+        }
+        decodeBody(msg.postcopyEnter, frame.body);
+        this.phase.to('postcopy-switchover');
+        this.postcopy = new PostcopyReceiver(this.memory, this.clock, (region, page) =>
+          this.transport.write(encodeFrame(MessageType.PAGE_REQUEST, msg.pageRequest, { region, page, count: 1 })),
+        );
+        this.decoder.sink = this.postcopy;
+        return;
+      case MessageType.POSTCOPY_MISSING: {
+        this.expectPhase(frame, 'postcopy-switchover');
+        const m = decodeBody(msg.postcopyMissing, frame.body);
+        const region = this.memory.regions[m.region];
+        if (!region || m.firstPage + m.pageCount > region.pageCount) {
+          throw new ProtocolError(ErrorCode.PAGE_OUT_OF_RANGE, `POSTCOPY_MISSING past the end of region ${m.region}`);
+        }
+        this.postcopyMissing += this.postcopy!.markMissing(m.region, m.firstPage, DirtyBitmap.fromRuns(m.pageCount, m.runs));
+        return;
+      }
       case MessageType.DEVICE_STATE:
-        this.expectPhase(frame, 'switchover');
+        this.expectPhase(frame, 'switchover', 'postcopy-switchover');
         this.onDeviceState(decodeBody(msg.deviceState, frame.body));
+        if (this.postcopy && this.deviceStateFill === this.deviceState!.byteLength) {
+          this.busy = true;
+          void this.postcopyReady();
+        }
         return;
       case MessageType.COMPLETE:
+        if (this.postcopy) {
+          this.expectPhase(frame, 'postcopy');
+          this.busy = true;
+          void this.postcopyVerify(decodeBody(msg.complete, frame.body));
+          return;
+        }
         this.expectPhase(frame, 'switchover');
         this.busy = true;
         void this.verify(decodeBody(msg.complete, frame.body));
@@ -451,12 +502,84 @@ class IncomingSession {
     }
   }
 
+  /** Post-copy: the device state is here; load it and tell the source we can take the guest. */
+  private async postcopyReady(): Promise<void> {
+    const start = this.clock.nowMs();
+    try {
+      this.phase.to('verifying');
+      try {
+        await this.o.controlPlane.loadDeviceState(this.deviceState!, this.memory);
+      } catch (err) {
+        throw new MigrationError(ErrorCode.CONTROL_PLANE_FAILED, `loadDeviceState() failed: ${(err as Error).message}`, { cause: err });
+      }
+      this.verifyMs = this.clock.nowMs() - start;
+      if (this.phase.is('failed')) return;
+      this.phase.to('ready');
+      this.busy = false;
+      // No digest yet: pages are still missing. It is checked when the last one has arrived.
+      this.transport.write(encodeFrame(MessageType.READY, msg.ready, { digest: 0n }));
+    } catch (err) {
+      this.fail(toFerryError(err, ErrorCode.CONTROL_PLANE_FAILED), true);
+    }
+  }
+
+  /** Post-copy: the source says every page was sent; check that and the digest, then we are done. */
+  private async postcopyVerify(complete: msg.Complete): Promise<void> {
+    try {
+      if (complete.totalPages !== this.memory.totalPages) {
+        throw new ProtocolError(
+          ErrorCode.FRAME_MALFORMED,
+          `COMPLETE counts ${complete.totalPages} pages, the guest has ${this.memory.totalPages}`,
+        );
+      }
+      const left = this.postcopy!.missingPages;
+      if (left > 0) throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `COMPLETE arrived with ${left} pages still missing`);
+      this.digest = this.decoder.digest();
+      if (this.digest !== complete.digest) {
+        throw new MigrationError(
+          ErrorCode.DIGEST_MISMATCH,
+          `memory digest ${toHex(this.digest)} (pages as received) differs from the source's ${toHex(complete.digest)}`,
+        );
+      }
+      this.transport.write(encodeFrame(MessageType.POSTCOPY_DONE, msg.postcopyDone, { digest: this.digest }));
+      this.phase.to('resumed');
+      this.postcopy!.close();
+      this.postcopyComplete.resolve();
+      await this.transport.end().catch(() => {});
+      const stats = this.postcopy!.stats();
+      this.done({
+        ...this.resultBase(),
+        postcopy: { ...stats, missingPages: this.postcopyMissing, durationMs: this.clock.nowMs() - this.postcopyStartMs },
+      });
+    } catch (err) {
+      this.fail(toFerryError(err, ErrorCode.FRAME_MALFORMED), true);
+    }
+  }
+
+  private resultBase(): IncomingMigration {
+    return {
+      guestId: this.hello.guestId,
+      sessionId: Buffer.from(this.hello.sessionId).toString('hex'),
+      memory: this.memory,
+      deviceState: this.deviceState ?? new Uint8Array(0),
+      digest: toHex(this.digest),
+      pagesReceived: this.decoder.pagesApplied,
+      bytesReceived: this.transport.bytesRead,
+      rounds: this.rounds,
+    };
+  }
+
   private async resume(): Promise<void> {
     // COMMIT received: the guest is ours now, whatever happens to the connection.
     this.phase.to('resuming');
     const start = this.clock.nowMs();
+    const access = this.postcopy?.access(this.postcopyComplete.promise);
+    this.postcopyComplete.promise.catch(() => {});
+    // In post-copy, pages keep arriving while the hook runs (the guest may already wait for some).
+    if (this.postcopy) this.busy = false;
+    this.postcopyStartMs = start;
     try {
-      await this.o.controlPlane.resume(this.memory, this.deviceState ?? new Uint8Array(0));
+      await this.o.controlPlane.resume(this.memory, this.deviceState ?? new Uint8Array(0), access);
     } catch (err) {
       // The source has released the guest; nobody else can run it. Report loudly, keep memory.
       const error = new MigrationError(ErrorCode.CONTROL_PLANE_FAILED, `resume() failed after commit: ${(err as Error).message}`, {
@@ -467,6 +590,16 @@ class IncomingSession {
       return;
     }
     const resumeMs = this.clock.nowMs() - start;
+    if (this.phase.is('failed')) return;
+    if (this.postcopy) {
+      this.phase.to('postcopy');
+      this.busy = false;
+      this.transport.write(
+        encodeFrame(MessageType.RESUMED, msg.resumed, { resumeMicros: resumeMs * 1000, verifyMicros: this.verifyMs * 1000 }),
+      );
+      this.o.onEvent?.({ type: 'resumed', verifyMs: this.verifyMs, resumeMs });
+      return;
+    }
     this.phase.to('resumed');
     try {
       this.transport.write(
@@ -477,16 +610,7 @@ class IncomingSession {
       // The source learns the outcome from its control plane if the RESUMED is lost.
     }
     this.o.onEvent?.({ type: 'resumed', verifyMs: this.verifyMs, resumeMs });
-    this.done({
-      guestId: this.hello.guestId,
-      sessionId: Buffer.from(this.hello.sessionId).toString('hex'),
-      memory: this.memory,
-      deviceState: this.deviceState ?? new Uint8Array(0),
-      digest: toHex(this.digest),
-      pagesReceived: this.decoder.pagesApplied,
-      bytesReceived: this.transport.bytesRead,
-      rounds: this.rounds,
-    });
+    this.done(this.resultBase());
   }
 
   private expectPhase(frame: Frame, ...phases: DestinationPhase[]): void {
@@ -496,6 +620,19 @@ class IncomingSession {
   }
 
   private fail(error: FerryError, tellSource: boolean): void {
+    if (this.postcopy && this.phase.is('resuming', 'postcopy')) {
+      // The guest runs here (or is starting) with pages only the source holds: keep everything.
+      this.phase.to('failed');
+      const interrupted = new MigrationError(
+        ErrorCode.POSTCOPY_INTERRUPTED,
+        `post-copy interrupted (${error.message}): the guest runs here without ${this.postcopy.missingPages} pages the source still holds; nothing was discarded`,
+        { cause: error },
+      );
+      this.transport.destroy(interrupted);
+      this.postcopyComplete.reject(interrupted);
+      this.done(interrupted);
+      return;
+    }
     if (this.phase.is('failed', 'resuming', 'resumed')) return;
     this.phase.to('failed');
     if (tellSource && !this.transport.closed) {

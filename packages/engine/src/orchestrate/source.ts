@@ -19,9 +19,10 @@ import { digestOfPageHashes, memoryDigest, memoryDigestAsync } from '../memory/d
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import { Feature, Intent, MessageType, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
 import { decodeBody, encodeFrame, expectType, type Frame } from '../protocol/frame.ts';
-import { FRAME_HEADER_BYTES, MAX_HELLO_BODY_BYTES, PAGE_ENTRY_BYTES } from '../protocol/limits.ts';
+import { FRAME_HEADER_BYTES, MAX_HELLO_BODY_BYTES, MAX_MISSING_PAGES_PER_MESSAGE, PAGE_ENTRY_BYTES } from '../protocol/limits.ts';
 import * as msg from '../protocol/messages.ts';
-import { defaultPolicy, type SwitchoverPolicy } from '../estimate/policy.ts';
+import { defaultPolicy, hybridPolicy, type SwitchoverPolicy } from '../estimate/policy.ts';
+import { PageServer } from '../postcopy/page-server.ts';
 import { RoundSender } from '../precopy/round-sender.ts';
 import type { MigrationEvent } from '../session/events.ts';
 import type { DowntimeBreakdown, MigrationReport } from '../session/report.ts';
@@ -48,6 +49,19 @@ export interface MigrateOptions {
   readonly controlPlane: SourceControlPlane;
   /** The control plane's name for the guest, shown to the destination. */
   readonly guestId?: string;
+  /**
+   * - `precopy` (default): iterate rounds while the guest runs, then stop and copy the rest.
+   * - `postcopy`: pause at once, resume the guest on the destination, and send memory after,
+   *   on demand and in the background. Downtime does not grow with memory size; the guest runs
+   *   slower until its pages have arrived, and a broken connection then stops it (both sides
+   *   keep their state).
+   * - `hybrid`: pre-copy first; switch to post-copy when the policy says so (by default when
+   *   pre-copy stalls or runs out of rounds, see `hybridPolicy`).
+   * The destination needs a guest that waits for missing pages (`PostcopyPager`).
+   */
+  readonly strategy?: 'precopy' | 'postcopy' | 'hybrid';
+  /** Post-copy: push the pages right after each requested one first (guests touch memory in runs). Default true. */
+  readonly prepaging?: boolean;
   /** Switch over once the predicted downtime is at most this. Default 300 ms (QEMU's default). */
   readonly maxDowntimeMs?: number;
   /** Switch over after this many rounds whatever the prediction says. Default 30. */
@@ -130,6 +144,9 @@ class SourceMigration {
   private startMs = 0;
   /** Sends the rounds; also what the acknowledgements are checked against. */
   private sender: RoundSender | undefined;
+  private encoder: BatchEncoder | undefined;
+  /** Serves post-copy page requests, once the guest runs on the destination. */
+  private pageServer: PageServer | undefined;
   /** Settled when the destination acknowledges a round. */
   private readonly roundAcks = new Map<number, Deferred<void>>();
   /** Shortest ROUND_END to ROUND_ACK time seen: the handover's round trip, measured. */
@@ -193,7 +210,7 @@ class SourceMigration {
       intent: Intent.MIGRATE,
       sessionId: this.sessionId,
       pageSize: memory.pageSize,
-      features: o.psk ? Feature.PSK_AUTH : 0,
+      features: (o.psk ? Feature.PSK_AUTH : 0) | ((o.strategy ?? 'precopy') === 'precopy' ? 0 : Feature.POSTCOPY),
       guestId: o.guestId ?? '',
       regions: memory.layout.regions,
     });
@@ -233,9 +250,11 @@ class SourceMigration {
       checkAborted: () => this.checkAborted(),
     });
     this.sender = sender;
+    this.encoder = encoder;
     const maxDowntimeMs = o.maxDowntimeMs ?? 300;
     const maxRounds = o.maxRounds ?? 30;
-    const policy = o.policy ?? defaultPolicy(maxDowntimeMs, maxRounds);
+    const strategy = o.strategy ?? 'precopy';
+    const policy = o.policy ?? (strategy === 'hybrid' ? hybridPolicy(maxDowntimeMs, maxRounds) : defaultPolicy(maxDowntimeMs, maxRounds));
     // Pages the guest will dirty between a sync and the pause: the last round's rate over the
     // time it takes the queued bytes to drain and the destination to acknowledge.
     const expectedGapMs = (): number =>
@@ -249,6 +268,10 @@ class SourceMigration {
         fixedCostMs: digestCostMs + (Number.isFinite(this.minAckRttMs) ? this.minAckRttMs : 0) + HOOKS_COST_MS,
       });
 
+    if (strategy === 'postcopy') {
+      for (const d of dirty) d.fill();
+      return this.postcopy(transport, inbox, closed, kernels, dirty, 0, 'strategy');
+    }
     await o.tracker.start();
     for (const d of dirty) d.fill();
     let round = 0;
@@ -256,6 +279,7 @@ class SourceMigration {
     let predicted: number | null = null;
     const dirtyHistory: number[] = [];
     let lastSyncMs = this.clock.nowMs();
+    let postcopyReason: string | undefined;
     for (;;) {
       await sender.send(dirty, round, dirtyPages, predicted, false);
       round++;
@@ -280,6 +304,13 @@ class SourceMigration {
         this.emit({ type: 'switchover', round, reason: decision.reason, remainingPages: dirtyPages, predictedDowntimeMs: predicted });
         break;
       }
+      if (decision.action === 'postcopy') {
+        if (strategy === 'precopy') {
+          throw new UsageError(ErrorCode.INVALID_ARGUMENT, "the policy asked for post-copy, which needs strategy 'hybrid'");
+        }
+        postcopyReason = decision.reason;
+        break;
+      }
       if (decision.action === 'abort') {
         throw new MigrationError(ErrorCode.ABORTED, `switchover policy aborted the migration: ${decision.reason}`);
       }
@@ -293,6 +324,10 @@ class SourceMigration {
       o.handshakeTimeoutMs ?? 10_000,
       `acknowledgement of round ${round - 1}`,
     );
+
+    if (postcopyReason !== undefined) {
+      return this.postcopy(transport, inbox, closed, kernels, dirty, round, postcopyReason);
+    }
 
     // Stop and copy. Everything from here to RESUMED is downtime.
     const bytesBeforePause = transport.bytesWritten;
@@ -368,6 +403,130 @@ class SourceMigration {
       codecs: encoder.stats(),
       kernels: kernels.name,
       memoryBytes: memory.totalBytes,
+      strategy: o.strategy ?? 'precopy',
+    };
+    this.emit({ type: 'completed', report });
+    await callHook('release', () => o.controlPlane.release?.());
+    return report;
+  }
+
+  /**
+   * Hands the guest over with pages still missing: pause, send the map of pages the
+   * destination lacks and the device state, commit, and once the guest runs there serve its
+   * page requests first and push the rest behind them. Ends when the destination confirms
+   * every page and the digest of the memory as paused here.
+   */
+  private async postcopy(
+    transport: FrameTransport,
+    inbox: Inbox,
+    closed: Deferred<never>,
+    kernels: Kernels,
+    missing: DirtyBitmap[],
+    round: number,
+    reason: string,
+  ): Promise<MigrationReport> {
+    const o = this.o;
+    const memory = o.memory;
+    if (round > 0) {
+      await withTimeout(
+        Promise.race([this.ackOf(round - 1).promise, closed.promise]),
+        o.handshakeTimeoutMs ?? 10_000,
+        `acknowledgement of round ${round - 1}`,
+      );
+    }
+    const pauseStart = this.clock.nowMs();
+    this.phase.to('paused');
+    this.paused = true;
+    await callHook('pause', () => o.controlPlane.pause());
+    const pausedAt = this.clock.nowMs();
+    // Memory is frozen for good from here: its digest runs off-thread while pages go out.
+    const digestPromise = memoryDigestAsync(memory, kernels);
+    digestPromise.catch(() => {});
+    if (round > 0) for (let r = 0; r < missing.length; r++) await o.tracker.sync(r, missing[r]!);
+    const missingPages = missing.reduce((n, d) => n + d.count(), 0);
+    this.emit({ type: 'switchover', round, reason: `postcopy: ${reason}`, remainingPages: missingPages, predictedDowntimeMs: 0 });
+    await transport.send(encodeFrame(MessageType.POSTCOPY_ENTER, msg.postcopyEnter, { round }));
+    for (let r = 0; r < missing.length; r++) await sendMissingMap(transport, r, missing[r]!);
+    const mapDone = this.clock.nowMs();
+    const state = await callHook('saveDeviceState', () => o.controlPlane.saveDeviceState());
+    await sendDeviceState(transport, state);
+    const deviceStateDone = this.clock.nowMs();
+
+    const handoverTimeoutMs = o.handoverTimeoutMs ?? 60_000;
+    const readyFrame = await inbox.next(handoverTimeoutMs, 'waiting for READY');
+    decodeBody(msg.ready, expectType(readyFrame, MessageType.READY));
+    // Pages go only after COMMIT: before it the source may still resume the guest here.
+    // Only self-contained encodings: the destination's copy of a page may have changed since
+    // (the guest runs there), so no XBZRLE delta or DEDUP reference can apply to it.
+    const postcopyEncoder = new BatchEncoder(memory.layout, kernels, {
+      compression: o.compression === 'lz4' ? 'lz4' : 'off',
+      batchPages: 32,
+      clock: this.clock,
+    });
+    const server = new PageServer({
+      memory,
+      transport,
+      encoder: postcopyEncoder,
+      round,
+      missing,
+      prepaging: o.prepaging ?? true,
+      pacer: this.pacer,
+      clock: this.clock,
+    });
+    this.pageServer = server;
+    transport.write(encodeFrame(MessageType.COMMIT, msg.empty, {}));
+    this.phase.to('committed');
+    const pushing = server.run(() => transport.closed);
+    pushing.catch(() => {});
+    const resumedFrame = await inbox.next(handoverTimeoutMs, 'waiting for RESUMED');
+    const resumed = decodeBody(msg.resumed, expectType(resumedFrame, MessageType.RESUMED));
+    const resumedAt = this.clock.nowMs();
+    this.phase.to('postcopy');
+
+    await Promise.race([pushing, closed.promise]);
+    const digest = await digestPromise;
+    await transport.send(encodeFrame(MessageType.COMPLETE, msg.complete, { digest, totalPages: memory.totalPages, finalRound: round }));
+    const doneFrame = await inbox.next(o.idleTimeoutMs ?? 30_000, 'waiting for POSTCOPY_DONE');
+    const done = decodeBody(msg.postcopyDone, expectType(doneFrame, MessageType.POSTCOPY_DONE));
+    if (done.digest !== digest) {
+      throw new ProtocolError(
+        ErrorCode.DIGEST_MISMATCH,
+        `destination POSTCOPY_DONE carries digest ${toHex(done.digest)}, ours is ${toHex(digest)}`,
+      );
+    }
+    const doneAt = this.clock.nowMs();
+    this.phase.to('completed');
+    if (round > 0) o.tracker.stop();
+    await transport.end();
+    const stats = server.stats();
+    const report: MigrationReport = {
+      sessionId: Buffer.from(this.sessionId).toString('hex'),
+      outcome: 'completed',
+      totalMs: doneAt - this.startMs,
+      downtimeMs: resumedAt - pauseStart,
+      downtime: {
+        pauseMs: pausedAt - pauseStart,
+        finalRoundMs: mapDone - pausedAt,
+        deviceStateMs: deviceStateDone - mapDone,
+        digestMs: 0,
+        handoverMs: resumedAt - deviceStateDone,
+      },
+      destination: { verifyMs: resumed.verifyMicros / 1000, resumeMs: resumed.resumeMicros / 1000 },
+      bytesSent: transport.bytesWritten,
+      bytesSentDuringDowntime: 0,
+      pagesSent: (this.sender?.pagesSent ?? 0) + stats.requestedPages + stats.pushedPages,
+      rounds: this.sender?.rounds ?? [],
+      finalRoundPages: 0,
+      deviceStateBytes: state.byteLength,
+      digest: toHex(digest),
+      digestMatched: true,
+      verify: 'memory',
+      // Pre-copy rounds' encodings; pure post-copy has only the post-copy encoder's.
+      codecs: round > 0 && this.encoder ? this.encoder.stats() : postcopyEncoder.stats(),
+      kernels: kernels.name,
+      memoryBytes: memory.totalBytes,
+      strategy: o.strategy ?? 'precopy',
+      postcopy: { reason, missingPages, ...stats, durationMs: doneAt - resumedAt },
     };
     this.emit({ type: 'completed', report });
     await callHook('release', () => o.controlPlane.release?.());
@@ -390,6 +549,22 @@ class SourceMigration {
         const sentAt = this.sender?.roundEndSentAt.get(ack.round);
         if (sentAt !== undefined) this.minAckRttMs = Math.min(this.minAckRttMs, this.clock.nowMs() - sentAt);
         this.ackOf(ack.round).resolve();
+      }
+      return true;
+    }
+    if (frame.type === MessageType.PAGE_REQUEST) {
+      const req = decodeBody(msg.pageRequest, frame.body);
+      const region = this.o.memory.regions[req.region];
+      const server = this.pageServer;
+      if (!server || !this.phase.is('committed', 'postcopy') || !region || req.page + req.count > region.pageCount) {
+        this.transport?.destroy(
+          new ProtocolError(
+            ErrorCode.UNEXPECTED_MESSAGE,
+            `PAGE_REQUEST for region ${req.region} page ${req.page} (+${req.count}) is not valid now`,
+          ),
+        );
+      } else {
+        server.request(req.region, req.page, req.count);
       }
       return true;
     }
@@ -425,6 +600,17 @@ class SourceMigration {
 
   private async fail(error: FerryError): Promise<FerryError> {
     const o = this.o;
+    if (this.pageServer && this.phase.is('committed', 'postcopy')) {
+      this.phase.to('outcome-unknown');
+      const interrupted = new MigrationError(
+        ErrorCode.POSTCOPY_INTERRUPTED,
+        `post-copy interrupted (${error.message}): the guest runs on the destination without ${this.pageServer.pagesLeft} pages ` +
+          'this host still holds; the source guest stays paused with its memory intact',
+        { cause: error },
+      );
+      this.emit({ type: 'failed', error: interrupted, guestResumed: false });
+      return interrupted;
+    }
     if (this.phase.is('committed')) {
       this.phase.to('outcome-unknown');
       const unknown = new MigrationError(
@@ -505,6 +691,19 @@ const HANDSHAKE_CODES = new Set<string>([
 
 function handshakeCode(code: string): ErrorCode {
   return HANDSHAKE_CODES.has(code) ? (code as ErrorCode) : ErrorCode.REJECTED;
+}
+
+/** The missing pages of one region as POSTCOPY_MISSING messages of at most 2^20 pages each. */
+async function sendMissingMap(transport: FrameTransport, region: number, missing: DirtyBitmap): Promise<void> {
+  for (let first = 0; first < missing.bitCount; first += MAX_MISSING_PAGES_PER_MESSAGE) {
+    const count = Math.min(MAX_MISSING_PAGES_PER_MESSAGE, missing.bitCount - first);
+    if (missing.nextSet(first) < 0 || missing.nextSet(first) >= first + count) continue;
+    const part = new DirtyBitmap(count);
+    for (let p = missing.nextSet(first); p >= 0 && p < first + count; p = missing.nextSet(p + 1)) part.set(p - first);
+    await transport.send(
+      encodeFrame(MessageType.POSTCOPY_MISSING, msg.postcopyMissing, { region, firstPage: first, pageCount: count, runs: part.toRuns() }),
+    );
+  }
 }
 
 async function sendDeviceState(transport: FrameTransport, state: Uint8Array): Promise<void> {

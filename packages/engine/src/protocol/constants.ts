@@ -21,6 +21,8 @@ export const MessageType = {
   ABORT: 0x08,
   AUTH_SOURCE: 0x09,
   AUTH_PROOF: 0x0a,
+  POSTCOPY_ENTER: 0x0b,
+  POSTCOPY_MISSING: 0x0c,
   // destination -> source (the return path)
   HELLO_ACCEPT: 0x81,
   HELLO_REJECT: 0x82,
@@ -29,6 +31,8 @@ export const MessageType = {
   RESUMED: 0x85,
   FAILED: 0x86,
   AUTH_CHALLENGE: 0x87,
+  PAGE_REQUEST: 0x88,
+  POSTCOPY_DONE: 0x89,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -66,5 +70,9 @@ export type Intent = (typeof Intent)[keyof typeof Intent];
 export const Feature = {
   /** Mutual authentication with a pre-shared key (AUTH_SOURCE, AUTH_CHALLENGE, AUTH_PROOF). */
   PSK_AUTH: 0x1,
+  /** The source may switch to post-copy (POSTCOPY_ENTER, POSTCOPY_MISSING, PAGE_REQUEST, POSTCOPY_DONE). */
+  POSTCOPY: 0x2,
 } as const;
+/** Every feature bit this implementation knows. */
+export const KNOWN_FEATURES: number = Feature.PSK_AUTH | Feature.POSTCOPY;
 export type Feature = (typeof Feature)[keyof typeof Feature];

@@ -45,3 +45,9 @@ export const AUTH_NONCE_BYTES = 32;
 
 /** Bytes of an authentication MAC (HMAC-SHA-256). */
 export const AUTH_MAC_BYTES = 32;
+
+/** Pages one POSTCOPY_MISSING message covers at most (its run-length body stays under 1 MiB). */
+export const MAX_MISSING_PAGES_PER_MESSAGE: number = 1 << 20;
+
+/** Pages one PAGE_REQUEST may ask for. */
+export const MAX_PAGES_PER_REQUEST = 1024;

@@ -37,7 +37,7 @@ export interface RoundStats {
 export interface DowntimeBreakdown {
   /** The control plane's `pause()` hook. */
   readonly pauseMs: number;
-  /** Final dirty sync and sending the pages it found. */
+  /** Final dirty sync and sending the pages it found (post-copy: sending the map of missing pages instead). */
   readonly finalRoundMs: number;
   /** `saveDeviceState()` and sending the blob. */
   readonly deviceStateMs: number;
@@ -45,6 +45,22 @@ export interface DowntimeBreakdown {
   readonly digestMs: number;
   /** From COMPLETE sent to RESUMED received: destination verifies, loads, commits and resumes. */
   readonly handoverMs: number;
+}
+
+/** What post-copy did after the guest resumed on the destination. */
+export interface PostcopyStats {
+  /** Why pre-copy handed over to post-copy: `strategy` for pure post-copy, else the policy's reason. */
+  readonly reason: string;
+  /** Pages the destination lacked when the guest resumed there. */
+  readonly missingPages: number;
+  readonly requests: number;
+  /** Pages sent because the destination asked for them, and pushed in the background. */
+  readonly requestedPages: number;
+  readonly pushedPages: number;
+  /** Requests that arrived for pages already on their way. */
+  readonly lateRequests: number;
+  /** From RESUMED to the destination confirming every page and the digest. */
+  readonly durationMs: number;
 }
 
 export interface MigrationReport {
@@ -74,4 +90,8 @@ export interface MigrationReport {
   /** Which hashing kernels ran: the native addon or the TypeScript fallback. */
   readonly kernels: 'native' | 'js';
   readonly memoryBytes: number;
+  /** How the guest moved: pre-copy only, or handed over to post-copy (pure or hybrid). */
+  readonly strategy: 'precopy' | 'postcopy' | 'hybrid';
+  /** Set when the guest resumed before all its pages had arrived. */
+  readonly postcopy?: PostcopyStats;
 }

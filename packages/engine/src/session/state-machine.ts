@@ -34,29 +34,54 @@ export class StateMachine<S extends string> {
 }
 
 /** Source phases. `committed` is the point of no return: the destination may now run the guest. */
-export type SourcePhase = 'connecting' | 'handshake' | 'precopy' | 'paused' | 'committed' | 'completed' | 'failed' | 'outcome-unknown';
+export type SourcePhase =
+  | 'connecting'
+  | 'handshake'
+  | 'precopy'
+  | 'paused'
+  | 'committed'
+  /** Post-copy: the guest runs on the destination; this host still holds the pages it lacks. */
+  | 'postcopy'
+  | 'completed'
+  | 'failed'
+  | 'outcome-unknown';
 
 export const SOURCE_TRANSITIONS: Readonly<Record<SourcePhase, readonly SourcePhase[]>> = {
   connecting: ['handshake', 'failed'],
   handshake: ['precopy', 'failed'],
   precopy: ['paused', 'failed'],
   paused: ['committed', 'failed'],
-  committed: ['completed', 'outcome-unknown'],
+  committed: ['completed', 'postcopy', 'outcome-unknown'],
+  postcopy: ['completed', 'outcome-unknown'],
   completed: [],
   failed: [],
   'outcome-unknown': [],
 };
 
 /** Destination phases. */
-export type DestinationPhase = 'handshake' | 'receiving' | 'switchover' | 'verifying' | 'ready' | 'resuming' | 'resumed' | 'failed';
+export type DestinationPhase =
+  | 'handshake'
+  | 'receiving'
+  | 'switchover'
+  /** POSTCOPY_ENTER received: missing-page maps and device state arrive, the guest is paused on the source. */
+  | 'postcopy-switchover'
+  | 'verifying'
+  | 'ready'
+  | 'resuming'
+  /** The guest runs here; missing pages arrive on request and in the background. */
+  | 'postcopy'
+  | 'resumed'
+  | 'failed';
 
 export const DESTINATION_TRANSITIONS: Readonly<Record<DestinationPhase, readonly DestinationPhase[]>> = {
   handshake: ['receiving', 'failed'],
-  receiving: ['switchover', 'failed'],
+  receiving: ['switchover', 'postcopy-switchover', 'failed'],
   switchover: ['verifying', 'failed'],
+  'postcopy-switchover': ['verifying', 'failed'],
   verifying: ['ready', 'failed'],
   ready: ['resuming', 'failed'],
-  resuming: ['resumed', 'failed'],
+  resuming: ['resumed', 'postcopy', 'failed'],
+  postcopy: ['resumed', 'failed'],
   resumed: [],
   failed: [],
 };

@@ -1,0 +1,187 @@
+import type { BatchEncoder, EncodedBatch } from '../codec/batch-encoder.ts';
+import { DirtyBitmap } from '../dirty/bitmap.ts';
+import type { GuestMemory } from '../memory/guest-memory.ts';
+import type { Pacer } from '../transport/pacer.ts';
+import type { FrameTransport } from '../transport/transport.ts';
+import type { Clock } from '../util/clock.ts';
+
+/** Background frames allowed in the socket's user-space queue: what a requested page may wait behind. */
+const BACKGROUND_IN_FLIGHT = 4;
+
+export interface PageServerStats {
+  /** PAGE_REQUESTs received. */
+  readonly requests: number;
+  /** Pages sent because the destination asked for them. */
+  readonly requestedPages: number;
+  /** Pages pushed in the background. */
+  readonly pushedPages: number;
+  /** Requests for pages already sent (they crossed a push on the wire). */
+  readonly lateRequests: number;
+}
+
+/**
+ * The source's side of post-copy, once the guest runs on the destination: answers page
+ * requests at once, ahead of everything not yet queued, and pushes the remaining missing pages
+ * in the background, a few small frames at a time so a requested page never waits behind much
+ * bulk. With pre-paging the push continues right after the last requested page (guests touch
+ * memory in runs), else in address order. Memory is frozen (the source guest is paused for
+ * good), so every page goes exactly once.
+ */
+export class PageServer {
+  private readonly memory: GuestMemory;
+  private readonly transport: FrameTransport;
+  private readonly encoder: BatchEncoder;
+  private readonly round: number;
+  private readonly prepaging: boolean;
+  private readonly pacer: Pacer | undefined;
+  /** Pages not sent yet, per region. */
+  private readonly missing: readonly DirtyBitmap[];
+  private readonly urgent: readonly DirtyBitmap[];
+  private remaining: number;
+  private cursorRegion = 0;
+  private cursorPage = 0;
+  private inFlight = 0;
+  private wake: (() => void) | undefined;
+  private requests = 0;
+  private requestedPages = 0;
+  private pushedPages = 0;
+  private lateRequests = 0;
+
+  constructor(o: {
+    memory: GuestMemory;
+    transport: FrameTransport;
+    encoder: BatchEncoder;
+    round: number;
+    missing: readonly DirtyBitmap[];
+    prepaging?: boolean;
+    /** Paces the background push (requested pages go at once, but count against it). */
+    pacer?: Pacer;
+    clock: Clock;
+  }) {
+    this.pacer = o.pacer;
+    this.memory = o.memory;
+    this.transport = o.transport;
+    this.encoder = o.encoder;
+    this.round = o.round;
+    this.prepaging = o.prepaging ?? true;
+    this.missing = o.missing;
+    this.urgent = o.memory.regions.map((r) => new DirtyBitmap(r.pageCount));
+    this.remaining = o.missing.reduce((n, b) => n + b.count(), 0);
+  }
+
+  get pagesLeft(): number {
+    return this.remaining;
+  }
+
+  stats(): PageServerStats {
+    return {
+      requests: this.requests,
+      requestedPages: this.requestedPages,
+      pushedPages: this.pushedPages,
+      lateRequests: this.lateRequests,
+    };
+  }
+
+  /** A PAGE_REQUEST: sends what of `[page, page + count)` is still missing, now. Range checked by the caller. */
+  request(region: number, page: number, count: number): void {
+    this.requests++;
+    const missing = this.missing[region]!;
+    const urgent = this.urgent[region]!;
+    const end = Math.min(page + count, missing.bitCount);
+    let any = false;
+    for (let p = missing.nextSet(page); p >= 0 && p < end; p = missing.nextSet(p + 1)) {
+      urgent.set(p);
+      any = true;
+    }
+    if (!any) {
+      this.lateRequests++;
+      return;
+    }
+    for (let from = page; from >= 0 && from < end; ) {
+      const { sent, nextFrom } = this.sendFrom(region, urgent, from, end, false);
+      this.requestedPages += sent;
+      from = sent === 0 ? -1 : nextFrom;
+    }
+    if (this.prepaging) {
+      this.cursorRegion = region;
+      this.cursorPage = end;
+    }
+    this.wake?.();
+  }
+
+  /** Pushes every missing page; resolves once all are queued. Requests are served meanwhile. */
+  async run(isCancelled: () => boolean): Promise<void> {
+    while (this.remaining > 0) {
+      if (isCancelled()) return;
+      if (this.inFlight >= BACKGROUND_IN_FLIGHT) {
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+        this.wake = undefined;
+        continue;
+      }
+      // Pace before encoding, on the batch's largest size: pages are taken from `missing` only
+      // when they go, so a request during the wait is still served at once.
+      const waitMs = this.pacer?.reserve(this.encoder.batchPages * (this.memory.pageSize + 20)) ?? 0;
+      if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+      const { region, page } = this.nextMissing();
+      if (region < 0) return;
+      this.pushedPages += this.sendFrom(region, this.missing[region]!, page, this.missing[region]!.bitCount, true).sent;
+      // Let requests in between pushes.
+      if (this.inFlight >= BACKGROUND_IN_FLIGHT) continue;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** The first missing page at or after the cursor, wrapping around regions. */
+  private nextMissing(): { region: number; page: number } {
+    const n = this.missing.length;
+    for (let k = 0; k <= n; k++) {
+      const r = (this.cursorRegion + k) % n;
+      const from = k === 0 ? this.cursorPage : 0;
+      const p = this.missing[r]!.nextSet(from);
+      if (p >= 0) {
+        this.cursorRegion = r;
+        this.cursorPage = p;
+        return { region: r, page: p };
+      }
+    }
+    return { region: -1, page: -1 };
+  }
+
+  /**
+   * Encodes one batch of the set bits of `bits` from `from` on (below `end`), writes it, and
+   * clears those pages from `missing` and `urgent`. `bits` is `missing` itself, or `urgent`,
+   * which then holds exactly the missing pages of the requested range.
+   */
+  private sendFrom(region: number, bits: DirtyBitmap, from: number, end: number, background: boolean): { sent: number; nextFrom: number } {
+    const r = this.memory.regions[region]!;
+    const { batch, nextFrom } = this.encoder.next(r, region, bits, from, this.round, false);
+    if (!batch) return { sent: 0, nextFrom: -1 };
+    const upTo = nextFrom < 0 ? bits.bitCount : nextFrom;
+    const missing = this.missing[region]!;
+    const urgent = this.urgent[region]!;
+    let sent = 0;
+    for (let p = bits.nextSet(from); p >= 0 && p < upTo; p = bits.nextSet(p + 1)) {
+      missing.clear(p);
+      urgent.clear(p);
+      sent++;
+    }
+    this.remaining -= sent;
+    if (background) {
+      this.inFlight++;
+      this.cursorRegion = region;
+      this.cursorPage = upTo;
+    }
+    this.transport.write(batch.frame, () => this.written(batch, background));
+    return { sent, nextFrom: nextFrom >= end ? -1 : nextFrom };
+  }
+
+  private written(batch: EncodedBatch, background: boolean): void {
+    this.encoder.release(batch);
+    if (background) {
+      this.inFlight--;
+      this.wake?.();
+    }
+  }
+}

@@ -1,0 +1,143 @@
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import type { PageSink } from '../codec/batch-decoder.ts';
+import { DirtyBitmap } from '../dirty/bitmap.ts';
+import type { GuestMemory } from '../memory/guest-memory.ts';
+import type { Clock } from '../util/clock.ts';
+import { PresenceMap } from './presence.ts';
+
+/** What the destination's control plane gets in post-copy, to let its guest wait for pages. */
+export interface PostcopyAccess {
+  /** Per region, the shared presence bits: hand them to the guest's `PostcopyPager`. */
+  readonly presence: readonly SharedArrayBuffer[];
+  /** Transfer to the guest's worker for its `PostcopyPager` (page requests travel on it). */
+  readonly port: MessagePort;
+  /** For code on this thread: resolves once the page is here, asking the source for it first. */
+  ensure(region: number, page: number): Promise<void>;
+  /** Resolves when every page has arrived and the memory digest matched. */
+  readonly complete: Promise<void>;
+}
+
+export interface FaultStats {
+  /** Pages the guest waited for (each asked of the source once). */
+  readonly faults: number;
+  /** Time from a request to its page written, per fault, ms: median and 99th percentile. */
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+}
+
+/**
+ * The destination's side of post-copy: tracks which pages are here, turns a guest's wait for a
+ * missing page into one PAGE_REQUEST (however many threads wait for it), writes arriving pages
+ * only where nothing is yet (the running guest may have changed a page since it arrived, and
+ * a late duplicate must not undo that), and wakes the waiters.
+ */
+export class PostcopyReceiver implements PageSink {
+  readonly presence: PresenceMap;
+  private readonly memory: GuestMemory;
+  private readonly clock: Clock;
+  private readonly sendRequest: (region: number, page: number) => void;
+  private readonly requested: DirtyBitmap[];
+  private readonly requestedAt = new Map<number, number>();
+  private readonly waiters = new Map<number, (() => void)[]>();
+  private readonly latencies: number[] = [];
+  private readonly regionFirst: number[] = [];
+  private channel: MessageChannel | undefined;
+  /** False until the guest runs: before that nothing can request or change a page. */
+  private running = false;
+
+  constructor(memory: GuestMemory, clock: Clock, sendRequest: (region: number, page: number) => void) {
+    this.memory = memory;
+    this.clock = clock;
+    this.sendRequest = sendRequest;
+    this.presence = new PresenceMap(memory.regions.map((r) => r.pageCount));
+    this.requested = memory.regions.map((r) => new DirtyBitmap(r.pageCount));
+    let first = 0;
+    for (const r of memory.regions) {
+      this.regionFirst.push(first);
+      first += r.pageCount;
+    }
+  }
+
+  /** The access handed to the control plane's resume hook; from here on the guest may run. */
+  access(complete: Promise<void>): PostcopyAccess {
+    this.running = true;
+    this.channel = new MessageChannel();
+    this.channel.port1.on('message', (m: unknown) => {
+      if (Array.isArray(m) && typeof m[0] === 'number' && typeof m[1] === 'number') this.request(m[0], m[1]);
+    });
+    this.channel.port1.unref();
+    return {
+      presence: this.presence.sharedBuffers(),
+      port: this.channel.port2,
+      ensure: (region, page) => this.ensure(region, page),
+      complete,
+    };
+  }
+
+  /** Asks the source for a missing page once; a page here or already asked for costs nothing. */
+  request(region: number, page: number): void {
+    const region_ = this.memory.regions[region];
+    if (!region_ || !Number.isInteger(page) || page < 0 || page >= region_.pageCount) return;
+    if (this.presence.has(region, page) || this.requested[region]!.test(page)) return;
+    this.requested[region]!.set(page);
+    this.requestedAt.set(this.key(region, page), this.clock.nowMs());
+    this.sendRequest(region, page);
+  }
+
+  ensure(region: number, page: number): Promise<void> {
+    if (this.presence.has(region, page)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const key = this.key(region, page);
+      const list = this.waiters.get(key);
+      if (list) list.push(resolve);
+      else this.waiters.set(key, [resolve]);
+      this.request(region, page);
+    });
+  }
+
+  wants(region: number, page: number): boolean {
+    return !this.presence.has(region, page);
+  }
+
+  write(region: number, page: number, bytes: Uint8Array): void {
+    const ps = this.memory.pageSize;
+    this.memory.regions[region]!.bytes.set(bytes, page * ps);
+    this.presence.markPresent(region, page);
+    const key = this.key(region, page);
+    const askedAt = this.requestedAt.get(key);
+    if (askedAt !== undefined) {
+      this.latencies.push(this.clock.nowMs() - askedAt);
+      this.requestedAt.delete(key);
+    }
+    const waiting = this.waiters.get(key);
+    if (waiting) {
+      this.waiters.delete(key);
+      for (const w of waiting) w();
+    }
+  }
+
+  /** Marks the pages a POSTCOPY_MISSING names as not here. Only before the guest runs. */
+  markMissing(region: number, firstPage: number, missing: DirtyBitmap): number {
+    if (this.running) throw new Error('missing pages announced after the guest resumed');
+    return this.presence.markMissing(region, firstPage, missing);
+  }
+
+  get missingPages(): number {
+    return this.presence.missingPages();
+  }
+
+  stats(): FaultStats {
+    const sorted = [...this.latencies].sort((a, b) => a - b);
+    const at = (q: number): number => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!);
+    return { faults: sorted.length, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: sorted.at(-1) ?? 0 };
+  }
+
+  close(): void {
+    this.channel?.port1.close();
+  }
+
+  private key(region: number, page: number): number {
+    return this.regionFirst[region]! + page;
+  }
+}

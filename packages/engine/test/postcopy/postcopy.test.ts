@@ -1,0 +1,226 @@
+import type { Worker } from 'node:worker_threads';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ErrorCode, GuestMemory, type IncomingMigration, type MigrationReport, migrate, WriteBarrierTracker } from '../../src/index.ts';
+import type { PostcopyAccess } from '../../src/postcopy/receiver.ts';
+import { startWorker, WriterGuest } from '../../src/testing/index.ts';
+import { listenSink } from '../helpers.ts';
+
+const MiB = 1024 * 1024;
+const PAGE = 4096;
+
+/** Source memory whose every page starts with its own index, then bytes that vary by page. */
+function sourceMemory(regions: { name: string; sizeBytes: number }[]): GuestMemory {
+  const memory = GuestMemory.create({ regions });
+  for (const r of memory.regions) {
+    const view = new DataView(r.bytes.buffer);
+    for (let p = 0; p < r.pageCount; p++) {
+      if (p % 7 === 3) continue; // zero pages too
+      view.setUint32(p * PAGE, p, true);
+      for (let off = 64; off < PAGE - 8; off += 512) view.setUint32(p * PAGE + off, (p * 2654435761) >>> 0, true);
+    }
+  }
+  return memory;
+}
+
+interface GuestResult {
+  stamped: [number, number][];
+  waitsUs: number[];
+  wrong: number;
+  waits: number;
+}
+
+/** A destination whose resume hook starts a post-copy guest worker on the arriving memory. */
+async function postcopyDestination(sequential = false) {
+  let worker: Worker | undefined;
+  const stop = new Int32Array(new SharedArrayBuffer(4));
+  let resolveGuest!: (r: GuestResult) => void;
+  const guestDone = new Promise<GuestResult>((resolve) => {
+    resolveGuest = resolve;
+  });
+  let access: PostcopyAccess | undefined;
+  const destination = await listenSink({
+    controlPlane: {
+      loadDeviceState: () => {},
+      resume: (memory, _state, postcopy) => {
+        access = postcopy;
+        if (!postcopy) return;
+        worker = startWorker(new URL('../fixtures/postcopy-guest.worker.ts', import.meta.url), {
+          workerData: {
+            regions: memory.regions.map((r) => r.bytes.buffer),
+            presence: postcopy.presence,
+            port: postcopy.port,
+            pageSize: memory.pageSize,
+            stop: stop.buffer,
+            sequential,
+          },
+          transferList: [postcopy.port],
+        });
+        worker.once('message', resolveGuest);
+      },
+    },
+  });
+  const stopGuest = async (): Promise<GuestResult> => {
+    Atomics.store(stop, 0, 1);
+    Atomics.notify(stop, 0);
+    const result = await guestDone;
+    await worker?.terminate();
+    return result;
+  };
+  return { destination, stopGuest, access: () => access };
+}
+
+/** Every page equals the source's, except the guest's stamp in pages it touched, which must have survived. */
+function checkMemory(source: GuestMemory, incoming: IncomingMigration, stamped: [number, number][]): void {
+  const touched = new Set(stamped.map(([r, p]) => `${r}:${p}`));
+  for (let r = 0; r < source.regions.length; r++) {
+    const a = source.region(r).bytes;
+    const b = incoming.memory.region(r).bytes;
+    for (let p = 0; p < source.region(r).pageCount; p++) {
+      const at = p * PAGE;
+      if (touched.has(`${r}:${p}`)) {
+        expect(Buffer.compare(a.subarray(at, at + PAGE - 8), b.subarray(at, at + PAGE - 8))).toBe(0);
+        expect(new DataView(b.buffer).getUint32(at + PAGE - 8, true)).toBe(0xfeedbeef);
+      } else {
+        expect(Buffer.compare(a.subarray(at, at + PAGE), b.subarray(at, at + PAGE))).toBe(0);
+      }
+    }
+  }
+}
+
+let cleanup: (() => Promise<void>) | undefined;
+afterEach(async () => {
+  await cleanup?.();
+  cleanup = undefined;
+});
+
+describe('post-copy', () => {
+  it('resumes the guest on the destination at once and fetches what it touches, byte for byte', async () => {
+    const source = sourceMemory([
+      { name: 'ram0', sizeBytes: 32 * MiB },
+      { name: 'ram1', sizeBytes: 4 * MiB },
+    ]);
+    const { destination, stopGuest } = await postcopyDestination();
+    let paused = false;
+    const report: MigrationReport = await migrate({
+      host: '127.0.0.1',
+      port: destination.port,
+      memory: source,
+      tracker: new WriteBarrierTracker(source.layout),
+      strategy: 'postcopy',
+      // Slow enough that the guest must ask for pages instead of finding them pushed already.
+      maxBandwidth: 100e6,
+      controlPlane: {
+        pause: () => {
+          paused = true;
+        },
+        resume: () => {
+          throw new Error('must not resume on the source after commit');
+        },
+        saveDeviceState: () => new Uint8Array([1, 2, 3]),
+      },
+    });
+    const incoming = await destination.result;
+    const guest = await stopGuest();
+    expect(paused).toBe(true);
+    expect(report.strategy).toBe('postcopy');
+    expect(report.rounds).toEqual([]);
+    expect(report.postcopy?.missingPages).toBe(source.totalPages);
+    expect(report.postcopy!.requestedPages + report.postcopy!.pushedPages).toBe(source.totalPages);
+    expect(report.digest).toBe(incoming.digest);
+    expect(incoming.postcopy?.faults).toBeGreaterThan(0);
+    expect(guest.wrong).toBe(0);
+    expect(guest.waits).toBeGreaterThan(0);
+    checkMemory(source, incoming, guest.stamped);
+  });
+
+  it('switches from pre-copy to post-copy when pre-copy cannot converge (hybrid)', async () => {
+    const source = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: 16 * MiB }] });
+    const tracker = new WriteBarrierTracker(source.layout);
+    // Dirties far more than a 50 MB/s link carries: pre-copy alone would never converge.
+    const writer = new WriterGuest(source, tracker, { pagesPerSec: 40_000, workingSetFraction: 1 });
+    await writer.ready;
+    const destination = await listenSink({
+      controlPlane: {
+        loadDeviceState: () => {},
+        // No guest runs here in this test: it waits for all pages to arrive in the background.
+        resume: (_memory, _state, postcopy) => expect(postcopy).toBeDefined(),
+      },
+    });
+    const events: string[] = [];
+    const report = await migrate({
+      host: '127.0.0.1',
+      port: destination.port,
+      memory: source,
+      tracker,
+      strategy: 'hybrid',
+      maxBandwidth: 50e6,
+      maxDowntimeMs: 5,
+      maxRounds: 4,
+      controlPlane: writer.controlPlane(),
+      onEvent: (e) => {
+        if (e.type === 'switchover') events.push(e.reason);
+      },
+    });
+    const incoming = await destination.result;
+    expect(report.strategy).toBe('hybrid');
+    expect(report.rounds.length).toBeGreaterThanOrEqual(2);
+    expect(report.postcopy?.reason).toMatch(/no-progress|max-rounds/);
+    expect(events[0]).toMatch(/^postcopy: /);
+    expect(Buffer.compare(source.region(0).bytes, incoming.memory.region(0).bytes)).toBe(0);
+    expect(report.digest).toBe(incoming.digest);
+    await writer.stop();
+  });
+
+  it('lets code on the destination thread wait for a page with ensure()', async () => {
+    const source = sourceMemory([{ name: 'ram0', sizeBytes: 8 * MiB }]);
+    const seen: number[] = [];
+    const destination = await listenSink({
+      controlPlane: {
+        loadDeviceState: () => {},
+        resume: async (memory, _state, postcopy) => {
+          // Ask for pages at the far end first: they arrive long before the push gets there.
+          for (const page of [2046, 1500, 1024]) {
+            await postcopy!.ensure(0, page);
+            seen.push(new DataView(memory.region(0).bytes.buffer).getUint32(page * PAGE, true));
+          }
+        },
+      },
+    });
+    const report = await migrate({
+      host: '127.0.0.1',
+      port: destination.port,
+      memory: source,
+      tracker: new WriteBarrierTracker(source.layout),
+      strategy: 'postcopy',
+      maxBandwidth: 20e6,
+      controlPlane: { pause: () => {}, resume: () => {}, saveDeviceState: () => new Uint8Array(0) },
+    });
+    await destination.result;
+    expect(seen).toEqual([2046, 1500, 1024]);
+    expect(report.postcopy!.requestedPages).toBeGreaterThanOrEqual(3);
+  });
+
+  it('refuses a policy that asks for post-copy under strategy precopy, and the guest runs on', async () => {
+    const source = sourceMemory([{ name: 'ram0', sizeBytes: MiB }]);
+    const destination = await listenSink();
+    let resumed = 0;
+    await expect(
+      migrate({
+        host: '127.0.0.1',
+        port: destination.port,
+        memory: source,
+        tracker: new WriteBarrierTracker(source.layout),
+        policy: () => ({ action: 'postcopy', reason: 'test' }),
+        controlPlane: {
+          pause: () => {},
+          resume: () => {
+            resumed++;
+          },
+          saveDeviceState: () => new Uint8Array(0),
+        },
+      }),
+    ).rejects.toMatchObject({ code: ErrorCode.INVALID_ARGUMENT });
+    expect(resumed).toBe(0); // it never paused
+    await destination.result.catch(() => {});
+  });
+});
