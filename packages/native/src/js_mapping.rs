@@ -12,7 +12,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use napi::bindgen_prelude::{ArrayBuffer, ObjectFinalize};
+use napi::bindgen_prelude::{ArrayBuffer, Function, ObjectFinalize};
 use napi::{check_status, sys, Env, Error, JsValue, Result, Status};
 use napi_derive::napi;
 
@@ -225,6 +225,33 @@ pub fn write_tracking_support() -> WriteTrackingSupport {
     }
 }
 
+/// Whether `MissingPageHandler` can work here: Linux with userfaultfd open to this process.
+#[napi]
+pub fn missing_fault_support() -> WriteTrackingSupport {
+    #[cfg(target_os = "linux")]
+    let result = crate::uffd::Userfaultfd::open(0)
+        .map(|_| ())
+        .map_err(|err| {
+            format!(
+                "userfaultfd is not open to this process ({err}); allow it with `sysctl \
+             vm.unprivileged_userfaultfd=1`, CAP_SYS_PTRACE, or access to /dev/userfaultfd"
+            )
+        });
+    #[cfg(not(target_os = "linux"))]
+    let result: std::result::Result<(), String> =
+        Err("page faults by userfaultfd need Linux".into());
+    match result {
+        Ok(()) => WriteTrackingSupport {
+            available: true,
+            reason: None,
+        },
+        Err(reason) => WriteTrackingSupport {
+            available: false,
+            reason: Some(reason),
+        },
+    }
+}
+
 #[cfg(target_os = "linux")]
 fn support() -> std::result::Result<u64, String> {
     use crate::uffd::{Userfaultfd, WP_ASYNC_FEATURES};
@@ -310,17 +337,248 @@ impl WriteTracker {
     }
 }
 
+/// Post-copy by real page faults: the mapping's missing pages are dropped and registered with
+/// userfaultfd in missing mode, so a thread that touches one blocks in the kernel; a fault
+/// thread of ours reports each fault (`onFault(page)` on the JavaScript thread), and `copy`
+/// fills the page with UFFDIO_COPY, which wakes whoever waits on it. Private anonymous
+/// mappings only (`MemoryMapping.anonymous`).
+#[napi]
+pub struct MissingPageHandler {
+    #[cfg(target_os = "linux")]
+    inner: Option<linux::Missing>,
+    page_size: usize,
+}
+
+#[napi]
+impl MissingPageHandler {
+    /// Drops the pages whose bits are set in `missing` (bit `i` = word `i >>> 5`, bit `i & 31`,
+    /// one bit per guest page) and starts reporting faults on them. Nothing may touch them
+    /// until then; the engine's own writes must go through `copy`.
+    #[napi(
+        factory,
+        ts_args_type = "mapping: MemoryMapping, pageSize: number, missing: Uint32Array, onFault: (page: number) => void"
+    )]
+    pub fn create(
+        mapping: &MemoryMapping,
+        page_size: f64,
+        missing: TypedArrayArg,
+        on_fault: Function<u32, ()>,
+    ) -> Result<Self> {
+        let mapping = mapping.live()?.clone();
+        let page_size = to_len(page_size)?;
+        let words = missing.u32s("missing")?;
+        let tsfn = on_fault
+            .build_threadsafe_function()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build()?;
+        #[cfg(target_os = "linux")]
+        {
+            let inner = linux::Missing::new(mapping, page_size, &words, move |page| {
+                tsfn.call(
+                    page,
+                    napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking,
+                );
+            })
+            .map_err(io_error)?;
+            Ok(Self {
+                inner: Some(inner),
+                page_size,
+            })
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (mapping, words, tsfn);
+            Err(Error::new(
+                Status::GenericFailure,
+                "userfaultfd needs Linux",
+            ))
+        }
+    }
+
+    /// Fills guest page `page` with `bytes` (one page) and wakes its waiters. False if it was
+    /// there already.
+    #[napi(ts_args_type = "page: number, bytes: Uint8Array")]
+    pub fn copy(&self, page: u32, bytes: TypedArrayArg) -> Result<bool> {
+        let bytes = bytes.bytes("bytes")?;
+        if bytes.len() != self.page_size {
+            return Err(Error::new(
+                Status::InvalidArg,
+                "bytes must be exactly one page",
+            ));
+        }
+        #[cfg(target_os = "linux")]
+        {
+            let inner = self
+                .inner
+                .as_ref()
+                .ok_or_else(|| Error::new(Status::InvalidArg, "the handler was closed"))?;
+            inner
+                .copy(page as usize * self.page_size, bytes)
+                .map_err(io_error)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (page, bytes);
+            Err(Error::new(Status::GenericFailure, "closed"))
+        }
+    }
+
+    /// Stops the fault thread and unregisters the memory. Pages still missing then read as zero.
+    #[napi]
+    pub fn close(&mut self) {
+        #[cfg(target_os = "linux")]
+        drop(self.inner.take());
+    }
+}
+
 #[cfg(target_os = "linux")]
 mod linux {
     use std::io;
     use std::sync::Arc;
 
-    use crate::mapping::Mapping;
+    use crate::mapping::{Fd, Mapping};
     use crate::shared::SharedU32s;
     use crate::uffd::{
         PageRegion, Pagemap, Userfaultfd, FEATURE_WP_HUGETLBFS_SHMEM, FEATURE_WP_UNPOPULATED,
         WP_ASYNC_FEATURES,
     };
+
+    /// A missing-mode registration and the thread that reports its faults.
+    pub struct Missing {
+        uffd: Arc<Userfaultfd>,
+        mapping: Arc<Mapping>,
+        wake: Fd,
+        thread: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Missing {
+        pub fn new(
+            mapping: Arc<Mapping>,
+            page_size: usize,
+            missing: &SharedU32s,
+            on_fault: impl Fn(u32) + Send + 'static,
+        ) -> io::Result<Self> {
+            let (addr, len) = (mapping.as_ptr() as usize, mapping.len());
+            let pages = len / page_size;
+            if missing.len() < pages.div_ceil(32) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "missing is shorter than pageCount / 32",
+                ));
+            }
+            let uffd = Arc::new(Userfaultfd::open(0)?);
+            uffd.register_missing(addr, len)?;
+            let mut page = 0;
+            while page < pages {
+                if missing.load(page / 32) & (1 << (page % 32)) == 0 {
+                    page += 1;
+                    continue;
+                }
+                let first = page;
+                while page < pages && missing.load(page / 32) & (1 << (page % 32)) != 0 {
+                    page += 1;
+                }
+                // SAFETY: the range lies inside the mapping; its pages are dropped (they read as
+                // missing from now on), which is what the caller asked for.
+                let rc = unsafe {
+                    libc::madvise(
+                        (addr + first * page_size) as *mut libc::c_void,
+                        (page - first) * page_size,
+                        libc::MADV_DONTNEED,
+                    )
+                };
+                if rc < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            // SAFETY: eventfd takes only flags.
+            let wake = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+            if wake < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let wake = Fd(wake);
+            let thread = {
+                let uffd = Arc::clone(&uffd);
+                let wake_fd = wake.0;
+                std::thread::Builder::new()
+                    .name("ferry-uffd".into())
+                    .spawn(move || fault_loop(&uffd, wake_fd, addr, page_size, on_fault))?
+            };
+            Ok(Self {
+                uffd,
+                mapping,
+                wake,
+                thread: Some(thread),
+            })
+        }
+
+        pub fn copy(&self, offset: usize, bytes: crate::shared::SharedBytes) -> io::Result<bool> {
+            if offset + bytes.len() > self.mapping.len() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "page past the end of the mapping",
+                ));
+            }
+            // The source buffer may be shared with other threads: copy it privately first.
+            let mut private = vec![0u8; bytes.len()];
+            bytes.snapshot(0, &mut private);
+            let dst = self.mapping.as_ptr() as usize + offset;
+            // SAFETY: `private` holds `len` readable bytes.
+            unsafe { self.uffd.copy(dst, private.as_ptr(), private.len()) }
+        }
+    }
+
+    impl Drop for Missing {
+        fn drop(&mut self) {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes to our eventfd to stop the fault thread.
+            unsafe { libc::write(self.wake.0, (&one as *const u64).cast(), 8) };
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+            let _ = self
+                .uffd
+                .unregister(self.mapping.as_ptr() as usize, self.mapping.len());
+        }
+    }
+
+    fn fault_loop(
+        uffd: &Userfaultfd,
+        wake: libc::c_int,
+        base: usize,
+        page_size: usize,
+        on_fault: impl Fn(u32),
+    ) {
+        let mut fds = [
+            libc::pollfd {
+                fd: uffd.raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: wake,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        loop {
+            // SAFETY: `fds` holds two initialised pollfds.
+            let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+            if rc < 0 {
+                if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                return;
+            }
+            if fds[1].revents != 0 {
+                return;
+            }
+            while let Ok(Some(address)) = uffd.read_fault() {
+                on_fault(((address as usize - base) / page_size) as u32);
+            }
+        }
+    }
 
     pub struct Tracker {
         uffd: Userfaultfd,

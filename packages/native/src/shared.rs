@@ -235,6 +235,14 @@ impl SharedU32s {
         self.len
     }
 
+    /// Word `index`. Panics if `index` is out of bounds.
+    #[inline(always)]
+    pub fn load(&self, index: usize) -> u32 {
+        assert!(index < self.len, "index out of bounds");
+        // SAFETY: in bounds, and valid and aligned per `new`'s contract.
+        unsafe { &*self.ptr.add(index) }.load(Ordering::Relaxed)
+    }
+
     /// ORs `bits` into word `index` atomically; returns the bits that were not set before.
     ///
     /// Panics if `index` is out of bounds.

@@ -22,6 +22,9 @@ const UFFDIO_API: libc::c_ulong = 0xC018_AA3F;
 const UFFDIO_REGISTER: libc::c_ulong = 0xC020_AA00;
 const UFFDIO_UNREGISTER: libc::c_ulong = 0x8010_AA01;
 const UFFDIO_WRITEPROTECT: libc::c_ulong = 0xC018_AA06;
+const UFFDIO_COPY: libc::c_ulong = 0xC028_AA03;
+const UFFD_EVENT_PAGEFAULT: u8 = 0x12;
+const REGISTER_MODE_MISSING: u64 = 1 << 0;
 const PAGEMAP_SCAN: libc::c_ulong = 0xC060_6610;
 
 pub const FEATURE_PAGEFAULT_FLAG_WP: u64 = 1 << 0;
@@ -60,6 +63,15 @@ struct UffdioRegister {
 struct UffdioWriteprotect {
     range: UffdioRange,
     mode: u64,
+}
+
+#[repr(C)]
+struct UffdioCopy {
+    dst: u64,
+    src: u64,
+    len: u64,
+    mode: u64,
+    copy: i64,
 }
 
 #[repr(C)]
@@ -123,6 +135,62 @@ impl Userfaultfd {
             ioctls: 0,
         };
         ioctl(&self.fd, UFFDIO_REGISTER, &mut reg)
+    }
+
+    /// Registers `[addr, addr + len)` for missing-page faults (private anonymous memory).
+    pub fn register_missing(&self, addr: usize, len: usize) -> io::Result<()> {
+        let mut reg = UffdioRegister {
+            range: range(addr, len),
+            mode: REGISTER_MODE_MISSING,
+            ioctls: 0,
+        };
+        ioctl(&self.fd, UFFDIO_REGISTER, &mut reg)
+    }
+
+    /// Fills the missing page(s) at `dst` with `len` bytes from `src` and wakes the threads
+    /// waiting on them. Returns false if the page was there already (EEXIST).
+    ///
+    /// # Safety
+    /// `src` must be valid for reads of `len` bytes.
+    pub unsafe fn copy(&self, dst: usize, src: *const u8, len: usize) -> io::Result<bool> {
+        let mut c = UffdioCopy {
+            dst: dst as u64,
+            src: src as u64,
+            len: len as u64,
+            mode: 0,
+            copy: 0,
+        };
+        match ioctl(&self.fd, UFFDIO_COPY, &mut c) {
+            Ok(()) => Ok(true),
+            Err(err) if err.raw_os_error() == Some(libc::EEXIST) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The address of the next page fault, or None if none is queued (the descriptor is
+    /// non-blocking). Events other than page faults are skipped.
+    pub fn read_fault(&self) -> io::Result<Option<u64>> {
+        let mut msg = [0u8; 32];
+        loop {
+            // SAFETY: `msg` is 32 writable bytes, the size of one `struct uffd_msg`.
+            let n = unsafe { libc::read(self.fd.0, msg.as_mut_ptr().cast(), msg.len()) };
+            if n < 0 {
+                let err = io::Error::last_os_error();
+                return match err.raw_os_error() {
+                    Some(libc::EAGAIN) => Ok(None),
+                    Some(libc::EINTR) => continue,
+                    _ => Err(err),
+                };
+            }
+            if n as usize == msg.len() && msg[0] == UFFD_EVENT_PAGEFAULT {
+                let address = u64::from_le_bytes(msg[16..24].try_into().expect("8 bytes"));
+                return Ok(Some(address));
+            }
+        }
+    }
+
+    pub fn raw_fd(&self) -> libc::c_int {
+        self.fd.0
     }
 
     pub fn unregister(&self, addr: usize, len: usize) -> io::Result<()> {
@@ -277,6 +345,42 @@ mod tests {
         })
         .unwrap();
         pages
+    }
+
+    #[test]
+    fn missing_faults_block_until_the_page_is_copied_in() {
+        let uffd = match Userfaultfd::open(0) {
+            Ok(u) => u,
+            Err(err) => {
+                eprintln!("skipped: userfaultfd unavailable: {err}");
+                return;
+            }
+        };
+        let page = os_page_size();
+        let m = std::sync::Arc::new(Mapping::anonymous(4 * page).unwrap());
+        let base = m.as_ptr() as usize;
+        uffd.register_missing(base, m.len()).unwrap();
+        let reader = {
+            let m = std::sync::Arc::clone(&m);
+            // SAFETY: in bounds of the mapping, which the Arc keeps alive.
+            std::thread::spawn(move || unsafe {
+                std::ptr::read_volatile(m.as_ptr().add(2 * page + 5))
+            })
+        };
+        let fault = loop {
+            if let Some(addr) = uffd.read_fault().unwrap() {
+                break addr as usize;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        };
+        assert_eq!(fault & !(page - 1), base + 2 * page);
+        let content = vec![0x5au8; page];
+        // SAFETY: `content` holds a page.
+        assert!(unsafe { uffd.copy(base + 2 * page, content.as_ptr(), page) }.unwrap());
+        assert_eq!(reader.join().unwrap(), 0x5a);
+        // SAFETY: as above; the page is there now.
+        assert!(!unsafe { uffd.copy(base + 2 * page, content.as_ptr(), page) }.unwrap());
+        uffd.unregister(base, m.len()).unwrap();
     }
 
     #[test]

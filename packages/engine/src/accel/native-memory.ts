@@ -26,6 +26,13 @@ export interface NativeWriteTracker {
   close(): void;
 }
 
+/** Post-copy by real page faults on one mapping (userfaultfd missing mode). */
+export interface NativeMissingPageHandler {
+  /** Fills guest page `page` and wakes its waiters; false if it was there already. */
+  copy(page: number, bytes: Uint8Array): boolean;
+  close(): void;
+}
+
 export interface NativeMemoryBinding {
   MemoryMapping: {
     anonymous(byteLength: number): NativeMapping;
@@ -34,6 +41,10 @@ export interface NativeMemoryBinding {
   };
   WriteTracker: { create(mapping: NativeMapping, pageSize: number): NativeWriteTracker };
   writeTrackingSupport(): { available: boolean; reason?: string | null };
+  MissingPageHandler: {
+    create(mapping: NativeMapping, pageSize: number, missing: Uint32Array, onFault: (page: number) => void): NativeMissingPageHandler;
+  };
+  missingFaultSupport(): { available: boolean; reason?: string | null };
 }
 
 /** The addon's mapping and write-tracking classes, or why they are not there. Never throws. */
@@ -41,7 +52,12 @@ export function loadNativeMemory(): { binding: NativeMemoryBinding } | { error: 
   const loaded = requireNative();
   if ('error' in loaded) return loaded;
   const binding = loaded.binding as Partial<NativeMemoryBinding>;
-  if (!binding.MemoryMapping || !binding.WriteTracker || typeof binding.writeTrackingSupport !== 'function') {
+  if (
+    !binding.MemoryMapping ||
+    !binding.WriteTracker ||
+    !binding.MissingPageHandler ||
+    typeof binding.writeTrackingSupport !== 'function'
+  ) {
     const message = '@ferry/native has no memory mapping on this platform (or is a stale build: rebuild it)';
     return { error: new FerryError(ErrorCode.NATIVE_UNAVAILABLE, message) };
   }

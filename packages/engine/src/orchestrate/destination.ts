@@ -50,6 +50,15 @@ export interface ListenOptions {
    * fails the TLS handshake never reaches the protocol.
    */
   readonly tls?: TlsOptions;
+  /**
+   * How a guest waits for pages still missing in post-copy:
+   * - `cooperative` (default): it calls `PostcopyPager.ensure` (or `PostcopyAccess.ensure`)
+   *   before touching a page.
+   * - `userfaultfd`: real page faults (Linux): an unmodified guest thread that touches a
+   *   missing page blocks in the kernel until it arrives. Needs anonymous memory the addon
+   *   mapped: allocate it with `GuestMemory.map` in the `allocate` hook.
+   */
+  readonly postcopyFaults?: 'cooperative' | 'userfaultfd';
   /** Refuse guests larger than this. Default 16 GiB. */
   readonly maxGuestBytes?: number;
   /** Refuse device state larger than this. Default 256 MiB. */
@@ -507,6 +516,8 @@ class IncomingSession {
     const start = this.clock.nowMs();
     try {
       this.phase.to('verifying');
+      // Before READY: a refusal here still leaves the guest running on the source.
+      if (this.o.postcopyFaults === 'userfaultfd') this.postcopy!.useUserfaultfd();
       try {
         await this.o.controlPlane.loadDeviceState(this.deviceState!, this.memory);
       } catch (err) {
@@ -635,6 +646,7 @@ class IncomingSession {
     }
     if (this.phase.is('failed', 'resuming', 'resumed')) return;
     this.phase.to('failed');
+    this.postcopy?.close(); // before COMMIT: the guest never ran here
     if (tellSource && !this.transport.closed) {
       try {
         this.transport.write(encodeFrame(MessageType.FAILED, msg.errorReport, { code: error.code, message: error.message }));

@@ -1,4 +1,6 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { loadNativeMemory, type NativeMissingPageHandler } from '../accel/native-memory.ts';
+import { ErrorCode, FerryError } from '../errors.ts';
 import type { PageSink } from '../codec/batch-decoder.ts';
 import { DirtyBitmap } from '../dirty/bitmap.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
@@ -45,6 +47,8 @@ export class PostcopyReceiver implements PageSink {
   private channel: MessageChannel | undefined;
   /** False until the guest runs: before that nothing can request or change a page. */
   private running = false;
+  /** Per region, when the guest waits by real page faults: pages go in with UFFDIO_COPY. */
+  private faultHandlers: NativeMissingPageHandler[] | undefined;
 
   constructor(memory: GuestMemory, clock: Clock, sendRequest: (region: number, page: number) => void) {
     this.memory = memory;
@@ -100,9 +104,47 @@ export class PostcopyReceiver implements PageSink {
     return !this.presence.has(region, page);
   }
 
+  /**
+   * Switches to real page faults: the missing pages of every region (all mapped by the addon,
+   * anonymous) are dropped and registered with userfaultfd, so an unmodified guest thread that
+   * touches one blocks in the kernel until it arrives. Call after the missing maps, before the
+   * guest runs. Throws `FERRY_KERNEL_TRACKING_UNAVAILABLE` where userfaultfd cannot be used.
+   */
+  useUserfaultfd(): void {
+    const loaded = loadNativeMemory();
+    if ('error' in loaded) throw new FerryError(ErrorCode.KERNEL_TRACKING_UNAVAILABLE, loaded.error.message);
+    const support = loaded.binding.missingFaultSupport();
+    if (!support.available) throw new FerryError(ErrorCode.KERNEL_TRACKING_UNAVAILABLE, support.reason ?? 'userfaultfd unavailable');
+    const handlers: NativeMissingPageHandler[] = [];
+    try {
+      this.memory.regions.forEach((r, index) => {
+        if (!r.mapping) {
+          throw new FerryError(
+            ErrorCode.KERNEL_TRACKING_UNAVAILABLE,
+            `region ${r.name} is not memory the addon mapped: allocate the guest with GuestMemory.map for userfaultfd post-copy`,
+          );
+        }
+        const present = this.presence.regions[index]!;
+        const missing = new Uint32Array(present.length);
+        for (let w = 0; w < present.length; w++) missing[w] = ~present[w]! >>> 0;
+        handlers.push(
+          loaded.binding.MissingPageHandler.create(r.mapping, this.memory.pageSize, missing, (page) => this.request(index, page)),
+        );
+      });
+    } catch (err) {
+      for (const h of handlers) h.close();
+      if (err instanceof FerryError) throw err;
+      throw new FerryError(ErrorCode.KERNEL_TRACKING_UNAVAILABLE, `userfaultfd registration failed: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    this.faultHandlers = handlers;
+  }
+
   write(region: number, page: number, bytes: Uint8Array): void {
     const ps = this.memory.pageSize;
-    this.memory.regions[region]!.bytes.set(bytes, page * ps);
+    if (this.faultHandlers) this.faultHandlers[region]!.copy(page, bytes);
+    else this.memory.regions[region]!.bytes.set(bytes, page * ps);
     this.presence.markPresent(region, page);
     const key = this.key(region, page);
     const askedAt = this.requestedAt.get(key);
@@ -133,8 +175,15 @@ export class PostcopyReceiver implements PageSink {
     return { faults: sorted.length, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: sorted.at(-1) ?? 0 };
   }
 
+  /**
+   * Every page is here: stop listening for requests and release the fault registrations.
+   * Not called when post-copy breaks: then guest threads must stay blocked on missing pages
+   * (unregistering would let them read zeros).
+   */
   close(): void {
     this.channel?.port1.close();
+    for (const h of this.faultHandlers ?? []) h.close();
+    this.faultHandlers = undefined;
   }
 
   private key(region: number, page: number): number {

@@ -1,5 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadNativeMemory } from '../../src/accel/native-memory.ts';
 import { ErrorCode, GuestMemory, type IncomingMigration, type MigrationReport, migrate, WriteBarrierTracker } from '../../src/index.ts';
 import type { PostcopyAccess } from '../../src/postcopy/receiver.ts';
 import { startWorker, WriterGuest } from '../../src/testing/index.ts';
@@ -222,5 +223,89 @@ describe('post-copy', () => {
     ).rejects.toMatchObject({ code: ErrorCode.INVALID_ARGUMENT });
     expect(resumed).toBe(0); // it never paused
     await destination.result.catch(() => {});
+  });
+});
+
+const native = loadNativeMemory();
+const uffd = 'error' in native ? { available: false, reason: native.error.message } : native.binding.missingFaultSupport();
+if (!uffd.available) console.warn(`userfaultfd post-copy tests skipped: ${uffd.reason}`);
+
+describe.skipIf(!uffd.available)('post-copy by real page faults (userfaultfd)', () => {
+  it('lets an unmodified guest thread touch missing pages and block in the kernel until they arrive', async () => {
+    const source = sourceMemory([
+      { name: 'ram0', sizeBytes: 32 * MiB },
+      { name: 'ram1', sizeBytes: 4 * MiB },
+    ]);
+    const stop = new Int32Array(new SharedArrayBuffer(4));
+    let worker: Worker | undefined;
+    let resolveGuest!: (r: { stamped: [number, number][]; firstTouchUs: number[]; wrong: number }) => void;
+    const guestDone = new Promise<{ stamped: [number, number][]; firstTouchUs: number[]; wrong: number }>((r) => {
+      resolveGuest = r;
+    });
+    let mapped: GuestMemory | undefined;
+    const destination = await listenSink({
+      postcopyFaults: 'userfaultfd',
+      controlPlane: {
+        allocate: (layout) => {
+          mapped = GuestMemory.map({ pageSize: layout.pageSize, regions: layout.regions });
+          return mapped;
+        },
+        loadDeviceState: () => {},
+        resume: (memory, _state, postcopy) => {
+          expect(postcopy).toBeDefined();
+          worker = startWorker(new URL('../fixtures/uffd-guest.worker.ts', import.meta.url), {
+            workerData: {
+              mappingIds: memory.regions.map((r) => r.mapping!.id),
+              pageSize: memory.pageSize,
+              stop: stop.buffer,
+              sequential: false,
+            },
+          });
+          worker.once('message', resolveGuest);
+        },
+      },
+    });
+    cleanup = async () => mapped?.unmap();
+    const report = await migrate({
+      host: '127.0.0.1',
+      port: destination.port,
+      memory: source,
+      tracker: new WriteBarrierTracker(source.layout),
+      strategy: 'postcopy',
+      maxBandwidth: 100e6,
+      controlPlane: { pause: () => {}, resume: () => {}, saveDeviceState: () => new Uint8Array(8) },
+    });
+    const incoming = await destination.result;
+    Atomics.store(stop, 0, 1);
+    const guest = await guestDone;
+    await worker?.terminate();
+    expect(report.digest).toBe(incoming.digest);
+    expect(guest.wrong).toBe(0);
+    expect(incoming.postcopy!.faults).toBeGreaterThan(0);
+    checkMemory(source, incoming, guest.stamped);
+  });
+
+  it('refuses userfaultfd post-copy on memory the addon did not map, before the source commits', async () => {
+    const source = sourceMemory([{ name: 'ram0', sizeBytes: MiB }]);
+    const destination = await listenSink({ postcopyFaults: 'userfaultfd' });
+    let resumed = 0;
+    await expect(
+      migrate({
+        host: '127.0.0.1',
+        port: destination.port,
+        memory: source,
+        tracker: new WriteBarrierTracker(source.layout),
+        strategy: 'postcopy',
+        controlPlane: {
+          pause: () => {},
+          resume: () => {
+            resumed++;
+          },
+          saveDeviceState: () => new Uint8Array(0),
+        },
+      }),
+    ).rejects.toMatchObject({ code: ErrorCode.PEER_FAILED, remoteCode: ErrorCode.KERNEL_TRACKING_UNAVAILABLE });
+    expect(resumed).toBe(1); // the guest runs on at the source
+    await expect(destination.result).rejects.toMatchObject({ code: ErrorCode.KERNEL_TRACKING_UNAVAILABLE });
   });
 });
