@@ -18,7 +18,7 @@ import {
 import { DirtyBitmap } from '../dirty/bitmap.ts';
 import { type FaultStats, PostcopyReceiver } from '../postcopy/receiver.ts';
 import { decodeBody, encodeFrame, type Frame } from '../protocol/frame.ts';
-import { MAX_DEVICE_STATE_BYTES, MAX_FRAME_BODY_BYTES, MAX_HELLO_BODY_BYTES } from '../protocol/limits.ts';
+import { MAX_DEVICE_STATE_BYTES, MAX_FRAME_BODY_BYTES, MAX_HELLO_BODY_BYTES, MAX_MISSING_PAGES_PER_MESSAGE } from '../protocol/limits.ts';
 import * as msg from '../protocol/messages.ts';
 import { PageBatch } from '../protocol/pages.ts';
 import type { DestinationEvent } from '../session/events.ts';
@@ -59,6 +59,11 @@ export interface ListenOptions {
    *   mapped: allocate it with `GuestMemory.map` in the `allocate` hook.
    */
   readonly postcopyFaults?: 'cooperative' | 'userfaultfd';
+  /**
+   * How long an interrupted post-copy waits for the source to reconnect before giving up with
+   * `FERRY_POSTCOPY_INTERRUPTED` (keeping everything). Default 30 s.
+   */
+  readonly recoveryTimeoutMs?: number;
   /** Refuse guests larger than this. Default 16 GiB. */
   readonly maxGuestBytes?: number;
   /** Refuse device state larger than this. Default 256 MiB. */
@@ -83,7 +88,7 @@ export interface IncomingMigration {
   readonly bytesReceived: number;
   readonly rounds: number;
   /** Set when the guest resumed here before all its pages had arrived. */
-  readonly postcopy?: FaultStats & { readonly missingPages: number; readonly durationMs: number };
+  readonly postcopy?: FaultStats & { readonly missingPages: number; readonly durationMs: number; readonly recoveries: number };
 }
 
 /**
@@ -97,6 +102,8 @@ export class MigrationDestination {
   private readonly outcome = deferred<IncomingMigration>();
   private active = false;
   private kernels: Kernels | undefined;
+  /** The accepted migration, for a post-copy RECOVER to find. */
+  private session: IncomingSession | undefined;
 
   private constructor(options: ListenOptions) {
     this.o = options;
@@ -186,6 +193,20 @@ export class MigrationDestination {
     }
 
     const layout: MemoryLayout = { pageSize: hello.pageSize, regions: hello.regions };
+    if (hello.intent === Intent.RECOVER) {
+      // Only the interrupted session itself, authenticated like any source, may take it over.
+      const session = this.session;
+      if (
+        !session?.canRecover(hello.sessionId) ||
+        layoutMismatch(layout, { pageSize: session.hello.pageSize, regions: session.hello.regions })
+      ) {
+        await refuse(transport, ErrorCode.REJECTED, 'no interrupted post-copy session with this id is waiting here');
+        this.emit({ type: 'rejected', remote, code: ErrorCode.REJECTED, reason: 'nothing to recover' });
+        return;
+      }
+      await session.recover(transport);
+      return;
+    }
     const guest: IncomingGuest = { guestId: hello.guestId, layout, remote, probe: hello.intent === Intent.PROBE };
     // One migration at a time: reserve the slot before anything is awaited, so two sources
     // arriving together cannot both pass.
@@ -233,7 +254,8 @@ export class MigrationDestination {
       encodeFrame(MessageType.HELLO_ACCEPT, msg.helloAccept, { version: PROTOCOL_VERSION, maxFrameBodyBytes: MAX_FRAME_BODY_BYTES }),
     );
     const decoder = new BatchDecoder(memory, this.kernels!, !o.controlPlane.allocate);
-    new IncomingSession(this.o, transport, hello, memory, decoder, (result) => this.finish(result)).start();
+    this.session = new IncomingSession(this.o, transport, hello, memory, decoder, (result) => this.finish(result));
+    this.session.start();
   }
 
   /**
@@ -340,11 +362,13 @@ class IncomingSession {
   private postcopyMissing = 0;
   private postcopyStartMs = 0;
   private readonly postcopyComplete: Deferred<void> = deferred<void>();
+  private recoveryTimer: NodeJS.Timeout | undefined;
+  private recoveries = 0;
 
   constructor(
     private readonly o: ListenOptions,
-    private readonly transport: TcpTransport,
-    private readonly hello: msg.Hello,
+    private transport: TcpTransport,
+    readonly hello: msg.Hello,
     private readonly memory: GuestMemory,
     private readonly decoder: BatchDecoder,
     private readonly done: (result: IncomingMigration | FerryError) => void,
@@ -357,20 +381,89 @@ class IncomingSession {
 
   start(): void {
     this.phase.to('receiving');
-    this.transport.setLastWords((err) => encodeFrame(MessageType.FAILED, msg.errorReport, { code: err.code, message: err.message }));
-    this.transport.onClose((err) => {
-      if (this.phase.is('resumed', 'failed')) return;
+    this.attach(this.transport);
+  }
+
+  /** Handlers for one connection; events of a connection that was replaced are ignored. */
+  private attach(transport: TcpTransport): void {
+    transport.setLastWords((err) => encodeFrame(MessageType.FAILED, msg.errorReport, { code: err.code, message: err.message }));
+    transport.onClose((err) => {
+      if (transport !== this.transport || this.phase.is('resumed', 'failed')) return;
       if (this.phase.is('resuming') && !this.postcopy) return;
+      clearTimeout(this.recoveryTimer);
+      this.recoveryTimer = undefined;
+      if (this.postcopy && this.phase.is('resuming', 'postcopy')) {
+        this.awaitRecovery(err);
+        return;
+      }
       this.fail(err, false);
     });
-    this.transport.onFrame((frame) => {
-      if (this.phase.is('failed')) return;
+    transport.onFrame((frame) => {
+      if (transport !== this.transport || this.phase.is('failed')) return;
       try {
         this.onFrame(frame);
       } catch (err) {
         this.fail(toFerryError(err, ErrorCode.FRAME_MALFORMED), true);
       }
     });
+  }
+
+  /** The guest's state is split between the hosts: hold on, and wait for the source to reconnect. */
+  private awaitRecovery(cause: FerryError): void {
+    if (this.recoveryTimer) return;
+    const timeoutMs = this.o.recoveryTimeoutMs ?? 30_000;
+    this.o.onEvent?.({ type: 'postcopy-interrupted', reason: cause.message, recoveryTimeoutMs: timeoutMs });
+    this.recoveryTimer = setTimeout(() => {
+      this.recoveryTimer = undefined;
+      this.fail(new MigrationError(ErrorCode.TIMEOUT, `no recovery within ${timeoutMs} ms (${cause.message})`, { cause }), false);
+    }, timeoutMs);
+    this.recoveryTimer.unref();
+  }
+
+  /** Whether a RECOVER handshake for `sessionId` belongs to this session and may take over. */
+  canRecover(sessionId: Uint8Array): boolean {
+    return this.recoveryTimer !== undefined && Buffer.compare(Buffer.from(sessionId), Buffer.from(this.hello.sessionId)) === 0;
+  }
+
+  /**
+   * The source is back (authenticated, same session): continue on `transport`. Tells it which
+   * pages are still missing here (pages in flight when the connection broke may be lost) and
+   * asks again for the pages guests are waiting for.
+   */
+  async recover(transport: TcpTransport): Promise<void> {
+    clearTimeout(this.recoveryTimer);
+    this.recoveryTimer = undefined;
+    this.transport = transport;
+    this.recoveries++;
+    transport.setMaxBodyBytes(MAX_FRAME_BODY_BYTES);
+    transport.setIdleTimeout(this.o.idleTimeoutMs ?? 30_000);
+    this.attach(transport);
+    transport.write(
+      encodeFrame(MessageType.HELLO_ACCEPT, msg.helloAccept, { version: PROTOCOL_VERSION, maxFrameBodyBytes: MAX_FRAME_BODY_BYTES }),
+    );
+    const receiver = this.postcopy!;
+    let missing = 0;
+    this.memory.regions.forEach((region, r) => {
+      for (let first = 0; first < region.pageCount; first += MAX_MISSING_PAGES_PER_MESSAGE) {
+        const count = Math.min(MAX_MISSING_PAGES_PER_MESSAGE, region.pageCount - first);
+        const part = new DirtyBitmap(count);
+        for (let i = 0; i < count; i++) if (!receiver.presence.has(r, first + i)) part.set(i);
+        const n = part.count();
+        if (n === 0) continue;
+        missing += n;
+        transport.write(
+          encodeFrame(MessageType.RECOVER_MISSING, msg.postcopyMissing, {
+            region: r,
+            firstPage: first,
+            pageCount: count,
+            runs: part.toRuns(),
+          }),
+        );
+      }
+    });
+    transport.write(encodeFrame(MessageType.RECOVER_END, msg.recoverEnd, { missingPages: missing }));
+    receiver.resendRequests();
+    this.o.onEvent?.({ type: 'postcopy-recovered', missingPages: missing });
   }
 
   private onFrame(frame: Frame): void {
@@ -408,9 +501,11 @@ class IncomingSession {
         }
         decodeBody(msg.postcopyEnter, frame.body);
         this.phase.to('postcopy-switchover');
-        this.postcopy = new PostcopyReceiver(this.memory, this.clock, (region, page) =>
-          this.transport.write(encodeFrame(MessageType.PAGE_REQUEST, msg.pageRequest, { region, page, count: 1 })),
-        );
+        this.postcopy = new PostcopyReceiver(this.memory, this.clock, (region, page) => {
+          // While the connection is down the request is remembered and sent again on recovery.
+          if (!this.transport.closed)
+            this.transport.write(encodeFrame(MessageType.PAGE_REQUEST, msg.pageRequest, { region, page, count: 1 }));
+        });
         this.decoder.sink = this.postcopy;
         return;
       case MessageType.POSTCOPY_MISSING: {
@@ -560,7 +655,12 @@ class IncomingSession {
       const stats = this.postcopy!.stats();
       this.done({
         ...this.resultBase(),
-        postcopy: { ...stats, missingPages: this.postcopyMissing, durationMs: this.clock.nowMs() - this.postcopyStartMs },
+        postcopy: {
+          ...stats,
+          missingPages: this.postcopyMissing,
+          durationMs: this.clock.nowMs() - this.postcopyStartMs,
+          recoveries: this.recoveries,
+        },
       });
     } catch (err) {
       this.fail(toFerryError(err, ErrorCode.FRAME_MALFORMED), true);

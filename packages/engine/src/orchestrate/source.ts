@@ -19,7 +19,13 @@ import { digestOfPageHashes, memoryDigest, memoryDigestAsync } from '../memory/d
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import { Feature, Intent, MessageType, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
 import { decodeBody, encodeFrame, expectType, type Frame } from '../protocol/frame.ts';
-import { FRAME_HEADER_BYTES, MAX_HELLO_BODY_BYTES, MAX_MISSING_PAGES_PER_MESSAGE, PAGE_ENTRY_BYTES } from '../protocol/limits.ts';
+import {
+  FRAME_HEADER_BYTES,
+  MAX_FRAME_BODY_BYTES,
+  MAX_HELLO_BODY_BYTES,
+  MAX_MISSING_PAGES_PER_MESSAGE,
+  PAGE_ENTRY_BYTES,
+} from '../protocol/limits.ts';
 import * as msg from '../protocol/messages.ts';
 import { defaultPolicy, hybridPolicy, type SwitchoverPolicy } from '../estimate/policy.ts';
 import { PageServer } from '../postcopy/page-server.ts';
@@ -111,6 +117,11 @@ export interface MigrateOptions {
   readonly handshakeTimeoutMs?: number;
   /** The migration fails when the connection moves no byte either way for this long. Default 30 s. */
   readonly idleTimeoutMs?: number;
+  /**
+   * Post-copy only: how long to keep reconnecting when the connection breaks while the guest
+   * runs on the destination without all its pages. Default 30 s; then `FERRY_POSTCOPY_INTERRUPTED`.
+   */
+  readonly recoveryTimeoutMs?: number;
   /** How long the destination may take from COMPLETE to RESUMED. Default 60 s. */
   readonly handoverTimeoutMs?: number;
   readonly clock?: Clock;
@@ -184,7 +195,7 @@ class SourceMigration {
       transport.setIdleTimeout(o.idleTimeoutMs ?? 30_000);
       transport.setLastWords((err) => encodeFrame(MessageType.ABORT, msg.errorReport, { code: err.code, message: err.message }));
       const onAbort = (): void =>
-        transport.destroy(new MigrationError(ErrorCode.ABORTED, 'migration cancelled', { cause: o.signal?.reason }));
+        this.transport?.destroy(new MigrationError(ErrorCode.ABORTED, 'migration cancelled', { cause: o.signal?.reason }));
       o.signal?.addEventListener('abort', onAbort, { once: true });
       try {
         return await this.migrateOver(transport, kernels);
@@ -204,23 +215,7 @@ class SourceMigration {
     transport.onClose((err) => closed.reject(err));
 
     this.phase.to('handshake');
-    const helloFrame = encodeFrame(MessageType.HELLO, msg.hello, {
-      versionMin: MIN_PROTOCOL_VERSION,
-      versionMax: PROTOCOL_VERSION,
-      intent: Intent.MIGRATE,
-      sessionId: this.sessionId,
-      pageSize: memory.pageSize,
-      features: (o.psk ? Feature.PSK_AUTH : 0) | ((o.strategy ?? 'precopy') === 'precopy' ? 0 : Feature.POSTCOPY),
-      guestId: o.guestId ?? '',
-      regions: memory.layout.regions,
-    });
-    await transport.send(helloFrame);
-    if (o.psk) {
-      const next = (): Promise<Frame> => inbox.next(o.handshakeTimeoutMs ?? 10_000, 'authentication');
-      await authenticateToDestination(transport, next, o.psk, this.sessionId, helloFrame.subarray(FRAME_HEADER_BYTES));
-    }
-    const reply = await inbox.next(o.handshakeTimeoutMs ?? 10_000, 'handshake');
-    expectHandshake(reply);
+    await this.handshake(transport, inbox, Intent.MIGRATE);
 
     const verify = o.verify ?? 'memory';
     // Measured, not assumed: the digest is a fixed part of every switchover (an upper bound:
@@ -410,6 +405,102 @@ class SourceMigration {
     return report;
   }
 
+  /** HELLO (and the PSK exchange when keyed) up to HELLO_ACCEPT. */
+  private async handshake(transport: FrameTransport, inbox: Inbox, intent: Intent): Promise<void> {
+    const o = this.o;
+    const helloFrame = encodeFrame(MessageType.HELLO, msg.hello, {
+      versionMin: MIN_PROTOCOL_VERSION,
+      versionMax: PROTOCOL_VERSION,
+      intent,
+      sessionId: this.sessionId,
+      pageSize: o.memory.pageSize,
+      features: (o.psk ? Feature.PSK_AUTH : 0) | ((o.strategy ?? 'precopy') === 'precopy' ? 0 : Feature.POSTCOPY),
+      guestId: o.guestId ?? '',
+      regions: o.memory.layout.regions,
+    });
+    await transport.send(helloFrame);
+    if (o.psk) {
+      const next = (): Promise<Frame> => inbox.next(o.handshakeTimeoutMs ?? 10_000, 'authentication');
+      await authenticateToDestination(transport, next, o.psk, this.sessionId, helloFrame.subarray(FRAME_HEADER_BYTES));
+    }
+    const reply = await inbox.next(o.handshakeTimeoutMs ?? 10_000, 'handshake');
+    expectHandshake(reply);
+  }
+
+  /**
+   * Post-copy lost its connection: reconnect to the destination (same session, authenticated
+   * again), learn which pages it still lacks, and continue serving on the new connection.
+   * Retries until `recoveryTimeoutMs`, then throws.
+   */
+  private async reconnect(
+    server: PageServer,
+    cause: FerryError,
+  ): Promise<{ transport: FrameTransport; inbox: Inbox; closed: Deferred<never> }> {
+    const o = this.o;
+    const deadline = this.clock.nowMs() + (o.recoveryTimeoutMs ?? 30_000);
+    let lastError = cause;
+    for (let attempt = 1; this.clock.nowMs() < deadline; attempt++) {
+      this.checkAborted();
+      this.emit({ type: 'postcopy-reconnecting', attempt, reason: lastError.message });
+      let transport: TcpTransport | undefined;
+      try {
+        transport = await TcpTransport.connect({
+          host: o.host,
+          port: o.port,
+          maxBodyBytes: MAX_HELLO_BODY_BYTES,
+          timeoutMs: Math.max(100, Math.min(o.connectTimeoutMs ?? 5_000, deadline - this.clock.nowMs())),
+          ...(o.tls !== undefined && { tls: o.tls }),
+        });
+        const t = transport;
+        t.setIdleTimeout(o.idleTimeoutMs ?? 30_000);
+        t.setLastWords((err) => encodeFrame(MessageType.ABORT, msg.errorReport, { code: err.code, message: err.message }));
+        const inbox = new Inbox(t, (frame) => this.route(frame));
+        const closed = deferred<never>();
+        closed.promise.catch(() => {});
+        t.onClose((err) => closed.reject(err));
+        await this.handshake(t, inbox, Intent.RECOVER);
+        t.setMaxBodyBytes(MAX_FRAME_BODY_BYTES);
+        const missing = o.memory.regions.map((r) => new DirtyBitmap(r.pageCount));
+        let count = 0;
+        for (;;) {
+          const frame = await inbox.next(o.handshakeTimeoutMs ?? 10_000, 'missing-page map');
+          if (frame.type === MessageType.RECOVER_END) {
+            const end = decodeBody(msg.recoverEnd, frame.body);
+            if (end.missingPages !== count) {
+              throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `RECOVER_END counts ${end.missingPages} missing pages, the maps ${count}`);
+            }
+            break;
+          }
+          const m = decodeBody(msg.postcopyMissing, expectType(frame, MessageType.RECOVER_MISSING));
+          const target = missing[m.region];
+          if (!target || m.firstPage + m.pageCount > target.bitCount) {
+            throw new ProtocolError(ErrorCode.PAGE_OUT_OF_RANGE, `RECOVER_MISSING past the end of region ${m.region}`);
+          }
+          const part = DirtyBitmap.fromRuns(m.pageCount, m.runs);
+          for (let p = part.nextSet(0); p >= 0; p = part.nextSet(p + 1)) target.set(m.firstPage + p);
+          count += part.count();
+        }
+        this.transport = t;
+        server.resume(t, missing);
+        this.emit({ type: 'postcopy-recovered', missingPages: count });
+        return { transport: t, inbox, closed };
+      } catch (err) {
+        transport?.destroy();
+        lastError = toFerryError(err, ErrorCode.CONNECTION_LOST);
+        // A destination that refuses outright will not change its mind.
+        if (lastError instanceof HandshakeError || lastError instanceof PeerError) throw lastError;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    throw new MigrationError(
+      ErrorCode.TIMEOUT,
+      `post-copy not recovered within ${o.recoveryTimeoutMs ?? 30_000} ms: ${lastError.message}`,
+      {
+        cause: lastError,
+      },
+    );
+  }
+
   /**
    * Hands the guest over with pages still missing: pause, send the map of pages the
    * destination lacks and the device state, commit, and once the guest runs there serve its
@@ -476,24 +567,52 @@ class SourceMigration {
     this.pageServer = server;
     transport.write(encodeFrame(MessageType.COMMIT, msg.empty, {}));
     this.phase.to('committed');
-    const pushing = server.run(() => transport.closed);
-    pushing.catch(() => {});
-    const resumedFrame = await inbox.next(handoverTimeoutMs, 'waiting for RESUMED');
-    const resumed = decodeBody(msg.resumed, expectType(resumedFrame, MessageType.RESUMED));
-    const resumedAt = this.clock.nowMs();
-    this.phase.to('postcopy');
-
-    await Promise.race([pushing, closed.promise]);
-    const digest = await digestPromise;
-    await transport.send(encodeFrame(MessageType.COMPLETE, msg.complete, { digest, totalPages: memory.totalPages, finalRound: round }));
-    const doneFrame = await inbox.next(o.idleTimeoutMs ?? 30_000, 'waiting for POSTCOPY_DONE');
-    const done = decodeBody(msg.postcopyDone, expectType(doneFrame, MessageType.POSTCOPY_DONE));
-    if (done.digest !== digest) {
-      throw new ProtocolError(
-        ErrorCode.DIGEST_MISMATCH,
-        `destination POSTCOPY_DONE carries digest ${toHex(done.digest)}, ours is ${toHex(digest)}`,
-      );
+    let resumed: msg.Resumed = { resumeMicros: 0, verifyMicros: 0 };
+    let resumedAt: number | undefined;
+    let recoveries = 0;
+    let link = { transport, inbox, closed };
+    for (;;) {
+      const pushing = server.run();
+      pushing.catch(() => {});
+      try {
+        if (resumedAt === undefined) {
+          const resumedFrame = await link.inbox.next(handoverTimeoutMs, 'waiting for RESUMED');
+          resumed = decodeBody(msg.resumed, expectType(resumedFrame, MessageType.RESUMED));
+          resumedAt = this.clock.nowMs();
+          this.phase.to('postcopy');
+        }
+        await Promise.race([pushing, link.closed.promise]);
+        const digest = await digestPromise;
+        await link.transport.send(
+          encodeFrame(MessageType.COMPLETE, msg.complete, { digest, totalPages: memory.totalPages, finalRound: round }),
+        );
+        const doneFrame = await link.inbox.next(o.idleTimeoutMs ?? 30_000, 'waiting for POSTCOPY_DONE');
+        const done = decodeBody(msg.postcopyDone, expectType(doneFrame, MessageType.POSTCOPY_DONE));
+        if (done.digest !== digest) {
+          throw new ProtocolError(
+            ErrorCode.DIGEST_MISMATCH,
+            `destination POSTCOPY_DONE carries digest ${toHex(done.digest)}, ours is ${toHex(digest)}`,
+          );
+        }
+        break;
+      } catch (err) {
+        const error = toFerryError(err, ErrorCode.CONNECTION_LOST);
+        // Only a broken connection is worth a reconnect; what the destination refused or
+        // found wrong stays wrong.
+        if (!link.transport.closed && error.code !== ErrorCode.CONNECTION_LOST && error.code !== ErrorCode.TIMEOUT) throw error;
+        if (error instanceof PeerError || this.o.signal?.aborted) throw error;
+        link.transport.destroy(error);
+        link = await this.reconnect(server, error);
+        recoveries++;
+        if (resumedAt === undefined) {
+          // RESUMED was lost with the connection; the destination answered RECOVER, so it runs the guest.
+          resumedAt = this.clock.nowMs();
+          this.phase.to('postcopy');
+        }
+      }
     }
+    const digest = await digestPromise;
+    transport = link.transport;
     const doneAt = this.clock.nowMs();
     this.phase.to('completed');
     if (round > 0) o.tracker.stop();
@@ -526,7 +645,7 @@ class SourceMigration {
       kernels: kernels.name,
       memoryBytes: memory.totalBytes,
       strategy: o.strategy ?? 'precopy',
-      postcopy: { reason, missingPages, ...stats, durationMs: doneAt - resumedAt },
+      postcopy: { reason, missingPages, ...stats, durationMs: doneAt - resumedAt, recoveries },
     };
     this.emit({ type: 'completed', report });
     await callHook('release', () => o.controlPlane.release?.());

@@ -29,13 +29,13 @@ export interface PageServerStats {
  */
 export class PageServer {
   private readonly memory: GuestMemory;
-  private readonly transport: FrameTransport;
+  private transport: FrameTransport;
   private readonly encoder: BatchEncoder;
   private readonly round: number;
   private readonly prepaging: boolean;
   private readonly pacer: Pacer | undefined;
   /** Pages not sent yet, per region. */
-  private readonly missing: readonly DirtyBitmap[];
+  private missing: readonly DirtyBitmap[];
   private readonly urgent: readonly DirtyBitmap[];
   private remaining: number;
   private cursorRegion = 0;
@@ -46,6 +46,10 @@ export class PageServer {
   private requestedPages = 0;
   private pushedPages = 0;
   private lateRequests = 0;
+  /** Bumped on every new connection: write callbacks of an older one no longer count. */
+  private generation = 0;
+  /** Requests that came while the connection was down, answered once it is back. */
+  private pendingRequests: [number, number, number][] = [];
 
   constructor(o: {
     memory: GuestMemory;
@@ -84,6 +88,10 @@ export class PageServer {
 
   /** A PAGE_REQUEST: sends what of `[page, page + count)` is still missing, now. Range checked by the caller. */
   request(region: number, page: number, count: number): void {
+    if (this.transport.closed) {
+      this.pendingRequests.push([region, page, count]);
+      return;
+    }
     this.requests++;
     const missing = this.missing[region]!;
     const urgent = this.urgent[region]!;
@@ -109,10 +117,31 @@ export class PageServer {
     this.wake?.();
   }
 
+  /**
+   * Continues on a new connection after the old one broke: `missing` is what the destination
+   * says it still lacks (pages in flight on the old connection may have been lost, so this
+   * replaces our own record). Requests that came meanwhile are answered now.
+   */
+  resume(transport: FrameTransport, missing: readonly DirtyBitmap[]): void {
+    this.transport = transport;
+    this.missing = missing;
+    this.remaining = missing.reduce((n, b) => n + b.count(), 0);
+    for (const u of this.urgent) u.clearAll();
+    this.generation++;
+    this.inFlight = 0;
+    const pending = this.pendingRequests;
+    this.pendingRequests = [];
+    for (const [r, p, c] of pending) this.request(r, p, c);
+    this.wake?.();
+  }
+
   /** Pushes every missing page; resolves once all are queued. Requests are served meanwhile. */
-  async run(isCancelled: () => boolean): Promise<void> {
+  async run(): Promise<void> {
+    // A run ends with its connection: `resume` starts the next one.
+    const generation = this.generation;
+    const over = (): boolean => generation !== this.generation || this.transport.closed;
     while (this.remaining > 0) {
-      if (isCancelled()) return;
+      if (over()) return;
       if (this.inFlight >= BACKGROUND_IN_FLIGHT) {
         await new Promise<void>((resolve) => {
           this.wake = resolve;
@@ -124,6 +153,7 @@ export class PageServer {
       // when they go, so a request during the wait is still served at once.
       const waitMs = this.pacer?.reserve(this.encoder.batchPages * (this.memory.pageSize + 20)) ?? 0;
       if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+      if (over()) return;
       const { region, page } = this.nextMissing();
       if (region < 0) return;
       this.pushedPages += this.sendFrom(region, this.missing[region]!, page, this.missing[region]!.bitCount, true).sent;
@@ -173,7 +203,8 @@ export class PageServer {
       this.cursorRegion = region;
       this.cursorPage = upTo;
     }
-    this.transport.write(batch.frame, () => this.written(batch, background));
+    const generation = this.generation;
+    this.transport.write(batch.frame, () => this.written(batch, background && generation === this.generation));
     return { sent, nextFrom: nextFrom >= end ? -1 : nextFrom };
   }
 

@@ -89,6 +89,16 @@ export class PostcopyReceiver implements PageSink {
     this.sendRequest(region, page);
   }
 
+  /** Sends again every request whose page has not arrived (after a reconnection). */
+  resendRequests(): void {
+    for (let r = 0; r < this.requested.length; r++) {
+      const requested = this.requested[r]!;
+      for (let p = requested.nextSet(0); p >= 0; p = requested.nextSet(p + 1)) {
+        if (!this.presence.has(r, p)) this.sendRequest(r, p);
+      }
+    }
+  }
+
   ensure(region: number, page: number): Promise<void> {
     if (this.presence.has(region, page)) return Promise.resolve();
     return new Promise((resolve) => {

@@ -33,6 +33,8 @@ export const MessageType = {
   AUTH_CHALLENGE: 0x87,
   PAGE_REQUEST: 0x88,
   POSTCOPY_DONE: 0x89,
+  RECOVER_MISSING: 0x8a,
+  RECOVER_END: 0x8b,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -63,6 +65,8 @@ export type PageEncoding = (typeof PageEncoding)[keyof typeof PageEncoding];
 export const Intent = {
   MIGRATE: 0x01,
   PROBE: 0x02,
+  /** Reconnect an interrupted post-copy session (same sessionId); the destination answers with what it still lacks. */
+  RECOVER: 0x03,
 } as const;
 export type Intent = (typeof Intent)[keyof typeof Intent];
 

@@ -75,7 +75,7 @@ export const hello: MessageCodec<Hello> = {
     const versionMin = c.u16();
     const versionMax = c.u16();
     const intent = c.u8();
-    if (intent !== Intent.MIGRATE && intent !== Intent.PROBE) {
+    if (intent !== Intent.MIGRATE && intent !== Intent.PROBE && intent !== Intent.RECOVER) {
       throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `unknown intent ${intent}`);
     }
     c.zero(1, 'hello reserved');
@@ -455,5 +455,22 @@ export const postcopyDone: MessageCodec<PostcopyDone> = {
     const digest = c.u64();
     c.done('POSTCOPY_DONE');
     return { digest };
+  },
+};
+
+export interface RecoverEnd {
+  /** Pages the destination still lacks, over all RECOVER_MISSING messages (a check). */
+  readonly missingPages: number;
+}
+
+export const recoverEnd: MessageCodec<RecoverEnd> = {
+  preencode: () => 8,
+  encode(m, c) {
+    c.setU64(m.missingPages);
+  },
+  decode(c) {
+    const missingPages = c.u53('missing pages');
+    c.done('RECOVER_END');
+    return { missingPages };
   },
 };

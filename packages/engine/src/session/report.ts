@@ -61,6 +61,8 @@ export interface PostcopyStats {
   readonly lateRequests: number;
   /** From RESUMED to the destination confirming every page and the digest. */
   readonly durationMs: number;
+  /** Times the connection broke and was recovered. */
+  readonly recoveries: number;
 }
 
 export interface MigrationReport {

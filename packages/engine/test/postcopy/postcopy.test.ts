@@ -1,3 +1,4 @@
+import net from 'node:net';
 import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadNativeMemory } from '../../src/accel/native-memory.ts';
@@ -31,7 +32,7 @@ interface GuestResult {
 }
 
 /** A destination whose resume hook starts a post-copy guest worker on the arriving memory. */
-async function postcopyDestination(sequential = false) {
+async function postcopyDestination(sequential = false, recoveryTimeoutMs?: number) {
   let worker: Worker | undefined;
   const stop = new Int32Array(new SharedArrayBuffer(4));
   let resolveGuest!: (r: GuestResult) => void;
@@ -40,6 +41,7 @@ async function postcopyDestination(sequential = false) {
   });
   let access: PostcopyAccess | undefined;
   const destination = await listenSink({
+    ...(recoveryTimeoutMs !== undefined && { recoveryTimeoutMs }),
     controlPlane: {
       loadDeviceState: () => {},
       resume: (memory, _state, postcopy) => {
@@ -67,7 +69,11 @@ async function postcopyDestination(sequential = false) {
     await worker?.terminate();
     return result;
   };
-  return { destination, stopGuest, access: () => access };
+  // A guest blocked on a page that will never come cannot stop by itself: terminate it.
+  const kill = async (): Promise<void> => {
+    await worker?.terminate();
+  };
+  return { destination, stopGuest, kill, access: () => access };
 }
 
 /** Every page equals the source's, except the guest's stamp in pages it touched, which must have survived. */
@@ -137,14 +143,18 @@ describe('post-copy', () => {
   it('switches from pre-copy to post-copy when pre-copy cannot converge (hybrid)', async () => {
     const source = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: 16 * MiB }] });
     const tracker = new WriteBarrierTracker(source.layout);
+    let postcopyGiven = false;
     // Dirties far more than a 50 MB/s link carries: pre-copy alone would never converge.
     const writer = new WriterGuest(source, tracker, { pagesPerSec: 40_000, workingSetFraction: 1 });
     await writer.ready;
+    await new Promise((r) => setTimeout(r, 300)); // writing at full rate before pre-copy starts
     const destination = await listenSink({
       controlPlane: {
         loadDeviceState: () => {},
         // No guest runs here in this test: it waits for all pages to arrive in the background.
-        resume: (_memory, _state, postcopy) => expect(postcopy).toBeDefined(),
+        resume: (_memory, _state, postcopy) => {
+          postcopyGiven = postcopy !== undefined;
+        },
       },
     });
     const events: string[] = [];
@@ -160,13 +170,15 @@ describe('post-copy', () => {
       controlPlane: writer.controlPlane(),
       onEvent: (e) => {
         if (e.type === 'switchover') events.push(e.reason);
+        if (e.type === 'round-end') events.push(`round ${e.stats.round}: ${e.stats.pagesSent} pages`);
       },
     });
     const incoming = await destination.result;
+    expect(postcopyGiven, events.join('; ')).toBe(true);
     expect(report.strategy).toBe('hybrid');
     expect(report.rounds.length).toBeGreaterThanOrEqual(2);
     expect(report.postcopy?.reason).toMatch(/no-progress|max-rounds/);
-    expect(events[0]).toMatch(/^postcopy: /);
+    expect(events.at(-1)).toMatch(/^postcopy: /);
     expect(Buffer.compare(source.region(0).bytes, incoming.memory.region(0).bytes)).toBe(0);
     expect(report.digest).toBe(incoming.digest);
     await writer.stop();
@@ -307,5 +319,127 @@ describe.skipIf(!uffd.available)('post-copy by real page faults (userfaultfd)', 
     ).rejects.toMatchObject({ code: ErrorCode.PEER_FAILED, remoteCode: ErrorCode.KERNEL_TRACKING_UNAVAILABLE });
     expect(resumed).toBe(1); // the guest runs on at the source
     await expect(destination.result).rejects.toMatchObject({ code: ErrorCode.KERNEL_TRACKING_UNAVAILABLE });
+  });
+});
+
+/** A TCP proxy in front of the destination whose connections can be cut at any moment. */
+async function cuttableProxy(targetPort: number) {
+  const pairs = new Set<net.Socket>();
+  let accepting = true;
+  const server = net.createServer((client) => {
+    if (!accepting) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    for (const [a, b] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      a.pipe(b);
+      a.on('error', () => b.destroy());
+      a.on('close', () => b.destroy());
+      pairs.add(a);
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    cut(): void {
+      for (const s of pairs) s.destroy();
+      pairs.clear();
+    },
+    refuse(yes: boolean): void {
+      accepting = !yes;
+    },
+    close: (): Promise<void> => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('post-copy over a connection that breaks', () => {
+  it.each([1, 2, 3])('recovers from cuts at random moments and ends byte for byte (run %i)', async () => {
+    const source = sourceMemory([{ name: 'ram0', sizeBytes: 24 * MiB }]);
+    const { destination, stopGuest } = await postcopyDestination();
+    const proxy = await cuttableProxy(destination.port);
+    cleanup = () => proxy.close();
+    const reconnects: number[] = [];
+    let cuts = 0;
+    const migration = migrate({
+      host: '127.0.0.1',
+      port: proxy.port,
+      memory: source,
+      tracker: new WriteBarrierTracker(source.layout),
+      strategy: 'postcopy',
+      maxBandwidth: 60e6,
+      recoveryTimeoutMs: 5_000,
+      controlPlane: { pause: () => {}, resume: () => {}, saveDeviceState: () => new Uint8Array(4) },
+      onEvent: (e) => {
+        if (e.type === 'postcopy-reconnecting') reconnects.push(e.attempt);
+        // Cut twice, at random points of the transfer (the guest is running at the destination).
+        if (e.type === 'phase' && e.to === 'committed') {
+          setTimeout(
+            () => {
+              cuts++;
+              proxy.cut();
+            },
+            20 + Math.random() * 150,
+          );
+          setTimeout(
+            () => {
+              cuts++;
+              proxy.cut();
+            },
+            250 + Math.random() * 100,
+          );
+        }
+      },
+    });
+    const report = await migration;
+    const incoming = await destination.result;
+    const guest = await stopGuest();
+    expect(cuts).toBe(2);
+    expect(report.postcopy!.recoveries).toBeGreaterThanOrEqual(1);
+    expect(incoming.postcopy!.recoveries).toBe(report.postcopy!.recoveries);
+    expect(report.digest).toBe(incoming.digest);
+    expect(guest.wrong).toBe(0);
+    checkMemory(source, incoming, guest.stamped);
+  });
+
+  it("gives up after the recovery timeout on both sides, keeping both sides' state", async () => {
+    const source = sourceMemory([{ name: 'ram0', sizeBytes: 16 * MiB }]);
+    const { destination, kill } = await postcopyDestination(false, 400);
+    const proxy = await cuttableProxy(destination.port);
+    cleanup = () => proxy.close();
+    let resumedAtSource = 0;
+    const migration = migrate({
+      host: '127.0.0.1',
+      port: proxy.port,
+      memory: source,
+      tracker: new WriteBarrierTracker(source.layout),
+      strategy: 'postcopy',
+      maxBandwidth: 20e6,
+      recoveryTimeoutMs: 400,
+      controlPlane: {
+        pause: () => {},
+        resume: () => {
+          resumedAtSource++;
+        },
+        saveDeviceState: () => new Uint8Array(4),
+      },
+      onEvent: (e) => {
+        if (e.type === 'phase' && e.to === 'postcopy') {
+          setTimeout(() => {
+            proxy.refuse(true);
+            proxy.cut();
+          }, 50);
+        }
+      },
+    });
+    await expect(migration).rejects.toMatchObject({ code: ErrorCode.POSTCOPY_INTERRUPTED });
+    await expect(destination.result).rejects.toMatchObject({ code: ErrorCode.POSTCOPY_INTERRUPTED });
+    expect(resumedAtSource).toBe(0); // never two running copies
+    // The source's memory is untouched; the destination still has what arrived.
+    expect(Buffer.compare(sourceMemory([{ name: 'ram0', sizeBytes: 16 * MiB }]).region(0).bytes, source.region(0).bytes)).toBe(0);
+    await kill();
   });
 });
