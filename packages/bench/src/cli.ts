@@ -1,10 +1,11 @@
 /**
- * `pnpm bench [scan|migrate|codec|dirty|predict|tls|all] [--size-mib N] [--repeats N] [--verify memory|sent] [--quick]`: runs benchmarks, prints tables, and
+ * `pnpm bench [scan|migrate|codec|dirty|predict|tls|postcopy|all] [--size-mib N] [--repeats N] [--verify memory|sent] [--quick]`: runs benchmarks, prints tables, and
  * writes JSON (with the machine described) and charts to .bench-out/.
  */
 import { parseArgs } from 'node:util';
 import { codecBench } from './codec.ts';
 import { dirtyBench } from './dirty.ts';
+import { postcopyBench } from './postcopy.ts';
 import { predictBench } from './predict.ts';
 import { tlsBench } from './tls.ts';
 import { migrateBench } from './migrate.ts';
@@ -60,7 +61,14 @@ if (which === 'predict' || which === 'all') {
 if (which === 'tls' || which === 'all') {
   await tlsBench({ sizeMiB: Number(values['size-mib'] ?? (quick ? 32 : 256)), repeats: Number(values.repeats ?? (quick ? 1 : 3)) });
 }
-if (!['scan', 'migrate', 'codec', 'dirty', 'predict', 'tls', 'all'].includes(which)) {
-  console.error(`unknown benchmark "${which}": use scan, migrate, codec, dirty, predict, tls or all`);
+if (which === 'postcopy' || which === 'all') {
+  await postcopyBench({
+    sizesMiB: quick ? [32, 64] : [256, 512, 1024, 2048, 4096],
+    sizeMiB: Number(values['size-mib'] ?? (quick ? 32 : 256)),
+    repeats: Number(values.repeats ?? (quick ? 1 : 3)),
+  });
+}
+if (!['scan', 'migrate', 'codec', 'dirty', 'predict', 'tls', 'postcopy', 'all'].includes(which)) {
+  console.error(`unknown benchmark "${which}": use scan, migrate, codec, dirty, predict, tls, postcopy or all`);
   process.exit(2);
 }

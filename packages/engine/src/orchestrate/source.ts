@@ -525,14 +525,19 @@ class SourceMigration {
         `acknowledgement of round ${round - 1}`,
       );
     }
+    // Only self-contained encodings: the destination's copy of a page may have changed since
+    // (the guest runs there), so no XBZRLE delta or DEDUP reference can apply to it. Built
+    // before the pause: its tables grow with the guest, the downtime must not.
+    const postcopyEncoder = new BatchEncoder(memory.layout, kernels, {
+      compression: o.compression === 'lz4' ? 'lz4' : 'off',
+      batchPages: 32,
+      clock: this.clock,
+    });
     const pauseStart = this.clock.nowMs();
     this.phase.to('paused');
     this.paused = true;
     await callHook('pause', () => o.controlPlane.pause());
     const pausedAt = this.clock.nowMs();
-    // Memory is frozen for good from here: its digest runs off-thread while pages go out.
-    const digestPromise = memoryDigestAsync(memory, kernels);
-    digestPromise.catch(() => {});
     if (round > 0) for (let r = 0; r < missing.length; r++) await o.tracker.sync(r, missing[r]!);
     const missingPages = missing.reduce((n, d) => n + d.count(), 0);
     this.emit({ type: 'switchover', round, reason: `postcopy: ${reason}`, remainingPages: missingPages, predictedDowntimeMs: 0 });
@@ -547,13 +552,7 @@ class SourceMigration {
     const readyFrame = await inbox.next(handoverTimeoutMs, 'waiting for READY');
     decodeBody(msg.ready, expectType(readyFrame, MessageType.READY));
     // Pages go only after COMMIT: before it the source may still resume the guest here.
-    // Only self-contained encodings: the destination's copy of a page may have changed since
-    // (the guest runs there), so no XBZRLE delta or DEDUP reference can apply to it.
-    const postcopyEncoder = new BatchEncoder(memory.layout, kernels, {
-      compression: o.compression === 'lz4' ? 'lz4' : 'off',
-      batchPages: 32,
-      clock: this.clock,
-    });
+    const postcopyPages = missing.map((b) => new DirtyBitmap(b.bitCount, b.words.slice()));
     const server = new PageServer({
       memory,
       transport,
@@ -567,13 +566,30 @@ class SourceMigration {
     this.pageServer = server;
     transport.write(encodeFrame(MessageType.COMMIT, msg.empty, {}));
     this.phase.to('committed');
+    // Memory is frozen for good. Pure post-copy sends every page from it, so the digest of the
+    // pages as sent is exactly that of memory and costs no pass; after pre-copy rounds it is
+    // taken from memory (or from the pages as sent with `verify: 'sent'`), once everything is
+    // queued, so that the pass does not slow the answers to page requests.
+    let digestPromise: Promise<bigint> | undefined;
+    const digestOnce = (): Promise<bigint> => {
+      digestPromise ??=
+        round === 0 || o.verify === 'sent'
+          ? Promise.resolve(
+              digestOfPageHashes(
+                round === 0
+                  ? postcopyEncoder.sentHashes
+                  : mergeSentHashes(this.encoder?.sentHashes, postcopyEncoder.sentHashes, postcopyPages),
+                kernels,
+              ),
+            )
+          : memoryDigestAsync(memory, kernels);
+      return digestPromise;
+    };
     let resumed: msg.Resumed = { resumeMicros: 0, verifyMicros: 0 };
     let resumedAt: number | undefined;
     let recoveries = 0;
     let link = { transport, inbox, closed };
     for (;;) {
-      const pushing = server.run();
-      pushing.catch(() => {});
       try {
         if (resumedAt === undefined) {
           const resumedFrame = await link.inbox.next(handoverTimeoutMs, 'waiting for RESUMED');
@@ -581,8 +597,12 @@ class SourceMigration {
           resumedAt = this.clock.nowMs();
           this.phase.to('postcopy');
         }
+        // The background push starts once the guest runs: before, it would only compete with
+        // the handover for the cores (page requests are answered from COMMIT on).
+        const pushing = server.run();
+        pushing.catch(() => {});
         await Promise.race([pushing, link.closed.promise]);
-        const digest = await digestPromise;
+        const digest = await digestOnce();
         await link.transport.send(
           encodeFrame(MessageType.COMPLETE, msg.complete, { digest, totalPages: memory.totalPages, finalRound: round }),
         );
@@ -611,7 +631,7 @@ class SourceMigration {
         }
       }
     }
-    const digest = await digestPromise;
+    const digest = await digestOnce();
     transport = link.transport;
     const doneAt = this.clock.nowMs();
     this.phase.to('completed');
@@ -639,7 +659,7 @@ class SourceMigration {
       deviceStateBytes: state.byteLength,
       digest: toHex(digest),
       digestMatched: true,
-      verify: 'memory',
+      verify: round === 0 || o.verify === 'sent' ? 'sent' : 'memory',
       // Pre-copy rounds' encodings; pure post-copy has only the post-copy encoder's.
       codecs: round > 0 && this.encoder ? this.encoder.stats() : postcopyEncoder.stats(),
       kernels: kernels.name,
@@ -812,13 +832,32 @@ function handshakeCode(code: string): ErrorCode {
   return HANDSHAKE_CODES.has(code) ? (code as ErrorCode) : ErrorCode.REJECTED;
 }
 
+/**
+ * The hash of every page as last sent: post-copy's entry for the pages it was to send (the
+ * missing set when it began), pre-copy's for the rest (clean since they were sent).
+ */
+function mergeSentHashes(
+  precopy: BigUint64Array | undefined,
+  postcopy: BigUint64Array,
+  postcopyPages: readonly DirtyBitmap[],
+): BigUint64Array {
+  if (!precopy) return postcopy;
+  const merged = precopy.slice();
+  let key = 0;
+  for (const pages of postcopyPages) {
+    for (let p = pages.nextSet(0); p >= 0; p = pages.nextSet(p + 1)) merged[key + p] = postcopy[key + p]!;
+    key += pages.bitCount;
+  }
+  return merged;
+}
+
 /** The missing pages of one region as POSTCOPY_MISSING messages of at most 2^20 pages each. */
 async function sendMissingMap(transport: FrameTransport, region: number, missing: DirtyBitmap): Promise<void> {
   for (let first = 0; first < missing.bitCount; first += MAX_MISSING_PAGES_PER_MESSAGE) {
     const count = Math.min(MAX_MISSING_PAGES_PER_MESSAGE, missing.bitCount - first);
     if (missing.nextSet(first) < 0 || missing.nextSet(first) >= first + count) continue;
-    const part = new DirtyBitmap(count);
-    for (let p = missing.nextSet(first); p >= 0 && p < first + count; p = missing.nextSet(p + 1)) part.set(p - first);
+    // `first` is a multiple of 32: the chunk's bits are whole words of the region's bitmap.
+    const part = new DirtyBitmap(count, missing.words.slice(first >>> 5, (first + count + 31) >>> 5));
     await transport.send(
       encodeFrame(MessageType.POSTCOPY_MISSING, msg.postcopyMissing, { region, firstPage: first, pageCount: count, runs: part.toRuns() }),
     );

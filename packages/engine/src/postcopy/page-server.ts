@@ -6,7 +6,7 @@ import type { FrameTransport } from '../transport/transport.ts';
 import type { Clock } from '../util/clock.ts';
 
 /** Background frames allowed in the socket's user-space queue: what a requested page may wait behind. */
-const BACKGROUND_IN_FLIGHT = 4;
+const BACKGROUND_IN_FLIGHT = 2;
 
 export interface PageServerStats {
   /** PAGE_REQUESTs received. */

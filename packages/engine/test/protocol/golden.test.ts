@@ -43,6 +43,22 @@ describe('golden frames in docs/protocol.md', () => {
     expect(frame.toString('hex')).toBe(golden('complete'));
   });
 
+  it('PAGE_REQUEST and POSTCOPY_MISSING encode to the documented bytes', () => {
+    expect(encodeFrame(MessageType.PAGE_REQUEST, msg.pageRequest, { region: 1, page: 0x1234, count: 1 }).toString('hex')).toBe(
+      golden('page-request'),
+    );
+    const missing = new DirtyBitmap(300);
+    missing.setRange(0, 200);
+    missing.set(250);
+    const frame = encodeFrame(MessageType.POSTCOPY_MISSING, msg.postcopyMissing, {
+      region: 0,
+      firstPage: 0,
+      pageCount: 300,
+      runs: missing.toRuns(),
+    });
+    expect(frame.toString('hex')).toBe(golden('postcopy-missing'));
+  });
+
   it('a PAGES batch of one zero page and one RAW page encodes to the documented bytes', async () => {
     const kernels = await createJsKernels();
     const memory = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: 4 * 4096 }] });

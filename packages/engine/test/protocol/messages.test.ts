@@ -57,6 +57,17 @@ describe('control messages', () => {
       verifyMicros: 34,
     });
     expect(roundTrip(MessageType.COMMIT, msg.empty, {})).toEqual({});
+    expect(roundTrip(MessageType.POSTCOPY_ENTER, msg.postcopyEnter, { round: 3 })).toEqual({ round: 3 });
+    const missing = { region: 2, firstPage: 1 << 20, pageCount: 77, runs: Uint8Array.of(0, 5, 72) };
+    const missingBack = roundTrip(MessageType.POSTCOPY_MISSING, msg.postcopyMissing, missing);
+    expect({ ...missingBack, runs: [...missingBack.runs] }).toEqual({ ...missing, runs: [0, 5, 72] });
+    expect(roundTrip(MessageType.PAGE_REQUEST, msg.pageRequest, { region: 1, page: 9, count: 1024 })).toEqual({
+      region: 1,
+      page: 9,
+      count: 1024,
+    });
+    expect(roundTrip(MessageType.POSTCOPY_DONE, msg.postcopyDone, { digest: 7n })).toEqual({ digest: 7n });
+    expect(roundTrip(MessageType.RECOVER_END, msg.recoverEnd, { missingPages: 12 })).toEqual({ missingPages: 12 });
   });
 
   it('cut long error messages to the limit instead of failing to encode', () => {
@@ -89,6 +100,18 @@ describe('control messages', () => {
     const huge = body.slice();
     huge.fill(0xff, body.byteLength - 8);
     expect(() => decodeBody(msg.hello, huge)).toThrow(expect.objectContaining({ code: 'FERRY_FRAME_MALFORMED' }));
+  });
+
+  it('reject post-copy messages whose counts are out of range', () => {
+    const request = encodeFrame(MessageType.PAGE_REQUEST, msg.pageRequest, { region: 0, page: 0, count: 1025 });
+    expect(() => decodeBody(msg.pageRequest, request.subarray(8))).toThrow(/1\.\.1024/);
+    const missing = encodeFrame(MessageType.POSTCOPY_MISSING, msg.postcopyMissing, {
+      region: 0,
+      firstPage: 0,
+      pageCount: 0,
+      runs: new Uint8Array(0),
+    });
+    expect(() => decodeBody(msg.postcopyMissing, missing.subarray(8))).toThrow(ProtocolError);
   });
 
   it('reject a device-state chunk that runs past its declared size', () => {
