@@ -104,6 +104,30 @@ impl MemoryMapping {
         }
     }
 
+    /// Anonymous mappings only: sets bit `i` of `words` for each `pageSize` page that is
+    /// resident (has been touched); the others read as zeros without being read. Returns how many.
+    #[napi(ts_args_type = "pageSize: number, words: Uint32Array")]
+    pub fn resident_pages(&self, page_size: f64, words: TypedArrayArg) -> Result<u32> {
+        let mapping = self.live()?;
+        let page_size = to_len(page_size)?;
+        let words = words.u32s("words")?;
+        let pages = mapping.len() / page_size;
+        if words.len() < pages.div_ceil(32) {
+            return Err(Error::new(
+                Status::InvalidArg,
+                "words is shorter than pageCount / 32",
+            ));
+        }
+        let mut out = vec![0u32; pages.div_ceil(32)];
+        let n = mapping
+            .resident_pages(page_size, &mut out)
+            .map_err(io_error)?;
+        for (i, w) in out.iter().enumerate() {
+            words.assign_bits(i, u32::MAX, *w);
+        }
+        Ok(n as u32)
+    }
+
     /// This process's name for the mapping, for `MemoryMapping.attach` in another thread.
     #[napi(getter)]
     pub fn id(&self) -> u32 {

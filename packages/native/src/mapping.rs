@@ -18,6 +18,7 @@ pub struct Mapping {
     addr: NonNull<u8>,
     len: usize,
     writable: bool,
+    anonymous: bool,
 }
 
 // SAFETY: the mapping is plain memory; every access from Rust goes through raw pointers and the
@@ -42,7 +43,8 @@ impl Mapping {
     /// kernel tracks it in base pages (a write to a huge page would dirty 2 MiB).
     pub fn anonymous(len: usize) -> io::Result<Self> {
         let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
-        let mapping = Self::map(len, true, flags, -1)?;
+        let mut mapping = Self::map(len, true, flags, -1)?;
+        mapping.anonymous = true;
         #[cfg(target_os = "linux")]
         // SAFETY: the range is exactly the mapping just made. Failure only leaves THP on.
         unsafe {
@@ -118,6 +120,7 @@ impl Mapping {
             addr,
             len,
             writable,
+            anonymous: false,
         })
     }
 
@@ -131,6 +134,35 @@ impl Mapping {
 
     pub fn writable(&self) -> bool {
         self.writable
+    }
+
+    /// Sets bit `i` of `out` (32-bit words) for every `page_size` page of which some OS page is
+    /// resident, and returns how many. Anonymous memory only: there a page that was never
+    /// touched is not resident and reads as zeros, so only resident pages need reading.
+    pub fn resident_pages(&self, page_size: usize, out: &mut [u32]) -> io::Result<usize> {
+        if !self.anonymous {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "only anonymous memory can be told zero by residency",
+            ));
+        }
+        let os = os_page_size();
+        let mut vec = vec![0u8; self.len / os];
+        // SAFETY: the range is this mapping's and `vec` holds one byte per OS page of it.
+        if unsafe { libc::mincore(self.addr.as_ptr().cast(), self.len, vec.as_mut_ptr().cast()) }
+            < 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        let per = (page_size / os).max(1);
+        let mut n = 0;
+        for (page, chunk) in vec.chunks(per).enumerate() {
+            if chunk.iter().any(|b| b & 1 != 0) {
+                out[page / 32] |= 1 << (page % 32);
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 }
 

@@ -17,6 +17,11 @@ export interface NativeMapping {
   buffer(): ArrayBuffer;
   /** Detaches the ArrayBuffer (every view of it reads as empty) and releases the memory. */
   unmap(): void;
+  /**
+   * Anonymous mappings only (throws otherwise): sets bit `i` of `words` for each page that is
+   * resident; the others were never touched and read as zeros. Returns how many are resident.
+   */
+  residentPages(pageSize: number, words: Uint32Array): number;
 }
 
 /** Kernel write tracking of one mapping (userfaultfd asynchronous write protection). */

@@ -1,7 +1,7 @@
 import type { Kernels } from '../accel/kernels.ts';
 import { DirtyBitmap } from '../dirty/bitmap.ts';
 import { ErrorCode, IntegrityError, ProtocolError } from '../errors.ts';
-import { digestOfPageHashes, hashMemory } from '../memory/digest.ts';
+import { digestOfPageHashes, hashMemorySparse } from '../memory/digest.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import { PageEncoding } from '../protocol/constants.ts';
 import type { PageBatch } from '../protocol/pages.ts';
@@ -61,7 +61,9 @@ export class BatchDecoder {
     this.zeroHigh = Number(this.zeroPageHash >> 32n);
     this.regionBuffers = memory.regions.map((r) => Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength));
     this.received = memory.regions.map((r) => new DirtyBitmap(r.pageCount));
-    this.pageHashes = fresh ? new BigUint64Array(memory.totalPages).fill(this.zeroPageHash) : hashMemory(memory, kernels);
+    this.pageHashes = fresh
+      ? new BigUint64Array(memory.totalPages).fill(this.zeroPageHash)
+      : hashMemorySparse(memory, kernels, this.zeroPageHash);
     this.pageHashWords = new Uint32Array(this.pageHashes.buffer, this.pageHashes.byteOffset, this.pageHashes.length * 2);
     this.regionFirstPage = [];
     let first = 0;

@@ -21,6 +21,40 @@ export function hashMemory(memory: GuestMemory, kernels: Kernels): BigUint64Arra
   return table;
 }
 
+/**
+ * `hashMemory` that reads only pages that may hold data: in anonymous memory the addon mapped,
+ * a page that was never touched is not resident and is zero, so its entry is `zeroPageHash`
+ * without reading it (reading would map the zero page into it, and dropping such mappings
+ * again for userfaultfd post-copy costs in proportion). Other memory is hashed whole.
+ */
+export function hashMemorySparse(memory: GuestMemory, kernels: Kernels, zeroPageHash: bigint): BigUint64Array {
+  const table = new BigUint64Array(memory.totalPages);
+  const ps = memory.pageSize;
+  let key = 0;
+  for (const region of memory.regions) {
+    const out = table.subarray(key, key + region.pageCount);
+    const resident = new Uint32Array(Math.ceil(region.pageCount / 32));
+    let known = false;
+    try {
+      region.mapping?.residentPages(ps, resident);
+      known = region.mapping !== undefined;
+    } catch {
+      // Not anonymous memory: read it all.
+    }
+    if (!known) {
+      kernels.hashPages(region.bytes, ps, out);
+    } else {
+      out.fill(zeroPageHash);
+      for (let p = 0; p < region.pageCount; p++) {
+        if ((resident[p >>> 5]! & (1 << (p & 31))) === 0) continue;
+        kernels.hashPages(region.bytes.subarray(p * ps, (p + 1) * ps), ps, out.subarray(p, p + 1));
+      }
+    }
+    key += region.pageCount;
+  }
+  return table;
+}
+
 /** `hashMemory` on the addon's thread pool when it has one, leaving the event loop free. */
 export async function hashMemoryAsync(memory: GuestMemory, kernels: Kernels): Promise<BigUint64Array> {
   if (!kernels.hashPagesAsync) return hashMemory(memory, kernels);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ErrorCode, GuestMemory, memoryDigest } from '../../src/index.ts';
 import { loadKernels } from '../../src/index.ts';
+import { hashMemory, hashMemorySparse } from '../../src/memory/digest.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ferry-map-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -26,6 +27,22 @@ describe('GuestMemory.map', () => {
     expect(memory.region(0).mapping?.mapped).toBe(false);
     expect(() => memory.region(0).mapping?.buffer()).toThrow(/unmapped/);
     memory.unmap(); // idempotent
+  });
+
+  it('tells untouched anonymous pages (zero, never read) from resident ones, and hashes only those', async () => {
+    const memory = GuestMemory.map({ regions: [{ name: 'ram0', sizeBytes: 64 * 4096 }] });
+    try {
+      memory.page(0, 3)[5] = 1;
+      memory.page(0, 40).fill(2);
+      const words = new Uint32Array(2);
+      expect(memory.region(0).mapping!.residentPages(4096, words)).toBe(2);
+      expect([...words]).toEqual([1 << 3, 1 << 8]);
+      const kernels = await loadKernels();
+      const zero = kernels.xxh64(new Uint8Array(4096));
+      expect(hashMemorySparse(memory, kernels, zero)).toEqual(hashMemory(memory, kernels));
+    } finally {
+      memory.unmap();
+    }
   });
 
   it('shares a file with another process both ways', () => {
