@@ -26,6 +26,7 @@ export { type CodecMeasurements, lz4Pays } from './codec/chooser.ts';
 export { type DowntimeInputs, predictDowntimeMs } from './estimate/downtime.ts';
 export {
   defaultPolicy,
+  hybridPolicy,
   type PolicyDecision,
   policies,
   type RoundFigures,
@@ -63,3 +64,8 @@ export type { DestinationControlPlane, IncomingGuest, SourceControlPlane } from 
 export { type IncomingMigration, type ListenOptions, MigrationDestination } from './orchestrate/destination.ts';
 export { type MigrateOptions, migrate } from './orchestrate/source.ts';
 export { probe, type ProbeOptions, type ProbeResult } from './orchestrate/probe.ts';
+export { type MigrationPlan, type PlanOptions, plan } from './orchestrate/plan.ts';
+export { type PlanInputs, type PlannedStrategy, predictStrategies, recommend, type StrategyPrediction } from './estimate/plan-model.ts';
+export { PostcopyPager } from './postcopy/pager.ts';
+export type { FaultStats, PostcopyAccess } from './postcopy/receiver.ts';
+export type { PostcopyStats } from './session/report.ts';

@@ -18,7 +18,14 @@ import {
 import { DirtyBitmap } from '../dirty/bitmap.ts';
 import { type FaultStats, PostcopyReceiver } from '../postcopy/receiver.ts';
 import { decodeBody, encodeFrame, type Frame } from '../protocol/frame.ts';
-import { MAX_DEVICE_STATE_BYTES, MAX_FRAME_BODY_BYTES, MAX_HELLO_BODY_BYTES, MAX_MISSING_PAGES_PER_MESSAGE } from '../protocol/limits.ts';
+import {
+  MAX_DEVICE_STATE_BYTES,
+  MAX_FRAME_BODY_BYTES,
+  MAX_HELLO_BODY_BYTES,
+  MAX_MISSING_PAGES_PER_MESSAGE,
+  MAX_PROBE_BYTES,
+  MAX_PROBE_DATA_BODY_BYTES,
+} from '../protocol/limits.ts';
 import * as msg from '../protocol/messages.ts';
 import { PageBatch } from '../protocol/pages.ts';
 import type { DestinationEvent } from '../session/events.ts';
@@ -232,8 +239,26 @@ export class MigrationDestination {
       await transport.send(
         encodeFrame(MessageType.HELLO_ACCEPT, msg.helloAccept, { version: PROTOCOL_VERSION, maxFrameBodyBytes: MAX_FRAME_BODY_BYTES }),
       );
-      await transport.end();
       this.emit({ type: 'probe', remote, accepted: true });
+      // The source may now measure the link: PROBE_DATA (discarded, bounded) then PROBE_END.
+      transport.setMaxBodyBytes(MAX_PROBE_DATA_BODY_BYTES);
+      let received = 0;
+      transport.onFrame((f) => {
+        if (f.type === MessageType.PROBE_DATA && received + f.body.byteLength <= MAX_PROBE_BYTES) {
+          received += f.body.byteLength;
+        } else if (f.type === MessageType.PROBE_END) {
+          decodeBody(msg.probeCount, f.body);
+          transport.write(encodeFrame(MessageType.PROBE_ACK, msg.probeCount, { bytes: received }));
+          void transport.end().catch(() => {});
+        } else {
+          transport.destroy(
+            new ProtocolError(
+              ErrorCode.UNEXPECTED_MESSAGE,
+              `a probe does not send ${messageName(f.type)} (or more than ${MAX_PROBE_BYTES} bytes)`,
+            ),
+          );
+        }
+      });
       return;
     }
 

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { ErrorCode, HandshakeError, ProtocolError, toFerryError } from '../errors.ts';
 import type { MemoryLayout } from '../memory/layout.ts';
 import { Feature, Intent, MessageType, messageName, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
-import { decodeBody, encodeFrame, type Frame } from '../protocol/frame.ts';
-import { FRAME_HEADER_BYTES, MAX_HELLO_BODY_BYTES } from '../protocol/limits.ts';
+import { decodeBody, encodeFrame, expectType, type Frame } from '../protocol/frame.ts';
+import { FRAME_HEADER_BYTES, MAX_HELLO_BODY_BYTES, MAX_PROBE_BYTES, MAX_PROBE_DATA_BODY_BYTES } from '../protocol/limits.ts';
 import * as msg from '../protocol/messages.ts';
 import { Inbox } from '../transport/inbox.ts';
 import { authenticateToDestination } from '../transport/psk-auth.ts';
@@ -22,10 +22,23 @@ export interface ProbeOptions {
   readonly psk?: Uint8Array;
   /** Mutual TLS, when the destination requires it (see `MigrateOptions.tls`). */
   readonly tls?: TlsOptions;
+  /**
+   * Also measure the link: after the destination accepts, push this many bytes of PROBE_DATA
+   * (at most 256 MiB) and time them until the destination acknowledges them. 0 (default): no.
+   */
+  readonly measureBytes?: number;
 }
 
 export type ProbeResult =
-  | { readonly accepted: true; readonly version: number; readonly maxFrameBodyBytes: number }
+  | {
+      readonly accepted: true;
+      readonly version: number;
+      readonly maxFrameBodyBytes: number;
+      /** From sending HELLO to reading the answer (connection set up already). */
+      readonly rttMs: number;
+      /** With `measureBytes`: bytes acknowledged over the time from the first byte sent to the acknowledgement, less one round trip. */
+      readonly bandwidthBytesPerSec?: number;
+    }
   | { readonly accepted: false; readonly code: string; readonly reason: string };
 
 /**
@@ -59,6 +72,7 @@ export async function probe(options: ProbeOptions): Promise<ProbeResult> {
       guestId: options.guestId ?? '',
       regions: options.layout.regions,
     });
+    const sentAt = performance.now();
     await transport.send(hello);
     if (options.psk) {
       const inbox = new Inbox(transport, () => false);
@@ -69,10 +83,13 @@ export async function probe(options: ProbeOptions): Promise<ProbeResult> {
         if (err instanceof HandshakeError) return { accepted: false, code: err.code, reason: err.message };
         throw err;
       }
-      const answer = await next();
-      return probeAnswer(answer);
+      const answer = probeAnswer(await next(), performance.now() - sentAt);
+      return answer.accepted && options.measureBytes ? await measure(transport, next, answer, options.measureBytes) : answer;
     }
-    return probeAnswer(await withTimeout(reply.promise, timeoutMs, 'probe'));
+    const answer = probeAnswer(await withTimeout(reply.promise, timeoutMs, 'probe'), performance.now() - sentAt);
+    if (!answer.accepted || !options.measureBytes) return answer;
+    const inbox = new Inbox(transport, () => false);
+    return await measure(transport, () => inbox.next(timeoutMs, 'probe acknowledgement'), answer, options.measureBytes);
   } catch (err) {
     throw toFerryError(err, ErrorCode.CONNECTION_LOST);
   } finally {
@@ -80,10 +97,37 @@ export async function probe(options: ProbeOptions): Promise<ProbeResult> {
   }
 }
 
-function probeAnswer(frame: Frame): ProbeResult {
+/** Pushes `bytes` of PROBE_DATA and times them to the destination's PROBE_ACK. */
+async function measure(
+  transport: TcpTransport,
+  next: () => Promise<Frame>,
+  accepted: Extract<ProbeResult, { accepted: true }>,
+  bytes: number,
+): Promise<ProbeResult> {
+  const total = Math.min(bytes, MAX_PROBE_BYTES);
+  const chunk = new Uint8Array(MAX_PROBE_DATA_BODY_BYTES).fill(0xa5);
+  const start = performance.now();
+  for (let sent = 0; sent < total; sent += chunk.byteLength) {
+    const n = Math.min(chunk.byteLength, total - sent);
+    await transport.send(encodeFrame(MessageType.PROBE_DATA, rawBody, n === chunk.byteLength ? chunk : chunk.subarray(0, n)));
+  }
+  await transport.send(encodeFrame(MessageType.PROBE_END, msg.probeCount, { bytes: total }));
+  const ack = decodeBody(msg.probeCount, expectType(await next(), MessageType.PROBE_ACK));
+  const seconds = Math.max(performance.now() - start - accepted.rttMs, 0.001) / 1000;
+  return { ...accepted, bandwidthBytesPerSec: ack.bytes / seconds };
+}
+
+/** A PROBE_DATA body: the bytes as they are. */
+const rawBody: msg.MessageCodec<Uint8Array> = {
+  preencode: (b) => b.byteLength,
+  encode: (b, c) => c.setRaw(b),
+  decode: (c) => c.raw(c.remaining, 'probe data'),
+};
+
+function probeAnswer(frame: Frame, rttMs: number): ProbeResult {
   if (frame.type === MessageType.HELLO_ACCEPT) {
     const a = decodeBody(msg.helloAccept, frame.body);
-    return { accepted: true, version: a.version, maxFrameBodyBytes: a.maxFrameBodyBytes };
+    return { accepted: true, version: a.version, maxFrameBodyBytes: a.maxFrameBodyBytes, rttMs };
   }
   if (frame.type === MessageType.HELLO_REJECT) {
     const r = decodeBody(msg.errorReport, frame.body);

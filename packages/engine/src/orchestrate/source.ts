@@ -282,6 +282,7 @@ class SourceMigration {
       for (let r = 0; r < dirty.length; r++) dirtyPages += await o.tracker.sync(r, dirty[r]!);
       const now = this.clock.nowMs();
       const dirtyPagesPerSec = (dirtyPages / Math.max(now - lastSyncMs, 0.001)) * 1000;
+      sender.dirtyPagesPerSec = dirtyPagesPerSec;
       lastSyncMs = now;
       dirtyHistory.push(dirtyPages);
       predicted = predict(dirtyPages, dirtyPagesPerSec);

@@ -45,6 +45,8 @@ export class RoundSender {
   /** The link's rate as the last round of at least 1 MiB measured it, never above a cap. */
   bandwidthBytesPerSec = 0;
   pagesSent = 0;
+  /** The dirty rate the source last measured, for progress events. */
+  dirtyPagesPerSec = 0;
   private lastProgressMs = 0;
 
   constructor(options: RoundSenderOptions) {
@@ -134,6 +136,18 @@ export class RoundSender {
     if (now - this.lastProgressMs < PROGRESS_INTERVAL_MS) return;
     this.lastProgressMs = now;
     const elapsed = Math.max(now - roundStart, 0.001);
-    this.o.emit({ type: 'progress', round, pagesSent, roundPages, bytesSent: bytes, bandwidthBytesPerSec: (bytes / elapsed) * 1000 });
+    const rate = (bytes / elapsed) * 1000;
+    const bytesPerPage = pagesSent > 0 ? bytes / pagesSent : this.o.memory.pageSize;
+    this.o.emit({
+      type: 'progress',
+      round,
+      pagesSent,
+      roundPages,
+      bytesSent: bytes,
+      totalBytesSent: this.o.transport.bytesWritten,
+      bandwidthBytesPerSec: rate,
+      dirtyPagesPerSec: this.dirtyPagesPerSec,
+      roundEtaMs: rate > 0 ? ((Math.max(roundPages - pagesSent, 0) * bytesPerPage) / rate) * 1000 : Number.POSITIVE_INFINITY,
+    });
   }
 }

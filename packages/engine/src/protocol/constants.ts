@@ -23,6 +23,8 @@ export const MessageType = {
   AUTH_PROOF: 0x0a,
   POSTCOPY_ENTER: 0x0b,
   POSTCOPY_MISSING: 0x0c,
+  PROBE_DATA: 0x0d,
+  PROBE_END: 0x0e,
   // destination -> source (the return path)
   HELLO_ACCEPT: 0x81,
   HELLO_REJECT: 0x82,
@@ -35,6 +37,7 @@ export const MessageType = {
   POSTCOPY_DONE: 0x89,
   RECOVER_MISSING: 0x8a,
   RECOVER_END: 0x8b,
+  PROBE_ACK: 0x8c,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 

@@ -51,3 +51,7 @@ export const MAX_MISSING_PAGES_PER_MESSAGE: number = 1 << 20;
 
 /** Pages one PAGE_REQUEST may ask for. */
 export const MAX_PAGES_PER_REQUEST = 1024;
+
+/** Bytes a PROBE may push to measure the link (PROBE_DATA), and the largest PROBE_DATA body. */
+export const MAX_PROBE_BYTES: number = 256 * 1024 * 1024;
+export const MAX_PROBE_DATA_BODY_BYTES: number = 1024 * 1024;

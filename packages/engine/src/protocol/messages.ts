@@ -474,3 +474,20 @@ export const recoverEnd: MessageCodec<RecoverEnd> = {
     return { missingPages };
   },
 };
+
+/** PROBE_END (bytes the source sent) and PROBE_ACK (bytes the destination received). */
+export interface ProbeCount {
+  readonly bytes: number;
+}
+
+export const probeCount: MessageCodec<ProbeCount> = {
+  preencode: () => 8,
+  encode(m, c) {
+    c.setU64(m.bytes);
+  },
+  decode(c) {
+    const bytes = c.u53('probe bytes');
+    c.done('PROBE_END/PROBE_ACK');
+    return { bytes };
+  },
+};

@@ -9,10 +9,18 @@ export type MigrationEvent =
   | {
       readonly type: 'progress';
       readonly round: number;
+      /** Pages of this round sent so far, and the round's total. */
       readonly pagesSent: number;
       readonly roundPages: number;
+      /** Bytes of this round so far. */
       readonly bytesSent: number;
+      /** Bytes written since the migration began: never goes down. */
+      readonly totalBytesSent: number;
       readonly bandwidthBytesPerSec: number;
+      /** The guest's dirty rate as the last sync measured it (0 before the first). */
+      readonly dirtyPagesPerSec: number;
+      /** Time left in this round at the current rate; the whole migration needs the rounds the policy decides. */
+      readonly roundEtaMs: number;
     }
   | { readonly type: 'round-end'; readonly stats: RoundStats }
   | {

@@ -1,0 +1,135 @@
+import { loadKernels } from '../accel/index.ts';
+import type { Kernels } from '../accel/kernels.ts';
+import { lz4CompressPage } from '../codec/lz4.ts';
+import { type DirtyRateSample, measureDirtyRate } from '../dirty/dirty-rate.ts';
+import type { DirtyTracker } from '../dirty/tracker.ts';
+import { type ErrorCode, HandshakeError } from '../errors.ts';
+import { type PlanInputs, type PlannedStrategy, predictStrategies, recommend, type StrategyPrediction } from '../estimate/plan-model.ts';
+import { memoryDigestAsync } from '../memory/digest.ts';
+import type { GuestMemory } from '../memory/guest-memory.ts';
+import type { TlsOptions } from '../transport/tls-options.ts';
+import { probe } from './probe.ts';
+
+export interface PlanOptions {
+  /** The destination: asked whether it takes the guest, and the link to it measured. */
+  readonly host: string;
+  readonly port: number;
+  readonly psk?: Uint8Array;
+  readonly tls?: TlsOptions;
+  readonly memory: GuestMemory;
+  /** Samples the guest's dirty rate; stopped again afterwards (migrate() starts it anew). */
+  readonly tracker: DirtyTracker;
+  /** How long to sample the dirty rate. Default 1000 ms. */
+  readonly sampleMs?: number;
+  /** Bytes pushed to measure the link. Default 64 MiB; ignored when `bandwidthBytesPerSec` is given. */
+  readonly probeBytes?: number;
+  /** The link's rate if already known (skips the measurement). */
+  readonly bandwidthBytesPerSec?: number;
+  /** The cap the migration will run under, bytes per second (0 or absent: none). */
+  readonly maxBandwidth?: number;
+  readonly maxDowntimeMs?: number;
+  readonly maxRounds?: number;
+  /** The device state's size, if known. Default 64 KiB. */
+  readonly deviceStateBytes?: number;
+  /** As `MigrateOptions.verify`: `memory` (default) adds a pass over memory to the downtime. */
+  readonly verify?: 'memory' | 'sent';
+  readonly kernels?: Kernels;
+}
+
+export interface MigrationPlan {
+  /** The inputs every prediction came from, each measured here (or given). */
+  readonly inputs: PlanInputs;
+  readonly dirtyRate: DirtyRateSample;
+  readonly strategies: readonly StrategyPrediction[];
+  readonly recommended: PlannedStrategy;
+  readonly reasons: readonly string[];
+}
+
+/** Pages sampled for zero pages and LZ4's ratio and speed. */
+const SAMPLE_PAGES = 1024;
+
+/**
+ * Before migrating: asks the destination whether it takes the guest, measures the link to it,
+ * samples the guest's dirty rate and working set, its zero pages and how well it compresses,
+ * and the memory pass of `verify: 'memory'`; then predicts downtime, total time and bytes for
+ * pre-copy, pre-copy with LZ4, post-copy and hybrid, says which converge under the limits, and
+ * recommends one with its reasons. Moves no guest memory. A destination that refuses throws a
+ * `HandshakeError` with its code.
+ */
+export async function plan(o: PlanOptions): Promise<MigrationPlan> {
+  const kernels = o.kernels ?? (await loadKernels());
+  const memory = o.memory;
+  const answer = await probe({
+    host: o.host,
+    port: o.port,
+    layout: memory.layout,
+    measureBytes: o.bandwidthBytesPerSec ? 0 : (o.probeBytes ?? 64 * 2 ** 20),
+    ...(o.psk !== undefined && { psk: o.psk }),
+    ...(o.tls !== undefined && { tls: o.tls }),
+  });
+  if (!answer.accepted) throw new HandshakeError(answer.code as ErrorCode, `destination would refuse the guest: ${answer.reason}`);
+  const measured = o.bandwidthBytesPerSec ?? answer.bandwidthBytesPerSec ?? 0;
+  const bandwidth = o.maxBandwidth ? Math.min(measured, o.maxBandwidth) : measured;
+
+  const dirtyRate = await measureDirtyRate({ tracker: o.tracker, layout: memory.layout, durationMs: o.sampleMs ?? 1000 });
+  const sample = samplePages(memory, kernels);
+  let verifyMs = 0;
+  if ((o.verify ?? 'memory') === 'memory') {
+    const start = performance.now();
+    await memoryDigestAsync(memory, kernels);
+    verifyMs = performance.now() - start;
+  }
+  const inputs: PlanInputs = {
+    pageSize: memory.pageSize,
+    totalPages: memory.totalPages,
+    nonZeroFraction: sample.nonZeroFraction,
+    dirtyPagesPerSec: dirtyRate.dirtyPagesPerSec,
+    workingSetPages: dirtyRate.workingSetPages,
+    bandwidthBytesPerSec: bandwidth,
+    rttMs: answer.rttMs,
+    deviceStateBytes: o.deviceStateBytes ?? 64 * 1024,
+    verifyMs,
+    lz4Ratio: sample.lz4Ratio,
+    lz4BytesPerSec: sample.lz4BytesPerSec,
+    maxDowntimeMs: o.maxDowntimeMs ?? 300,
+    maxRounds: o.maxRounds ?? 30,
+  };
+  const strategies = predictStrategies(inputs);
+  const { strategy, reasons } = recommend(strategies);
+  return { inputs, dirtyRate, strategies, recommended: strategy, reasons };
+}
+
+/** Zero pages among evenly spread sample pages, and LZ4's ratio and speed on the others. */
+function samplePages(memory: GuestMemory, kernels: Kernels): { nonZeroFraction: number; lz4Ratio: number; lz4BytesPerSec: number } {
+  const ps = memory.pageSize;
+  const total = memory.totalPages;
+  const step = Math.max(1, Math.floor(total / SAMPLE_PAGES));
+  const hash = new BigUint64Array(1);
+  const zeroBit = new Uint32Array(1);
+  let sampled = 0;
+  let zero = 0;
+  let lz4In = 0;
+  let lz4Out = 0;
+  let lz4Ms = 0;
+  for (let key = 0; key < total; key += step) {
+    let r = 0;
+    let page = key;
+    while (page >= memory.regions[r]!.pageCount) page -= memory.regions[r++]!.pageCount;
+    const bytes = memory.page(r, page);
+    sampled++;
+    if (kernels.scanPages(bytes, ps, hash, zeroBit) === 1) {
+      zero++;
+      continue;
+    }
+    const start = performance.now();
+    const out = lz4CompressPage(bytes);
+    lz4Ms += performance.now() - start;
+    lz4In += ps;
+    lz4Out += Math.min(out.byteLength, ps);
+  }
+  return {
+    nonZeroFraction: sampled ? (sampled - zero) / sampled : 1,
+    lz4Ratio: lz4In ? lz4Out / lz4In : 1,
+    lz4BytesPerSec: lz4Ms > 0 ? (lz4In / lz4Ms) * 1000 : Number.POSITIVE_INFINITY,
+  };
+}
