@@ -111,6 +111,8 @@ export interface Scenario {
   readonly noTakeBeforeSend?: boolean;
   /** The destination's TLS credentials (the source's go in `options.tls`). */
   readonly destinationTls?: TlsOptions;
+  /** Runs once the guest writes, just before migrate(): for `plan()` on the same guest and link. */
+  readonly beforeMigrate?: (ctx: { memory: GuestMemory; tracker: WriteBarrierTracker; port: number }) => Promise<void>;
 }
 
 /** One real migration: guest in a worker here, destination in its own process. */
@@ -128,6 +130,7 @@ export async function runMigration(s: Scenario): Promise<MigrationReport> {
   try {
     await guest.ready;
     await new Promise((r) => setTimeout(r, 300));
+    await s.beforeMigrate?.({ memory, tracker, port: host.port });
     const report = await migrate({
       ...s.options,
       host: '127.0.0.1',

@@ -1,13 +1,15 @@
-import type { MigrationEvent } from '@ferry/engine';
+import { type MigrationEvent, type MigrationPlan, plan } from '@ferry/engine';
 import { writePattern } from '@ferry/engine/testing';
 import { lineChart } from './chart.ts';
 import { runMigration } from './migrate.ts';
 import { printTable, writeResult, writeText } from './output.ts';
 
 /**
- * How right the switchover prediction is: over a matrix of workloads (idle, uniform random
- * writes, a hot set, a sequential sweep) and links (uncapped loopback, 1 Gbit/s cap), the
- * downtime predicted when pre-copy decided to switch over against the downtime measured.
+ * How right the predictions are: over a matrix of workloads (idle, uniform random writes, a
+ * hot set, a sequential sweep) and links (uncapped loopback, 1 Gbit/s cap), the downtime
+ * predicted when pre-copy decided to switch over against the downtime measured, and `plan()`'s
+ * pre-copy total time (planned on the same guest and link just before) against the total
+ * measured.
  */
 export async function predictBench(o: { sizeMiB: number; repeats: number; maxDowntimeMs: number }): Promise<void> {
   const workloads = [
@@ -27,7 +29,21 @@ export async function predictBench(o: { sizeMiB: number; repeats: number; maxDow
     for (const w of workloads) {
       for (let rep = 0; rep < o.repeats; rep++) {
         let switchover: Extract<MigrationEvent, { type: 'switchover' }> | undefined;
+        let planned: MigrationPlan | undefined;
         const report = await runMigration({
+          beforeMigrate: async ({ memory, tracker, port }) => {
+            planned = await plan({
+              host: '127.0.0.1',
+              port,
+              memory,
+              tracker,
+              sampleMs: 500,
+              probeBytes: 32 * 2 ** 20,
+              ...(link.cap > 0 && { maxBandwidth: link.cap }),
+              maxDowntimeMs: o.maxDowntimeMs,
+              verify: 'sent',
+            });
+          },
           sizeMiB: o.sizeMiB,
           fill: (memory) => {
             for (let p = 0; p < memory.region(0).pageCount / 2; p++) writePattern(memory.page(0, p), p, 1);
@@ -45,6 +61,7 @@ export async function predictBench(o: { sizeMiB: number; repeats: number; maxDow
           },
         });
         const predicted = switchover?.predictedDowntimeMs ?? Number.NaN;
+        const plannedTotal = planned?.strategies.find((p) => p.strategy === 'precopy')?.totalMs ?? Number.NaN;
         rows.push({
           link: link.name,
           workload: w.name,
@@ -57,6 +74,9 @@ export async function predictBench(o: { sizeMiB: number; repeats: number; maxDow
           'final pages': report.finalRoundPages,
           rounds: report.rounds.length,
           'total ms': report.totalMs,
+          'planned total ms': plannedTotal,
+          'plan error %': (Math.abs(plannedTotal - report.totalMs) / report.totalMs) * 100,
+          'plan says': planned?.recommended ?? '?',
         });
         console.log(
           `[${rows.length}/${total}] ${link.name} ${w.name}: predicted ${predicted.toFixed(1)} ms, measured ${report.downtimeMs.toFixed(1)} ms`,
@@ -70,6 +90,11 @@ export async function predictBench(o: { sizeMiB: number; repeats: number; maxDow
     .filter(Number.isFinite)
     .sort((a, b) => a - b);
   const q = (p: number): number => errors[Math.min(errors.length - 1, Math.floor(p * errors.length))]!;
+  const planErrors = rows
+    .map((r) => r['plan error %'] as number)
+    .filter(Number.isFinite)
+    .sort((a, b) => a - b);
+  const pq = (p: number): number => planErrors[Math.min(planErrors.length - 1, Math.floor(p * planErrors.length))]!;
   const converged = rows.filter((r) => r.reason === 'converged');
   const within = converged.filter((r) => (r['measured ms'] as number) <= o.maxDowntimeMs).length;
   const summary = {
@@ -78,9 +103,15 @@ export async function predictBench(o: { sizeMiB: number; repeats: number; maxDow
     p90ErrorPct: q(0.9),
     convergedRuns: converged.length,
     withinLimitPct: converged.length ? (within / converged.length) * 100 : Number.NaN,
+    planMedianErrorPct: pq(0.5),
+    planP90ErrorPct: pq(0.9),
+    planWithin20Pct: (planErrors.filter((e) => e <= 20).length / Math.max(planErrors.length, 1)) * 100,
   };
   console.log(
     `error: median ${summary.medianErrorPct.toFixed(1)}%, p90 ${summary.p90ErrorPct.toFixed(1)}%; measured within ${o.maxDowntimeMs} ms in ${summary.withinLimitPct.toFixed(0)}% of ${converged.length} converged runs`,
+  );
+  console.log(
+    `plan() total time error: median ${summary.planMedianErrorPct.toFixed(1)}%, p90 ${summary.planP90ErrorPct.toFixed(1)}%, within 20% in ${summary.planWithin20Pct.toFixed(0)}% of runs`,
   );
   const maxMs = Math.max(...rows.map((r) => Math.max(r['predicted ms'] as number, r['measured ms'] as number)).filter(Number.isFinite));
   console.log(

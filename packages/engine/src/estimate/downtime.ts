@@ -14,10 +14,18 @@ export interface DowntimeInputs {
    * and a round trip to the destination, plus a millisecond for the hooks.
    */
   readonly fixedCostMs: number;
+  /**
+   * Bytes that leave without waiting for the link's rate: under a cap, the pacer's bucket
+   * (refilled while the guest still ran) lets the first bytes of the final round out at the
+   * host's speed, far above the cap. 0 when uncapped.
+   */
+  readonly burstBytes?: number;
 }
 
 /** Predicted downtime in milliseconds; Infinity while the bandwidth is still unknown. */
 export function predictDowntimeMs(i: DowntimeInputs): number {
   if (!(i.bandwidthBytesPerSec > 0)) return Number.POSITIVE_INFINITY;
-  return ((i.dirtyPages * i.bytesPerPage) / i.bandwidthBytesPerSec) * 1000 + i.fixedCostMs;
+  const bytes = i.dirtyPages * i.bytesPerPage;
+  const paced = Math.max(0, bytes - (i.burstBytes ?? 0));
+  return (paced / i.bandwidthBytesPerSec) * 1000 + i.fixedCostMs;
 }

@@ -215,7 +215,10 @@ class SourceMigration {
     transport.onClose((err) => closed.reject(err));
 
     this.phase.to('handshake');
+    const helloAt = this.clock.nowMs();
     await this.handshake(transport, inbox, Intent.MIGRATE);
+    // A first round trip, until rounds are acknowledged (it includes the destination's admission, so it is high).
+    this.minAckRttMs = this.clock.nowMs() - helloAt;
 
     const verify = o.verify ?? 'memory';
     // Measured, not assumed: the digest is a fixed part of every switchover (an upper bound:
@@ -255,13 +258,22 @@ class SourceMigration {
     const expectedGapMs = (): number =>
       (sender.bandwidthBytesPerSec > 0 ? (transport.queuedBytes / sender.bandwidthBytesPerSec) * 1000 : 0) +
       (Number.isFinite(this.minAckRttMs) ? this.minAckRttMs : 0);
-    const predict = (dirtyPages: number, dirtyPagesPerSec: number): number =>
-      predictDowntimeMs({
-        dirtyPages: dirtyPages + (dirtyPagesPerSec * expectedGapMs()) / 1000,
+    // The final round's rate: uncapped, the fastest round seen (pausing the guest frees a core
+    // for the sender); capped, the cap, after what the pacer's bucket lets out at once (it
+    // refills during the gap). The fixed part, measured: the digest, and three round trips
+    // (final ROUND_END, COMPLETE to READY, COMMIT to RESUMED) at the shortest seen.
+    const predict = (dirtyPages: number, dirtyPagesPerSec: number): number => {
+      const gapMs = expectedGapMs();
+      const capped = Number.isFinite(this.pacer.rate);
+      const rtt = Number.isFinite(this.minAckRttMs) ? this.minAckRttMs : 0;
+      return predictDowntimeMs({
+        dirtyPages: dirtyPages + (dirtyPagesPerSec * gapMs) / 1000,
         bytesPerPage: memory.pageSize + PAGE_ENTRY_BYTES,
-        bandwidthBytesPerSec: sender.bandwidthBytesPerSec,
-        fixedCostMs: digestCostMs + (Number.isFinite(this.minAckRttMs) ? this.minAckRttMs : 0) + HOOKS_COST_MS,
+        bandwidthBytesPerSec: capped ? sender.bandwidthBytesPerSec : Math.max(sender.bandwidthBytesPerSec, sender.peakBandwidthBytesPerSec),
+        fixedCostMs: digestCostMs + 3 * rtt + HOOKS_COST_MS,
+        burstBytes: capped ? Math.min(this.pacer.burst, this.pacer.available() + (gapMs / 1000) * this.pacer.rate) : 0,
       });
+    };
 
     if (strategy === 'postcopy') {
       for (const d of dirty) d.fill();

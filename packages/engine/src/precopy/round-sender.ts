@@ -45,6 +45,11 @@ export class RoundSender {
   /** The link's rate as the last round of at least 1 MiB measured it, never above a cap. */
   bandwidthBytesPerSec = 0;
   pagesSent = 0;
+  /**
+   * The fastest round so far (of at least 1 MiB), never above a cap. Uncapped, the final round
+   * runs at least this fast: the paused guest no longer takes a core from the sender.
+   */
+  peakBandwidthBytesPerSec = 0;
   /** The dirty rate the source last measured, for progress events. */
   dirtyPagesPerSec = 0;
   private lastProgressMs = 0;
@@ -113,7 +118,10 @@ export class RoundSender {
     // rate. Rounds too small to fill the pipe say little about it, so they keep the old figure,
     // and a cap bounds it whatever a burst of the token bucket made one round look like.
     const flushed = transport.bytesWritten - transport.queuedBytes - flushedAtStart;
-    if (flushed > 1024 * 1024) this.bandwidthBytesPerSec = Math.min(pacer.rate, (flushed / durationMs) * 1000);
+    if (flushed > 1024 * 1024) {
+      this.bandwidthBytesPerSec = Math.min(pacer.rate, (flushed / durationMs) * 1000);
+      this.peakBandwidthBytesPerSec = Math.max(this.peakBandwidthBytesPerSec, this.bandwidthBytesPerSec);
+    }
     const stats: RoundStats = {
       round,
       final,

@@ -24,6 +24,17 @@ export class Pacer {
     return this.rateBytesPerSec;
   }
 
+  /** The bucket's size: how much may leave at once after a pause. */
+  get burst(): number {
+    return this.burstBytes;
+  }
+
+  /** Bytes that may be sent now without waiting (the bucket's balance, never negative). */
+  available(): number {
+    this.refill();
+    return Math.max(0, this.tokens);
+  }
+
   setRate(rateBytesPerSec: number): void {
     this.refill();
     this.rateBytesPerSec = normalize(rateBytesPerSec);
