@@ -215,10 +215,7 @@ class SourceMigration {
     transport.onClose((err) => closed.reject(err));
 
     this.phase.to('handshake');
-    const helloAt = this.clock.nowMs();
     await this.handshake(transport, inbox, Intent.MIGRATE);
-    // A first round trip, until rounds are acknowledged (it includes the destination's admission, so it is high).
-    this.minAckRttMs = this.clock.nowMs() - helloAt;
 
     const verify = o.verify ?? 'memory';
     // Measured, not assumed: the digest is a fixed part of every switchover (an upper bound:
@@ -249,6 +246,7 @@ class SourceMigration {
     });
     this.sender = sender;
     this.encoder = encoder;
+    const connectRttMs = transport instanceof TcpTransport ? transport.connectRttMs : Number.NaN;
     const maxDowntimeMs = o.maxDowntimeMs ?? 300;
     const maxRounds = o.maxRounds ?? 30;
     const strategy = o.strategy ?? 'precopy';
@@ -265,7 +263,8 @@ class SourceMigration {
     const predict = (dirtyPages: number, dirtyPagesPerSec: number): number => {
       const gapMs = expectedGapMs();
       const capped = Number.isFinite(this.pacer.rate);
-      const rtt = Number.isFinite(this.minAckRttMs) ? this.minAckRttMs : 0;
+      // Until a round is acknowledged, the TCP handshake's time: a round trip with no application work in it.
+      const rtt = Number.isFinite(this.minAckRttMs) ? this.minAckRttMs : Number.isFinite(connectRttMs) ? connectRttMs : 0;
       return predictDowntimeMs({
         dirtyPages: dirtyPages + (dirtyPagesPerSec * gapMs) / 1000,
         bytesPerPage: memory.pageSize + PAGE_ENTRY_BYTES,

@@ -24,6 +24,11 @@ export class TcpTransport implements FrameTransport {
   /** Frames that arrived before a handler was set. */
   private readonly early: Frame[] = [];
   private lastWords: ((error: FerryError) => Uint8Array | undefined) | undefined;
+  /**
+   * For a connection we opened: the time from connect() to the TCP handshake's completion,
+   * one network round trip with no application work in it. NaN for accepted connections.
+   */
+  connectRttMs: number = Number.NaN;
 
   constructor(socket: net.Socket, maxBodyBytes: number) {
     this.socket = socket;
@@ -74,6 +79,11 @@ export class TcpTransport implements FrameTransport {
           rejectUnauthorized: true,
         })
       : net.connect({ host: options.host, port: options.port });
+    const started = performance.now();
+    let tcpConnectedAt = Number.NaN;
+    socket.once('connect', () => {
+      tcpConnectedAt = performance.now();
+    });
     const timer = setTimeout(() => {
       socket.destroy();
       d.reject(new MigrationError(ErrorCode.TIMEOUT, `connecting to ${options.host}:${options.port} timed out`));
@@ -87,7 +97,9 @@ export class TcpTransport implements FrameTransport {
     socket.once(t ? 'secureConnect' : 'connect', () => {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
-      d.resolve(new TcpTransport(socket, options.maxBodyBytes));
+      const transport = new TcpTransport(socket, options.maxBodyBytes);
+      transport.connectRttMs = tcpConnectedAt - started;
+      d.resolve(transport);
     });
     socket.once('error', (err) => {
       clearTimeout(timer);
