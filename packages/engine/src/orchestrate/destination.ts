@@ -243,9 +243,13 @@ export class MigrationDestination {
       // The source may now measure the link: PROBE_DATA (discarded, bounded) then PROBE_END.
       transport.setMaxBodyBytes(MAX_PROBE_DATA_BODY_BYTES);
       let received = 0;
+      // Hashed like pages, so the source measures the rate page batches would get.
+      const hashes = new BigUint64Array(MAX_PROBE_DATA_BODY_BYTES / 4096);
       transport.onFrame((f) => {
         if (f.type === MessageType.PROBE_DATA && received + f.body.byteLength <= MAX_PROBE_BYTES) {
           received += f.body.byteLength;
+          const whole = f.body.byteLength - (f.body.byteLength % 4096);
+          this.kernels!.hashPages(f.body.subarray(0, whole), 4096, hashes);
         } else if (f.type === MessageType.PROBE_END) {
           decodeBody(msg.probeCount, f.body);
           transport.write(encodeFrame(MessageType.PROBE_ACK, msg.probeCount, { bytes: received }));

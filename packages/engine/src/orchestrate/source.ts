@@ -263,13 +263,21 @@ class SourceMigration {
     const predict = (dirtyPages: number, dirtyPagesPerSec: number): number => {
       const gapMs = expectedGapMs();
       const capped = Number.isFinite(this.pacer.rate);
-      // Until a round is acknowledged, the TCP handshake's time: a round trip with no application work in it.
-      const rtt = Number.isFinite(this.minAckRttMs) ? this.minAckRttMs : Number.isFinite(connectRttMs) ? connectRttMs : 0;
+      // A ROUND_ACK's time includes draining whatever was queued before ROUND_END, so it only
+      // bounds a round trip from above; the TCP handshake's time has no queue and no work in it.
+      const rtt = Math.min(
+        Number.isFinite(connectRttMs) ? connectRttMs : Number.POSITIVE_INFINITY,
+        Number.isFinite(this.minAckRttMs) ? this.minAckRttMs : Number.POSITIVE_INFINITY,
+      );
+      // Wire bytes per page as the codec mix of the last round made them (ZERO entries, LZ4,
+      // deltas), headers included; a full page and its entry before there is a round to go by.
+      const last = sender.rounds.at(-1);
+      const bytesPerPage = last && last.pagesSent > 0 ? last.bytesSent / last.pagesSent : memory.pageSize + PAGE_ENTRY_BYTES;
       return predictDowntimeMs({
         dirtyPages: dirtyPages + (dirtyPagesPerSec * gapMs) / 1000,
-        bytesPerPage: memory.pageSize + PAGE_ENTRY_BYTES,
+        bytesPerPage,
         bandwidthBytesPerSec: capped ? sender.bandwidthBytesPerSec : Math.max(sender.bandwidthBytesPerSec, sender.peakBandwidthBytesPerSec),
-        fixedCostMs: digestCostMs + 3 * rtt + HOOKS_COST_MS,
+        fixedCostMs: digestCostMs + 3 * (Number.isFinite(rtt) ? rtt : 0) + HOOKS_COST_MS,
         burstBytes: capped ? Math.min(this.pacer.burst, this.pacer.available() + (gapMs / 1000) * this.pacer.rate) : 0,
       });
     };
