@@ -94,6 +94,8 @@ export interface IncomingMigration {
   readonly pagesReceived: number;
   readonly bytesReceived: number;
   readonly rounds: number;
+  /** Times the source reconnected after a broken connection (pre-copy or post-copy). */
+  readonly recoveries: number;
   /** Set when the guest resumed here before all its pages had arrived. */
   readonly postcopy?: FaultStats & { readonly missingPages: number; readonly durationMs: number; readonly recoveries: number };
 }
@@ -422,7 +424,11 @@ class IncomingSession {
       clearTimeout(this.recoveryTimer);
       this.recoveryTimer = undefined;
       if (this.postcopy && this.phase.is('resuming', 'postcopy')) {
-        this.awaitRecovery(err);
+        this.awaitRecovery('postcopy', err);
+        return;
+      }
+      if (this.phase.is('receiving') && (this.hello.features & Feature.RESUMABLE) !== 0) {
+        this.awaitRecovery('precopy', err);
         return;
       }
       this.fail(err, false);
@@ -437,11 +443,15 @@ class IncomingSession {
     });
   }
 
-  /** The guest's state is split between the hosts: hold on, and wait for the source to reconnect. */
-  private awaitRecovery(cause: FerryError): void {
+  /**
+   * Hold on and wait for the source to reconnect: in post-copy because the guest's state is
+   * split between the hosts, in pre-copy because the source asked for it (RESUMABLE) and what
+   * arrived need not be sent again.
+   */
+  private awaitRecovery(phase: 'precopy' | 'postcopy', cause: FerryError): void {
     if (this.recoveryTimer) return;
     const timeoutMs = this.o.recoveryTimeoutMs ?? 30_000;
-    this.o.onEvent?.({ type: 'postcopy-interrupted', reason: cause.message, recoveryTimeoutMs: timeoutMs });
+    this.o.onEvent?.({ type: 'interrupted', phase, reason: cause.message, recoveryTimeoutMs: timeoutMs });
     this.recoveryTimer = setTimeout(() => {
       this.recoveryTimer = undefined;
       this.fail(new MigrationError(ErrorCode.TIMEOUT, `no recovery within ${timeoutMs} ms (${cause.message})`, { cause }), false);
@@ -470,13 +480,18 @@ class IncomingSession {
     transport.write(
       encodeFrame(MessageType.HELLO_ACCEPT, msg.helloAccept, { version: PROTOCOL_VERSION, maxFrameBodyBytes: MAX_FRAME_BODY_BYTES }),
     );
-    const receiver = this.postcopy!;
+    const receiver = this.postcopy;
+    // Post-copy: the pages not here. Pre-copy: the pages never received (the source adds those
+    // of rounds we had not acknowledged, which may have been lost with the connection).
+    const lacks = (r: number, page: number): boolean =>
+      receiver ? !receiver.presence.has(r, page) : !this.decoder.received[r]!.test(page);
+    this.roundPages = 0;
     let missing = 0;
     this.memory.regions.forEach((region, r) => {
       for (let first = 0; first < region.pageCount; first += MAX_MISSING_PAGES_PER_MESSAGE) {
         const count = Math.min(MAX_MISSING_PAGES_PER_MESSAGE, region.pageCount - first);
         const part = new DirtyBitmap(count);
-        for (let i = 0; i < count; i++) if (!receiver.presence.has(r, first + i)) part.set(i);
+        for (let i = 0; i < count; i++) if (lacks(r, first + i)) part.set(i);
         const n = part.count();
         if (n === 0) continue;
         missing += n;
@@ -491,8 +506,8 @@ class IncomingSession {
       }
     });
     transport.write(encodeFrame(MessageType.RECOVER_END, msg.recoverEnd, { missingPages: missing }));
-    receiver.resendRequests();
-    this.o.onEvent?.({ type: 'postcopy-recovered', missingPages: missing });
+    receiver?.resendRequests();
+    this.o.onEvent?.({ type: 'recovered', phase: receiver ? 'postcopy' : 'precopy', missingPages: missing });
   }
 
   private onFrame(frame: Frame): void {
@@ -706,6 +721,7 @@ class IncomingSession {
       pagesReceived: this.decoder.pagesApplied,
       bytesReceived: this.transport.bytesRead,
       rounds: this.rounds,
+      recoveries: this.recoveries,
     };
   }
 

@@ -118,6 +118,13 @@ export interface MigrateOptions {
   /** The migration fails when the connection moves no byte either way for this long. Default 30 s. */
   readonly idleTimeoutMs?: number;
   /**
+   * Pre-copy: how long to keep reconnecting when the connection breaks while the guest still
+   * runs here; 0 (default) fails the migration at once (the guest runs on). On reconnection the
+   * destination says which pages it never received, and those plus the pages of the rounds it
+   * had not acknowledged go again, no more. The destination must allow it (`recoveryTimeoutMs`).
+   */
+  readonly precopyRecoveryMs?: number;
+  /**
    * Post-copy only: how long to keep reconnecting when the connection breaks while the guest
    * runs on the destination without all its pages. Default 30 s; then `FERRY_POSTCOPY_INTERRUPTED`.
    */
@@ -156,6 +163,8 @@ class SourceMigration {
   /** Sends the rounds; also what the acknowledgements are checked against. */
   private sender: RoundSender | undefined;
   private encoder: BatchEncoder | undefined;
+  /** Connections lost and recovered during pre-copy. */
+  private recoveries = 0;
   /** Serves post-copy page requests, once the guest runs on the destination. */
   private pageServer: PageServer | undefined;
   /** Settled when the destination acknowledges a round. */
@@ -207,11 +216,13 @@ class SourceMigration {
     }
   }
 
-  private async migrateOver(transport: FrameTransport, kernels: Kernels): Promise<MigrationReport> {
+  private async migrateOver(firstTransport: FrameTransport, kernels: Kernels): Promise<MigrationReport> {
     const o = this.o;
     const memory = o.memory;
-    const inbox = new Inbox(transport, (frame) => this.route(frame));
-    const closed = deferred<never>();
+    // The connection may be replaced during pre-copy (precopyRecoveryMs): these follow it.
+    let transport = firstTransport;
+    let inbox = new Inbox(transport, (frame) => this.route(frame));
+    let closed = deferred<never>();
     transport.onClose((err) => closed.reject(err));
 
     this.phase.to('handshake');
@@ -294,8 +305,31 @@ class SourceMigration {
     const dirtyHistory: number[] = [];
     let lastSyncMs = this.clock.nowMs();
     let postcopyReason: string | undefined;
+    const precopyRecoveryMs = o.precopyRecoveryMs ?? 0;
+    // A broken connection during pre-copy: reconnect (same session, authenticated again) and
+    // resend what the destination never got plus every page of the rounds it had not
+    // acknowledged; the guest runs on meanwhile. Anything else, or no recovery asked for: fail.
+    const recoverPrecopy = async (err: unknown): Promise<void> => {
+      const error = toFerryError(err, ErrorCode.CONNECTION_LOST);
+      const broken = error.code === ErrorCode.CONNECTION_LOST || error.code === ErrorCode.TIMEOUT;
+      if (precopyRecoveryMs <= 0 || !broken || error instanceof PeerError || o.signal?.aborted) throw error;
+      transport.destroy(error);
+      const back = await this.reconnect('precopy', precopyRecoveryMs, error);
+      for (let r = 0; r < dirty.length; r++) dirty[r]!.or(back.missing[r]!);
+      sender.takeUnacknowledged(dirty);
+      sender.setTransport(back.transport);
+      ({ transport, inbox, closed } = back);
+      this.roundAcks.clear();
+      this.recoveries++;
+    };
     for (;;) {
-      await sender.send(dirty, round, dirtyPages, predicted, false);
+      try {
+        await sender.send(dirty, round, dirtyPages, predicted, false);
+      } catch (err) {
+        await recoverPrecopy(err);
+        dirtyPages = dirty.reduce((n, d) => n + d.count(), 0);
+        continue; // the same round again, on the new connection
+      }
       round++;
       dirtyPages = 0;
       for (let r = 0; r < dirty.length; r++) dirtyPages += await o.tracker.sync(r, dirty[r]!);
@@ -334,11 +368,25 @@ class SourceMigration {
 
     // Let the last round reach the destination while the guest still runs, so the pause does
     // not start with a pipe full of pages sent earlier.
-    await withTimeout(
-      Promise.race([this.ackOf(round - 1).promise, closed.promise]),
-      o.handshakeTimeoutMs ?? 10_000,
-      `acknowledgement of round ${round - 1}`,
-    );
+    for (;;) {
+      try {
+        await withTimeout(
+          Promise.race([this.ackOf(round - 1).promise, closed.promise]),
+          o.handshakeTimeoutMs ?? 10_000,
+          `acknowledgement of round ${round - 1}`,
+        );
+        break;
+      } catch (err) {
+        await recoverPrecopy(err);
+        // The last round may be lost: send it again (with what has been found dirty since).
+        const pages = dirty.reduce((n, d) => n + d.count(), 0);
+        try {
+          await sender.send(dirty, round - 1, pages, predicted, false);
+        } catch (again) {
+          await recoverPrecopy(again);
+        }
+      }
+    }
 
     if (postcopyReason !== undefined) {
       return this.postcopy(transport, inbox, closed, kernels, dirty, round, postcopyReason);
@@ -419,6 +467,7 @@ class SourceMigration {
       kernels: kernels.name,
       memoryBytes: memory.totalBytes,
       strategy: o.strategy ?? 'precopy',
+      recoveries: this.recoveries,
     };
     this.emit({ type: 'completed', report });
     await callHook('release', () => o.controlPlane.release?.());
@@ -434,7 +483,10 @@ class SourceMigration {
       intent,
       sessionId: this.sessionId,
       pageSize: o.memory.pageSize,
-      features: (o.psk ? Feature.PSK_AUTH : 0) | ((o.strategy ?? 'precopy') === 'precopy' ? 0 : Feature.POSTCOPY),
+      features:
+        (o.psk ? Feature.PSK_AUTH : 0) |
+        ((o.strategy ?? 'precopy') === 'precopy' ? 0 : Feature.POSTCOPY) |
+        ((o.precopyRecoveryMs ?? 0) > 0 ? Feature.RESUMABLE : 0),
       guestId: o.guestId ?? '',
       regions: o.memory.layout.regions,
     });
@@ -453,15 +505,16 @@ class SourceMigration {
    * Retries until `recoveryTimeoutMs`, then throws.
    */
   private async reconnect(
-    server: PageServer,
+    phase: 'precopy' | 'postcopy',
+    timeoutMs: number,
     cause: FerryError,
-  ): Promise<{ transport: FrameTransport; inbox: Inbox; closed: Deferred<never> }> {
+  ): Promise<{ transport: FrameTransport; inbox: Inbox; closed: Deferred<never>; missing: DirtyBitmap[]; missingPages: number }> {
     const o = this.o;
-    const deadline = this.clock.nowMs() + (o.recoveryTimeoutMs ?? 30_000);
+    const deadline = this.clock.nowMs() + timeoutMs;
     let lastError = cause;
     for (let attempt = 1; this.clock.nowMs() < deadline; attempt++) {
       this.checkAborted();
-      this.emit({ type: 'postcopy-reconnecting', attempt, reason: lastError.message });
+      this.emit({ type: 'reconnecting', phase, attempt, reason: lastError.message });
       let transport: TcpTransport | undefined;
       try {
         transport = await TcpTransport.connect({
@@ -501,24 +554,21 @@ class SourceMigration {
           count += part.count();
         }
         this.transport = t;
-        server.resume(t, missing);
-        this.emit({ type: 'postcopy-recovered', missingPages: count });
-        return { transport: t, inbox, closed };
+        this.emit({ type: 'recovered', phase, missingPages: count });
+        return { transport: t, inbox, closed, missing, missingPages: count };
       } catch (err) {
         transport?.destroy();
         lastError = toFerryError(err, ErrorCode.CONNECTION_LOST);
-        // A destination that refuses outright will not change its mind.
-        if (lastError instanceof HandshakeError || lastError instanceof PeerError) throw lastError;
+        // A destination that refuses outright will not change its mind; REJECTED may only mean
+        // it has not noticed the broken connection yet.
+        const refused = lastError instanceof HandshakeError && lastError.code !== ErrorCode.REJECTED;
+        if (refused || lastError instanceof PeerError) throw lastError;
         await new Promise((r) => setTimeout(r, 100));
       }
     }
-    throw new MigrationError(
-      ErrorCode.TIMEOUT,
-      `post-copy not recovered within ${o.recoveryTimeoutMs ?? 30_000} ms: ${lastError.message}`,
-      {
-        cause: lastError,
-      },
-    );
+    throw new MigrationError(ErrorCode.TIMEOUT, `${phase} not recovered within ${timeoutMs} ms: ${lastError.message}`, {
+      cause: lastError,
+    });
   }
 
   /**
@@ -642,7 +692,9 @@ class SourceMigration {
         if (!link.transport.closed && error.code !== ErrorCode.CONNECTION_LOST && error.code !== ErrorCode.TIMEOUT) throw error;
         if (error instanceof PeerError || this.o.signal?.aborted) throw error;
         link.transport.destroy(error);
-        link = await this.reconnect(server, error);
+        const back = await this.reconnect('postcopy', o.recoveryTimeoutMs ?? 30_000, error);
+        server.resume(back.transport, back.missing);
+        link = back;
         recoveries++;
         if (resumedAt === undefined) {
           // RESUMED was lost with the connection; the destination answered RECOVER, so it runs the guest.
@@ -685,6 +737,7 @@ class SourceMigration {
       kernels: kernels.name,
       memoryBytes: memory.totalBytes,
       strategy: o.strategy ?? 'precopy',
+      recoveries: this.recoveries,
       postcopy: { reason, missingPages, ...stats, durationMs: doneAt - resumedAt, recoveries },
     };
     this.emit({ type: 'completed', report });
@@ -707,6 +760,7 @@ class SourceMigration {
       } else {
         const sentAt = this.sender?.roundEndSentAt.get(ack.round);
         if (sentAt !== undefined) this.minAckRttMs = Math.min(this.minAckRttMs, this.clock.nowMs() - sentAt);
+        this.sender?.acknowledged(ack.round);
         this.ackOf(ack.round).resolve();
       }
       return true;

@@ -1,5 +1,5 @@
 import type { BatchEncoder } from '../codec/batch-encoder.ts';
-import type { DirtyBitmap } from '../dirty/bitmap.ts';
+import { DirtyBitmap } from '../dirty/bitmap.ts';
 import type { DirtyTracker } from '../dirty/tracker.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import { MessageType } from '../protocol/constants.ts';
@@ -53,9 +53,37 @@ export class RoundSender {
   /** The dirty rate the source last measured, for progress events. */
   dirtyPagesPerSec = 0;
   private lastProgressMs = 0;
+  private transport: FrameTransport;
+  /** Per round not yet acknowledged, the pages it sent (per region): what a lost connection may have lost. */
+  private readonly unacknowledged = new Map<number, DirtyBitmap[]>();
 
   constructor(options: RoundSenderOptions) {
     this.o = options;
+    this.transport = options.transport;
+  }
+
+  /** Continues on a new connection (pre-copy recovery). */
+  setTransport(transport: FrameTransport): void {
+    this.transport = transport;
+  }
+
+  /** The destination acknowledged `round` (and so every round before it). */
+  acknowledged(round: number): void {
+    for (const r of this.unacknowledged.keys()) if (r <= round) this.unacknowledged.delete(r);
+  }
+
+  /**
+   * After a lost connection: ORs into `dirty` every page of the rounds the destination had not
+   * acknowledged (their frames may have been lost) and forgets them. The interrupted round's
+   * own pages are still in `dirty` for regions it had not finished.
+   */
+  takeUnacknowledged(dirty: readonly DirtyBitmap[]): number {
+    let n = 0;
+    for (const pages of this.unacknowledged.values()) {
+      for (let r = 0; r < pages.length; r++) n += dirty[r]!.or(pages[r]!);
+    }
+    this.unacknowledged.clear();
+    return n;
   }
 
   /**
@@ -71,7 +99,10 @@ export class RoundSender {
     predictedDowntimeMs: number | null,
     final: boolean,
   ): Promise<RoundStats> {
-    const { memory, tracker, transport, encoder, pacer, clock } = this.o;
+    const { memory, tracker, encoder, pacer, clock } = this.o;
+    const transport = this.transport;
+    const sent: DirtyBitmap[] = memory.regions.map((r) => new DirtyBitmap(r.pageCount));
+    this.unacknowledged.set(round, sent);
     const skipZero = round === 0;
     const roundStart = clock.nowMs();
     const bytesAtStart = transport.bytesWritten;
@@ -105,6 +136,7 @@ export class RoundSender {
         encoder.linkMeter.delivered(batch.pages, batch.frame.byteLength, batch.compressed, clock.nowMs());
         this.maybeProgress(round, pages, dirtyPages, transport.bytesWritten - bytesAtStart, roundStart);
       }
+      sent[r]!.or(bitmap);
       bitmap.clearAll();
     }
     this.roundPages.set(round, pages);
@@ -152,7 +184,7 @@ export class RoundSender {
       pagesSent,
       roundPages,
       bytesSent: bytes,
-      totalBytesSent: this.o.transport.bytesWritten,
+      totalBytesSent: this.transport.bytesWritten,
       bandwidthBytesPerSec: rate,
       dirtyPagesPerSec: this.dirtyPagesPerSec,
       roundEtaMs: rate > 0 ? ((Math.max(roundPages - pagesSent, 0) * bytesPerPage) / rate) * 1000 : Number.POSITIVE_INFINITY,

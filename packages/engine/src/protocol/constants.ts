@@ -79,7 +79,9 @@ export const Feature = {
   PSK_AUTH: 0x1,
   /** The source may switch to post-copy (POSTCOPY_ENTER, POSTCOPY_MISSING, PAGE_REQUEST, POSTCOPY_DONE). */
   POSTCOPY: 0x2,
+  /** The source reconnects (intent RECOVER) if the connection breaks during pre-copy; the destination waits for it. */
+  RESUMABLE: 0x4,
 } as const;
 /** Every feature bit this implementation knows. */
-export const KNOWN_FEATURES: number = Feature.PSK_AUTH | Feature.POSTCOPY;
+export const KNOWN_FEATURES: number = Feature.PSK_AUTH | Feature.POSTCOPY | Feature.RESUMABLE;
 export type Feature = (typeof Feature)[keyof typeof Feature];

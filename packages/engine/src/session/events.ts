@@ -33,9 +33,10 @@ export type MigrationEvent =
       readonly predictedDowntimeMs: number;
     }
   | { readonly type: 'throttle'; readonly percent: number; readonly reason: string }
-  /** Post-copy lost its connection; reconnecting (`attempt` from 1) until the recovery timeout. */
-  | { readonly type: 'postcopy-reconnecting'; readonly attempt: number; readonly reason: string }
-  | { readonly type: 'postcopy-recovered'; readonly missingPages: number }
+  /** The connection broke; reconnecting (`attempt` from 1) until the recovery timeout of that phase. */
+  | { readonly type: 'reconnecting'; readonly phase: 'precopy' | 'postcopy'; readonly attempt: number; readonly reason: string }
+  /** Reconnected; the destination lacks `missingPages` pages, which go again. */
+  | { readonly type: 'recovered'; readonly phase: 'precopy' | 'postcopy'; readonly missingPages: number }
   | { readonly type: 'completed'; readonly report: MigrationReport }
   | { readonly type: 'failed'; readonly error: FerryError; readonly guestResumed: boolean };
 
@@ -47,7 +48,7 @@ export type DestinationEvent =
   | { readonly type: 'phase'; readonly from: DestinationPhase; readonly to: DestinationPhase }
   | { readonly type: 'round-end'; readonly round: number; readonly pages: number; readonly bytesReceived: number }
   | { readonly type: 'resumed'; readonly verifyMs: number; readonly resumeMs: number }
-  /** The connection broke during post-copy; the guest runs on, waiting for the source to reconnect. */
-  | { readonly type: 'postcopy-interrupted'; readonly reason: string; readonly recoveryTimeoutMs: number }
-  | { readonly type: 'postcopy-recovered'; readonly missingPages: number }
+  /** The connection broke; waiting for the source to reconnect (in post-copy the guest runs on meanwhile). */
+  | { readonly type: 'interrupted'; readonly phase: 'precopy' | 'postcopy'; readonly reason: string; readonly recoveryTimeoutMs: number }
+  | { readonly type: 'recovered'; readonly phase: 'precopy' | 'postcopy'; readonly missingPages: number }
   | { readonly type: 'failed'; readonly error: FerryError };

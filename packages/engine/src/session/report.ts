@@ -92,6 +92,8 @@ export interface MigrationReport {
   /** Which hashing kernels ran: the native addon or the TypeScript fallback. */
   readonly kernels: 'native' | 'js';
   readonly memoryBytes: number;
+  /** Times the connection broke during pre-copy and was recovered (`precopyRecoveryMs`). */
+  readonly recoveries: number;
   /** How the guest moved: pre-copy only, or handed over to post-copy (pure or hybrid). */
   readonly strategy: 'precopy' | 'postcopy' | 'hybrid';
   /** Set when the guest resumed before all its pages had arrived. */

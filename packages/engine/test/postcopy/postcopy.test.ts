@@ -1,11 +1,10 @@
-import net from 'node:net';
 import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadNativeMemory } from '../../src/accel/native-memory.ts';
 import { ErrorCode, GuestMemory, type IncomingMigration, type MigrationReport, migrate, WriteBarrierTracker } from '../../src/index.ts';
 import type { PostcopyAccess } from '../../src/postcopy/receiver.ts';
 import { startWorker, WriterGuest } from '../../src/testing/index.ts';
-import { listenSink } from '../helpers.ts';
+import { cuttableProxy, listenSink } from '../helpers.ts';
 
 const MiB = 1024 * 1024;
 const PAGE = 4096;
@@ -322,40 +321,6 @@ describe.skipIf(!uffd.available)('post-copy by real page faults (userfaultfd)', 
   });
 });
 
-/** A TCP proxy in front of the destination whose connections can be cut at any moment. */
-async function cuttableProxy(targetPort: number) {
-  const pairs = new Set<net.Socket>();
-  let accepting = true;
-  const server = net.createServer((client) => {
-    if (!accepting) {
-      client.destroy();
-      return;
-    }
-    const upstream = net.connect(targetPort, '127.0.0.1');
-    for (const [a, b] of [
-      [client, upstream],
-      [upstream, client],
-    ] as const) {
-      a.pipe(b);
-      a.on('error', () => b.destroy());
-      a.on('close', () => b.destroy());
-      pairs.add(a);
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    cut(): void {
-      for (const s of pairs) s.destroy();
-      pairs.clear();
-    },
-    refuse(yes: boolean): void {
-      accepting = !yes;
-    },
-    close: (): Promise<void> => new Promise((resolve) => server.close(() => resolve())),
-  };
-}
-
 describe('post-copy over a connection that breaks', () => {
   it.each([1, 2, 3])('recovers from cuts at random moments and ends byte for byte (run %i)', async () => {
     const source = sourceMemory([{ name: 'ram0', sizeBytes: 24 * MiB }]);
@@ -374,7 +339,7 @@ describe('post-copy over a connection that breaks', () => {
       recoveryTimeoutMs: 5_000,
       controlPlane: { pause: () => {}, resume: () => {}, saveDeviceState: () => new Uint8Array(4) },
       onEvent: (e) => {
-        if (e.type === 'postcopy-reconnecting') reconnects.push(e.attempt);
+        if (e.type === 'reconnecting') reconnects.push(e.attempt);
         // Cut twice, at random points of the transfer (the guest is running at the destination).
         if (e.type === 'phase' && e.to === 'committed') {
           setTimeout(
