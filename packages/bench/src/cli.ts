@@ -1,5 +1,5 @@
 /**
- * `pnpm bench [scan|migrate|codec|dirty|predict|tls|postcopy|all] [--size-mib N] [--repeats N] [--verify memory|sent] [--quick]`: runs benchmarks, prints tables, and
+ * `pnpm bench [scan|migrate|codec|dirty|predict|tls|postcopy|transport|all] [--size-mib N] [--repeats N] [--verify memory|sent] [--quick]`: runs benchmarks, prints tables, and
  * writes JSON (with the machine described) and charts to .bench-out/.
  */
 import { parseArgs } from 'node:util';
@@ -8,6 +8,7 @@ import { dirtyBench } from './dirty.ts';
 import { postcopyBench } from './postcopy.ts';
 import { predictBench } from './predict.ts';
 import { tlsBench } from './tls.ts';
+import { transportBench } from './transport.ts';
 import { migrateBench } from './migrate.ts';
 import { scanBench } from './scan.ts';
 
@@ -68,7 +69,14 @@ if (which === 'postcopy' || which === 'all') {
     repeats: Number(values.repeats ?? (quick ? 1 : 3)),
   });
 }
-if (!['scan', 'migrate', 'codec', 'dirty', 'predict', 'tls', 'postcopy', 'all'].includes(which)) {
-  console.error(`unknown benchmark "${which}": use scan, migrate, codec, dirty, predict, tls, postcopy or all`);
+if (which === 'transport' || which === 'all') {
+  await transportBench({
+    sizeMiB: Number(values['size-mib'] ?? (quick ? 64 : 1024)),
+    linkSizeMiB: quick ? 32 : 256,
+    repeats: Number(values.repeats ?? (quick ? 1 : 2)),
+  });
+}
+if (!['scan', 'migrate', 'codec', 'dirty', 'predict', 'tls', 'postcopy', 'transport', 'all'].includes(which)) {
+  console.error(`unknown benchmark "${which}": use scan, migrate, codec, dirty, predict, tls, postcopy, transport or all`);
   process.exit(2);
 }

@@ -111,6 +111,8 @@ export interface Scenario {
   readonly noTakeBeforeSend?: boolean;
   /** The destination's TLS credentials (the source's go in `options.tls`). */
   readonly destinationTls?: TlsOptions;
+  /** Run the destination in this network namespace (a shaped link), listening on `address`. */
+  readonly link?: { readonly netns: string; readonly address: string };
   /** Runs once the guest writes, just before migrate(): for `plan()` on the same guest and link. */
   readonly beforeMigrate?: (ctx: { memory: GuestMemory; tracker: WriteBarrierTracker; port: number }) => Promise<void>;
 }
@@ -126,14 +128,16 @@ export async function runMigration(s: Scenario): Promise<MigrationReport> {
     writeBytes: s.writeBytes ?? 0,
     pattern: s.pattern ?? 'random',
   });
-  const host = await spawnHost('./destination-host.ts', s.destinationTls ? { FERRY_BENCH_TLS: JSON.stringify(s.destinationTls) } : {});
+  const env: Record<string, string> = s.destinationTls ? { FERRY_BENCH_TLS: JSON.stringify(s.destinationTls) } : {};
+  if (s.link) env.FERRY_BENCH_LISTEN = s.link.address;
+  const host = await spawnHost('./destination-host.ts', env, s.link?.netns);
   try {
     await guest.ready;
     await new Promise((r) => setTimeout(r, 300));
     await s.beforeMigrate?.({ memory, tracker, port: host.port });
     const report = await migrate({
       ...s.options,
-      host: '127.0.0.1',
+      host: s.link?.address ?? '127.0.0.1',
       port: host.port,
       memory,
       tracker: s.noTakeBeforeSend
@@ -149,11 +153,11 @@ export async function runMigration(s: Scenario): Promise<MigrationReport> {
   }
 }
 
-export async function rawPipe(bytes: number): Promise<number> {
-  const sink = await spawnHost('./sink.ts');
+export async function rawPipe(bytes: number, link?: { netns: string; address: string }): Promise<number> {
+  const sink = await spawnHost('./sink.ts', link ? { FERRY_BENCH_LISTEN: link.address } : {}, link?.netns);
   const chunk = Buffer.alloc(2 ** 20, 0x5a);
   const start = performance.now();
-  const socket = net.connect(sink.port, '127.0.0.1');
+  const socket = net.connect(sink.port, link?.address ?? '127.0.0.1');
   await new Promise((r) => socket.once('connect', r));
   let left = bytes;
   while (left > 0) {

@@ -5,6 +5,7 @@ import { MigrationDestination } from '@ferry/engine';
 const tlsJson = process.env.FERRY_BENCH_TLS;
 const destination = await MigrationDestination.listen({
   controlPlane: { loadDeviceState: () => {}, resume: () => {} },
+  host: process.env.FERRY_BENCH_LISTEN ?? '127.0.0.1',
   ...(tlsJson && { tls: JSON.parse(tlsJson) }),
 });
 process.send?.({ type: 'listening', port: destination.port });

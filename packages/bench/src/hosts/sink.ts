@@ -13,4 +13,6 @@ const server = net.createServer((socket) => {
     setTimeout(() => process.exit(0), 50);
   });
 });
-server.listen(0, '127.0.0.1', () => process.send?.({ type: 'listening', port: (server.address() as net.AddressInfo).port }));
+server.listen(0, process.env.FERRY_BENCH_LISTEN ?? '127.0.0.1', () =>
+  process.send?.({ type: 'listening', port: (server.address() as net.AddressInfo).port }),
+);

@@ -1,15 +1,23 @@
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
-/** Forks a TypeScript host script and waits for its `listening` message. */
+/**
+ * Forks a TypeScript host script and waits for its `listening` message. With `netns`, the host
+ * runs inside that network namespace (`ip netns exec`), its IPC channel inherited through it.
+ */
 export async function spawnHost(
   script: string,
   env: Record<string, string> = {},
+  netns?: string,
 ): Promise<{ child: ChildProcess; port: number; next(type: string): Promise<Record<string, unknown>> }> {
-  const child = fork(new URL(script, import.meta.url), {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, ...env },
-  });
+  const url = new URL(script, import.meta.url);
+  const options = { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] as const, env: { ...process.env, ...env } };
+  const child = netns
+    ? spawn('ip', ['netns', 'exec', netns, process.execPath, '--import', 'tsx', fileURLToPath(url)], {
+        ...options,
+        stdio: [...options.stdio],
+      })
+    : fork(url, { ...options, stdio: [...options.stdio], execArgv: ['--import', 'tsx'] });
   const inbox: Record<string, unknown>[] = [];
   const waiters: { type: string; resolve(m: Record<string, unknown>): void }[] = [];
   child.on('message', (m: Record<string, unknown>) => {
