@@ -83,6 +83,13 @@ export interface MigrateOptions {
    */
   readonly maxBandwidth?: number | Pacer;
   /**
+   * A separate cap for the final round, sent while the guest is paused (bytes per second; 0:
+   * uncapped). Like QEMU's avail-switchover-bandwidth, it lets pre-copy stay polite to a shared
+   * network while the stop-and-copy takes what it needs; the downtime prediction uses it.
+   * Default: the same cap as pre-copy.
+   */
+  readonly switchoverBandwidth?: number;
+  /**
    * Page encodings: `off` (default; RAW and ZERO), `lz4`, `xbzrle`, or `adaptive` (zero, dedup,
    * XBZRLE deltas, and LZ4 where the measured cost model says it delivers sooner).
    */
@@ -165,6 +172,9 @@ class SourceMigration {
   private encoder: BatchEncoder | undefined;
   /** Connections lost and recovered during pre-copy. */
   private recoveries = 0;
+  /** Page and control bytes written in each whole second of the migration. */
+  private readonly bytesPerSecond: number[] = [];
+  private bytesOnEarlierConnections = 0;
   /** Serves post-copy page requests, once the guest runs on the destination. */
   private pageServer: PageServer | undefined;
   /** Settled when the destination acknowledges a round. */
@@ -186,6 +196,28 @@ class SourceMigration {
   async run(): Promise<MigrationReport> {
     const o = this.o;
     this.startMs = this.clock.nowMs();
+    // Bytes written per second of the migration, for the report (and its chart).
+    let lastBytes = 0;
+    const sampler = setInterval(() => {
+      const bytes = this.transportBytes();
+      this.bytesPerSecond.push(bytes - lastBytes);
+      lastBytes = bytes;
+    }, 1000);
+    sampler.unref();
+    try {
+      return await this.runInner();
+    } finally {
+      clearInterval(sampler);
+    }
+  }
+
+  /** Bytes written on every connection of this migration so far. */
+  private transportBytes(): number {
+    return this.bytesOnEarlierConnections + (this.transport?.bytesWritten ?? 0);
+  }
+
+  private async runInner(): Promise<MigrationReport> {
+    const o = this.o;
     try {
       if (o.tracker === undefined || o.memory === undefined) {
         throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'migrate() needs memory and a tracker');
@@ -273,7 +305,13 @@ class SourceMigration {
     // (final ROUND_END, COMPLETE to READY, COMMIT to RESUMED) at the shortest seen.
     const predict = (dirtyPages: number, dirtyPagesPerSec: number): number => {
       const gapMs = expectedGapMs();
-      const capped = Number.isFinite(this.pacer.rate);
+      const switchoverCap =
+        o.switchoverBandwidth === undefined
+          ? this.pacer.rate
+          : o.switchoverBandwidth > 0
+            ? o.switchoverBandwidth
+            : Number.POSITIVE_INFINITY;
+      const capped = Number.isFinite(switchoverCap);
       // A ROUND_ACK's time includes draining whatever was queued before ROUND_END, so it only
       // bounds a round trip from above; the TCP handshake's time has no queue and no work in it.
       const rtt = Math.min(
@@ -287,9 +325,16 @@ class SourceMigration {
       return predictDowntimeMs({
         dirtyPages: dirtyPages + (dirtyPagesPerSec * gapMs) / 1000,
         bytesPerPage,
-        bandwidthBytesPerSec: capped ? sender.bandwidthBytesPerSec : Math.max(sender.bandwidthBytesPerSec, sender.peakBandwidthBytesPerSec),
+        bandwidthBytesPerSec: capped
+          ? o.switchoverBandwidth !== undefined
+            ? switchoverCap
+            : sender.bandwidthBytesPerSec
+          : Math.max(sender.bandwidthBytesPerSec, sender.peakBandwidthBytesPerSec),
         fixedCostMs: digestCostMs + 3 * (Number.isFinite(rtt) ? rtt : 0) + HOOKS_COST_MS,
-        burstBytes: capped ? Math.min(this.pacer.burst, this.pacer.available() + (gapMs / 1000) * this.pacer.rate) : 0,
+        burstBytes:
+          capped && o.switchoverBandwidth === undefined
+            ? Math.min(this.pacer.burst, this.pacer.available() + (gapMs / 1000) * this.pacer.rate)
+            : 0,
       });
     };
 
@@ -406,6 +451,7 @@ class SourceMigration {
     for (let r = 0; r < dirty.length; r++) await o.tracker.sync(r, dirty[r]!);
     const finalPages = dirty.reduce((n, d) => n + d.count(), 0);
     await transport.send(encodeFrame(MessageType.SWITCHOVER, msg.switchover, { round }));
+    if (o.switchoverBandwidth !== undefined) this.pacer.setRate(o.switchoverBandwidth);
     await sender.send(dirty, round, finalPages, predicted, true);
     const finalRoundDone = this.clock.nowMs();
 
@@ -468,6 +514,7 @@ class SourceMigration {
       memoryBytes: memory.totalBytes,
       strategy: o.strategy ?? 'precopy',
       recoveries: this.recoveries,
+      bytesPerSecond: [...this.bytesPerSecond],
     };
     this.emit({ type: 'completed', report });
     await callHook('release', () => o.controlPlane.release?.());
@@ -553,6 +600,7 @@ class SourceMigration {
           for (let p = part.nextSet(0); p >= 0; p = part.nextSet(p + 1)) target.set(m.firstPage + p);
           count += part.count();
         }
+        this.bytesOnEarlierConnections += this.transport?.bytesWritten ?? 0;
         this.transport = t;
         this.emit({ type: 'recovered', phase, missingPages: count });
         return { transport: t, inbox, closed, missing, missingPages: count };
@@ -738,6 +786,7 @@ class SourceMigration {
       memoryBytes: memory.totalBytes,
       strategy: o.strategy ?? 'precopy',
       recoveries: this.recoveries,
+      bytesPerSecond: [...this.bytesPerSecond],
       postcopy: { reason, missingPages, ...stats, durationMs: doneAt - resumedAt, recoveries },
     };
     this.emit({ type: 'completed', report });

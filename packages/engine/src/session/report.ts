@@ -92,6 +92,11 @@ export interface MigrationReport {
   /** Which hashing kernels ran: the native addon or the TypeScript fallback. */
   readonly kernels: 'native' | 'js';
   readonly memoryBytes: number;
+  /**
+   * Bytes written in each whole second of the migration, in order: its achieved rate second by
+   * second (a partial last second is left out).
+   */
+  readonly bytesPerSecond: readonly number[];
   /** Times the connection broke during pre-copy and was recovered (`precopyRecoveryMs`). */
   readonly recoveries: number;
   /** How the guest moved: pre-copy only, or handed over to post-copy (pure or hybrid). */

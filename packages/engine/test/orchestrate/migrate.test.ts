@@ -8,6 +8,7 @@ import {
   policies,
   migrate,
   type MigrationEvent,
+  Pacer,
   WriteBarrierTracker,
 } from '../../src/index.ts';
 import { findTornPages, WriterGuest, writePattern } from '../../src/testing/index.ts';
@@ -264,5 +265,39 @@ describe('migrate', () => {
     expect(guest.throttlePercent).toBe(0);
     expect(guest.paused).toBe(false);
     await guest.stop();
+  });
+});
+
+describe('bandwidth', () => {
+  it('switches to the switchover cap for the final round, and reports bytes per second', async () => {
+    const memory = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: 32 * MiB }] });
+    for (let p = 0; p < memory.region(0).pageCount; p++) writePattern(memory.page(0, p), p, 1);
+    const tracker = new WriteBarrierTracker(memory.layout);
+    const guest = new WriterGuest(memory, tracker, { pagesPerSec: 2_000, workingSetFraction: 0.1 });
+    await guest.ready;
+    const destination = await listenSink();
+    const pacer = new Pacer(20e6);
+    const rates: number[] = [];
+    const report = await migrate({
+      host: '127.0.0.1',
+      port: destination.port,
+      memory,
+      tracker,
+      maxBandwidth: pacer,
+      switchoverBandwidth: 0,
+      controlPlane: guest.controlPlane(),
+      onEvent: (e) => {
+        if (e.type === 'round-start') rates.push(pacer.rate);
+      },
+    });
+    await destination.result;
+    await guest.stop();
+    // Pre-copy rounds ran at the 20 MB/s cap, the final round uncapped.
+    expect(rates.slice(0, -1).every((r) => r === 20e6)).toBe(true);
+    expect(rates.at(-1)).toBe(Number.POSITIVE_INFINITY);
+    // 32 MiB at 20 MB/s takes over a second: at least one whole second was sampled.
+    expect(report.bytesPerSecond.length).toBe(Math.floor(report.totalMs / 1000));
+    expect(report.bytesPerSecond.length).toBeGreaterThanOrEqual(1);
+    expect(report.bytesPerSecond.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(report.bytesSent);
   });
 });
