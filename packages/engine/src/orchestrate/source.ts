@@ -194,7 +194,6 @@ class SourceMigration {
   }
 
   async run(): Promise<MigrationReport> {
-    const o = this.o;
     this.startMs = this.clock.nowMs();
     // Bytes written per second of the migration, for the report (and its chart).
     let lastBytes = 0;
