@@ -178,11 +178,14 @@ export class BatchEncoder {
     from: number,
     round: number,
     skipZero: boolean,
+    /** Take no page at or past this one (a stripe's end with several channels). */
+    limit: number = Number.POSITIVE_INFINITY,
   ): { batch: EncodedBatch | undefined; nextFrom: number } {
     const ps = this.pageSize;
     let count = 0;
     let at = dirty.nextSet(from);
-    while (at >= 0 && count < this.batchPages) {
+    if (at >= limit) return { batch: undefined, nextFrom: at };
+    while (at >= 0 && at < limit && count < this.batchPages) {
       this.indices[count++] = at;
       at = dirty.nextSet(at + 1);
     }

@@ -19,6 +19,7 @@ import { DirtyBitmap } from '../dirty/bitmap.ts';
 import { type FaultStats, PostcopyReceiver } from '../postcopy/receiver.ts';
 import { decodeBody, encodeFrame, type Frame } from '../protocol/frame.ts';
 import {
+  MAX_DATA_CHANNELS,
   MAX_DEVICE_STATE_BYTES,
   MAX_FRAME_BODY_BYTES,
   MAX_HELLO_BODY_BYTES,
@@ -96,6 +97,8 @@ export interface IncomingMigration {
   readonly rounds: number;
   /** Times the source reconnected after a broken connection (pre-copy or post-copy). */
   readonly recoveries: number;
+  /** Connections pages came on: the control connection and the data channels. */
+  readonly channels: number;
   /** Set when the guest resumed here before all its pages had arrived. */
   readonly postcopy?: FaultStats & { readonly missingPages: number; readonly durationMs: number; readonly recoveries: number };
 }
@@ -202,6 +205,16 @@ export class MigrationDestination {
     }
 
     const layout: MemoryLayout = { pageSize: hello.pageSize, regions: hello.regions };
+    if (hello.intent === Intent.CHANNEL) {
+      const session = this.session;
+      if (!session?.canAddChannel(hello.sessionId)) {
+        await refuse(transport, ErrorCode.REJECTED, 'no migration with this id is taking data channels here');
+        this.emit({ type: 'rejected', remote, code: ErrorCode.REJECTED, reason: 'no session for this channel' });
+        return;
+      }
+      session.addChannel(transport);
+      return;
+    }
     if (hello.intent === Intent.RECOVER) {
       // Only the interrupted session itself, authenticated like any source, may take it over.
       const session = this.session;
@@ -395,6 +408,11 @@ class IncomingSession {
   private readonly postcopyComplete: Deferred<void> = deferred<void>();
   private recoveryTimer: NodeJS.Timeout | undefined;
   private recoveries = 0;
+  /** Extra data channels, and what they need: pages counted per round, rounds announced but not all here. */
+  private readonly channels: TcpTransport[] = [];
+  private readonly pagesByRound = new Map<number, number>();
+  private readonly pendingRounds = new Map<number, number>();
+  private pendingComplete: msg.Complete | undefined;
 
   constructor(
     private readonly o: ListenOptions,
@@ -510,6 +528,77 @@ class IncomingSession {
     this.o.onEvent?.({ type: 'recovered', phase: receiver ? 'postcopy' : 'precopy', missingPages: missing });
   }
 
+  private applyPages(frame: Frame): void {
+    const batch = new PageBatch(frame.body, this.memory.pageSize);
+    this.decoder.apply(batch);
+    this.roundPages += batch.count;
+    if (this.channels.length > 0) {
+      this.pagesByRound.set(batch.round, (this.pagesByRound.get(batch.round) ?? 0) + batch.count);
+      this.settleRounds();
+    }
+  }
+
+  private ackRound(round: number, pages: number): void {
+    const ack = { round, pages, bytesReceived: this.transport.bytesRead + this.channels.reduce((n, c) => n + c.bytesRead, 0) };
+    this.transport.write(encodeFrame(MessageType.ROUND_ACK, msg.roundAck, ack));
+    this.o.onEvent?.({ type: 'round-end', ...ack });
+    this.rounds++;
+  }
+
+  /** Acknowledges every announced round whose pages have all arrived, then a waiting COMPLETE. */
+  private settleRounds(): void {
+    for (const [round, pages] of this.pendingRounds) {
+      const got = this.pagesByRound.get(round) ?? 0;
+      if (got > pages)
+        throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `round ${round}: ${got} pages arrived, ROUND_END said ${pages}`);
+      if (got < pages) continue;
+      this.pendingRounds.delete(round);
+      this.pagesByRound.delete(round);
+      this.ackRound(round, pages);
+    }
+    if (this.pendingRounds.size === 0 && this.pendingComplete) {
+      const complete = this.pendingComplete;
+      this.pendingComplete = undefined;
+      void this.verify(complete);
+    }
+  }
+
+  /** Whether a CHANNEL handshake for `sessionId` may join this session now. */
+  canAddChannel(sessionId: Uint8Array): boolean {
+    return (
+      (this.hello.features & Feature.CHANNELS) !== 0 &&
+      this.phase.is('receiving') &&
+      this.channels.length < MAX_DATA_CHANNELS - 1 &&
+      Buffer.compare(Buffer.from(sessionId), Buffer.from(this.hello.sessionId)) === 0
+    );
+  }
+
+  /**
+   * An extra data channel: PAGES only, applied like those of the control connection. Its end
+   * is not an error by itself: a channel lost mid-round leaves the round unacknowledged, and
+   * the source, which sees its own channel fail, aborts on the control connection.
+   */
+  addChannel(transport: TcpTransport): void {
+    this.channels.push(transport);
+    transport.setMaxBodyBytes(MAX_FRAME_BODY_BYTES);
+    transport.setIdleTimeout(0);
+    transport.write(
+      encodeFrame(MessageType.HELLO_ACCEPT, msg.helloAccept, { version: PROTOCOL_VERSION, maxFrameBodyBytes: MAX_FRAME_BODY_BYTES }),
+    );
+    transport.onFrame((frame) => {
+      if (this.phase.is('failed')) return;
+      try {
+        if (frame.type !== MessageType.PAGES) {
+          throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `a data channel carries PAGES only, not ${messageName(frame.type)}`);
+        }
+        this.expectPhase(frame, 'receiving', 'switchover');
+        this.applyPages(frame);
+      } catch (err) {
+        this.fail(toFerryError(err, ErrorCode.FRAME_MALFORMED), true);
+      }
+    });
+  }
+
   private onFrame(frame: Frame): void {
     if (this.busy && frame.type !== MessageType.ABORT && !(this.postcopy && frame.type === MessageType.PAGES)) {
       throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `${messageName(frame.type)} arrived while the destination was verifying`);
@@ -518,19 +607,23 @@ class IncomingSession {
       case MessageType.PAGES: {
         if (this.postcopy) this.expectPhase(frame, 'resuming', 'postcopy');
         else this.expectPhase(frame, 'receiving', 'switchover');
-        const batch = new PageBatch(frame.body, this.memory.pageSize);
-        this.decoder.apply(batch);
-        this.roundPages += batch.count;
+        this.applyPages(frame);
         return;
       }
       case MessageType.ROUND_END: {
         this.expectPhase(frame, 'receiving', 'switchover');
         const end = decodeBody(msg.roundEnd, frame.body);
-        const ack = { round: end.round, pages: this.roundPages, bytesReceived: this.transport.bytesRead };
-        this.transport.write(encodeFrame(MessageType.ROUND_ACK, msg.roundAck, ack));
-        this.o.onEvent?.({ type: 'round-end', ...ack });
-        this.roundPages = 0;
-        this.rounds++;
+        if (this.channels.length === 0) {
+          // One connection: every page of the round came before its ROUND_END; the count we
+          // report lets the source check that none went missing.
+          this.ackRound(end.round, this.roundPages);
+          this.roundPages = 0;
+        } else {
+          // Pages of this round may still be on their way on other channels: acknowledge once
+          // they are all here.
+          this.pendingRounds.set(end.round, end.pages);
+          this.settleRounds();
+        }
         return;
       }
       case MessageType.SWITCHOVER:
@@ -579,7 +672,12 @@ class IncomingSession {
         }
         this.expectPhase(frame, 'switchover');
         this.busy = true;
-        void this.verify(decodeBody(msg.complete, frame.body));
+        {
+          const complete = decodeBody(msg.complete, frame.body);
+          // With several channels, verify only once every round's pages are here.
+          if (this.pendingRounds.size > 0) this.pendingComplete = complete;
+          else void this.verify(complete);
+        }
         return;
       case MessageType.COMMIT:
         this.expectPhase(frame, 'ready');
@@ -722,6 +820,7 @@ class IncomingSession {
       bytesReceived: this.transport.bytesRead,
       rounds: this.rounds,
       recoveries: this.recoveries,
+      channels: 1 + this.channels.length,
     };
   }
 
@@ -792,6 +891,7 @@ class IncomingSession {
     if (this.phase.is('failed', 'resuming', 'resumed')) return;
     this.phase.to('failed');
     this.postcopy?.close(); // before COMMIT: the guest never ran here
+    for (const c of this.channels) c.destroy(error);
     if (tellSource && !this.transport.closed) {
       try {
         this.transport.write(encodeFrame(MessageType.FAILED, msg.errorReport, { code: error.code, message: error.message }));

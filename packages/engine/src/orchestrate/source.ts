@@ -23,6 +23,7 @@ import {
   FRAME_HEADER_BYTES,
   MAX_FRAME_BODY_BYTES,
   MAX_HELLO_BODY_BYTES,
+  MAX_DATA_CHANNELS,
   MAX_MISSING_PAGES_PER_MESSAGE,
   PAGE_ENTRY_BYTES,
 } from '../protocol/limits.ts';
@@ -96,6 +97,11 @@ export interface MigrateOptions {
   readonly compression?: CompressionMode;
   /** The source's XBZRLE cache of page contents as sent. Default 64 MiB. */
   readonly xbzrleCacheBytes?: number;
+  /**
+   * TCP connections for page data, the control connection included (like QEMU's multifd).
+   * Default 1. Pages are striped over them by address so that copies of a page stay in order.
+   */
+  readonly channels?: number;
   /** Pages per PAGES frame. Default 256. */
   readonly batchPages?: number;
   /**
@@ -175,6 +181,8 @@ class SourceMigration {
   /** Page and control bytes written in each whole second of the migration. */
   private readonly bytesPerSecond: number[] = [];
   private bytesOnEarlierConnections = 0;
+  /** Extra data channels (`channels` − 1), open during pre-copy and the final round. */
+  private dataChannels: TcpTransport[] = [];
   /** Serves post-copy page requests, once the guest runs on the destination. */
   private pageServer: PageServer | undefined;
   /** Settled when the destination acknowledges a round. */
@@ -212,7 +220,44 @@ class SourceMigration {
 
   /** Bytes written on every connection of this migration so far. */
   private transportBytes(): number {
-    return this.bytesOnEarlierConnections + (this.transport?.bytesWritten ?? 0);
+    let n = this.bytesOnEarlierConnections + (this.transport?.bytesWritten ?? 0);
+    for (const c of this.dataChannels) n += c.bytesWritten;
+    return n;
+  }
+
+  /** Ends the data channels, keeping their byte counts for the report. */
+  private async closeChannels(): Promise<void> {
+    const channels = this.dataChannels;
+    this.dataChannels = [];
+    for (const c of channels) this.bytesOnEarlierConnections += c.bytesWritten;
+    this.sender?.setDataChannels([]);
+    await Promise.all(channels.map((c) => c.end().catch(() => {})));
+  }
+
+  /** Opens one extra data channel of this session (HELLO intent CHANNEL, authenticated like the first). */
+  private async openChannel(): Promise<TcpTransport> {
+    const o = this.o;
+    const t = await TcpTransport.connect({
+      host: o.host,
+      port: o.port,
+      maxBodyBytes: MAX_HELLO_BODY_BYTES,
+      ...(o.connectTimeoutMs !== undefined && { timeoutMs: o.connectTimeoutMs }),
+      ...(o.signal !== undefined && { signal: o.signal }),
+      ...(o.tls !== undefined && { tls: o.tls }),
+    });
+    try {
+      t.setIdleTimeout(0);
+      const inbox = new Inbox(t, () => false);
+      await this.handshake(t, inbox, Intent.CHANNEL);
+      // A data channel that breaks breaks the migration (before COMMIT the guest runs on here).
+      t.onClose((err) => {
+        if (this.dataChannels.includes(t) && !this.phase.is('completed', 'failed', 'outcome-unknown')) this.transport?.destroy(err);
+      });
+      return t;
+    } catch (err) {
+      t.destroy();
+      throw err;
+    }
   }
 
   private async runInner(): Promise<MigrationReport> {
@@ -288,6 +333,17 @@ class SourceMigration {
     });
     this.sender = sender;
     this.encoder = encoder;
+    const channels = o.channels ?? 1;
+    if (channels > 1) {
+      if (!Number.isInteger(channels) || channels > MAX_DATA_CHANNELS) {
+        throw new UsageError(ErrorCode.INVALID_ARGUMENT, `channels must be an integer in 1..${MAX_DATA_CHANNELS}`);
+      }
+      if ((o.precopyRecoveryMs ?? 0) > 0) {
+        throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'precopyRecoveryMs works over one channel only, for now');
+      }
+      for (let i = 1; i < channels; i++) this.dataChannels.push(await this.openChannel());
+      sender.setDataChannels(this.dataChannels);
+    }
     const connectRttMs = transport instanceof TcpTransport ? transport.connectRttMs : Number.NaN;
     const maxDowntimeMs = o.maxDowntimeMs ?? 300;
     const maxRounds = o.maxRounds ?? 30;
@@ -437,7 +493,7 @@ class SourceMigration {
     }
 
     // Stop and copy. Everything from here to RESUMED is downtime.
-    const bytesBeforePause = transport.bytesWritten;
+    const bytesBeforePause = this.transportBytes();
     const pauseStart = this.clock.nowMs();
     this.phase.to('paused');
     this.paused = true;
@@ -484,6 +540,7 @@ class SourceMigration {
     this.phase.to('completed');
 
     o.tracker.stop();
+    await this.closeChannels();
     await transport.end();
     const downtime: DowntimeBreakdown = {
       pauseMs: pausedAt - pauseStart,
@@ -499,8 +556,8 @@ class SourceMigration {
       downtimeMs: resumedAt - pauseStart,
       downtime,
       destination: { verifyMs: resumed.verifyMicros / 1000, resumeMs: resumed.resumeMicros / 1000 },
-      bytesSent: transport.bytesWritten,
-      bytesSentDuringDowntime: transport.bytesWritten - bytesBeforePause,
+      bytesSent: this.transportBytes(),
+      bytesSentDuringDowntime: this.transportBytes() - bytesBeforePause,
       pagesSent: sender.pagesSent,
       rounds: sender.rounds,
       finalRoundPages: finalPages,
@@ -532,7 +589,8 @@ class SourceMigration {
       features:
         (o.psk ? Feature.PSK_AUTH : 0) |
         ((o.strategy ?? 'precopy') === 'precopy' ? 0 : Feature.POSTCOPY) |
-        ((o.precopyRecoveryMs ?? 0) > 0 ? Feature.RESUMABLE : 0),
+        ((o.precopyRecoveryMs ?? 0) > 0 ? Feature.RESUMABLE : 0) |
+        ((o.channels ?? 1) > 1 ? Feature.CHANNELS : 0),
       guestId: o.guestId ?? '',
       regions: o.memory.layout.regions,
     });
@@ -642,6 +700,8 @@ class SourceMigration {
         `acknowledgement of round ${round - 1}`,
       );
     }
+    // Post-copy pages travel on the control connection only: the data channels are done.
+    await this.closeChannels();
     // Only self-contained encodings: the destination's copy of a page may have changed since
     // (the guest runs there), so no XBZRLE delta or DEDUP reference can apply to it. Built
     // before the pause: its tables grow with the guest, the downtime must not.
@@ -770,7 +830,7 @@ class SourceMigration {
         handoverMs: resumedAt - deviceStateDone,
       },
       destination: { verifyMs: resumed.verifyMicros / 1000, resumeMs: resumed.resumeMicros / 1000 },
-      bytesSent: transport.bytesWritten,
+      bytesSent: this.transportBytes(),
       bytesSentDuringDowntime: 0,
       pagesSent: (this.sender?.pagesSent ?? 0) + stats.requestedPages + stats.pushedPages,
       rounds: this.sender?.rounds ?? [],
@@ -861,6 +921,8 @@ class SourceMigration {
 
   private async fail(error: FerryError): Promise<FerryError> {
     const o = this.o;
+    const channels = this.dataChannels;
+    this.dataChannels = [];
     if (this.pageServer && this.phase.is('committed', 'postcopy')) {
       this.phase.to('outcome-unknown');
       const interrupted = new MigrationError(
@@ -891,6 +953,7 @@ class SourceMigration {
       }
       this.transport.destroy(error);
     }
+    for (const c of channels) c.destroy(error);
     try {
       o.tracker?.stop();
     } catch {

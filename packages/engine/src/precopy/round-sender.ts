@@ -4,6 +4,7 @@ import type { DirtyTracker } from '../dirty/tracker.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import { MessageType } from '../protocol/constants.ts';
 import { encodeFrame } from '../protocol/frame.ts';
+import { STRIPE_PAGES } from '../protocol/limits.ts';
 import * as msg from '../protocol/messages.ts';
 import type { MigrationEvent } from '../session/events.ts';
 import type { RoundStats } from '../session/report.ts';
@@ -54,12 +55,42 @@ export class RoundSender {
   dirtyPagesPerSec = 0;
   private lastProgressMs = 0;
   private transport: FrameTransport;
+  /** Extra data channels (the control connection is channel 0); empty with one channel. */
+  private dataChannels: readonly FrameTransport[] = [];
+  /** First global page key of each region, for striping pages over channels. */
+  private readonly regionFirstKey: number[] = [];
   /** Per round not yet acknowledged, the pages it sent (per region): what a lost connection may have lost. */
   private readonly unacknowledged = new Map<number, DirtyBitmap[]>();
 
   constructor(options: RoundSenderOptions) {
     this.o = options;
     this.transport = options.transport;
+    let key = 0;
+    for (const r of options.memory.regions) {
+      this.regionFirstKey.push(key);
+      key += r.pageCount;
+    }
+  }
+
+  /**
+   * Sends pages over the control connection and these extra channels: global page key k goes
+   * on channel floor(k / STRIPE_PAGES) mod (1 + channels.length), so every copy of a page takes
+   * the same channel and copies of a page stay in order.
+   */
+  setDataChannels(channels: readonly FrameTransport[]): void {
+    this.dataChannels = channels;
+  }
+
+  /** Bytes handed to every channel, and still queued in user space on every channel. */
+  private written(): number {
+    let n = this.transport.bytesWritten;
+    for (const c of this.dataChannels) n += c.bytesWritten;
+    return n;
+  }
+  private queued(): number {
+    let n = this.transport.queuedBytes;
+    for (const c of this.dataChannels) n += c.queuedBytes;
+    return n;
   }
 
   /** Continues on a new connection (pre-copy recovery). */
@@ -105,8 +136,9 @@ export class RoundSender {
     this.unacknowledged.set(round, sent);
     const skipZero = round === 0;
     const roundStart = clock.nowMs();
-    const bytesAtStart = transport.bytesWritten;
-    const flushedAtStart = transport.bytesWritten - transport.queuedBytes;
+    const bytesAtStart = this.written();
+    const flushedAtStart = this.written() - this.queued();
+    const channelCount = 1 + this.dataChannels.length;
     this.o.emit({ type: 'round-start', round, dirtyPages, final });
     let pages = 0;
     let zeroPages = 0;
@@ -124,17 +156,29 @@ export class RoundSender {
           if (end > start) tracker.syncRange(r, start, end, bitmap);
           takenUpTo = end;
         }
-        const { batch, nextFrom } = encoder.next(region, r, bitmap, from, round, skipZero);
+        let channel = transport;
+        let limit = Number.POSITIVE_INFINITY;
+        if (channelCount > 1) {
+          // A batch stays within one stripe: the stripe decides the channel.
+          const first = bitmap.nextSet(from);
+          if (first < 0) break;
+          from = first;
+          const stripe = Math.floor((this.regionFirstKey[r]! + first) / STRIPE_PAGES);
+          limit = (stripe + 1) * STRIPE_PAGES - this.regionFirstKey[r]!;
+          const c = stripe % channelCount;
+          channel = c === 0 ? transport : this.dataChannels[c - 1]!;
+        }
+        const { batch, nextFrom } = encoder.next(region, r, bitmap, from, round, skipZero, limit);
         from = nextFrom;
         if (!batch) continue;
         pages += batch.pages;
         zeroPages += batch.zeroPages;
         const waitMs = pacer.reserve(batch.frame.byteLength);
         if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
-        if (!transport.write(batch.frame, () => encoder.release(batch))) await transport.drain();
+        if (!channel.write(batch.frame, () => encoder.release(batch))) await channel.drain();
         encoder.linkCapBytesPerSec = pacer.rate;
         encoder.linkMeter.delivered(batch.pages, batch.frame.byteLength, batch.compressed, clock.nowMs());
-        this.maybeProgress(round, pages, dirtyPages, transport.bytesWritten - bytesAtStart, roundStart);
+        this.maybeProgress(round, pages, dirtyPages, this.written() - bytesAtStart, roundStart);
       }
       sent[r]!.or(bitmap);
       bitmap.clearAll();
@@ -145,11 +189,11 @@ export class RoundSender {
     this.roundEndSentAt.set(round, clock.nowMs());
     await transport.send(encodeFrame(MessageType.ROUND_END, msg.roundEnd, { round, pages }));
     const durationMs = Math.max(clock.nowMs() - roundStart, 0.001);
-    const bytesSent = transport.bytesWritten - bytesAtStart;
+    const bytesSent = this.written() - bytesAtStart;
     // Bandwidth from bytes that left user space; with a bounded queue this tracks the link's
     // rate. Rounds too small to fill the pipe say little about it, so they keep the old figure,
     // and a cap bounds it whatever a burst of the token bucket made one round look like.
-    const flushed = transport.bytesWritten - transport.queuedBytes - flushedAtStart;
+    const flushed = this.written() - this.queued() - flushedAtStart;
     if (flushed > 1024 * 1024) {
       this.bandwidthBytesPerSec = Math.min(pacer.rate, (flushed / durationMs) * 1000);
       this.peakBandwidthBytesPerSec = Math.max(this.peakBandwidthBytesPerSec, this.bandwidthBytesPerSec);
@@ -184,7 +228,7 @@ export class RoundSender {
       pagesSent,
       roundPages,
       bytesSent: bytes,
-      totalBytesSent: this.transport.bytesWritten,
+      totalBytesSent: this.written(),
       bandwidthBytesPerSec: rate,
       dirtyPagesPerSec: this.dirtyPagesPerSec,
       roundEtaMs: rate > 0 ? ((Math.max(roundPages - pagesSent, 0) * bytesPerPage) / rate) * 1000 : Number.POSITIVE_INFINITY,

@@ -70,6 +70,8 @@ export const Intent = {
   PROBE: 0x02,
   /** Reconnect an interrupted post-copy session (same sessionId); the destination answers with what it still lacks. */
   RECOVER: 0x03,
+  /** An extra data channel of an accepted migration (same sessionId): carries PAGES only. */
+  CHANNEL: 0x04,
 } as const;
 export type Intent = (typeof Intent)[keyof typeof Intent];
 
@@ -81,7 +83,12 @@ export const Feature = {
   POSTCOPY: 0x2,
   /** The source reconnects (intent RECOVER) if the connection breaks during pre-copy; the destination waits for it. */
   RESUMABLE: 0x4,
+  /**
+   * Pages may also arrive on extra data channels (HELLO intent CHANNEL). A page always travels on
+   * the channel of its stripe (§3.5), so its copies stay in order.
+   */
+  CHANNELS: 0x8,
 } as const;
 /** Every feature bit this implementation knows. */
-export const KNOWN_FEATURES: number = Feature.PSK_AUTH | Feature.POSTCOPY | Feature.RESUMABLE;
+export const KNOWN_FEATURES: number = Feature.PSK_AUTH | Feature.POSTCOPY | Feature.RESUMABLE | Feature.CHANNELS;
 export type Feature = (typeof Feature)[keyof typeof Feature];

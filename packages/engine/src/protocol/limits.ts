@@ -55,3 +55,11 @@ export const MAX_PAGES_PER_REQUEST = 1024;
 /** Bytes a PROBE may push to measure the link (PROBE_DATA), and the largest PROBE_DATA body. */
 export const MAX_PROBE_BYTES: number = 256 * 1024 * 1024;
 export const MAX_PROBE_DATA_BODY_BYTES: number = 1024 * 1024;
+
+/**
+ * With several data channels, pages are striped: global page key k (pages of all regions back
+ * to back) travels on channel floor(k / STRIPE_PAGES) mod channels. Channel 0 is the control
+ * connection. Data channels a source may open besides it: at most MAX_DATA_CHANNELS − 1.
+ */
+export const STRIPE_PAGES = 256;
+export const MAX_DATA_CHANNELS = 16;

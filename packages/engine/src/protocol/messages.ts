@@ -75,7 +75,7 @@ export const hello: MessageCodec<Hello> = {
     const versionMin = c.u16();
     const versionMax = c.u16();
     const intent = c.u8();
-    if (intent !== Intent.MIGRATE && intent !== Intent.PROBE && intent !== Intent.RECOVER) {
+    if (intent !== Intent.MIGRATE && intent !== Intent.PROBE && intent !== Intent.RECOVER && intent !== Intent.CHANNEL) {
       throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `unknown intent ${intent}`);
     }
     c.zero(1, 'hello reserved');

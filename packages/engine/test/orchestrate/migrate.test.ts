@@ -9,6 +9,15 @@ import {
   migrate,
   type MigrationEvent,
   Pacer,
+  TcpTransport,
+  type Frame,
+  encodeFrame,
+  decodeBody,
+  messages,
+  MessageType,
+  Intent,
+  Feature,
+  ErrorCode,
   WriteBarrierTracker,
 } from '../../src/index.ts';
 import { findTornPages, WriterGuest, writePattern } from '../../src/testing/index.ts';
@@ -299,5 +308,71 @@ describe('bandwidth', () => {
     expect(report.bytesPerSecond.length).toBe(Math.floor(report.totalMs / 1000));
     expect(report.bytesPerSecond.length).toBeGreaterThanOrEqual(1);
     expect(report.bytesPerSecond.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(report.bytesSent);
+  });
+});
+
+describe('several data channels', () => {
+  it.each([2, 4])('stripes pages over %i connections and ends byte-identical under writes', async (channels) => {
+    const memory = GuestMemory.create({
+      regions: [
+        { name: 'ram0', sizeBytes: 24 * MiB },
+        { name: 'ram1', sizeBytes: 5 * MiB + 4096 * 3 },
+      ],
+    });
+    for (let p = 0; p < memory.region(0).pageCount; p++) writePattern(memory.page(0, p), p, 1);
+    const tracker = new WriteBarrierTracker(memory.layout);
+    const guest = new WriterGuest(memory, tracker, { pagesPerSec: 20_000, workingSetFraction: 0.3 });
+    await guest.ready;
+    const destination = await listenSink();
+    const report = await migrate({
+      host: '127.0.0.1',
+      port: destination.port,
+      memory,
+      tracker,
+      channels,
+      maxBandwidth: 100e6,
+      controlPlane: guest.controlPlane(),
+    });
+    const incoming = await destination.result;
+    await guest.stop();
+    expect(incoming.channels).toBe(channels);
+    expect(report.rounds.length).toBeGreaterThan(1);
+    for (let r = 0; r < 2; r++) expect(Buffer.compare(memory.region(r).bytes, incoming.memory.region(r).bytes)).toBe(0);
+    expect(findTornPages(incoming.memory)).toEqual([]);
+    expect(report.digest).toBe(incoming.digest);
+  });
+
+  it('refuses a data channel that names no migration in progress, before anything is allocated', async () => {
+    let allocated = 0;
+    const destination = await listenSink({
+      controlPlane: {
+        allocate: (layout) => {
+          allocated++;
+          return GuestMemory.fromLayout(layout);
+        },
+        loadDeviceState: () => {},
+        resume: () => {},
+      },
+    });
+    const t = await TcpTransport.connect({ host: '127.0.0.1', port: destination.port, maxBodyBytes: 65536 });
+    const reply = new Promise<Frame>((resolve) => t.onFrame(resolve));
+    t.write(
+      encodeFrame(MessageType.HELLO, messages.hello, {
+        versionMin: 1,
+        versionMax: 1,
+        intent: Intent.CHANNEL,
+        sessionId: new Uint8Array(16).fill(7),
+        pageSize: 4096,
+        features: Feature.CHANNELS,
+        guestId: '',
+        regions: [{ name: 'ram0', sizeBytes: MiB }],
+      }),
+    );
+    const frame = await reply;
+    expect(frame.type).toBe(MessageType.HELLO_REJECT);
+    expect(decodeBody(messages.errorReport, frame.body).code).toBe(ErrorCode.REJECTED);
+    expect(allocated).toBe(0);
+    t.destroy();
+    await destination.close();
   });
 });
