@@ -60,14 +60,13 @@ pub fn scan_pages(
     hashes_out: TypedArrayArg,
     zero_bits_out: TypedArrayArg,
 ) -> Result<u32> {
-    let job = PagesJob::new(
+    scan_now(
         &data,
         page_size,
         PageHash::Xxh64,
         &hashes_out,
-        Some(&zero_bits_out),
-    )?;
-    job.run(None)
+        &zero_bits_out,
+    )
 }
 
 /// xxh64 of all of `data` with `seed` (default 0), as an unsigned 64-bit bigint.
@@ -144,15 +143,14 @@ pub fn scan_pages_async(
     zero_bits_out: TypedArrayArg,
     signal: Option<AbortSignal>,
 ) -> Result<AsyncTask<ScanPagesTask>> {
-    let job = PagesJob::new(
+    scan_later(
         &data,
         page_size,
         PageHash::Xxh64,
         &hashes_out,
-        Some(&zero_bits_out),
-    )?;
-    let task = PagesTask::new(job, &[&data, &hashes_out, &zero_bits_out], signal.as_ref())?;
-    Ok(AsyncTask::with_optional_signal(ScanPagesTask(task), signal))
+        &zero_bits_out,
+        signal,
+    )
 }
 
 /// Like `scanPages`, but the per-page hash is xxh3-64 (SIMD), a fingerprint faster than xxh64
@@ -167,14 +165,13 @@ pub fn fingerprint_pages(
     fingerprints_out: TypedArrayArg,
     zero_bits_out: TypedArrayArg,
 ) -> Result<u32> {
-    let job = PagesJob::new(
+    scan_now(
         &data,
         page_size,
         PageHash::Xxh3,
         &fingerprints_out,
-        Some(&zero_bits_out),
-    )?;
-    job.run(None)
+        &zero_bits_out,
+    )
 }
 
 /// `fingerprintPages` on the libuv thread pool, under the rules of `hashPagesAsync`.
@@ -189,18 +186,38 @@ pub fn fingerprint_pages_async(
     zero_bits_out: TypedArrayArg,
     signal: Option<AbortSignal>,
 ) -> Result<AsyncTask<ScanPagesTask>> {
-    let job = PagesJob::new(
+    scan_later(
         &data,
         page_size,
         PageHash::Xxh3,
         &fingerprints_out,
-        Some(&zero_bits_out),
-    )?;
-    let task = PagesTask::new(
-        job,
-        &[&data, &fingerprints_out, &zero_bits_out],
-        signal.as_ref(),
-    )?;
+        &zero_bits_out,
+        signal,
+    )
+}
+
+/// `scanPages` / `fingerprintPages` on this thread.
+fn scan_now(
+    data: &TypedArrayArg,
+    page_size: f64,
+    hash: PageHash,
+    out: &TypedArrayArg,
+    zero_bits: &TypedArrayArg,
+) -> Result<u32> {
+    PagesJob::new(data, page_size, hash, out, Some(zero_bits))?.run(None)
+}
+
+/// `scanPagesAsync` / `fingerprintPagesAsync`: the same job on the thread pool.
+fn scan_later(
+    data: &TypedArrayArg,
+    page_size: f64,
+    hash: PageHash,
+    out: &TypedArrayArg,
+    zero_bits: &TypedArrayArg,
+    signal: Option<AbortSignal>,
+) -> Result<AsyncTask<ScanPagesTask>> {
+    let job = PagesJob::new(data, page_size, hash, out, Some(zero_bits))?;
+    let task = PagesTask::new(job, &[data, out, zero_bits], signal.as_ref())?;
     Ok(AsyncTask::with_optional_signal(ScanPagesTask(task), signal))
 }
 

@@ -234,17 +234,23 @@ class SourceMigration {
     await Promise.all(channels.map((c) => c.end().catch(() => {})));
   }
 
-  /** Opens one extra data channel of this session (HELLO intent CHANNEL, authenticated like the first). */
-  private async openChannel(): Promise<TcpTransport> {
+  /** A new connection to the destination (TLS when configured), within `timeoutMs` if given. */
+  private connect(timeoutMs?: number): Promise<TcpTransport> {
     const o = this.o;
-    const t = await TcpTransport.connect({
+    const limit = timeoutMs ?? o.connectTimeoutMs;
+    return TcpTransport.connect({
       host: o.host,
       port: o.port,
       maxBodyBytes: MAX_HELLO_BODY_BYTES,
-      ...(o.connectTimeoutMs !== undefined && { timeoutMs: o.connectTimeoutMs }),
+      ...(limit !== undefined && { timeoutMs: limit }),
       ...(o.signal !== undefined && { signal: o.signal }),
       ...(o.tls !== undefined && { tls: o.tls }),
     });
+  }
+
+  /** Opens one extra data channel of this session (HELLO intent CHANNEL, authenticated like the first). */
+  private async openChannel(): Promise<TcpTransport> {
+    const t = await this.connect();
     try {
       t.setIdleTimeout(0);
       const inbox = new Inbox(t, () => false);
@@ -268,14 +274,7 @@ class SourceMigration {
       }
       this.checkAborted();
       const kernels = o.kernels ?? (await loadKernels());
-      const transport = await TcpTransport.connect({
-        host: o.host,
-        port: o.port,
-        maxBodyBytes: MAX_HELLO_BODY_BYTES,
-        ...(o.connectTimeoutMs !== undefined && { timeoutMs: o.connectTimeoutMs }),
-        ...(o.signal !== undefined && { signal: o.signal }),
-        ...(o.tls !== undefined && { tls: o.tls }),
-      });
+      const transport = await this.connect();
       this.transport = transport;
       transport.setIdleTimeout(o.idleTimeoutMs ?? 30_000);
       transport.setLastWords((err) => encodeFrame(MessageType.ABORT, msg.errorReport, { code: err.code, message: err.message }));
@@ -621,13 +620,7 @@ class SourceMigration {
       this.emit({ type: 'reconnecting', phase, attempt, reason: lastError.message });
       let transport: TcpTransport | undefined;
       try {
-        transport = await TcpTransport.connect({
-          host: o.host,
-          port: o.port,
-          maxBodyBytes: MAX_HELLO_BODY_BYTES,
-          timeoutMs: Math.max(100, Math.min(o.connectTimeoutMs ?? 5_000, deadline - this.clock.nowMs())),
-          ...(o.tls !== undefined && { tls: o.tls }),
-        });
+        transport = await this.connect(Math.max(100, Math.min(o.connectTimeoutMs ?? 5_000, deadline - this.clock.nowMs())));
         const t = transport;
         t.setIdleTimeout(o.idleTimeoutMs ?? 30_000);
         t.setLastWords((err) => encodeFrame(MessageType.ABORT, msg.errorReport, { code: err.code, message: err.message }));
