@@ -435,6 +435,9 @@ class IncomingSession {
 
   /** Handlers for one connection; events of a connection that was replaced are ignored. */
   private attach(transport: TcpTransport): void {
+    // Every frame is consumed before its handler returns (async steps decode their frame
+    // first), so spanning PAGES frames can share buffers instead of allocating each.
+    transport.reuseFrameBodies();
     transport.setLastWords((err) => encodeFrame(MessageType.FAILED, msg.errorReport, { code: err.code, message: err.message }));
     transport.onClose((err) => {
       if (transport !== this.transport || this.phase.is('resumed', 'failed')) return;
@@ -580,6 +583,7 @@ class IncomingSession {
    */
   addChannel(transport: TcpTransport): void {
     this.channels.push(transport);
+    transport.reuseFrameBodies();
     transport.setMaxBodyBytes(MAX_FRAME_BODY_BYTES);
     transport.setIdleTimeout(0);
     transport.write(

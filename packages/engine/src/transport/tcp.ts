@@ -152,6 +152,14 @@ export class TcpTransport implements FrameTransport {
     this.socket.setTimeout(ms);
   }
 
+  /**
+   * Lets frame bodies that span socket reads share two reused buffers: only for a handler that
+   * consumes every frame before it returns (see `FrameReader.reuseBodies`).
+   */
+  reuseFrameBodies(): void {
+    this.reader.reuseBodies = true;
+  }
+
   setMaxBodyBytes(bytes: number): void {
     this.reader.maxBodyBytes = bytes;
   }

@@ -88,3 +88,31 @@ describe('FrameReader', () => {
     expect(() => reader.end()).toThrow(expect.objectContaining({ code: 'FERRY_FRAME_TRUNCATED' }));
   });
 });
+
+describe('FrameReader with reused bodies', () => {
+  it('hands every frame intact to a handler that consumes it at once, whatever the chunking', () => {
+    // Frames of many sizes, several spanning chunks in a row, with small frames between them.
+    const bodies = Array.from({ length: 40 }, (_, i) => {
+      const data = new Uint8Array(i % 3 === 0 ? 10 : 1000 + i * 97);
+      for (let j = 0; j < data.length; j++) data[j] = (i * 31 + j) & 0xff;
+      return data;
+    });
+    const wire = Buffer.concat(
+      bodies.map((data) => encodeFrame(MessageType.DEVICE_STATE, msg.deviceState, { totalBytes: 1e6, offset: 0, data })),
+    );
+    for (const chunkSize of [7, 100, 999, 1500, 4096]) {
+      const reader = new FrameReader(MAX_FRAME_BODY_BYTES);
+      reader.reuseBodies = true;
+      const seen: string[] = [];
+      for (let at = 0; at < wire.length; at += chunkSize) {
+        // Consume (copy) each frame before the next push, as a synchronous handler does.
+        for (const f of reader.push(wire.subarray(at, at + chunkSize))) seen.push(Buffer.from(f.body).toString('hex'));
+      }
+      expect(seen).toEqual(
+        bodies.map((data) =>
+          encodeFrame(MessageType.DEVICE_STATE, msg.deviceState, { totalBytes: 1e6, offset: 0, data }).subarray(8).toString('hex'),
+        ),
+      );
+    }
+  });
+});
