@@ -48,7 +48,11 @@ export interface DestinationControlPlane {
    * Must match the offered layout.
    */
   allocate?(layout: MemoryLayout): MaybePromise<GuestMemory>;
-  /** Apply the device state to the guest-to-be; a throw fails the migration and the source keeps the guest. */
+  /**
+   * Apply the device state to the guest-to-be; a throw fails the migration and the source keeps
+   * the guest. In post-copy it runs before the missing pages arrive: do not read guest memory
+   * here (with `postcopyFaults: 'userfaultfd'` a missing page would block this thread for good).
+   */
   loadDeviceState(state: Uint8Array, memory: GuestMemory): MaybePromise<void>;
   /**
    * Start the guest here. Called after the source committed; the guest is now this host's.
