@@ -18,6 +18,8 @@ export interface RoundFigures {
   /** Pages dirtied per second over the last round. */
   readonly dirtyPagesPerSec: number;
   readonly bandwidthBytesPerSec: number;
+  /** Wire bytes a dirty page costs (page plus entry, or less with compression). */
+  readonly bytesPerPage: number;
   /** Downtime predicted if the guest were paused now. */
   readonly predictedDowntimeMs: number;
   /** The throttle the guest runs under now, 0..99 percent. */
@@ -102,6 +104,20 @@ export const policies = {
   },
 
   /**
+   * The guest dirties memory at least as fast as the link carries it (dirty pages per second
+   * times bytes per page over the measured bandwidth, at or above `ratio`, default 1), after
+   * the first full round: more rounds cannot shrink the dirty set, so act now (`then`) instead
+   * of waiting for the stall to show. Put it after `downtimeLimit`: a small working set may
+   * still fit the limit however fast it is rewritten.
+   */
+  outrun(then: 'switchover' | 'abort' | 'postcopy' = 'postcopy', ratio = 1): SwitchoverPolicy {
+    return (f) =>
+      f.roundsSent >= 2 && f.bandwidthBytesPerSec > 0 && f.dirtyPagesPerSec * f.bytesPerPage >= ratio * f.bandwidthBytesPerSec
+        ? { action: then, reason: 'outrun' }
+        : CONTINUE;
+  },
+
+  /**
    * Switch to post-copy when `asked()` says so: the control plane's way to ask for it (for
    * example when a host must be drained now). Put it first in `firstOf`.
    */
@@ -131,13 +147,15 @@ export function defaultPolicy(maxDowntimeMs: number, maxRounds: number): Switcho
 
 /**
  * The policy of `strategy: 'hybrid'`: switch over (stop-and-copy) when the prediction fits
- * `maxDowntimeMs` or nothing is left; switch to post-copy when pre-copy stalls or has run
- * `maxRounds`, so a guest that dirties memory faster than the link carries it still moves.
+ * `maxDowntimeMs` or nothing is left; switch to post-copy as soon as the guest is seen to
+ * outrun the link, or when pre-copy stalls or has run `maxRounds`, so a guest that dirties
+ * memory faster than the link carries it still moves, without rounds that cannot help.
  */
 export function hybridPolicy(maxDowntimeMs: number, maxRounds: number): SwitchoverPolicy {
   return policies.firstOf(
     policies.downtimeLimit(maxDowntimeMs),
     policies.nothingLeft(),
+    policies.outrun('postcopy'),
     policies.stall('postcopy'),
     policies.maxRounds(maxRounds, 'postcopy'),
   );

@@ -357,6 +357,12 @@ class SourceMigration {
     // for the sender); capped, the cap, after what the pacer's bucket lets out at once (it
     // refills during the gap). The fixed part, measured: the digest, and three round trips
     // (final ROUND_END, COMPLETE to READY, COMMIT to RESUMED) at the shortest seen.
+    // Wire bytes per page as the codec mix of the last round made them (ZERO entries, LZ4,
+    // deltas), headers included; a full page and its entry before there is a round to go by.
+    const bytesPerPageNow = (): number => {
+      const last = sender.rounds.at(-1);
+      return last && last.pagesSent > 0 ? last.bytesSent / last.pagesSent : memory.pageSize + PAGE_ENTRY_BYTES;
+    };
     const predict = (dirtyPages: number, dirtyPagesPerSec: number): number => {
       const gapMs = expectedGapMs();
       const switchoverCap =
@@ -372,10 +378,7 @@ class SourceMigration {
         Number.isFinite(connectRttMs) ? connectRttMs : Number.POSITIVE_INFINITY,
         Number.isFinite(this.minAckRttMs) ? this.minAckRttMs : Number.POSITIVE_INFINITY,
       );
-      // Wire bytes per page as the codec mix of the last round made them (ZERO entries, LZ4,
-      // deltas), headers included; a full page and its entry before there is a round to go by.
-      const last = sender.rounds.at(-1);
-      const bytesPerPage = last && last.pagesSent > 0 ? last.bytesSent / last.pagesSent : memory.pageSize + PAGE_ENTRY_BYTES;
+      const bytesPerPage = bytesPerPageNow();
       return predictDowntimeMs({
         dirtyPages: dirtyPages + (dirtyPagesPerSec * gapMs) / 1000,
         bytesPerPage,
@@ -445,6 +448,7 @@ class SourceMigration {
         dirtyHistory,
         dirtyPagesPerSec,
         bandwidthBytesPerSec: sender.bandwidthBytesPerSec,
+        bytesPerPage: bytesPerPageNow(),
         predictedDowntimeMs: predicted,
         throttlePercent: this.throttlePercent,
       });

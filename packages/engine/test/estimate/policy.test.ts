@@ -8,6 +8,7 @@ const base: RoundFigures = {
   dirtyHistory: [5000],
   dirtyPagesPerSec: 10_000,
   bandwidthBytesPerSec: 1e9,
+  bytesPerPage: 4116,
   predictedDowntimeMs: 500,
   throttlePercent: 0,
 };
@@ -73,5 +74,16 @@ describe('built-in policies', () => {
   it('count a stall only after enough syncs', () => {
     expect(stalled([5, 5, 5], 3)).toBe(false);
     expect(stalled([5, 5, 5, 5], 3)).toBe(true);
+  });
+});
+
+describe('outrun', () => {
+  it('switches to post-copy once the dirty rate in bytes reaches the bandwidth, not before the second round', () => {
+    const outrun = policies.outrun();
+    const fast = { ...base, roundsSent: 2, dirtyPagesPerSec: 250_000, bandwidthBytesPerSec: 1e9 }; // 1.03 GB/s of writes
+    expect(outrun(fast)).toEqual({ action: 'postcopy', reason: 'outrun' });
+    expect(outrun({ ...fast, roundsSent: 1 })).toEqual({ action: 'continue' });
+    expect(outrun({ ...fast, dirtyPagesPerSec: 200_000 })).toEqual({ action: 'continue' }); // 0.82 GB/s
+    expect(policies.outrun('abort', 0.5)({ ...fast, dirtyPagesPerSec: 200_000 })).toEqual({ action: 'abort', reason: 'outrun' });
   });
 });
