@@ -118,6 +118,26 @@ export const policies = {
   },
 
   /**
+   * Pre-copy is shrinking the dirty set too slowly to reach `maxDowntimeMs` within `maxRounds`:
+   * extrapolating the last round's shrink factor (dirty pages now over dirty pages before), the
+   * rounds still needed to bring the prediction under the limit exceed the rounds left, or the
+   * set does not shrink at all. Then act now (`then`) rather than after the rounds that would
+   * not have helped. Needs two syncs of history.
+   */
+  wontConverge(maxDowntimeMs: number, maxRounds: number, then: 'switchover' | 'abort' | 'postcopy' = 'postcopy'): SwitchoverPolicy {
+    return (f) => {
+      const h = f.dirtyHistory;
+      if (h.length < 2 || f.predictedDowntimeMs <= maxDowntimeMs || !Number.isFinite(f.predictedDowntimeMs)) return CONTINUE;
+      const shrink = h[h.length - 1]! / Math.max(h[h.length - 2]!, 1);
+      if (shrink >= 0.95) return { action: then, reason: 'wont-converge' };
+      // Pages that would fit the limit, at the prediction's cost per page (an upper bound).
+      const target = (f.dirtyPages * maxDowntimeMs) / f.predictedDowntimeMs;
+      const needed = Math.ceil(Math.log(Math.max(target, 1) / Math.max(f.dirtyPages, 1)) / Math.log(shrink));
+      return f.roundsSent + needed > maxRounds ? { action: then, reason: 'wont-converge' } : CONTINUE;
+    };
+  },
+
+  /**
    * Switch to post-copy when `asked()` says so: the control plane's way to ask for it (for
    * example when a host must be drained now). Put it first in `firstOf`.
    */
@@ -148,7 +168,8 @@ export function defaultPolicy(maxDowntimeMs: number, maxRounds: number): Switcho
 /**
  * The policy of `strategy: 'hybrid'`: switch over (stop-and-copy) when the prediction fits
  * `maxDowntimeMs` or nothing is left; switch to post-copy as soon as the guest is seen to
- * outrun the link, or when pre-copy stalls or has run `maxRounds`, so a guest that dirties
+ * outrun the link or the dirty set shrinks too slowly to fit the limit within `maxRounds`, or
+ * when pre-copy stalls or has run `maxRounds`, so a guest that dirties
  * memory faster than the link carries it still moves, without rounds that cannot help.
  */
 export function hybridPolicy(maxDowntimeMs: number, maxRounds: number): SwitchoverPolicy {
@@ -156,6 +177,7 @@ export function hybridPolicy(maxDowntimeMs: number, maxRounds: number): Switchov
     policies.downtimeLimit(maxDowntimeMs),
     policies.nothingLeft(),
     policies.outrun('postcopy'),
+    policies.wontConverge(maxDowntimeMs, maxRounds, 'postcopy'),
     policies.stall('postcopy'),
     policies.maxRounds(maxRounds, 'postcopy'),
   );

@@ -87,3 +87,27 @@ describe('outrun', () => {
     expect(policies.outrun('abort', 0.5)({ ...fast, dirtyPagesPerSec: 200_000 })).toEqual({ action: 'abort', reason: 'outrun' });
   });
 });
+
+describe('wontConverge', () => {
+  const p = policies.wontConverge(100, 10);
+  it('acts when the dirty set stops shrinking, or shrinks too slowly for the rounds left', () => {
+    // 10% smaller per round from 20k pages predicted at 1 s: ~22 more rounds to reach 100 ms.
+    expect(p({ ...base, roundsSent: 3, dirtyPages: 18_000, dirtyHistory: [20_000, 18_000], predictedDowntimeMs: 1000 })).toEqual({
+      action: 'postcopy',
+      reason: 'wont-converge',
+    });
+    expect(p({ ...base, roundsSent: 3, dirtyPages: 20_000, dirtyHistory: [20_000, 20_000], predictedDowntimeMs: 1000 }).action).toBe(
+      'postcopy',
+    );
+  });
+  it('waits while halving each round will get there in time, and when the prediction already fits', () => {
+    // Halving: 1000 ms -> 100 ms in about 4 rounds, 3 + 4 <= 10.
+    expect(p({ ...base, roundsSent: 3, dirtyPages: 10_000, dirtyHistory: [20_000, 10_000], predictedDowntimeMs: 1000 }).action).toBe(
+      'continue',
+    );
+    expect(p({ ...base, roundsSent: 3, dirtyPages: 10_000, dirtyHistory: [10_000, 10_000], predictedDowntimeMs: 90 }).action).toBe(
+      'continue',
+    );
+    expect(p({ ...base, roundsSent: 1, dirtyHistory: [5000] }).action).toBe('continue');
+  });
+});
