@@ -386,7 +386,7 @@ class SourceMigration {
           ? o.switchoverBandwidth !== undefined
             ? switchoverCap
             : sender.bandwidthBytesPerSec
-          : Math.max(sender.bandwidthBytesPerSec, sender.peakBandwidthBytesPerSec),
+          : Math.max(sender.bandwidthBytesPerSec, sender.peakBandwidthBytesPerSec, sender.uncontendedBandwidthBytesPerSec),
         fixedCostMs: digestCostMs + 3 * (Number.isFinite(rtt) ? rtt : 0) + HOOKS_COST_MS,
         burstBytes:
           capped && o.switchoverBandwidth === undefined

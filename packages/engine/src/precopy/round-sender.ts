@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { BatchEncoder } from '../codec/batch-encoder.ts';
 import { DirtyBitmap } from '../dirty/bitmap.ts';
 import type { DirtyTracker } from '../dirty/tracker.ts';
@@ -51,6 +52,13 @@ export class RoundSender {
    * runs at least this fast: the paused guest no longer takes a core from the sender.
    */
   peakBandwidthBytesPerSec = 0;
+  /**
+   * The rate the last round of at least 1 MiB would have had without waiting for a CPU: its
+   * bytes over its time less the time this thread sat runnable but not running (Linux
+   * schedstat). The final round runs with the guest paused, so closer to this than to the
+   * contended rate. 0 where schedstat is not available.
+   */
+  uncontendedBandwidthBytesPerSec = 0;
   /** The dirty rate the source last measured, for progress events. */
   dirtyPagesPerSec = 0;
   private lastProgressMs = 0;
@@ -136,6 +144,7 @@ export class RoundSender {
     this.unacknowledged.set(round, sent);
     const skipZero = round === 0;
     const roundStart = clock.nowMs();
+    const delayAtStart = runDelayMs();
     const bytesAtStart = this.written();
     const flushedAtStart = this.written() - this.queued();
     const channelCount = 1 + this.dataChannels.length;
@@ -197,6 +206,10 @@ export class RoundSender {
     if (flushed > 1024 * 1024) {
       this.bandwidthBytesPerSec = Math.min(pacer.rate, (flushed / durationMs) * 1000);
       this.peakBandwidthBytesPerSec = Math.max(this.peakBandwidthBytesPerSec, this.bandwidthBytesPerSec);
+      const delay = runDelayMs() - delayAtStart;
+      if (Number.isFinite(delay) && delay >= 0) {
+        this.uncontendedBandwidthBytesPerSec = Math.min(pacer.rate, (flushed / Math.max(durationMs - delay, durationMs / 4)) * 1000);
+      }
     }
     const stats: RoundStats = {
       round,
@@ -233,5 +246,18 @@ export class RoundSender {
       dirtyPagesPerSec: this.dirtyPagesPerSec,
       roundEtaMs: rate > 0 ? ((Math.max(roundPages - pagesSent, 0) * bytesPerPage) / rate) * 1000 : Number.POSITIVE_INFINITY,
     });
+  }
+}
+
+/**
+ * Milliseconds this thread has spent runnable but waiting for a CPU, from Linux's
+ * /proc/thread-self/schedstat (NaN elsewhere). A read costs a few microseconds.
+ */
+function runDelayMs(): number {
+  try {
+    const fields = readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ');
+    return Number(fields[1]) / 1e6;
+  } catch {
+    return Number.NaN;
   }
 }
