@@ -14,6 +14,8 @@ export interface DemoFlags {
   readonly compression: CompressionMode;
   /** Passed to migrate(): bytes per second, 0 for no cap. */
   readonly maxBandwidth: number;
+  /** Passed to migrate(): TCP connections for page data. */
+  readonly channels: number;
   readonly jsonPath: string | undefined;
   readonly warmupMs: number;
   readonly afterMs: number;
@@ -28,6 +30,7 @@ export const USAGE = `usage: pnpm demo [options]    (this text: pnpm demo -- --h
   --verify memory|sent       source digest from all of its memory while paused (default), or from the pages as sent
   --compression MODE        page encodings: off (default), lz4, xbzrle, adaptive
   --max-mbps N              cap page data at N megabits per second (default: no cap)
+  --channels N              TCP connections for page data, striped by address (default 1, up to 16)
   --warmup-ms N             how long the guest serves before the migration starts (default 2000)
   --after-ms N              how long the client goes on against the destination (default 1500)
   --json PATH               also write the report as JSON to PATH
@@ -46,6 +49,7 @@ export function parseFlags(argv: readonly string[]): DemoFlags {
       verify: { type: 'string', default: 'memory' },
       compression: { type: 'string', default: 'off' },
       'max-mbps': { type: 'string', default: '0' },
+      channels: { type: 'string', default: '1' },
       json: { type: 'string' },
       'warmup-ms': { type: 'string', default: '2000' },
       'after-ms': { type: 'string', default: '1500' },
@@ -66,6 +70,7 @@ export function parseFlags(argv: readonly string[]): DemoFlags {
     verify,
     compression,
     maxBandwidth: (int(values['max-mbps'], '--max-mbps', 0, 1_000_000) * 1_000_000) / 8,
+    channels: int(values.channels, '--channels', 1, 16),
     memoryMiB: int(values['memory-mib'], '--memory-mib', MIN_MEMORY_MIB, MAX_MEMORY_MIB),
     churnPagesPerSec: int(values['churn-pages-per-sec'], '--churn-pages-per-sec', 0, 1_000_000),
     maxDowntimeMs: int(values['max-downtime-ms'], '--max-downtime-ms', 1, 60_000),

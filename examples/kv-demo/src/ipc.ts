@@ -35,6 +35,7 @@ export type ToSource =
       /** The pre-shared key both hosts authenticate each other with, hex. */
       readonly pskHex: string;
       readonly maxBandwidth: number;
+      readonly channels: number;
       readonly timeoutMs: number;
     }
   /** Answer to `hold`: the proxy has stopped forwarding and nothing is in flight. */

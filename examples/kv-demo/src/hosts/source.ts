@@ -95,6 +95,7 @@ function runMigration(
     compression: m.compression,
     psk: Buffer.from(m.pskHex, 'hex'),
     maxBandwidth: m.maxBandwidth,
+    channels: m.channels,
     signal: AbortSignal.timeout(m.timeoutMs),
     onEvent: (event) => launcher.send({ type: 'event', event: toWire(event) }),
   });

@@ -102,6 +102,7 @@ export class Demo {
       compression: flags.compression,
       pskHex: this.pskHex,
       maxBandwidth: flags.maxBandwidth,
+      channels: flags.channels,
       timeoutMs: MIGRATION_TIMEOUT_MS,
     });
     const outcome = await this.step(
