@@ -482,7 +482,12 @@ class IncomingSession {
 
   /** Whether a RECOVER handshake for `sessionId` belongs to this session and may take over. */
   canRecover(sessionId: Uint8Array): boolean {
-    return this.recoveryTimer !== undefined && Buffer.compare(Buffer.from(sessionId), Buffer.from(this.hello.sessionId)) === 0;
+    // Sessions with data channels are not recovered (yet): their rounds span connections.
+    return (
+      this.recoveryTimer !== undefined &&
+      this.channels.length === 0 &&
+      Buffer.compare(Buffer.from(sessionId), Buffer.from(this.hello.sessionId)) === 0
+    );
   }
 
   /**
