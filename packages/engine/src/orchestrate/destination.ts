@@ -482,10 +482,11 @@ class IncomingSession {
 
   /** Whether a RECOVER handshake for `sessionId` belongs to this session and may take over. */
   canRecover(sessionId: Uint8Array): boolean {
-    // Sessions with data channels are not recovered (yet): their rounds span connections.
+    // Pre-copy over data channels is not recovered (yet): its rounds span connections. Post-copy
+    // runs on the control connection alone, so it is.
     return (
       this.recoveryTimer !== undefined &&
-      this.channels.length === 0 &&
+      (this.postcopy !== undefined || this.channels.length === 0) &&
       Buffer.compare(Buffer.from(sessionId), Buffer.from(this.hello.sessionId)) === 0
     );
   }
