@@ -408,3 +408,42 @@ describe('post-copy over a connection that breaks', () => {
     await kill();
   });
 });
+
+describe('post-copy after pre-copy over several channels', () => {
+  it('switches from striped pre-copy to post-copy and recovers a cut on the control connection', async () => {
+    const source = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: 16 * MiB }] });
+    const tracker = new WriteBarrierTracker(source.layout);
+    const writer = new WriterGuest(source, tracker, { pagesPerSec: 40_000, workingSetFraction: 1 });
+    await writer.ready;
+    await new Promise((r) => setTimeout(r, 300));
+    const destination = await listenSink({ controlPlane: { loadDeviceState: () => {}, resume: () => {} } });
+    const proxy = await cuttableProxy(destination.port);
+    try {
+      const report = await migrate({
+        host: '127.0.0.1',
+        port: proxy.port,
+        memory: source,
+        tracker,
+        strategy: 'hybrid',
+        channels: 2,
+        maxBandwidth: 30e6,
+        maxDowntimeMs: 5,
+        maxRounds: 3,
+        recoveryTimeoutMs: 5_000,
+        controlPlane: writer.controlPlane(),
+        onEvent: (e) => {
+          if (e.type === 'phase' && e.to === 'postcopy') setTimeout(() => proxy.cut(), 30);
+        },
+      });
+      const incoming = await destination.result;
+      expect(incoming.channels).toBe(2);
+      expect(report.postcopy).toBeDefined();
+      expect(report.postcopy!.recoveries).toBe(1);
+      expect(Buffer.compare(source.region(0).bytes, incoming.memory.region(0).bytes)).toBe(0);
+      expect(report.digest).toBe(incoming.digest);
+    } finally {
+      await writer.stop();
+      await proxy.close();
+    }
+  });
+});
