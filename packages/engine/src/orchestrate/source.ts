@@ -84,6 +84,11 @@ export interface MigrateOptions {
    */
   readonly maxBandwidth?: number | Pacer;
   /**
+   * The device state's expected size in bytes, for the downtime prediction (it is sent while
+   * the guest is paused; `saveDeviceState` runs only then). Default 0.
+   */
+  readonly deviceStateBytes?: number;
+  /**
    * A separate cap for the final round, sent while the guest is paused (bytes per second; 0:
    * uncapped). Like QEMU's avail-switchover-bandwidth, it lets pre-copy stay polite to a shared
    * network while the stop-and-copy takes what it needs; the downtime prediction uses it.
@@ -387,7 +392,11 @@ class SourceMigration {
             ? switchoverCap
             : sender.bandwidthBytesPerSec
           : Math.max(sender.bandwidthBytesPerSec, sender.peakBandwidthBytesPerSec, sender.uncontendedBandwidthBytesPerSec),
-        fixedCostMs: digestCostMs + 3 * (Number.isFinite(rtt) ? rtt : 0) + HOOKS_COST_MS,
+        fixedCostMs:
+          digestCostMs +
+          3 * (Number.isFinite(rtt) ? rtt : 0) +
+          HOOKS_COST_MS +
+          ((o.deviceStateBytes ?? 0) / Math.max(sender.bandwidthBytesPerSec, 1)) * 1000,
         burstBytes:
           capped && o.switchoverBandwidth === undefined
             ? Math.min(this.pacer.burst, this.pacer.available() + (gapMs / 1000) * this.pacer.rate)

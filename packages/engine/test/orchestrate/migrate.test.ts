@@ -376,3 +376,30 @@ describe('several data channels', () => {
     await destination.close();
   });
 });
+
+describe('downtime prediction inputs', () => {
+  it('counts the expected device state, sent while paused, in the predicted downtime', async () => {
+    const memory = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: 4 * MiB }] });
+    for (let p = 0; p < memory.region(0).pageCount; p++) writePattern(memory.page(0, p), p, 1);
+    const destination = await listenSink();
+    const switchovers: MigrationEvent[] = [];
+    await migrate({
+      host: '127.0.0.1',
+      port: destination.port,
+      memory,
+      tracker: new WriteBarrierTracker(memory.layout),
+      maxBandwidth: 100e6,
+      // 50 MB over at most 100 MB/s: at least 500 ms, more than the 300 ms limit.
+      deviceStateBytes: 50e6,
+      maxRounds: 2,
+      controlPlane: { pause: () => {}, resume: () => {}, saveDeviceState: () => new Uint8Array(16) },
+      onEvent: (e) => {
+        if (e.type === 'switchover') switchovers.push(e);
+      },
+    });
+    await destination.result;
+    const s = switchovers[0] as Extract<MigrationEvent, { type: 'switchover' }>;
+    expect(s.predictedDowntimeMs).toBeGreaterThanOrEqual(500);
+    expect(s.reason).not.toBe('converged');
+  });
+});
