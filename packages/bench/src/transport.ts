@@ -1,5 +1,5 @@
 import { randomFillSync } from 'node:crypto';
-import type { GuestMemory } from '@ferry/engine';
+import type { GuestMemory, MigrationReport } from '@ferry/engine';
 import { createShapedLink, shapedLinkSupport } from './link/shaped-link.ts';
 import { rawPipe, runMigration } from './migrate.ts';
 import { printTable, writeResult } from './output.ts';
@@ -9,6 +9,29 @@ function fillRandom(memory: GuestMemory): void {
   for (const r of memory.regions) {
     for (let at = 0; at < r.bytes.byteLength; at += 2 ** 16) randomFillSync(r.bytes, at, Math.min(2 ** 16, r.bytes.byteLength - at));
   }
+}
+
+/** One table row: the migration beside the raw pipe (and the link's nominal time, when shaped). */
+function row(
+  link: string,
+  channels: number,
+  rep: number,
+  report: MigrationReport,
+  rawMs: number,
+  linkMs: number,
+): Record<string, string | number> {
+  return {
+    link,
+    channels,
+    rep,
+    MiB: report.bytesSent / 2 ** 20,
+    'migration ms': report.totalMs,
+    'raw pipe ms': rawMs,
+    'migration MB/s': report.bytesSent / report.totalMs / 1000,
+    'raw MB/s': report.bytesSent / rawMs / 1000,
+    'of raw pipe': rawMs / report.totalMs,
+    'of link rate': linkMs / report.totalMs,
+  };
 }
 
 /**
@@ -32,18 +55,7 @@ export async function transportBench(o: { sizeMiB: number; linkSizeMiB: number; 
         options: { verify: 'sent', channels },
       });
       const rawMs = await rawPipe(report.bytesSent);
-      rows.push({
-        link: 'loopback',
-        channels,
-        rep,
-        MiB: report.bytesSent / 2 ** 20,
-        'migration ms': report.totalMs,
-        'raw pipe ms': rawMs,
-        'migration MB/s': report.bytesSent / report.totalMs / 1000,
-        'raw MB/s': report.bytesSent / rawMs / 1000,
-        'of raw pipe': rawMs / report.totalMs,
-        'of link rate': Number.NaN,
-      });
+      rows.push(row('loopback', channels, rep, report, rawMs, Number.NaN));
       log(`loopback ${o.sizeMiB} MiB, ${channels} channel(s): migration ${report.totalMs.toFixed(0)} ms, raw pipe ${rawMs.toFixed(0)} ms`);
     }
   }
@@ -69,18 +81,7 @@ export async function transportBench(o: { sizeMiB: number; linkSizeMiB: number; 
           });
           const rawMs = await rawPipe(report.bytesSent, address);
           const linkMs = ((report.bytesSent * 8) / linkRate) * 1000;
-          rows.push({
-            link: `1 Gbit/s ${link.qdisc}`,
-            channels,
-            rep,
-            MiB: report.bytesSent / 2 ** 20,
-            'migration ms': report.totalMs,
-            'raw pipe ms': rawMs,
-            'migration MB/s': report.bytesSent / report.totalMs / 1000,
-            'raw MB/s': report.bytesSent / rawMs / 1000,
-            'of raw pipe': rawMs / report.totalMs,
-            'of link rate': linkMs / report.totalMs,
-          });
+          rows.push(row(`1 Gbit/s ${link.qdisc}`, channels, rep, report, rawMs, linkMs));
           log(
             `shaped ${o.linkSizeMiB} MiB, ${channels} channel(s): migration ${report.totalMs.toFixed(0)} ms, raw pipe ${rawMs.toFixed(0)} ms, link ${linkMs.toFixed(0)} ms`,
           );

@@ -743,19 +743,24 @@ class IncomingSession {
           `memory digest ${toHex(this.digest)} differs from the source's ${toHex(complete.digest)}`,
         );
       }
-      try {
-        await this.o.controlPlane.loadDeviceState(this.deviceState, this.memory);
-      } catch (err) {
-        throw new MigrationError(ErrorCode.CONTROL_PLANE_FAILED, `loadDeviceState() failed: ${(err as Error).message}`, { cause: err });
-      }
-      this.verifyMs = this.clock.nowMs() - start;
-      if (this.phase.is('failed')) return;
-      this.phase.to('ready');
-      this.busy = false;
-      this.transport.write(encodeFrame(MessageType.READY, msg.ready, { digest: this.digest }));
+      await this.loadAndSendReady(start, this.digest);
     } catch (err) {
       this.fail(toFerryError(err, ErrorCode.CONTROL_PLANE_FAILED), true);
     }
+  }
+
+  /** Has the control plane load the device state, then answers READY: the source may commit. */
+  private async loadAndSendReady(start: number, digest: bigint): Promise<void> {
+    try {
+      await this.o.controlPlane.loadDeviceState(this.deviceState!, this.memory);
+    } catch (err) {
+      throw new MigrationError(ErrorCode.CONTROL_PLANE_FAILED, `loadDeviceState() failed: ${(err as Error).message}`, { cause: err });
+    }
+    this.verifyMs = this.clock.nowMs() - start;
+    if (this.phase.is('failed')) return;
+    this.phase.to('ready');
+    this.busy = false;
+    this.transport.write(encodeFrame(MessageType.READY, msg.ready, { digest }));
   }
 
   /** Post-copy: the device state is here; load it and tell the source we can take the guest. */
@@ -765,17 +770,8 @@ class IncomingSession {
       this.phase.to('verifying');
       // Before READY: a refusal here still leaves the guest running on the source.
       if (this.o.postcopyFaults === 'userfaultfd') this.postcopy!.useUserfaultfd();
-      try {
-        await this.o.controlPlane.loadDeviceState(this.deviceState!, this.memory);
-      } catch (err) {
-        throw new MigrationError(ErrorCode.CONTROL_PLANE_FAILED, `loadDeviceState() failed: ${(err as Error).message}`, { cause: err });
-      }
-      this.verifyMs = this.clock.nowMs() - start;
-      if (this.phase.is('failed')) return;
-      this.phase.to('ready');
-      this.busy = false;
       // No digest yet: pages are still missing. It is checked when the last one has arrived.
-      this.transport.write(encodeFrame(MessageType.READY, msg.ready, { digest: 0n }));
+      await this.loadAndSendReady(start, 0n);
     } catch (err) {
       this.fail(toFerryError(err, ErrorCode.CONTROL_PLANE_FAILED), true);
     }
