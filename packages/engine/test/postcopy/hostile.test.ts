@@ -122,3 +122,32 @@ describe('a hostile destination', () => {
     }
   });
 });
+
+describe('a hostile prober', () => {
+  it('is cut off when a PROBE_DATA frame is over 1 MiB, before its body is read', async () => {
+    const destination = await listenSink();
+    const t = await TcpTransport.connect({ host: '127.0.0.1', port: destination.port, maxBodyBytes: 1 << 20 });
+    const closed = new Promise<string>((resolve) => t.onClose((e) => resolve(e.code)));
+    t.onFrame(() => {});
+    t.write(
+      encodeFrame(MessageType.HELLO, messages.hello, {
+        versionMin: 1,
+        versionMax: 1,
+        intent: Intent.PROBE,
+        sessionId: new Uint8Array(16),
+        pageSize: 4096,
+        features: 0,
+        guestId: '',
+        regions: [{ name: 'ram0', sizeBytes: MiB }],
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    // Only the 8-byte header of a 2 MiB PROBE_DATA: the destination must refuse on the length alone.
+    const header = Buffer.alloc(8);
+    header.writeUInt32LE(2 * MiB, 0);
+    header[4] = MessageType.PROBE_DATA;
+    t.write(header);
+    expect(await closed).toBe(ErrorCode.CONNECTION_LOST);
+    await destination.close();
+  });
+});
