@@ -17,16 +17,9 @@ import {
 import { predictDowntimeMs } from '../estimate/downtime.ts';
 import { digestOfPageHashes, memoryDigest, memoryDigestAsync } from '../memory/digest.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
-import { Feature, Intent, MessageType, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
+import { Intent, MessageType } from '../protocol/constants.ts';
 import { decodeBody, encodeFrame, expectType, type Frame } from '../protocol/frame.ts';
-import {
-  FRAME_HEADER_BYTES,
-  MAX_FRAME_BODY_BYTES,
-  MAX_HELLO_BODY_BYTES,
-  MAX_DATA_CHANNELS,
-  MAX_MISSING_PAGES_PER_MESSAGE,
-  PAGE_ENTRY_BYTES,
-} from '../protocol/limits.ts';
+import { MAX_DATA_CHANNELS, MAX_MISSING_PAGES_PER_MESSAGE, PAGE_ENTRY_BYTES } from '../protocol/limits.ts';
 import * as msg from '../protocol/messages.ts';
 import { defaultPolicy, hybridPolicy, type SwitchoverPolicy } from '../estimate/policy.ts';
 import { PageServer } from '../postcopy/page-server.ts';
@@ -34,9 +27,8 @@ import { RoundSender } from '../precopy/round-sender.ts';
 import type { MigrationEvent } from '../session/events.ts';
 import type { DowntimeBreakdown, MigrationReport } from '../session/report.ts';
 import { SOURCE_TRANSITIONS, type SourcePhase, StateMachine } from '../session/state-machine.ts';
-import { Inbox } from '../transport/inbox.ts';
+import type { Inbox } from '../transport/inbox.ts';
 import { Pacer } from '../transport/pacer.ts';
-import { authenticateToDestination } from '../transport/psk-auth.ts';
 import { TcpTransport } from '../transport/tcp.ts';
 import type { TlsOptions } from '../transport/tls-options.ts';
 import type { FrameTransport } from '../transport/transport.ts';
@@ -45,6 +37,7 @@ import { type Clock, systemClock } from '../util/clock.ts';
 import { type Deferred, deferred } from '../util/deferred.ts';
 import { withTimeout } from '../util/timeout.ts';
 import type { SourceControlPlane } from './control-plane.ts';
+import { type RecoveredLink, SourceConnector } from './source-connector.ts';
 
 export interface MigrateOptions {
   /** Where the destination listens. */
@@ -176,6 +169,7 @@ class SourceMigration {
   private readonly clock: Clock;
   private readonly phase: StateMachine<SourcePhase>;
   private readonly sessionId = randomBytes(16);
+  private readonly connector: SourceConnector;
   private transport: FrameTransport | undefined;
   private startMs = 0;
   /** Sends the rounds; also what the acknowledgements are checked against. */
@@ -204,6 +198,14 @@ class SourceMigration {
     this.clock = options.clock ?? systemClock;
     this.pacer = options.maxBandwidth instanceof Pacer ? options.maxBandwidth : new Pacer(options.maxBandwidth ?? 0, { clock: this.clock });
     this.phase = new StateMachine<SourcePhase>('connecting', SOURCE_TRANSITIONS, (from, to) => this.emit({ type: 'phase', from, to }));
+    this.connector = new SourceConnector({
+      options,
+      sessionId: this.sessionId,
+      clock: this.clock,
+      route: (frame) => this.route(frame),
+      emit: (event) => this.emit(event),
+      checkAborted: () => this.checkAborted(),
+    });
   }
 
   async run(): Promise<MigrationReport> {
@@ -230,6 +232,14 @@ class SourceMigration {
     return n;
   }
 
+  /** Reconnects through the connector and makes the new connection the migration's. */
+  private async reconnect(phase: 'precopy' | 'postcopy', timeoutMs: number, cause: FerryError): Promise<RecoveredLink> {
+    const back = await this.connector.reconnect(phase, timeoutMs, cause);
+    this.bytesOnEarlierConnections += this.transport?.bytesWritten ?? 0;
+    this.transport = back.transport;
+    return back;
+  }
+
   /** Ends the data channels, keeping their byte counts for the report. */
   private async closeChannels(): Promise<void> {
     const channels = this.dataChannels;
@@ -237,38 +247,6 @@ class SourceMigration {
     for (const c of channels) this.bytesOnEarlierConnections += c.bytesWritten;
     this.sender?.setDataChannels([]);
     await Promise.all(channels.map((c) => c.end().catch(() => {})));
-  }
-
-  /** A new connection to the destination (TLS when configured), within `timeoutMs` if given. */
-  private connect(timeoutMs?: number): Promise<TcpTransport> {
-    const o = this.o;
-    const limit = timeoutMs ?? o.connectTimeoutMs;
-    return TcpTransport.connect({
-      host: o.host,
-      port: o.port,
-      maxBodyBytes: MAX_HELLO_BODY_BYTES,
-      ...(limit !== undefined && { timeoutMs: limit }),
-      ...(o.signal !== undefined && { signal: o.signal }),
-      ...(o.tls !== undefined && { tls: o.tls }),
-    });
-  }
-
-  /** Opens one extra data channel of this session (HELLO intent CHANNEL, authenticated like the first). */
-  private async openChannel(): Promise<TcpTransport> {
-    const t = await this.connect();
-    try {
-      t.setIdleTimeout(0);
-      const inbox = new Inbox(t, () => false);
-      await this.handshake(t, inbox, Intent.CHANNEL);
-      // A data channel that breaks breaks the migration (before COMMIT the guest runs on here).
-      t.onClose((err) => {
-        if (this.dataChannels.includes(t) && !this.phase.is('completed', 'failed', 'outcome-unknown')) this.transport?.destroy(err);
-      });
-      return t;
-    } catch (err) {
-      t.destroy();
-      throw err;
-    }
   }
 
   private async runInner(): Promise<MigrationReport> {
@@ -279,10 +257,8 @@ class SourceMigration {
       }
       this.checkAborted();
       const kernels = o.kernels ?? (await loadKernels());
-      const transport = await this.connect();
+      const transport = await this.connector.connect();
       this.transport = transport;
-      transport.setIdleTimeout(o.idleTimeoutMs ?? 30_000);
-      transport.setLastWords((err) => encodeFrame(MessageType.ABORT, msg.errorReport, { code: err.code, message: err.message }));
       const onAbort = (): void =>
         this.transport?.destroy(new MigrationError(ErrorCode.ABORTED, 'migration cancelled', { cause: o.signal?.reason }));
       o.signal?.addEventListener('abort', onAbort, { once: true });
@@ -296,17 +272,14 @@ class SourceMigration {
     }
   }
 
-  private async migrateOver(firstTransport: FrameTransport, kernels: Kernels): Promise<MigrationReport> {
+  private async migrateOver(firstTransport: TcpTransport, kernels: Kernels): Promise<MigrationReport> {
     const o = this.o;
     const memory = o.memory;
     // The connection may be replaced during pre-copy (precopyRecoveryMs): these follow it.
-    let transport = firstTransport;
-    let inbox = new Inbox(transport, (frame) => this.route(frame));
-    let closed = deferred<never>();
-    transport.onClose((err) => closed.reject(err));
+    let { transport, inbox, closed } = this.connector.attach(firstTransport);
 
     this.phase.to('handshake');
-    await this.handshake(transport, inbox, Intent.MIGRATE);
+    await this.connector.handshake(transport, inbox, Intent.MIGRATE);
 
     const verify = o.verify ?? 'memory';
     // Measured, not assumed: the digest is a fixed part of every switchover (an upper bound:
@@ -345,7 +318,11 @@ class SourceMigration {
       if ((o.precopyRecoveryMs ?? 0) > 0) {
         throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'precopyRecoveryMs works over one channel only, for now');
       }
-      for (let i = 1; i < channels; i++) this.dataChannels.push(await this.openChannel());
+      const broken = (channel: TcpTransport, err: FerryError): void => {
+        // A data channel that breaks breaks the migration (before COMMIT the guest runs on here).
+        if (this.dataChannels.includes(channel) && !this.phase.is('completed', 'failed', 'outcome-unknown')) this.transport?.destroy(err);
+      };
+      for (let i = 1; i < channels; i++) this.dataChannels.push(await this.connector.openChannel(broken));
       sender.setDataChannels(this.dataChannels);
     }
     const connectRttMs = transport instanceof TcpTransport ? transport.connectRttMs : Number.NaN;
@@ -587,99 +564,6 @@ class SourceMigration {
     this.emit({ type: 'completed', report });
     await callHook('release', () => o.controlPlane.release?.());
     return report;
-  }
-
-  /** HELLO (and the PSK exchange when keyed) up to HELLO_ACCEPT. */
-  private async handshake(transport: FrameTransport, inbox: Inbox, intent: Intent): Promise<void> {
-    const o = this.o;
-    const helloFrame = encodeFrame(MessageType.HELLO, msg.hello, {
-      versionMin: MIN_PROTOCOL_VERSION,
-      versionMax: PROTOCOL_VERSION,
-      intent,
-      sessionId: this.sessionId,
-      pageSize: o.memory.pageSize,
-      features:
-        (o.psk ? Feature.PSK_AUTH : 0) |
-        ((o.strategy ?? 'precopy') === 'precopy' ? 0 : Feature.POSTCOPY) |
-        ((o.precopyRecoveryMs ?? 0) > 0 ? Feature.RESUMABLE : 0) |
-        ((o.channels ?? 1) > 1 ? Feature.CHANNELS : 0),
-      guestId: o.guestId ?? '',
-      regions: o.memory.layout.regions,
-    });
-    await transport.send(helloFrame);
-    if (o.psk) {
-      const next = (): Promise<Frame> => inbox.next(o.handshakeTimeoutMs ?? 10_000, 'authentication');
-      await authenticateToDestination(transport, next, o.psk, this.sessionId, helloFrame.subarray(FRAME_HEADER_BYTES));
-    }
-    const reply = await inbox.next(o.handshakeTimeoutMs ?? 10_000, 'handshake');
-    expectHandshake(reply);
-  }
-
-  /**
-   * Post-copy lost its connection: reconnect to the destination (same session, authenticated
-   * again), learn which pages it still lacks, and continue serving on the new connection.
-   * Retries until `recoveryTimeoutMs`, then throws.
-   */
-  private async reconnect(
-    phase: 'precopy' | 'postcopy',
-    timeoutMs: number,
-    cause: FerryError,
-  ): Promise<{ transport: FrameTransport; inbox: Inbox; closed: Deferred<never>; missing: DirtyBitmap[]; missingPages: number }> {
-    const o = this.o;
-    const deadline = this.clock.nowMs() + timeoutMs;
-    let lastError = cause;
-    for (let attempt = 1; this.clock.nowMs() < deadline; attempt++) {
-      this.checkAborted();
-      this.emit({ type: 'reconnecting', phase, attempt, reason: lastError.message });
-      let transport: TcpTransport | undefined;
-      try {
-        transport = await this.connect(Math.max(100, Math.min(o.connectTimeoutMs ?? 5_000, deadline - this.clock.nowMs())));
-        const t = transport;
-        t.setIdleTimeout(o.idleTimeoutMs ?? 30_000);
-        t.setLastWords((err) => encodeFrame(MessageType.ABORT, msg.errorReport, { code: err.code, message: err.message }));
-        const inbox = new Inbox(t, (frame) => this.route(frame));
-        const closed = deferred<never>();
-        closed.promise.catch(() => {});
-        t.onClose((err) => closed.reject(err));
-        await this.handshake(t, inbox, Intent.RECOVER);
-        t.setMaxBodyBytes(MAX_FRAME_BODY_BYTES);
-        const missing = o.memory.regions.map((r) => new DirtyBitmap(r.pageCount));
-        let count = 0;
-        for (;;) {
-          const frame = await inbox.next(o.handshakeTimeoutMs ?? 10_000, 'missing-page map');
-          if (frame.type === MessageType.RECOVER_END) {
-            const end = decodeBody(msg.recoverEnd, frame.body);
-            if (end.missingPages !== count) {
-              throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `RECOVER_END counts ${end.missingPages} missing pages, the maps ${count}`);
-            }
-            break;
-          }
-          const m = decodeBody(msg.postcopyMissing, expectType(frame, MessageType.RECOVER_MISSING));
-          const target = missing[m.region];
-          if (!target || m.firstPage + m.pageCount > target.bitCount) {
-            throw new ProtocolError(ErrorCode.PAGE_OUT_OF_RANGE, `RECOVER_MISSING past the end of region ${m.region}`);
-          }
-          const part = DirtyBitmap.fromRuns(m.pageCount, m.runs);
-          for (let p = part.nextSet(0); p >= 0; p = part.nextSet(p + 1)) target.set(m.firstPage + p);
-          count += part.count();
-        }
-        this.bytesOnEarlierConnections += this.transport?.bytesWritten ?? 0;
-        this.transport = t;
-        this.emit({ type: 'recovered', phase, missingPages: count });
-        return { transport: t, inbox, closed, missing, missingPages: count };
-      } catch (err) {
-        transport?.destroy();
-        lastError = toFerryError(err, ErrorCode.CONNECTION_LOST);
-        // A destination that refuses outright will not change its mind; REJECTED may only mean
-        // it has not noticed the broken connection yet.
-        const refused = lastError instanceof HandshakeError && lastError.code !== ErrorCode.REJECTED;
-        if (refused || lastError instanceof PeerError) throw lastError;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-    throw new MigrationError(ErrorCode.TIMEOUT, `${phase} not recovered within ${timeoutMs} ms: ${lastError.message}`, {
-      cause: lastError,
-    });
   }
 
   /**
@@ -999,16 +883,6 @@ class SourceMigration {
     } catch {
       // A listener's bug must not fail the migration.
     }
-  }
-}
-
-function expectHandshake(frame: Frame): void {
-  const accept = decodeBody(msg.helloAccept, expectType(frame, MessageType.HELLO_ACCEPT));
-  if (accept.version < MIN_PROTOCOL_VERSION || accept.version > PROTOCOL_VERSION) {
-    throw new HandshakeError(
-      ErrorCode.VERSION_UNSUPPORTED,
-      `destination chose version ${accept.version}, we speak ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}`,
-    );
   }
 }
 
