@@ -600,6 +600,7 @@ class SourceMigration {
       batchPages: 32,
       clock: this.clock,
     });
+    const bytesBeforePause = this.transportBytes();
     const pauseStart = this.clock.nowMs();
     this.phase.to('paused');
     this.paused = true;
@@ -653,6 +654,8 @@ class SourceMigration {
       return digestPromise;
     };
     let resumed: msg.Resumed = { resumeMicros: 0, verifyMicros: 0 };
+    // The map of missing pages and the device state; page requests may start before RESUMED.
+    let bytesDuringDowntime = 0;
     let resumedAt: number | undefined;
     let recoveries = 0;
     let link = { transport, inbox, closed };
@@ -662,6 +665,7 @@ class SourceMigration {
           const resumedFrame = await link.inbox.next(handoverTimeoutMs, 'waiting for RESUMED');
           resumed = decodeBody(msg.resumed, expectType(resumedFrame, MessageType.RESUMED));
           resumedAt = this.clock.nowMs();
+          bytesDuringDowntime = this.transportBytes() - bytesBeforePause;
           this.phase.to('postcopy');
         }
         // The background push starts once the guest runs: before, it would only compete with
@@ -721,7 +725,7 @@ class SourceMigration {
       },
       destination: { verifyMs: resumed.verifyMicros / 1000, resumeMs: resumed.resumeMicros / 1000 },
       bytesSent: this.transportBytes(),
-      bytesSentDuringDowntime: 0,
+      bytesSentDuringDowntime: bytesDuringDowntime,
       pagesSent: (this.sender?.pagesSent ?? 0) + stats.requestedPages + stats.pushedPages,
       rounds: this.sender?.rounds ?? [],
       finalRoundPages: 0,

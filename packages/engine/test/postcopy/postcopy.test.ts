@@ -131,6 +131,9 @@ describe('post-copy', () => {
     expect(report.strategy).toBe('postcopy');
     expect(report.rounds).toEqual([]);
     expect(report.postcopy?.missingPages).toBe(source.totalPages);
+    // While paused: the map of missing pages (a few bytes: all missing) and the device state, no pages.
+    expect(report.bytesSentDuringDowntime).toBeGreaterThan(0);
+    expect(report.bytesSentDuringDowntime).toBeLessThan(64 * 1024);
     expect(report.postcopy!.requestedPages + report.postcopy!.pushedPages).toBe(source.totalPages);
     expect(report.digest).toBe(incoming.digest);
     expect(incoming.postcopy?.faults).toBeGreaterThan(0);
