@@ -420,15 +420,18 @@ impl MissingPageHandler {
         }
     }
 
-    /// Fills guest page `page` with `bytes` (one page) and wakes its waiters. False if it was
-    /// there already.
-    #[napi(ts_args_type = "page: number, bytes: Uint8Array")]
-    pub fn copy(&self, page: u32, bytes: TypedArrayArg) -> Result<bool> {
-        let bytes = bytes.bytes("bytes")?;
-        if bytes.len() != self.page_size {
+    /// Fills guest page `page` with the page-size bytes at `offset` in `data` and wakes its
+    /// waiters. False if it was there already. An offset rather than a view per page.
+    #[napi(ts_args_type = "page: number, data: Uint8Array, offset: number")]
+    pub fn copy(&self, page: u32, data: TypedArrayArg, offset: f64) -> Result<bool> {
+        let data = data.bytes("data")?;
+        if !(offset >= 0.0
+            && offset.fract() == 0.0
+            && offset as usize + self.page_size <= data.len())
+        {
             return Err(Error::new(
                 Status::InvalidArg,
-                "bytes must be exactly one page",
+                "data must hold a whole page at offset",
             ));
         }
         #[cfg(target_os = "linux")]
@@ -438,12 +441,17 @@ impl MissingPageHandler {
                 .as_ref()
                 .ok_or_else(|| Error::new(Status::InvalidArg, "the handler was closed"))?;
             inner
-                .copy(page as usize * self.page_size, bytes)
+                .copy(
+                    page as usize * self.page_size,
+                    data,
+                    offset as usize,
+                    self.page_size,
+                )
                 .map_err(io_error)
         }
         #[cfg(not(target_os = "linux"))]
         {
-            let _ = (page, bytes);
+            let _ = (page, data, offset);
             Err(Error::new(Status::GenericFailure, "closed"))
         }
     }
@@ -472,6 +480,7 @@ mod linux {
     pub struct Missing {
         uffd: Arc<Userfaultfd>,
         mapping: Arc<Mapping>,
+        scratch: std::sync::Mutex<Vec<u8>>,
         wake: Fd,
         thread: Option<std::thread::JoinHandle<()>>,
     }
@@ -532,24 +541,33 @@ mod linux {
             Ok(Self {
                 uffd,
                 mapping,
+                scratch: std::sync::Mutex::new(Vec::new()),
                 wake,
                 thread: Some(thread),
             })
         }
 
-        pub fn copy(&self, offset: usize, bytes: crate::shared::SharedBytes) -> io::Result<bool> {
-            if offset + bytes.len() > self.mapping.len() {
+        pub fn copy(
+            &self,
+            offset: usize,
+            src: crate::shared::SharedBytes,
+            src_offset: usize,
+            len: usize,
+        ) -> io::Result<bool> {
+            if offset + len > self.mapping.len() {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     "page past the end of the mapping",
                 ));
             }
-            // The source buffer may be shared with other threads: copy it privately first.
-            let mut private = vec![0u8; bytes.len()];
-            bytes.snapshot(0, &mut private);
+            // The source may be shared with other threads: copy it privately first, into a
+            // buffer kept for the purpose (one page, reused: no allocation per page).
+            let mut private = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+            private.resize(len, 0);
+            src.snapshot(src_offset, &mut private[..len]);
             let dst = self.mapping.as_ptr() as usize + offset;
             // SAFETY: `private` holds `len` readable bytes.
-            unsafe { self.uffd.copy(dst, private.as_ptr(), private.len()) }
+            unsafe { self.uffd.copy(dst, private.as_ptr(), len) }
         }
     }
 

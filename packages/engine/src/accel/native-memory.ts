@@ -33,8 +33,8 @@ export interface NativeWriteTracker {
 
 /** Post-copy by real page faults on one mapping (userfaultfd missing mode). */
 export interface NativeMissingPageHandler {
-  /** Fills guest page `page` and wakes its waiters; false if it was there already. */
-  copy(page: number, bytes: Uint8Array): boolean;
+  /** Fills guest page `page` from `data` at `offset` and wakes its waiters; false if it was there already. */
+  copy(page: number, data: Uint8Array, offset: number): boolean;
   close(): void;
 }
 

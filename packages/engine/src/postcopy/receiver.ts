@@ -44,6 +44,8 @@ export class PostcopyReceiver implements PageSink {
   private readonly waiters = new Map<number, (() => void)[]>();
   private readonly latencies: number[] = [];
   private readonly regionFirst: number[] = [];
+  /** Buffer views of the regions, made once, for page copies without a view per page. */
+  private readonly regionBuffers: Buffer[];
   private channel: MessageChannel | undefined;
   /** False until the guest runs: before that nothing can request or change a page. */
   private running = false;
@@ -55,6 +57,7 @@ export class PostcopyReceiver implements PageSink {
     this.clock = clock;
     this.sendRequest = sendRequest;
     this.presence = new PresenceMap(memory.regions.map((r) => r.pageCount));
+    this.regionBuffers = memory.regions.map((r) => Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength));
     this.requested = memory.regions.map((r) => new DirtyBitmap(r.pageCount));
     let first = 0;
     for (const r of memory.regions) {
@@ -81,8 +84,8 @@ export class PostcopyReceiver implements PageSink {
 
   /** Asks the source for a missing page once; a page here or already asked for costs nothing. */
   request(region: number, page: number): void {
-    const region_ = this.memory.regions[region];
-    if (!region_ || !Number.isInteger(page) || page < 0 || page >= region_.pageCount) return;
+    const pageCount = this.memory.regions[region]?.pageCount ?? 0;
+    if (!Number.isInteger(page) || page < 0 || page >= pageCount) return;
     if (this.presence.has(region, page) || this.requested[region]!.test(page)) return;
     this.requested[region]!.set(page);
     this.requestedAt.set(this.key(region, page), this.clock.nowMs());
@@ -151,10 +154,10 @@ export class PostcopyReceiver implements PageSink {
     this.faultHandlers = handlers;
   }
 
-  write(region: number, page: number, bytes: Uint8Array): void {
+  write(region: number, page: number, src: Buffer, offset: number): void {
     const ps = this.memory.pageSize;
-    if (this.faultHandlers) this.faultHandlers[region]!.copy(page, bytes);
-    else this.memory.regions[region]!.bytes.set(bytes, page * ps);
+    if (this.faultHandlers) this.faultHandlers[region]!.copy(page, src, offset);
+    else src.copy(this.regionBuffers[region]!, page * ps, offset, offset + ps);
     this.presence.markPresent(region, page);
     const key = this.key(region, page);
     const askedAt = this.requestedAt.get(key);
