@@ -1,5 +1,5 @@
 import type { BatchEncoder, EncodedBatch } from '../codec/batch-encoder.ts';
-import { DirtyBitmap } from '../dirty/bitmap.ts';
+import type { DirtyBitmap } from '../dirty/bitmap.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import type { Pacer } from '../transport/pacer.ts';
 import type { FrameTransport } from '../transport/transport.ts';
@@ -36,7 +36,6 @@ export class PageServer {
   private readonly pacer: Pacer | undefined;
   /** Pages not sent yet, per region. */
   private missing: readonly DirtyBitmap[];
-  private readonly urgent: readonly DirtyBitmap[];
   private remaining: number;
   private cursorRegion = 0;
   private cursorPage = 0;
@@ -69,7 +68,6 @@ export class PageServer {
     this.round = o.round;
     this.prepaging = o.prepaging ?? true;
     this.missing = o.missing;
-    this.urgent = o.memory.regions.map((r) => new DirtyBitmap(r.pageCount));
     this.remaining = o.missing.reduce((n, b) => n + b.count(), 0);
   }
 
@@ -94,19 +92,14 @@ export class PageServer {
     }
     this.requests++;
     const missing = this.missing[region]!;
-    const urgent = this.urgent[region]!;
     const end = Math.min(page + count, missing.bitCount);
-    let any = false;
-    for (let p = missing.nextSet(page); p >= 0 && p < end; p = missing.nextSet(p + 1)) {
-      urgent.set(p);
-      any = true;
-    }
-    if (!any) {
+    const first = missing.nextSet(page);
+    if (first < 0 || first >= end) {
       this.lateRequests++;
       return;
     }
-    for (let from = page; from >= 0 && from < end; ) {
-      const { sent, nextFrom } = this.sendFrom(region, urgent, from, end, false);
+    for (let from = first; from >= 0 && from < end; ) {
+      const { sent, nextFrom } = this.sendFrom(region, from, end, false);
       this.requestedPages += sent;
       from = sent === 0 ? -1 : nextFrom;
     }
@@ -126,7 +119,6 @@ export class PageServer {
     this.transport = transport;
     this.missing = missing;
     this.remaining = missing.reduce((n, b) => n + b.count(), 0);
-    for (const u of this.urgent) u.clearAll();
     this.generation++;
     this.inFlight = 0;
     const pending = this.pendingRequests;
@@ -156,7 +148,7 @@ export class PageServer {
       if (over()) return;
       const { region, page } = this.nextMissing();
       if (region < 0) return;
-      this.pushedPages += this.sendFrom(region, this.missing[region]!, page, this.missing[region]!.bitCount, true).sent;
+      this.pushedPages += this.sendFrom(region, page, this.missing[region]!.bitCount, true).sent;
       // Let requests in between pushes.
       if (this.inFlight >= BACKGROUND_IN_FLIGHT) continue;
       await new Promise((resolve) => setImmediate(resolve));
@@ -180,21 +172,20 @@ export class PageServer {
   }
 
   /**
-   * Encodes one batch of the set bits of `bits` from `from` on (below `end`), writes it, and
-   * clears those pages from `missing` and `urgent`. `bits` is `missing` itself, or `urgent`,
-   * which then holds exactly the missing pages of the requested range.
+   * Encodes one batch of the missing pages of `region` from `from` on, below `end` (the
+   * requested range's end, or the region's for the push), writes it, and clears those pages
+   * from `missing`. Returns the pages sent and the next missing page below `end` (-1: none).
    */
-  private sendFrom(region: number, bits: DirtyBitmap, from: number, end: number, background: boolean): { sent: number; nextFrom: number } {
+  private sendFrom(region: number, from: number, end: number, background: boolean): { sent: number; nextFrom: number } {
     const r = this.memory.regions[region]!;
-    const { batch, nextFrom } = this.encoder.next(r, region, bits, from, this.round, false);
-    if (!batch) return { sent: 0, nextFrom: -1 };
-    const upTo = nextFrom < 0 ? bits.bitCount : nextFrom;
     const missing = this.missing[region]!;
-    const urgent = this.urgent[region]!;
+    const { batch, nextFrom } = this.encoder.next(r, region, missing, from, this.round, false, end);
+    if (!batch) return { sent: 0, nextFrom: -1 };
+    // The batch holds the missing pages from `from` up to the next one it left (or `end`).
+    const upTo = nextFrom < 0 ? end : Math.min(nextFrom, end);
     let sent = 0;
-    for (let p = bits.nextSet(from); p >= 0 && p < upTo; p = bits.nextSet(p + 1)) {
+    for (let p = missing.nextSet(from); p >= 0 && p < upTo; p = missing.nextSet(p + 1)) {
       missing.clear(p);
-      urgent.clear(p);
       sent++;
     }
     this.remaining -= sent;
