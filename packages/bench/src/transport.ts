@@ -11,6 +11,23 @@ function fillRandom(memory: GuestMemory): void {
   }
 }
 
+/** A migration of idle, incompressible memory, then a raw socket pipe of the same bytes over the same path. */
+async function againstRawPipe(
+  sizeMiB: number,
+  channels: number,
+  link?: { netns: string; address: string },
+): Promise<{ report: MigrationReport; rawMs: number }> {
+  const report = await runMigration({
+    sizeMiB,
+    fill: fillRandom,
+    dirtyPagesPerSec: 0,
+    workingSet: 1,
+    options: { verify: 'sent', channels },
+    ...(link && { link }),
+  });
+  return { report, rawMs: await rawPipe(report.bytesSent, link) };
+}
+
 /** One table row: the migration beside the raw pipe (and the link's nominal time, when shaped). */
 function row(
   link: string,
@@ -47,14 +64,7 @@ export async function transportBench(o: { sizeMiB: number; linkSizeMiB: number; 
 
   for (let rep = 0; rep < o.repeats; rep++) {
     for (const channels of [1, 2, 4]) {
-      const report = await runMigration({
-        sizeMiB: o.sizeMiB,
-        fill: fillRandom,
-        dirtyPagesPerSec: 0,
-        workingSet: 1,
-        options: { verify: 'sent', channels },
-      });
-      const rawMs = await rawPipe(report.bytesSent);
+      const { report, rawMs } = await againstRawPipe(o.sizeMiB, channels);
       rows.push(row('loopback', channels, rep, report, rawMs, Number.NaN));
       log(`loopback ${o.sizeMiB} MiB, ${channels} channel(s): migration ${report.totalMs.toFixed(0)} ms, raw pipe ${rawMs.toFixed(0)} ms`);
     }
@@ -71,15 +81,7 @@ export async function transportBench(o: { sizeMiB: number; linkSizeMiB: number; 
       const address = { netns: link.netns, address: link.peerAddress };
       for (let rep = 0; rep < o.repeats; rep++) {
         for (const channels of [1, 4]) {
-          const report = await runMigration({
-            sizeMiB: o.linkSizeMiB,
-            fill: fillRandom,
-            dirtyPagesPerSec: 0,
-            workingSet: 1,
-            options: { verify: 'sent', channels },
-            link: address,
-          });
-          const rawMs = await rawPipe(report.bytesSent, address);
+          const { report, rawMs } = await againstRawPipe(o.linkSizeMiB, channels, address);
           const linkMs = ((report.bytesSent * 8) / linkRate) * 1000;
           rows.push(row(`1 Gbit/s ${link.qdisc}`, channels, rep, report, rawMs, linkMs));
           log(

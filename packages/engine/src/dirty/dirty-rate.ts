@@ -44,9 +44,7 @@ export async function measureDirtyRate(options: {
       for (let r = 0; r < pageCounts.length; r++) {
         scratch[r]!.clearAll();
         pages += await options.tracker.sync(r, scratch[r]!);
-        const u = union[r]!.words;
-        const w = scratch[r]!.words;
-        for (let i = 0; i < w.length; i++) u[i]! |= w[i]!;
+        union[r]!.or(scratch[r]!);
       }
       const now = clock.nowMs();
       intervals.push((pages / Math.max(now - last, 0.001)) * 1000);

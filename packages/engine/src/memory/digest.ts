@@ -45,9 +45,17 @@ export function hashMemorySparse(memory: GuestMemory, kernels: Kernels, zeroPage
       kernels.hashPages(region.bytes, ps, out);
     } else {
       out.fill(zeroPageHash);
-      for (let p = 0; p < region.pageCount; p++) {
-        if ((resident[p >>> 5]! & (1 << (p & 31))) === 0) continue;
-        kernels.hashPages(region.bytes.subarray(p * ps, (p + 1) * ps), ps, out.subarray(p, p + 1));
+      const isResident = (p: number): boolean => (resident[p >>> 5]! & (1 << (p & 31))) !== 0;
+      // One kernel call per run of resident pages; empty words are skipped whole.
+      for (let p = 0; p < region.pageCount; ) {
+        if (!isResident(p)) {
+          p = resident[p >>> 5] === 0 ? (p | 31) + 1 : p + 1;
+          continue;
+        }
+        let end = p + 1;
+        while (end < region.pageCount && isResident(end)) end++;
+        kernels.hashPages(region.bytes.subarray(p * ps, end * ps), ps, out.subarray(p, end));
+        p = end;
       }
     }
     key += region.pageCount;

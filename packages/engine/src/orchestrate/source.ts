@@ -232,6 +232,15 @@ class SourceMigration {
     return n;
   }
 
+  /**
+   * Only a broken connection is worth a reconnect: not what the destination refused or found
+   * wrong (that stays wrong), nor a cancellation.
+   */
+  private worthReconnecting(error: FerryError, transport: FrameTransport): boolean {
+    if (error instanceof PeerError || this.o.signal?.aborted) return false;
+    return transport.closed || error.code === ErrorCode.CONNECTION_LOST || error.code === ErrorCode.TIMEOUT;
+  }
+
   /** Reconnects through the connector and makes the new connection the migration's. */
   private async reconnect(phase: 'precopy' | 'postcopy', timeoutMs: number, cause: FerryError): Promise<RecoveredLink> {
     const back = await this.connector.reconnect(phase, timeoutMs, cause);
@@ -399,8 +408,7 @@ class SourceMigration {
     // acknowledged; the guest runs on meanwhile. Anything else, or no recovery asked for: fail.
     const recoverPrecopy = async (err: unknown): Promise<void> => {
       const error = toFerryError(err, ErrorCode.CONNECTION_LOST);
-      const broken = error.code === ErrorCode.CONNECTION_LOST || error.code === ErrorCode.TIMEOUT;
-      if (precopyRecoveryMs <= 0 || !broken || error instanceof PeerError || o.signal?.aborted) throw error;
+      if (precopyRecoveryMs <= 0 || !this.worthReconnecting(error, transport)) throw error;
       transport.destroy(error);
       const back = await this.reconnect('precopy', precopyRecoveryMs, error);
       for (let r = 0; r < dirty.length; r++) dirty[r]!.or(back.missing[r]!);
@@ -688,10 +696,7 @@ class SourceMigration {
         break;
       } catch (err) {
         const error = toFerryError(err, ErrorCode.CONNECTION_LOST);
-        // Only a broken connection is worth a reconnect; what the destination refused or
-        // found wrong stays wrong.
-        if (!link.transport.closed && error.code !== ErrorCode.CONNECTION_LOST && error.code !== ErrorCode.TIMEOUT) throw error;
-        if (error instanceof PeerError || this.o.signal?.aborted) throw error;
+        if (!this.worthReconnecting(error, link.transport)) throw error;
         link.transport.destroy(error);
         const back = await this.reconnect('postcopy', o.recoveryTimeoutMs ?? 30_000, error);
         server.resume(back.transport, back.missing);

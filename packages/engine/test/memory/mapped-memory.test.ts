@@ -33,10 +33,11 @@ describe('GuestMemory.map', () => {
     const memory = GuestMemory.map({ regions: [{ name: 'ram0', sizeBytes: 64 * 4096 }] });
     try {
       memory.page(0, 3)[5] = 1;
+      for (const p of [10, 11, 12]) memory.page(0, p)[p] = p; // a run, hashed in one call
       memory.page(0, 40).fill(2);
       const words = new Uint32Array(2);
-      expect(memory.region(0).mapping!.residentPages(4096, words)).toBe(2);
-      expect([...words]).toEqual([1 << 3, 1 << 8]);
+      expect(memory.region(0).mapping!.residentPages(4096, words)).toBe(5);
+      expect([...words]).toEqual([(1 << 3) | (1 << 10) | (1 << 11) | (1 << 12), 1 << 8]);
       const kernels = await loadKernels();
       const zero = kernels.xxh64(new Uint8Array(4096));
       expect(hashMemorySparse(memory, kernels, zero)).toEqual(hashMemory(memory, kernels));
