@@ -610,7 +610,8 @@ class IncomingSession {
   }
 
   private onFrame(frame: Frame): void {
-    if (this.busy && frame.type !== MessageType.ABORT && !(this.postcopy && frame.type === MessageType.PAGES)) {
+    // In post-copy the resume step clears `busy` before its hook runs: pages flow meanwhile.
+    if (this.busy && frame.type !== MessageType.ABORT) {
       throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `${messageName(frame.type)} arrived while the destination was verifying`);
     }
     switch (frame.type) {

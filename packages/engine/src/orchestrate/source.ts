@@ -316,6 +316,7 @@ class SourceMigration {
       elapsedMs: () => this.clock.nowMs() - this.startMs,
       emit: (e) => this.emit(e),
       checkAborted: () => this.checkAborted(),
+      keepUnacknowledged: (o.precopyRecoveryMs ?? 0) > 0,
     });
     this.sender = sender;
     this.encoder = encoder;

@@ -28,6 +28,8 @@ export interface RoundSenderOptions {
   /** Milliseconds since the migration started, for the round table. */
   readonly elapsedMs: () => number;
   readonly emit: (event: MigrationEvent) => void;
+  /** Keep each unacknowledged round's pages, for resending after a lost connection (`precopyRecoveryMs`). */
+  readonly keepUnacknowledged?: boolean;
   /** Throws when the migration was cancelled; called between batches. */
   readonly checkAborted: () => void;
 }
@@ -140,8 +142,9 @@ export class RoundSender {
   ): Promise<RoundStats> {
     const { memory, tracker, encoder, pacer, clock } = this.o;
     const transport = this.transport;
-    const sent: DirtyBitmap[] = memory.regions.map((r) => new DirtyBitmap(r.pageCount));
-    this.unacknowledged.set(round, sent);
+    // Only kept when a lost connection may be recovered: a bitmap copy per region and round.
+    const sent = this.o.keepUnacknowledged ? memory.regions.map((r) => new DirtyBitmap(r.pageCount)) : undefined;
+    if (sent) this.unacknowledged.set(round, sent);
     const skipZero = round === 0;
     const roundStart = clock.nowMs();
     const delayAtStart = runDelayMs();
@@ -189,7 +192,7 @@ export class RoundSender {
         encoder.linkMeter.delivered(batch.pages, batch.frame.byteLength, batch.compressed, clock.nowMs());
         this.maybeProgress(round, pages, dirtyPages, this.written() - bytesAtStart, roundStart);
       }
-      sent[r]!.or(bitmap);
+      if (sent) sent[r]!.or(bitmap);
       bitmap.clearAll();
     }
     this.roundPages.set(round, pages);
