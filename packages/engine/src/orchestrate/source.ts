@@ -232,6 +232,16 @@ class SourceMigration {
     return n;
   }
 
+  /** Pauses the guest through the control plane: the start of downtime, and what it cost. */
+  private async pauseGuest(): Promise<{ bytesBeforePause: number; pauseStart: number; pausedAt: number }> {
+    const bytesBeforePause = this.transportBytes();
+    const pauseStart = this.clock.nowMs();
+    this.phase.to('paused');
+    this.paused = true;
+    await callHook('pause', () => this.o.controlPlane.pause());
+    return { bytesBeforePause, pauseStart, pausedAt: this.clock.nowMs() };
+  }
+
   /**
    * Only a broken connection is worth a reconnect: not what the destination refused or found
    * wrong (that stays wrong), nor a cancellation.
@@ -491,12 +501,7 @@ class SourceMigration {
     }
 
     // Stop and copy. Everything from here to RESUMED is downtime.
-    const bytesBeforePause = this.transportBytes();
-    const pauseStart = this.clock.nowMs();
-    this.phase.to('paused');
-    this.paused = true;
-    await callHook('pause', () => o.controlPlane.pause());
-    const pausedAt = this.clock.nowMs();
+    const { bytesBeforePause, pauseStart, pausedAt } = await this.pauseGuest();
     // Memory is frozen from here on: hash it off-thread while the final round goes out (with
     // only the TypeScript kernels it runs where it is awaited, so its time lands in digestMs).
     const digestPromise = verify === 'memory' && kernels.hashPagesAsync ? memoryDigestAsync(memory, kernels) : undefined;
@@ -609,12 +614,7 @@ class SourceMigration {
       batchPages: 32,
       clock: this.clock,
     });
-    const bytesBeforePause = this.transportBytes();
-    const pauseStart = this.clock.nowMs();
-    this.phase.to('paused');
-    this.paused = true;
-    await callHook('pause', () => o.controlPlane.pause());
-    const pausedAt = this.clock.nowMs();
+    const { bytesBeforePause, pauseStart, pausedAt } = await this.pauseGuest();
     if (round > 0) for (let r = 0; r < missing.length; r++) await o.tracker.sync(r, missing[r]!);
     const missingPages = missing.reduce((n, d) => n + d.count(), 0);
     this.emit({ type: 'switchover', round, reason: `postcopy: ${reason}`, remainingPages: missingPages, predictedDowntimeMs: 0 });
