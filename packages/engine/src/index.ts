@@ -23,7 +23,20 @@ export { memoryDigest } from './memory/digest.ts';
 
 export { type CodecStats, type CompressionMode, DEFAULT_XBZRLE_CACHE_BYTES } from './codec/batch-encoder.ts';
 export { type CodecMeasurements, lz4Pays } from './codec/chooser.ts';
-export { type DowntimeInputs, predictDowntimeMs } from './estimate/downtime.ts';
+export {
+  type DowntimeInputs,
+  type DowntimePrediction,
+  predictDowntime,
+  predictDowntimeMs,
+  SWITCHOVER_ROUND_TRIPS,
+  type SwitchoverCosts,
+  type SwitchoverMeasurements,
+  switchoverCostMs,
+  switchoverCosts,
+  HOOKS_ALLOWANCE_MS,
+} from './estimate/downtime.ts';
+export { type LinkRateOptions, LinkRateEstimator } from './estimate/link-rate.ts';
+export { distinctPagesWritten, fitWriteModel, type WriteModel } from './estimate/write-model.ts';
 export {
   defaultPolicy,
   hybridPolicy,

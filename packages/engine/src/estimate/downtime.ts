@@ -2,6 +2,30 @@
  * Downtime prediction, pure: what stopping the guest now would cost. The engine, the tests
  * and the benchmarks share this function so that a prediction is computed one way only.
  */
+
+/**
+ * The parts of downtime that do not depend on how many pages are dirty, each measured by the
+ * engine (see `DowntimePrediction.inputs` for the figures behind a given prediction).
+ */
+export interface SwitchoverCosts {
+  /** The control plane's `pause()` hook and the final dirty sync (the last sync's cost). */
+  readonly pauseMs: number;
+  /** Source memory digest not hidden behind the final round (0 with `verify: 'sent'`). */
+  readonly digestMs: number;
+  /** One round trip between the two engines; a switchover waits for two. */
+  readonly roundTripMs: number;
+  /** Device state's size over the link's rate. */
+  readonly deviceStateMs: number;
+  /** The destination's own steps from COMPLETE to RESUMED: verify, load device state, `resume()`. */
+  readonly resumeMs: number;
+}
+
+/**
+ * Round trips a switchover waits for: COMPLETE to READY, COMMIT to RESUMED. (The final round
+ * and the device state are not waited for: COMPLETE follows them on the same stream.)
+ */
+export const SWITCHOVER_ROUND_TRIPS = 2;
+
 export interface DowntimeInputs {
   /** Pages that would be sent with the guest paused. */
   readonly dirtyPages: number;
@@ -10,22 +34,73 @@ export interface DowntimeInputs {
   /** Measured rate at which the link takes page data. */
   readonly bandwidthBytesPerSec: number;
   /**
-   * The part of downtime that does not depend on dirty pages, measured: the memory digest
-   * and a round trip to the destination, plus a millisecond for the hooks.
-   */
-  readonly fixedCostMs: number;
-  /**
    * Bytes that leave without waiting for the link's rate: under a cap, the pacer's bucket
    * (refilled while the guest still ran) lets the first bytes of the final round out at the
    * host's speed, far above the cap. 0 when uncapped.
    */
   readonly burstBytes?: number;
+  /** The fixed part, as its parts; or `fixedCostMs`, their sum. */
+  readonly costs?: SwitchoverCosts;
+  readonly fixedCostMs?: number;
+}
+
+/** A prediction and what produced it, so a control plane can see why it said what it said. */
+export interface DowntimePrediction {
+  readonly totalMs: number;
+  /** Sending the dirty pages at the link's rate (after the burst). */
+  readonly transferMs: number;
+  /** Everything else: the sum of `inputs.costs`. */
+  readonly fixedMs: number;
+  readonly inputs: DowntimeInputs;
+}
+
+/**
+ * The control plane's `pause()` and `resume()` hooks together: the engine cannot time them
+ * before the first switchover, so this is an allowance, split evenly between the two.
+ */
+export const HOOKS_ALLOWANCE_MS = 1;
+
+/** What the fixed costs are made of, as measured (see `switchoverCosts`). */
+export interface SwitchoverMeasurements {
+  /** The last dirty sync's time: the final round begins with one. 0 when not known (planning). */
+  readonly syncMs: number;
+  /** The source's memory digest, timed (0 with `verify: 'sent'`). */
+  readonly digestMs: number;
+  /** A round trip between the engines, timed. */
+  readonly rttMs: number;
+  readonly deviceStateBytes: number;
+  readonly bandwidthBytesPerSec: number;
+}
+
+/** The fixed costs of a switchover from what was measured, one way for the engine and the planner. */
+export function switchoverCosts(m: SwitchoverMeasurements): SwitchoverCosts {
+  return {
+    pauseMs: HOOKS_ALLOWANCE_MS / 2 + m.syncMs,
+    digestMs: m.digestMs,
+    roundTripMs: Number.isFinite(m.rttMs) ? m.rttMs : 0,
+    deviceStateMs: m.bandwidthBytesPerSec > 0 ? (m.deviceStateBytes / m.bandwidthBytesPerSec) * 1000 : 0,
+    resumeMs: HOOKS_ALLOWANCE_MS / 2,
+  };
+}
+
+/** The fixed part of downtime, from its parts. */
+export function switchoverCostMs(c: SwitchoverCosts): number {
+  return c.pauseMs + c.digestMs + SWITCHOVER_ROUND_TRIPS * c.roundTripMs + c.deviceStateMs + c.resumeMs;
+}
+
+/** Predicted downtime with its parts; `totalMs` is Infinity while the bandwidth is still unknown. */
+export function predictDowntime(i: DowntimeInputs): DowntimePrediction {
+  const fixedMs = i.costs ? switchoverCostMs(i.costs) : (i.fixedCostMs ?? 0);
+  if (!(i.bandwidthBytesPerSec > 0)) {
+    return { totalMs: Number.POSITIVE_INFINITY, transferMs: Number.POSITIVE_INFINITY, fixedMs, inputs: i };
+  }
+  const bytes = i.dirtyPages * i.bytesPerPage;
+  const paced = Math.max(0, bytes - (i.burstBytes ?? 0));
+  const transferMs = (paced / i.bandwidthBytesPerSec) * 1000;
+  return { totalMs: transferMs + fixedMs, transferMs, fixedMs, inputs: i };
 }
 
 /** Predicted downtime in milliseconds; Infinity while the bandwidth is still unknown. */
 export function predictDowntimeMs(i: DowntimeInputs): number {
-  if (!(i.bandwidthBytesPerSec > 0)) return Number.POSITIVE_INFINITY;
-  const bytes = i.dirtyPages * i.bytesPerPage;
-  const paced = Math.max(0, bytes - (i.burstBytes ?? 0));
-  return (paced / i.bandwidthBytesPerSec) * 1000 + i.fixedCostMs;
+  return predictDowntime(i).totalMs;
 }

@@ -1,9 +1,13 @@
 /**
- * What each strategy would do, predicted before a migration starts: the classic iterative
- * pre-copy model (each round sends what the guest dirtied during the previous one, at most its
- * writable working set) and its post-copy and hybrid variants. Pure, with every input
+ * What each strategy would do, predicted before a migration starts: the iterative pre-copy
+ * model (each round sends the distinct pages the guest wrote during the previous one, with
+ * writes that repeat within the working set counted once: `distinctPagesWritten`)
+ * and its post-copy and hybrid variants. Pure, with every input
  * measured by `plan()`, so the planner, its tests and the benchmarks compute a plan one way.
  */
+
+import { predictDowntimeMs, switchoverCostMs, switchoverCosts } from './downtime.ts';
+import { distinctPagesWritten } from './write-model.ts';
 
 export type PlannedStrategy = 'precopy' | 'precopy-lz4' | 'postcopy' | 'hybrid';
 
@@ -12,8 +16,9 @@ export interface PlanInputs {
   readonly totalPages: number;
   /** Fraction of pages that are not all zero (round 0 skips the zero ones). */
   readonly nonZeroFraction: number;
+  /** Page writes per second, repeats included (`fitWriteModel` gets it from a dirty-rate sample). */
   readonly dirtyPagesPerSec: number;
-  /** Distinct pages the guest writes (its writable working set): no round dirties more. */
+  /** Distinct pages the guest writes (its writable working set): no round dirties more. Infinity: not seen to repeat. */
   readonly workingSetPages: number;
   /** The link's measured rate, already capped by `maxBandwidth`. */
   readonly bandwidthBytesPerSec: number;
@@ -42,8 +47,6 @@ export interface StrategyPrediction {
 }
 
 const ENTRY_BYTES = 20;
-/** The control plane's pause and resume hooks and event-loop hops, not measurable in advance. */
-const HOOKS_MS = 1;
 /** Rounds without a new low in the dirty set before pre-copy counts as stalled (as `policies.stall`). */
 const STALL_ROUNDS = 3;
 
@@ -61,9 +64,27 @@ function link(i: PlanInputs, lz4: boolean): Link {
   return { bytesPerPage, pagesPerSec };
 }
 
-/** Stop-and-copy cost of `pages` pages, in ms: send them, the device state, verify, hand over (two round trips). */
+/** The fixed part of every switchover, as the engine computes it (no sync cost known before starting). */
+function fixedMs(i: PlanInputs): number {
+  return switchoverCostMs(
+    switchoverCosts({
+      syncMs: 0,
+      digestMs: i.verifyMs,
+      rttMs: i.rttMs,
+      deviceStateBytes: i.deviceStateBytes,
+      bandwidthBytesPerSec: i.bandwidthBytesPerSec,
+    }),
+  );
+}
+
+/** Stop-and-copy cost of `pages` pages, in ms: the engine's downtime prediction at this link's page rate. */
 function stopAndCopyMs(i: PlanInputs, l: Link, pages: number): number {
-  return (pages / l.pagesPerSec) * 1000 + (i.deviceStateBytes / i.bandwidthBytesPerSec) * 1000 + i.verifyMs + 2 * i.rttMs + HOOKS_MS;
+  return predictDowntimeMs({
+    dirtyPages: pages,
+    bytesPerPage: l.bytesPerPage,
+    bandwidthBytesPerSec: l.pagesPerSec * l.bytesPerPage,
+    fixedCostMs: fixedMs(i),
+  });
 }
 
 interface Precopy {
@@ -87,7 +108,10 @@ function iterate(i: PlanInputs, l: Link): Precopy {
     elapsedMs += roundMs;
     pagesSent += pages;
     rounds++;
-    const dirtied = Math.min(i.workingSetPages, (i.dirtyPagesPerSec * roundMs) / 1000);
+    const dirtied = Math.min(
+      i.totalPages,
+      distinctPagesWritten({ writePagesPerSec: i.dirtyPagesPerSec, workingSetPages: i.workingSetPages }, roundMs),
+    );
     history.push(dirtied);
     if (stopAndCopyMs(i, l, dirtied) <= i.maxDowntimeMs || dirtied < 1) {
       return { converged: true, stalled: false, rounds, elapsedMs, pagesSent, remaining: dirtied };
@@ -118,9 +142,9 @@ function precopy(i: PlanInputs, lz4: boolean): StrategyPrediction {
   };
 }
 
-/** Post-copy's downtime: pause, a tiny map, the device state, two round trips. Independent of memory size. */
+/** Post-copy's downtime: pause, a tiny map, the device state, two round trips (no digest). Independent of memory size. */
 function postcopyDowntimeMs(i: PlanInputs): number {
-  return (i.deviceStateBytes / i.bandwidthBytesPerSec) * 1000 + 2 * i.rttMs + HOOKS_MS;
+  return fixedMs({ ...i, verifyMs: 0 });
 }
 
 function postcopy(i: PlanInputs): StrategyPrediction {

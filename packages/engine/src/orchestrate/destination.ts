@@ -26,6 +26,7 @@ import {
   MAX_MISSING_PAGES_PER_MESSAGE,
   MAX_PROBE_BYTES,
   MAX_PROBE_DATA_BODY_BYTES,
+  MAX_ECHOES,
 } from '../protocol/limits.ts';
 import * as msg from '../protocol/messages.ts';
 import { PageBatch } from '../protocol/pages.ts';
@@ -399,6 +400,7 @@ class IncomingSession {
   private deviceStateFill = 0;
   private digest = 0n;
   private verifyMs = 0;
+  private echoes = 0;
   /** Set while an async step (verify, resume) runs: the source must wait for our reply. */
   private busy = false;
   /** Set from POSTCOPY_ENTER on. */
@@ -635,6 +637,15 @@ class IncomingSession {
           this.pendingRounds.set(end.round, end.pages);
           this.settleRounds();
         }
+        return;
+      }
+      case MessageType.ECHO: {
+        this.expectPhase(frame, 'receiving');
+        const e = decodeBody(msg.echo, frame.body);
+        // Each ECHO gets a reply: a bound keeps a source that never reads from filling our queue.
+        if (++this.echoes > MAX_ECHOES)
+          throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `more than ${MAX_ECHOES} ECHO in one session`);
+        this.transport.write(encodeFrame(MessageType.ECHO_REPLY, msg.echo, e));
         return;
       }
       case MessageType.SWITCHOVER:

@@ -2,6 +2,7 @@ import { loadKernels } from '../accel/index.ts';
 import type { Kernels } from '../accel/kernels.ts';
 import { lz4CompressPage } from '../codec/lz4.ts';
 import { type DirtyRateSample, measureDirtyRate } from '../dirty/dirty-rate.ts';
+import { fitWriteModel } from '../estimate/write-model.ts';
 import type { DirtyTracker } from '../dirty/tracker.ts';
 import { type ErrorCode, HandshakeError } from '../errors.ts';
 import { type PlanInputs, type PlannedStrategy, predictStrategies, recommend, type StrategyPrediction } from '../estimate/plan-model.ts';
@@ -72,6 +73,14 @@ export async function plan(o: PlanOptions): Promise<MigrationPlan> {
   const bandwidth = o.maxBandwidth ? Math.min(measured, o.maxBandwidth) : measured;
 
   const dirtyRate = await measureDirtyRate({ tracker: o.tracker, layout: memory.layout, durationMs: o.sampleMs ?? 1000 });
+  const intervals = dirtyRate.intervalsPagesPerSec.length;
+  const intervalMs = dirtyRate.durationMs / Math.max(intervals, 1);
+  const writes = fitWriteModel({
+    perInterval: (dirtyRate.dirtyPagesPerSec * dirtyRate.durationMs) / 1000 / Math.max(intervals, 1),
+    union: dirtyRate.workingSetPages,
+    intervals,
+    intervalMs,
+  });
   const sample = samplePages(memory, kernels);
   let verifyMs = 0;
   if ((o.verify ?? 'memory') === 'memory') {
@@ -83,8 +92,8 @@ export async function plan(o: PlanOptions): Promise<MigrationPlan> {
     pageSize: memory.pageSize,
     totalPages: memory.totalPages,
     nonZeroFraction: sample.nonZeroFraction,
-    dirtyPagesPerSec: dirtyRate.dirtyPagesPerSec,
-    workingSetPages: dirtyRate.workingSetPages,
+    dirtyPagesPerSec: writes.writePagesPerSec,
+    workingSetPages: writes.workingSetPages,
     bandwidthBytesPerSec: bandwidth,
     rttMs: answer.rttMs,
     deviceStateBytes: o.deviceStateBytes ?? 64 * 1024,

@@ -38,6 +38,12 @@ export class SourceConnector {
   private readonly route: (frame: Frame) => boolean;
   private readonly emit: (event: MigrationEvent) => void;
   private readonly checkAborted: () => void;
+  /**
+   * The shortest time from our last handshake frame to the destination's answer: a round trip
+   * between the two engines' event loops, which a switchover pays, unlike the TCP handshake's
+   * (answered by the kernel). An upper bound: the destination's admission work is in it.
+   */
+  handshakeRttMs: number = Number.POSITIVE_INFINITY;
 
   constructor(c: {
     options: MigrateOptions;
@@ -88,12 +94,38 @@ export class SourceConnector {
       regions: o.memory.layout.regions,
     });
     await transport.send(helloFrame);
+    let lastSentAt = this.clock.nowMs();
     if (o.psk) {
       const next = (): Promise<Frame> => inbox.next(o.handshakeTimeoutMs ?? 10_000, 'authentication');
       await authenticateToDestination(transport, next, o.psk, this.sessionId, helloFrame.subarray(FRAME_HEADER_BYTES));
+      lastSentAt = this.clock.nowMs();
     }
     const reply = await inbox.next(o.handshakeTimeoutMs ?? 10_000, 'handshake');
+    this.handshakeRttMs = Math.min(this.handshakeRttMs, this.clock.nowMs() - lastSentAt);
     expectHandshake(reply);
+  }
+
+  /**
+   * Times `count` ECHO exchanges one after the other (nothing else in flight) and returns the
+   * shortest: the round trip between the two engines' event loops that each switchover step
+   * pays, without the destination's admission work that the handshake's time includes.
+   */
+  async echoRtt(transport: FrameTransport, inbox: Inbox, count: number): Promise<number> {
+    let best = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < count; i++) {
+      const token = BigInt(i + 1);
+      const sentAt = this.clock.nowMs();
+      await transport.send(encodeFrame(MessageType.ECHO, msg.echo, { token }));
+      const reply = decodeBody(
+        msg.echo,
+        expectType(await inbox.next(this.o.handshakeTimeoutMs ?? 10_000, 'ECHO_REPLY'), MessageType.ECHO_REPLY),
+      );
+      if (reply.token !== token) {
+        throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `ECHO_REPLY carries token ${reply.token}, we sent ${token}`);
+      }
+      best = Math.min(best, this.clock.nowMs() - sentAt);
+    }
+    return best;
   }
 
   /**

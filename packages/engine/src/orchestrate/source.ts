@@ -14,7 +14,7 @@ import {
   toFerryError,
   UsageError,
 } from '../errors.ts';
-import { predictDowntimeMs } from '../estimate/downtime.ts';
+import { type DowntimePrediction, predictDowntime, switchoverCosts } from '../estimate/downtime.ts';
 import { digestOfPageHashes, memoryDigest, memoryDigestAsync } from '../memory/digest.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import { Intent, MessageType } from '../protocol/constants.ts';
@@ -145,10 +145,10 @@ export interface MigrateOptions {
   readonly clock?: Clock;
 }
 
+/** ECHO exchanges timed before pre-copy; the shortest is the round trip the prediction uses. */
+const ECHO_SAMPLES = 3;
 /** Device state travels in chunks no larger than this. */
 const DEVICE_STATE_CHUNK_BYTES = 4 * 1024 * 1024;
-/** The control plane's pause and resume hooks, which the source cannot measure in advance. */
-const HOOKS_COST_MS = 1;
 
 /**
  * Live-migrates `memory` to a Ferry destination by pre-copy: round 0 sends every non-zero page
@@ -349,6 +349,8 @@ class SourceMigration {
     const maxDowntimeMs = o.maxDowntimeMs ?? 300;
     const maxRounds = o.maxRounds ?? 30;
     const strategy = o.strategy ?? 'precopy';
+    // Measured, not assumed: the round trip the switchover's two exchanges will each pay.
+    const echoRttMs = strategy === 'postcopy' ? Number.NaN : await this.connector.echoRtt(transport, inbox, ECHO_SAMPLES);
     const policy = o.policy ?? (strategy === 'hybrid' ? hybridPolicy(maxDowntimeMs, maxRounds) : defaultPolicy(maxDowntimeMs, maxRounds));
     // Pages the guest will dirty between a sync and the pause: the last round's rate over the
     // time it takes the queued bytes to drain and the destination to acknowledge.
@@ -365,7 +367,9 @@ class SourceMigration {
       const last = sender.rounds.at(-1);
       return last && last.pagesSent > 0 ? last.bytesSent / last.pagesSent : memory.pageSize + PAGE_ENTRY_BYTES;
     };
-    const predict = (dirtyPages: number, dirtyPagesPerSec: number): number => {
+    // The final round starts with a sync of its own: the last one's cost is its estimate.
+    let lastSyncCostMs = 0;
+    const predict = (dirtyPages: number, dirtyPagesPerSec: number): DowntimePrediction => {
       const gapMs = expectedGapMs();
       const switchoverCap =
         o.switchoverBandwidth === undefined
@@ -374,26 +378,34 @@ class SourceMigration {
             ? o.switchoverBandwidth
             : Number.POSITIVE_INFINITY;
       const capped = Number.isFinite(switchoverCap);
-      // A ROUND_ACK's time includes draining whatever was queued before ROUND_END, so it only
-      // bounds a round trip from above; the TCP handshake's time has no queue and no work in it.
-      const rtt = Math.min(
-        Number.isFinite(connectRttMs) ? connectRttMs : Number.POSITIVE_INFINITY,
-        Number.isFinite(this.minAckRttMs) ? this.minAckRttMs : Number.POSITIVE_INFINITY,
-      );
+      // A round trip between the two engines, timed with ECHO before pre-copy began. Without
+      // it, the handshake's or a ROUND_ACK's (both bound it from above: admission work, or
+      // draining what was queued before ROUND_END, is in them); the TCP handshake's, answered
+      // by the kernel, only if neither is known.
+      const appRtt = Number.isFinite(echoRttMs) ? echoRttMs : Math.min(this.connector.handshakeRttMs, this.minAckRttMs);
+      const rtt = Number.isFinite(appRtt) ? appRtt : connectRttMs;
       const bytesPerPage = bytesPerPageNow();
-      return predictDowntimeMs({
+      return predictDowntime({
         dirtyPages: dirtyPages + (dirtyPagesPerSec * gapMs) / 1000,
         bytesPerPage,
         bandwidthBytesPerSec: capped
           ? o.switchoverBandwidth !== undefined
             ? switchoverCap
             : sender.bandwidthBytesPerSec
-          : Math.max(sender.bandwidthBytesPerSec, sender.peakBandwidthBytesPerSec, sender.uncontendedBandwidthBytesPerSec),
-        fixedCostMs:
-          digestCostMs +
-          3 * (Number.isFinite(rtt) ? rtt : 0) +
-          HOOKS_COST_MS +
-          ((o.deviceStateBytes ?? 0) / Math.max(sender.bandwidthBytesPerSec, 1)) * 1000,
+          : Math.max(
+              sender.bandwidthBytesPerSec,
+              sender.peakBandwidthBytesPerSec,
+              sender.uncontendedBandwidthBytesPerSec,
+              sender.linkRate.peakBytesPerSec,
+              sender.linkRate.uncontendedPeakBytesPerSec,
+            ),
+        costs: switchoverCosts({
+          syncMs: lastSyncCostMs,
+          digestMs: digestCostMs,
+          rttMs: rtt,
+          deviceStateBytes: o.deviceStateBytes ?? 0,
+          bandwidthBytesPerSec: sender.bandwidthBytesPerSec,
+        }),
         burstBytes:
           capped && o.switchoverBandwidth === undefined
             ? Math.min(this.pacer.burst, this.pacer.available() + (gapMs / 1000) * this.pacer.rate)
@@ -410,6 +422,7 @@ class SourceMigration {
     let round = 0;
     let dirtyPages = memory.totalPages;
     let predicted: number | null = null;
+    let prediction: DowntimePrediction | undefined;
     const dirtyHistory: number[] = [];
     let lastSyncMs = this.clock.nowMs();
     let postcopyReason: string | undefined;
@@ -439,13 +452,16 @@ class SourceMigration {
       }
       round++;
       dirtyPages = 0;
+      const syncStart = this.clock.nowMs();
       for (let r = 0; r < dirty.length; r++) dirtyPages += await o.tracker.sync(r, dirty[r]!);
       const now = this.clock.nowMs();
+      lastSyncCostMs = now - syncStart;
       const dirtyPagesPerSec = (dirtyPages / Math.max(now - lastSyncMs, 0.001)) * 1000;
       sender.dirtyPagesPerSec = dirtyPagesPerSec;
       lastSyncMs = now;
       dirtyHistory.push(dirtyPages);
-      predicted = predict(dirtyPages, dirtyPagesPerSec);
+      prediction = predict(dirtyPages, dirtyPagesPerSec);
+      predicted = prediction.totalMs;
       const decision = policy({
         roundsSent: round,
         elapsedMs: now - this.startMs,
@@ -458,7 +474,14 @@ class SourceMigration {
         throttlePercent: this.throttlePercent,
       });
       if (decision.action === 'switchover') {
-        this.emit({ type: 'switchover', round, reason: decision.reason, remainingPages: dirtyPages, predictedDowntimeMs: predicted });
+        this.emit({
+          type: 'switchover',
+          round,
+          reason: decision.reason,
+          remainingPages: dirtyPages,
+          predictedDowntimeMs: predicted,
+          ...(prediction && { prediction }),
+        });
         break;
       }
       if (decision.action === 'postcopy') {

@@ -12,6 +12,7 @@ import type { RoundStats } from '../session/report.ts';
 import type { Pacer } from '../transport/pacer.ts';
 import type { FrameTransport } from '../transport/transport.ts';
 import type { Clock } from '../util/clock.ts';
+import { LinkRateEstimator } from '../estimate/link-rate.ts';
 
 /** Pages whose live dirty bits are taken at a time during a round: 256 bitmap words. */
 const TAKE_WINDOW_PAGES = 8192;
@@ -61,6 +62,8 @@ export class RoundSender {
    * contended rate. 0 where schedstat is not available.
    */
   uncontendedBandwidthBytesPerSec = 0;
+  /** The link's rate over windows of continuous sending (see LinkRateEstimator). */
+  readonly linkRate: LinkRateEstimator = new LinkRateEstimator();
   /** The dirty rate the source last measured, for progress events. */
   dirtyPagesPerSec = 0;
   private lastProgressMs = 0;
@@ -190,6 +193,7 @@ export class RoundSender {
         if (!channel.write(batch.frame, () => encoder.release(batch))) await channel.drain();
         encoder.linkCapBytesPerSec = pacer.rate;
         encoder.linkMeter.delivered(batch.pages, batch.frame.byteLength, batch.compressed, clock.nowMs());
+        this.linkRate.observe(this.written() - this.queued(), clock.nowMs(), runDelayMs);
         this.maybeProgress(round, pages, dirtyPages, this.written() - bytesAtStart, roundStart);
       }
       if (sent) sent[r]!.or(bitmap);
@@ -198,6 +202,7 @@ export class RoundSender {
     this.roundPages.set(round, pages);
     this.pagesSent += pages;
     encoder.linkMeter.idle();
+    this.linkRate.idle();
     this.roundEndSentAt.set(round, clock.nowMs());
     await transport.send(encodeFrame(MessageType.ROUND_END, msg.roundEnd, { round, pages }));
     const durationMs = Math.max(clock.nowMs() - roundStart, 0.001);

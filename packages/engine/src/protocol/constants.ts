@@ -25,6 +25,8 @@ export const MessageType = {
   POSTCOPY_MISSING: 0x0c,
   PROBE_DATA: 0x0d,
   PROBE_END: 0x0e,
+  /** u64 token: asks for an ECHO_REPLY at once (measures the round trip between the engines). */
+  ECHO: 0x0f,
   // destination -> source (the return path)
   HELLO_ACCEPT: 0x81,
   HELLO_REJECT: 0x82,
@@ -38,6 +40,7 @@ export const MessageType = {
   RECOVER_MISSING: 0x8a,
   RECOVER_END: 0x8b,
   PROBE_ACK: 0x8c,
+  ECHO_REPLY: 0x8d,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 

@@ -63,3 +63,6 @@ export const MAX_PROBE_DATA_BODY_BYTES: number = 1024 * 1024;
  */
 export const STRIPE_PAGES = 256;
 export const MAX_DATA_CHANNELS = 16;
+
+/** ECHO messages one session may send (§3.7): each gets a reply, so a bound keeps the reply queue bounded. */
+export const MAX_ECHOES = 64;

@@ -491,3 +491,20 @@ export const probeCount: MessageCodec<ProbeCount> = {
     return { bytes };
   },
 };
+
+/** ECHO and ECHO_REPLY: a token the destination sends back unchanged. */
+export interface Echo {
+  readonly token: bigint;
+}
+
+export const echo: MessageCodec<Echo> = {
+  preencode: () => 8,
+  encode(m, c) {
+    c.setU64(m.token);
+  },
+  decode(c) {
+    const token = c.u64();
+    c.done('ECHO/ECHO_REPLY');
+    return { token };
+  },
+};

@@ -1,3 +1,4 @@
+import type { DowntimePrediction } from '../estimate/downtime.ts';
 import type { FerryError } from '../errors.ts';
 import type { MigrationReport, RoundStats } from './report.ts';
 import type { DestinationPhase, SourcePhase } from './state-machine.ts';
@@ -31,6 +32,8 @@ export type MigrationEvent =
       readonly reason: string;
       readonly remainingPages: number;
       readonly predictedDowntimeMs: number;
+      /** The prediction behind the decision, with its parts and inputs (absent for post-copy, which has no final round). */
+      readonly prediction?: DowntimePrediction;
     }
   | { readonly type: 'throttle'; readonly percent: number; readonly reason: string }
   /** The connection broke; reconnecting (`attempt` from 1) until the recovery timeout of that phase. */

@@ -76,6 +76,16 @@ describe('migrate', () => {
     expect(report.rounds.length).toBeGreaterThanOrEqual(2);
     expect(report.downtimeMs).toBeGreaterThan(0);
     expect(events.some((e) => e.type === 'round-end')).toBe(true);
+    // The prediction behind the switchover comes with its parts and the inputs that made it.
+    const switchover = events.find((e) => e.type === 'switchover');
+    const prediction = switchover?.type === 'switchover' ? switchover.prediction : undefined;
+    expect(prediction).toBeDefined();
+    expect(prediction!.totalMs).toBe(switchover!.type === 'switchover' && switchover!.predictedDowntimeMs);
+    expect(prediction!.transferMs + prediction!.fixedMs).toBeCloseTo(prediction!.totalMs, 9);
+    expect(prediction!.inputs.bandwidthBytesPerSec).toBeGreaterThan(0);
+    // The round trip was timed with ECHO on the live connection, not assumed.
+    expect(prediction!.inputs.costs!.roundTripMs).toBeGreaterThan(0);
+    expect(prediction!.inputs.costs!.roundTripMs).toBeLessThan(prediction!.fixedMs);
     await guest.stop();
   });
 

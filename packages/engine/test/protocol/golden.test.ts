@@ -33,6 +33,10 @@ describe('golden frames in docs/protocol.md', () => {
     expect(frame.toString('hex')).toBe(golden('hello'));
   });
 
+  it('ECHO encodes to the documented bytes', () => {
+    expect(encodeFrame(MessageType.ECHO, msg.echo, { token: 7n }).toString('hex')).toBe(golden('echo'));
+  });
+
   it('HELLO_REJECT encodes to the documented bytes', () => {
     const frame = encodeFrame(MessageType.HELLO_REJECT, msg.errorReport, { code: 'FERRY_VERSION_UNSUPPORTED', message: 'no' });
     expect(frame.toString('hex')).toBe(golden('hello-reject'));
