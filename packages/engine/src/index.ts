@@ -36,7 +36,14 @@ export {
   HOOKS_ALLOWANCE_MS,
 } from './estimate/downtime.ts';
 export { type LinkRateOptions, LinkRateEstimator } from './estimate/link-rate.ts';
-export { distinctPagesWritten, fitWriteModel, type WriteModel } from './estimate/write-model.ts';
+export {
+  type DirtyProfile,
+  distinctPagesWritten,
+  fitWriteModel,
+  predictRound,
+  type RoundPrediction,
+  type WriteModel,
+} from './estimate/write-model.ts';
 export {
   defaultPolicy,
   hybridPolicy,

@@ -14,6 +14,11 @@ export interface SwitchoverCosts {
   readonly digestMs: number;
   /** One round trip between the two engines; a switchover waits for two. */
   readonly roundTripMs: number;
+  /**
+   * What reaching a destination that sat idle adds to the first message: the switchover
+   * begins so (pre-copy waits for the last round's acknowledgement before pausing).
+   */
+  readonly idleWakeMs: number;
   /** Device state's size over the link's rate. */
   readonly deviceStateMs: number;
   /** The destination's own steps from COMPLETE to RESUMED: verify, load device state, `resume()`. */
@@ -68,6 +73,8 @@ export interface SwitchoverMeasurements {
   readonly digestMs: number;
   /** A round trip between the engines, timed. */
   readonly rttMs: number;
+  /** An ECHO after silence less one back to back, timed; 0 when not known (planning). */
+  readonly idleWakeMs?: number;
   readonly deviceStateBytes: number;
   readonly bandwidthBytesPerSec: number;
 }
@@ -78,6 +85,7 @@ export function switchoverCosts(m: SwitchoverMeasurements): SwitchoverCosts {
     pauseMs: HOOKS_ALLOWANCE_MS / 2 + m.syncMs,
     digestMs: m.digestMs,
     roundTripMs: Number.isFinite(m.rttMs) ? m.rttMs : 0,
+    idleWakeMs: m.idleWakeMs ?? 0,
     deviceStateMs: m.bandwidthBytesPerSec > 0 ? (m.deviceStateBytes / m.bandwidthBytesPerSec) * 1000 : 0,
     resumeMs: HOOKS_ALLOWANCE_MS / 2,
   };
@@ -85,7 +93,7 @@ export function switchoverCosts(m: SwitchoverMeasurements): SwitchoverCosts {
 
 /** The fixed part of downtime, from its parts. */
 export function switchoverCostMs(c: SwitchoverCosts): number {
-  return c.pauseMs + c.digestMs + SWITCHOVER_ROUND_TRIPS * c.roundTripMs + c.deviceStateMs + c.resumeMs;
+  return c.pauseMs + c.digestMs + SWITCHOVER_ROUND_TRIPS * c.roundTripMs + c.idleWakeMs + c.deviceStateMs + c.resumeMs;
 }
 
 /** Predicted downtime with its parts; `totalMs` is Infinity while the bandwidth is still unknown. */

@@ -1,13 +1,13 @@
 /**
  * What each strategy would do, predicted before a migration starts: the iterative pre-copy
- * model (each round sends the distinct pages the guest wrote during the previous one, with
- * writes that repeat within the working set counted once: `distinctPagesWritten`)
+ * model (each round sends the pages the guest wrote during the previous one, `predictRound`:
+ * writes that repeat within the working set counted once, and dirty bits taken just before sending)
  * and its post-copy and hybrid variants. Pure, with every input
  * measured by `plan()`, so the planner, its tests and the benchmarks compute a plan one way.
  */
 
 import { predictDowntimeMs, switchoverCostMs, switchoverCosts } from './downtime.ts';
-import { distinctPagesWritten } from './write-model.ts';
+import { type DirtyProfile, predictRound } from './write-model.ts';
 
 export type PlannedStrategy = 'precopy' | 'precopy-lz4' | 'postcopy' | 'hybrid';
 
@@ -20,8 +20,20 @@ export interface PlanInputs {
   readonly dirtyPagesPerSec: number;
   /** Distinct pages the guest writes (its writable working set): no round dirties more. Infinity: not seen to repeat. */
   readonly workingSetPages: number;
+  /**
+   * How far ahead of the sender pre-copy takes dirty bits, as a fraction of a round (see
+   * `predictRound`): 1 (the default) for a tracker without `syncRange`, which takes them all at
+   * the round's start; near 0 for one with it.
+   */
+  readonly takeLead?: number;
   /** The link's measured rate, already capped by `maxBandwidth`. */
   readonly bandwidthBytesPerSec: number;
+  /**
+   * The rate of the stop-and-copy, when it differs: uncapped, the link's rate without the CPU
+   * the running guest takes (the guest is paused then), as the engine's own prediction uses.
+   * Default `bandwidthBytesPerSec`.
+   */
+  readonly switchoverBandwidthBytesPerSec?: number;
   readonly rttMs: number;
   readonly deviceStateBytes: number;
   /** The source's memory pass at switchover (`verify: 'memory'`), measured; 0 with `verify: 'sent'`. */
@@ -79,10 +91,11 @@ function fixedMs(i: PlanInputs): number {
 
 /** Stop-and-copy cost of `pages` pages, in ms: the engine's downtime prediction at this link's page rate. */
 function stopAndCopyMs(i: PlanInputs, l: Link, pages: number): number {
+  const faster = Math.max(1, (i.switchoverBandwidthBytesPerSec ?? i.bandwidthBytesPerSec) / i.bandwidthBytesPerSec);
   return predictDowntimeMs({
     dirtyPages: pages,
     bytesPerPage: l.bytesPerPage,
-    bandwidthBytesPerSec: l.pagesPerSec * l.bytesPerPage,
+    bandwidthBytesPerSec: l.pagesPerSec * l.bytesPerPage * faster,
     fixedCostMs: fixedMs(i),
   });
 }
@@ -97,29 +110,46 @@ interface Precopy {
   readonly remaining: number;
 }
 
+/**
+ * Rounds the stall policy waits on a flat dirty set beyond the three it asks for: measured
+ * counts scatter, and a new low among them comes often enough that three syncs in a row
+ * without one take 6.3 syncs on average (a Monte Carlo of independent values), not the 4 an
+ * exactly flat model sequence would take.
+ */
+const NOISE_ROUNDS = 2;
+
+/** `policies.stall` on the model's sequence, with 1% for a new low to count, and the rounds noise adds. */
+function modelStalled(history: readonly number[]): boolean {
+  const n = STALL_ROUNDS + NOISE_ROUNDS;
+  if (history.length <= n) return false;
+  return Math.min(...history.slice(-n)) >= 0.99 * Math.min(...history.slice(0, -n));
+}
+
 function iterate(i: PlanInputs, l: Link): Precopy {
-  let pages = i.totalPages * i.nonZeroFraction;
+  const model = { writePagesPerSec: i.dirtyPagesPerSec, workingSetPages: i.workingSetPages };
+  let profile: DirtyProfile | null = null;
   let elapsedMs = 0;
   let pagesSent = 0;
   let rounds = 0;
   const history: number[] = [];
   for (;;) {
-    const roundMs = (pages / l.pagesPerSec) * 1000;
-    elapsedMs += roundMs;
-    pagesSent += pages;
+    const round = predictRound(model, {
+      profile,
+      firstRoundPages: i.totalPages * i.nonZeroFraction,
+      msPerPage: 1000 / l.pagesPerSec,
+      lead: i.takeLead ?? 1,
+    });
+    elapsedMs += round.ms;
+    pagesSent += Math.min(i.totalPages, round.sentPages);
     rounds++;
-    const dirtied = Math.min(
-      i.totalPages,
-      distinctPagesWritten({ writePagesPerSec: i.dirtyPagesPerSec, workingSetPages: i.workingSetPages }, roundMs),
-    );
+    const dirtied = Math.min(i.totalPages, round.dirtyPages);
     history.push(dirtied);
     if (stopAndCopyMs(i, l, dirtied) <= i.maxDowntimeMs || dirtied < 1) {
       return { converged: true, stalled: false, rounds, elapsedMs, pagesSent, remaining: dirtied };
     }
-    const stalled =
-      history.length > STALL_ROUNDS && Math.min(...history.slice(-STALL_ROUNDS)) >= Math.min(...history.slice(0, -STALL_ROUNDS));
+    const stalled = modelStalled(history);
     if (stalled || rounds >= i.maxRounds) return { converged: false, stalled, rounds, elapsedMs, pagesSent, remaining: dirtied };
-    pages = dirtied;
+    profile = round.profile;
   }
 }
 

@@ -17,6 +17,10 @@ export interface RoundFigures {
   readonly dirtyHistory: readonly number[];
   /** Pages dirtied per second over the last round. */
   readonly dirtyPagesPerSec: number;
+  /**
+   * The link's rate, smoothed over windows of continuous sending (`LinkRateEstimator`): idle
+   * gaps and the first burst into empty buffers are left out; never above a cap.
+   */
   readonly bandwidthBytesPerSec: number;
   /** Wire bytes a dirty page costs (page plus entry, or less with compression). */
   readonly bytesPerPage: number;

@@ -49,3 +49,86 @@ export function distinctPagesWritten(m: WriteModel, ms: number): number {
   if (!(m.workingSetPages > 0)) return 0;
   return m.workingSetPages * -Math.expm1(-writes / m.workingSetPages);
 }
+
+/**
+ * Where pre-copy stands between rounds: for a bounded working set, each of `PROFILE_BINS`
+ * stretches of it (in the order the sender walks memory) with the chance that a page there is
+ * dirty; for an unbounded one, the count of dirty pages.
+ */
+export type DirtyProfile = Float64Array | number;
+
+const PROFILE_BINS = 64;
+/** A round whose time keeps growing with what it sends (writes outpace the link) stops here. */
+const MAX_ROUND_MS = 3_600_000;
+
+export interface RoundPrediction {
+  /** Pages the round sends: those dirty at its start, and those written ahead of the sender meanwhile. */
+  readonly sentPages: number;
+  readonly ms: number;
+  /** Pages dirty at the sync that ends the round: written behind the sender. */
+  readonly dirtyPages: number;
+  readonly profile: DirtyProfile;
+}
+
+/**
+ * One pre-copy round under the write model. The sender walks memory once per round; a page's
+ * dirty bit is taken `lead` of the round ahead of the sender (0: as it goes, which
+ * `DirtyTracker.syncRange` approaches; 1: all at the round's start, trackers without it).
+ * A page written after its bit was taken waits for the next round; one written before goes in
+ * this one, with its newest content. So a page at fraction x of the walk is sent if it was
+ * dirty at the start or written in the first (x - lead) of the round, and is dirty at the end
+ * if written in the last (1 - x + lead). `profile` null is round 0, which sends
+ * `firstRoundPages` whatever was written. `msPerPage`: the link's (or compressor's) time per page.
+ */
+export function predictRound(
+  m: WriteModel,
+  o: { profile: DirtyProfile | null; firstRoundPages: number; msPerPage: number; lead: number },
+): RoundPrediction {
+  const lead = Math.min(Math.max(o.lead, 0), 1);
+  const perMs = m.writePagesPerSec / 1000;
+  if (!(perMs > 0) || !(m.workingSetPages > 0)) {
+    // Nothing written: round 0 sends what it must, later rounds nothing.
+    const sentPages = o.profile === null ? o.firstRoundPages : 0;
+    return { sentPages, ms: sentPages * o.msPerPage, dirtyPages: 0, profile: 0 };
+  }
+  if (!Number.isFinite(m.workingSetPages)) {
+    // Writes that did not repeat within the sample: a sweep, most likely, whose position the
+    // sender's cursor does not outrun in general, so every write waits for the next round
+    // (as with bits taken at the round's start). Rounds grow without bound once the writes
+    // outpace the link.
+    const start = typeof o.profile === 'number' ? o.profile : 0;
+    const ms = o.profile === null ? o.firstRoundPages * o.msPerPage : Math.min(MAX_ROUND_MS, start * o.msPerPage);
+    const sentPages = o.profile === null ? o.firstRoundPages : start;
+    const dirtyPages = perMs * ms;
+    return { sentPages, ms, dirtyPages, profile: dirtyPages };
+  }
+  const w = m.workingSetPages;
+  const binPages = w / PROFILE_BINS;
+  const before = o.profile instanceof Float64Array ? o.profile : undefined;
+  const x = (b: number): number => (b + 0.5) / PROFILE_BINS;
+  const sentFor = (ms: number): number => {
+    if (!before) return o.firstRoundPages;
+    const a = (perMs * ms) / w;
+    let sent = 0;
+    for (let b = 0; b < PROFILE_BINS; b++) sent += binPages * (1 - (1 - before[b]!) * Math.exp(-a * Math.max(0, x(b) - lead)));
+    return sent;
+  };
+  // The round's time depends on what it sends, which depends on its time: iterate to the fixed point.
+  let ms = before ? before.reduce((n, d) => n + d * binPages, 0) * o.msPerPage : o.firstRoundPages * o.msPerPage;
+  let sentPages = sentFor(ms);
+  for (let i = 0; i < 30 && before; i++) {
+    const next = Math.min(MAX_ROUND_MS, sentPages * o.msPerPage);
+    if (Math.abs(next - ms) < 1e-6 * Math.max(ms, 1)) break;
+    ms = next;
+    sentPages = sentFor(ms);
+  }
+  if (!before) ms = o.firstRoundPages * o.msPerPage;
+  const a = (perMs * ms) / w;
+  const profile = new Float64Array(PROFILE_BINS);
+  let dirtyPages = 0;
+  for (let b = 0; b < PROFILE_BINS; b++) {
+    profile[b] = -Math.expm1(-a * Math.min(1, 1 - x(b) + lead));
+    dirtyPages += profile[b]! * binPages;
+  }
+  return { sentPages, ms, dirtyPages, profile };
+}

@@ -3,6 +3,7 @@ import type { Kernels } from '../accel/kernels.ts';
 import { lz4CompressPage } from '../codec/lz4.ts';
 import { type DirtyRateSample, measureDirtyRate } from '../dirty/dirty-rate.ts';
 import { fitWriteModel } from '../estimate/write-model.ts';
+import { TAKE_WINDOW_PAGES } from '../precopy/round-sender.ts';
 import type { DirtyTracker } from '../dirty/tracker.ts';
 import { type ErrorCode, HandshakeError } from '../errors.ts';
 import { type PlanInputs, type PlannedStrategy, predictStrategies, recommend, type StrategyPrediction } from '../estimate/plan-model.ts';
@@ -94,7 +95,15 @@ export async function plan(o: PlanOptions): Promise<MigrationPlan> {
     nonZeroFraction: sample.nonZeroFraction,
     dirtyPagesPerSec: writes.writePagesPerSec,
     workingSetPages: writes.workingSetPages,
+    // Bits are taken a window ahead of the sender: half a window on average, as a fraction of the walk.
+    takeLead: o.tracker.syncRange ? Math.min(1, TAKE_WINDOW_PAGES / 2 / memory.totalPages) : 1,
     bandwidthBytesPerSec: bandwidth,
+    // Uncapped, the paused guest's core goes to the sender: the engine predicts the final round so.
+    ...(!o.maxBandwidth &&
+      !o.bandwidthBytesPerSec &&
+      answer.uncontendedBandwidthBytesPerSec !== undefined && {
+        switchoverBandwidthBytesPerSec: Math.max(bandwidth, answer.uncontendedBandwidthBytesPerSec),
+      }),
     rttMs: answer.rttMs,
     deviceStateBytes: o.deviceStateBytes ?? 64 * 1024,
     verifyMs,

@@ -106,26 +106,37 @@ export class SourceConnector {
   }
 
   /**
-   * Times `count` ECHO exchanges one after the other (nothing else in flight) and returns the
-   * shortest: the round trip between the two engines' event loops that each switchover step
-   * pays, without the destination's admission work that the handshake's time includes.
+   * Times ECHO exchanges (§3.7) with nothing else in flight: `warm` of them back to back (the
+   * shortest is the round trip between two busy event loops), then `cold` each after
+   * `idleMs` of silence (their mean is what reaching a destination that sat idle costs: the
+   * switchover starts so, after pre-copy waited for the last round's acknowledgement, and on a
+   * virtual machine a sleeping process can take most of a millisecond to wake).
    */
-  async echoRtt(transport: FrameTransport, inbox: Inbox, count: number): Promise<number> {
-    let best = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < count; i++) {
-      const token = BigInt(i + 1);
+  async echoRtt(
+    transport: FrameTransport,
+    inbox: Inbox,
+    o: { warm: number; cold: number; idleMs: number },
+  ): Promise<{ warmMs: number; coldMs: number }> {
+    let token = 0n;
+    const once = async (): Promise<number> => {
+      token++;
       const sentAt = this.clock.nowMs();
       await transport.send(encodeFrame(MessageType.ECHO, msg.echo, { token }));
-      const reply = decodeBody(
-        msg.echo,
-        expectType(await inbox.next(this.o.handshakeTimeoutMs ?? 10_000, 'ECHO_REPLY'), MessageType.ECHO_REPLY),
-      );
+      const frame = await inbox.next(this.o.handshakeTimeoutMs ?? 10_000, 'ECHO_REPLY');
+      const reply = decodeBody(msg.echo, expectType(frame, MessageType.ECHO_REPLY));
       if (reply.token !== token) {
         throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `ECHO_REPLY carries token ${reply.token}, we sent ${token}`);
       }
-      best = Math.min(best, this.clock.nowMs() - sentAt);
+      return this.clock.nowMs() - sentAt;
+    };
+    let warmMs = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < o.warm; i++) warmMs = Math.min(warmMs, await once());
+    let cold = 0;
+    for (let i = 0; i < o.cold; i++) {
+      await new Promise((resolve) => setTimeout(resolve, o.idleMs));
+      cold += await once();
     }
-    return best;
+    return { warmMs, coldMs: o.cold > 0 ? cold / o.cold : warmMs };
   }
 
   /**

@@ -145,8 +145,8 @@ export interface MigrateOptions {
   readonly clock?: Clock;
 }
 
-/** ECHO exchanges timed before pre-copy; the shortest is the round trip the prediction uses. */
-const ECHO_SAMPLES = 3;
+/** Silence before a "cold" ECHO: long enough for an idle destination's thread (and vCPU) to sleep. */
+const ECHO_IDLE_MS = 10;
 /** Device state travels in chunks no larger than this. */
 const DEVICE_STATE_CHUNK_BYTES = 4 * 1024 * 1024;
 
@@ -350,7 +350,11 @@ class SourceMigration {
     const maxRounds = o.maxRounds ?? 30;
     const strategy = o.strategy ?? 'precopy';
     // Measured, not assumed: the round trip the switchover's two exchanges will each pay.
-    const echoRttMs = strategy === 'postcopy' ? Number.NaN : await this.connector.echoRtt(transport, inbox, ECHO_SAMPLES);
+    const echo =
+      strategy === 'postcopy'
+        ? { warmMs: Number.NaN, coldMs: Number.NaN }
+        : await this.connector.echoRtt(transport, inbox, { warm: 3, cold: 2, idleMs: ECHO_IDLE_MS });
+    const echoRttMs = echo.warmMs;
     const policy = o.policy ?? (strategy === 'hybrid' ? hybridPolicy(maxDowntimeMs, maxRounds) : defaultPolicy(maxDowntimeMs, maxRounds));
     // Pages the guest will dirty between a sync and the pause: the last round's rate over the
     // time it takes the queued bytes to drain and the destination to acknowledge.
@@ -392,17 +396,12 @@ class SourceMigration {
           ? o.switchoverBandwidth !== undefined
             ? switchoverCap
             : sender.bandwidthBytesPerSec
-          : Math.max(
-              sender.bandwidthBytesPerSec,
-              sender.peakBandwidthBytesPerSec,
-              sender.uncontendedBandwidthBytesPerSec,
-              sender.linkRate.peakBytesPerSec,
-              sender.linkRate.uncontendedPeakBytesPerSec,
-            ),
+          : Math.max(sender.bandwidthBytesPerSec, sender.peakBandwidthBytesPerSec, sender.uncontendedBandwidthBytesPerSec),
         costs: switchoverCosts({
           syncMs: lastSyncCostMs,
           digestMs: digestCostMs,
           rttMs: rtt,
+          idleWakeMs: Number.isFinite(echo.coldMs - echo.warmMs) ? Math.max(0, echo.coldMs - echo.warmMs) : 0,
           deviceStateBytes: o.deviceStateBytes ?? 0,
           bandwidthBytesPerSec: sender.bandwidthBytesPerSec,
         }),
@@ -468,7 +467,9 @@ class SourceMigration {
         dirtyPages,
         dirtyHistory,
         dirtyPagesPerSec,
-        bandwidthBytesPerSec: sender.bandwidthBytesPerSec,
+        // Smoothed over windows of continuous sending: idle gaps and the first burst left out.
+        bandwidthBytesPerSec:
+          sender.linkRate.windows > 0 ? Math.min(this.pacer.rate, sender.linkRate.smoothedBytesPerSec) : sender.bandwidthBytesPerSec,
         bytesPerPage: bytesPerPageNow(),
         predictedDowntimeMs: predicted,
         throttlePercent: this.throttlePercent,
@@ -559,6 +560,7 @@ class SourceMigration {
       );
     }
     transport.write(encodeFrame(MessageType.COMMIT, msg.empty, {}));
+
     this.phase.to('committed');
     const resumedFrame = await inbox.next(handoverTimeoutMs, 'waiting for RESUMED');
     const resumed = decodeBody(msg.resumed, expectType(resumedFrame, MessageType.RESUMED));
@@ -665,6 +667,7 @@ class SourceMigration {
     });
     this.pageServer = server;
     transport.write(encodeFrame(MessageType.COMMIT, msg.empty, {}));
+
     this.phase.to('committed');
     // Memory is frozen for good. Pure post-copy sends every page from it, so the digest of the
     // pages as sent is exactly that of memory and costs no pass; after pre-copy rounds it is

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { BatchEncoder } from '../codec/batch-encoder.ts';
 import { DirtyBitmap } from '../dirty/bitmap.ts';
 import type { DirtyTracker } from '../dirty/tracker.ts';
@@ -12,10 +11,11 @@ import type { RoundStats } from '../session/report.ts';
 import type { Pacer } from '../transport/pacer.ts';
 import type { FrameTransport } from '../transport/transport.ts';
 import type { Clock } from '../util/clock.ts';
+import { runDelayMs } from '../util/run-delay.ts';
 import { LinkRateEstimator } from '../estimate/link-rate.ts';
 
 /** Pages whose live dirty bits are taken at a time during a round: 256 bitmap words. */
-const TAKE_WINDOW_PAGES = 8192;
+export const TAKE_WINDOW_PAGES = 8192;
 /** Minimum spacing of `progress` events. */
 const PROGRESS_INTERVAL_MS = 100;
 
@@ -254,18 +254,5 @@ export class RoundSender {
       dirtyPagesPerSec: this.dirtyPagesPerSec,
       roundEtaMs: rate > 0 ? ((Math.max(roundPages - pagesSent, 0) * bytesPerPage) / rate) * 1000 : Number.POSITIVE_INFINITY,
     });
-  }
-}
-
-/**
- * Milliseconds this thread has spent runnable but waiting for a CPU, from Linux's
- * /proc/thread-self/schedstat (NaN elsewhere). A read costs a few microseconds.
- */
-function runDelayMs(): number {
-  try {
-    const fields = readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ');
-    return Number(fields[1]) / 1e6;
-  } catch {
-    return Number.NaN;
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { distinctPagesWritten, fitWriteModel } from '../../src/index.ts';
+import { distinctPagesWritten, fitWriteModel, predictRound } from '../../src/index.ts';
 
 /** Distinct pages after `writes` uniform random writes into `w` pages, exactly in expectation. */
 const expected = (w: number, writes: number): number => w * (1 - (1 - 1 / w) ** writes);
@@ -36,5 +36,28 @@ describe('the write model', () => {
     const m = fitWriteModel({ perInterval: 0, union: 0, intervals: 5, intervalMs: 100 });
     expect(m.writePagesPerSec).toBe(0);
     expect(distinctPagesWritten(m, 1000)).toBe(0);
+  });
+});
+
+describe('a predicted pre-copy round', () => {
+  const m = { writePagesPerSec: 100_000, workingSetPages: 32_768 };
+  it('leaves fewer pages dirty when bits are taken just before sending than at the round start, and sends more', () => {
+    const first = { profile: null, firstRoundPages: 32_768, msPerPage: 0.033, lead: 1 } as const;
+    const atStart = predictRound(m, first);
+    const asSent = predictRound(m, { ...first, lead: 0 });
+    expect(atStart.dirtyPages).toBeCloseTo(distinctPagesWritten(m, atStart.ms), 6);
+    // Behind the cursor only: W (1 - (1 - e^-a) / a), a = r t / W.
+    const a = (100 * atStart.ms) / 32_768;
+    expect(asSent.dirtyPages).toBeCloseTo(32_768 * (1 - (1 - Math.exp(-a)) / a), -2);
+    const next = predictRound(m, { ...first, profile: asSent.profile, lead: 0 });
+    expect(next.sentPages).toBeGreaterThan(asSent.dirtyPages);
+    expect(next.ms).toBeCloseTo(next.sentPages * 0.033, 2); // the round's time and what it sends agree
+  });
+
+  it('sends nothing after round 0 for an idle guest', () => {
+    const idle = fitWriteModel({ perInterval: 0, union: 0, intervals: 5, intervalMs: 100 });
+    const r0 = predictRound(idle, { profile: null, firstRoundPages: 1000, msPerPage: 0.01, lead: 0 });
+    expect(r0).toMatchObject({ sentPages: 1000, dirtyPages: 0 });
+    expect(predictRound(idle, { profile: r0.profile, firstRoundPages: 1000, msPerPage: 0.01, lead: 0 }).sentPages).toBe(0);
   });
 });
