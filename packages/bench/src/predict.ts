@@ -1,4 +1,4 @@
-import { type MigrationEvent, type MigrationPlan, plan } from '@ferry/engine';
+import { type MigrationEvent, type MigrationPlan, plan, SwitchoverHistory } from '@ferry/engine';
 import { writePattern } from '@ferry/engine/testing';
 import { lineChart } from './chart.ts';
 import { runMigration } from './migrate.ts';
@@ -28,8 +28,11 @@ export async function predictBench(o: { sizeMiB: number; repeats: number; maxDow
   const rows: Record<string, string | number>[] = [];
   const total = workloads.length * links.length * o.repeats;
   for (const link of links) {
-    for (const w of workloads) {
-      for (let rep = 0; rep < o.repeats; rep++) {
+    // One history per link, as a control plane keeps one per pair of hosts: from the fourth
+    // migration on, predictions add what earlier switchovers showed the model to miss.
+    const history = new SwitchoverHistory();
+    for (let rep = 0; rep < o.repeats; rep++) {
+      for (const w of workloads) {
         let switchover: Extract<MigrationEvent, { type: 'switchover' }> | undefined;
         let planned: MigrationPlan | undefined;
         const report = await runMigration({
@@ -57,6 +60,7 @@ export async function predictBench(o: { sizeMiB: number; repeats: number; maxDow
             maxDowntimeMs: o.maxDowntimeMs,
             maxBandwidth: link.cap,
             verify: 'sent',
+            switchoverHistory: history,
             onEvent: (e) => {
               if (e.type === 'switchover') switchover = e;
             },
@@ -74,6 +78,7 @@ export async function predictBench(o: { sizeMiB: number; repeats: number; maxDow
           'error %': (Math.abs(predicted - report.downtimeMs) / report.downtimeMs) * 100,
           'pred xfer ms': switchover?.prediction?.transferMs ?? Number.NaN,
           'pred fixed ms': switchover?.prediction?.fixedMs ?? Number.NaN,
+          'learned ms': switchover?.prediction?.inputs.costs?.learnedMs ?? 0,
           'pause ms': report.downtime.pauseMs,
           'final ms': report.downtime.finalRoundMs,
           'dev+digest ms': report.downtime.deviceStateMs + report.downtime.digestMs,
@@ -93,11 +98,21 @@ export async function predictBench(o: { sizeMiB: number; repeats: number; maxDow
       }
     }
   }
+  rows.sort(
+    (a, b) =>
+      links.findIndex((l) => l.name === a.link) - links.findIndex((l) => l.name === b.link) ||
+      workloads.findIndex((w) => w.name === a.workload) - workloads.findIndex((w) => w.name === b.workload) ||
+      (a.rep as number) - (b.rep as number),
+  );
   printTable(rows);
   const summary = summarize(rows, o.maxDowntimeMs);
+  const corrected = errorStats(rows.filter((r) => r['learned ms'] !== 0));
+  console.log(
+    `runs with a learnt correction (after 3 switchovers on the link): error median ${corrected.medianErrorPct.toFixed(1)}%, p90 ${corrected.p90ErrorPct.toFixed(1)}% over ${corrected.runs} runs`,
+  );
   for (const [name, e] of Object.entries(summary.byLink)) {
     console.log(
-      `${name}: error median ${e.medianErrorPct.toFixed(1)}%, p90 ${e.p90ErrorPct.toFixed(1)}% over ${e.runs} runs; noise floor (each run against its cell's other runs) median ${e.noiseMedianPct.toFixed(1)}%, p90 ${e.noiseP90Pct.toFixed(1)}%`,
+      `${name}: error median ${e.medianErrorPct.toFixed(1)}%, p90 ${e.p90ErrorPct.toFixed(1)}% (${e.medianAbsErrorMs.toFixed(1)} ms, ${e.p90AbsErrorMs.toFixed(1)} ms) over ${e.runs} runs; noise floor (each run against its cell's other runs) median ${e.noiseMedianPct.toFixed(1)}%, p90 ${e.noiseP90Pct.toFixed(1)}%`,
     );
   }
   console.log(
@@ -171,8 +186,11 @@ function noiseFloor(rows: readonly Row[]): number[] {
 function errorStats(rows: readonly Row[]) {
   const errors = rows.map((r) => r['error %'] as number);
   const noise = noiseFloor(rows);
+  const absolute = rows.map((r) => Math.abs((r['predicted ms'] as number) - (r['measured ms'] as number)));
   return {
     runs: rows.length,
+    medianAbsErrorMs: quantile(absolute, 0.5),
+    p90AbsErrorMs: quantile(absolute, 0.9),
     medianErrorPct: quantile(errors, 0.5),
     p90ErrorPct: quantile(errors, 0.9),
     noiseMedianPct: quantile(noise, 0.5),

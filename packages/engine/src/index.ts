@@ -36,6 +36,7 @@ export {
   HOOKS_ALLOWANCE_MS,
 } from './estimate/downtime.ts';
 export { type LinkRateOptions, LinkRateEstimator } from './estimate/link-rate.ts';
+export { SwitchoverHistory, type SwitchoverHistoryOptions } from './estimate/switchover-history.ts';
 export {
   type DirtyProfile,
   distinctPagesWritten,

@@ -23,6 +23,8 @@ export interface SwitchoverCosts {
   readonly deviceStateMs: number;
   /** The destination's own steps from COMPLETE to RESUMED: verify, load device state, `resume()`. */
   readonly resumeMs: number;
+  /** Learnt from earlier switchovers (`SwitchoverHistory`): what the parts above and the transfer missed there. 0 without. */
+  readonly learnedMs: number;
 }
 
 /**
@@ -75,6 +77,8 @@ export interface SwitchoverMeasurements {
   readonly rttMs: number;
   /** An ECHO after silence less one back to back, timed; 0 when not known (planning). */
   readonly idleWakeMs?: number;
+  /** `SwitchoverHistory.correctionMs(...)`, when the control plane keeps a history. */
+  readonly learnedMs?: number;
   readonly deviceStateBytes: number;
   readonly bandwidthBytesPerSec: number;
 }
@@ -88,12 +92,15 @@ export function switchoverCosts(m: SwitchoverMeasurements): SwitchoverCosts {
     idleWakeMs: m.idleWakeMs ?? 0,
     deviceStateMs: m.bandwidthBytesPerSec > 0 ? (m.deviceStateBytes / m.bandwidthBytesPerSec) * 1000 : 0,
     resumeMs: HOOKS_ALLOWANCE_MS / 2,
+    learnedMs: m.learnedMs ?? 0,
   };
 }
 
 /** The fixed part of downtime, from its parts. */
 export function switchoverCostMs(c: SwitchoverCosts): number {
-  return c.pauseMs + c.digestMs + SWITCHOVER_ROUND_TRIPS * c.roundTripMs + c.idleWakeMs + c.deviceStateMs + c.resumeMs;
+  const measured = c.pauseMs + c.digestMs + SWITCHOVER_ROUND_TRIPS * c.roundTripMs + c.idleWakeMs + c.deviceStateMs + c.resumeMs;
+  // A correction may be negative (the parts over-count here), never below nothing.
+  return Math.max(0, measured + c.learnedMs);
 }
 
 /** Predicted downtime with its parts; `totalMs` is Infinity while the bandwidth is still unknown. */

@@ -35,6 +35,11 @@ export interface PlanInputs {
    */
   readonly switchoverBandwidthBytesPerSec?: number;
   readonly rttMs: number;
+  /**
+   * What a migration spends before its first round whatever the guest: connecting, the
+   * handshake, timing round trips. Counted in every strategy's total. Default 0.
+   */
+  readonly setupMs?: number;
   readonly deviceStateBytes: number;
   /** The source's memory pass at switchover (`verify: 'memory'`), measured; 0 with `verify: 'sent'`. */
   readonly verifyMs: number;
@@ -162,7 +167,7 @@ function precopy(i: PlanInputs, lz4: boolean): StrategyPrediction {
     strategy,
     converges: p.converged,
     downtimeMs,
-    totalMs: p.elapsedMs + downtimeMs,
+    totalMs: (i.setupMs ?? 0) + p.elapsedMs + downtimeMs,
     bytes: (p.pagesSent + p.remaining) * l.bytesPerPage + i.deviceStateBytes,
     rounds: p.rounds + 1,
     pagesAfterResume: 0,
@@ -187,7 +192,7 @@ function postcopy(i: PlanInputs): StrategyPrediction {
     strategy: 'postcopy',
     converges: true,
     downtimeMs,
-    totalMs: downtimeMs + (bytes / i.bandwidthBytesPerSec) * 1000,
+    totalMs: (i.setupMs ?? 0) + downtimeMs + (bytes / i.bandwidthBytesPerSec) * 1000,
     bytes,
     rounds: 0,
     pagesAfterResume: i.totalPages,
@@ -213,7 +218,7 @@ function hybrid(i: PlanInputs): StrategyPrediction {
     strategy: 'hybrid',
     converges: true,
     downtimeMs,
-    totalMs: p.elapsedMs + downtimeMs + afterMs,
+    totalMs: (i.setupMs ?? 0) + p.elapsedMs + downtimeMs + afterMs,
     bytes: (p.pagesSent + p.remaining) * l.bytesPerPage + i.deviceStateBytes,
     rounds: p.rounds,
     pagesAfterResume: Math.round(p.remaining),

@@ -4,6 +4,7 @@ import { lz4CompressPage } from '../codec/lz4.ts';
 import { type DirtyRateSample, measureDirtyRate } from '../dirty/dirty-rate.ts';
 import { fitWriteModel } from '../estimate/write-model.ts';
 import { TAKE_WINDOW_PAGES } from '../precopy/round-sender.ts';
+import { ECHO_SCHEDULE } from './source-connector.ts';
 import type { DirtyTracker } from '../dirty/tracker.ts';
 import { type ErrorCode, HandshakeError } from '../errors.ts';
 import { type PlanInputs, type PlannedStrategy, predictStrategies, recommend, type StrategyPrediction } from '../estimate/plan-model.ts';
@@ -105,6 +106,9 @@ export async function plan(o: PlanOptions): Promise<MigrationPlan> {
         switchoverBandwidthBytesPerSec: Math.max(bandwidth, answer.uncontendedBandwidthBytesPerSec),
       }),
     rttMs: answer.rttMs,
+    // Connect and HELLO (the probe's round trip covers both), then the ECHO schedule: its
+    // silences and one round trip per exchange.
+    setupMs: 2 * answer.rttMs + ECHO_SCHEDULE.cold * ECHO_SCHEDULE.idleMs + (ECHO_SCHEDULE.warm + ECHO_SCHEDULE.cold) * answer.rttMs,
     deviceStateBytes: o.deviceStateBytes ?? 64 * 1024,
     verifyMs,
     lz4Ratio: sample.lz4Ratio,

@@ -13,6 +13,17 @@ import type { Clock } from '../util/clock.ts';
 import { type Deferred, deferred } from '../util/deferred.ts';
 import type { MigrateOptions } from './source.ts';
 
+/**
+ * The ECHO exchanges a pre-copy migration times before its first round (§3.7): three back to
+ * back, then two after `idleMs` of silence each ("cold"), long enough for an idle
+ * destination's thread (and vCPU) to sleep.
+ */
+export const ECHO_SCHEDULE: { readonly warm: number; readonly cold: number; readonly idleMs: number } = {
+  warm: 3,
+  cold: 2,
+  idleMs: 10,
+};
+
 /** A connection of the migration with its reply inbox and a promise that rejects when it closes. */
 export interface Link {
   readonly transport: TcpTransport;

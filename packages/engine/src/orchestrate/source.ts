@@ -15,6 +15,7 @@ import {
   UsageError,
 } from '../errors.ts';
 import { type DowntimePrediction, predictDowntime, switchoverCosts } from '../estimate/downtime.ts';
+import type { SwitchoverHistory } from '../estimate/switchover-history.ts';
 import { digestOfPageHashes, memoryDigest, memoryDigestAsync } from '../memory/digest.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import { Intent, MessageType } from '../protocol/constants.ts';
@@ -37,7 +38,7 @@ import { type Clock, systemClock } from '../util/clock.ts';
 import { type Deferred, deferred } from '../util/deferred.ts';
 import { withTimeout } from '../util/timeout.ts';
 import type { SourceControlPlane } from './control-plane.ts';
-import { type RecoveredLink, SourceConnector } from './source-connector.ts';
+import { ECHO_SCHEDULE, type RecoveredLink, SourceConnector } from './source-connector.ts';
 
 export interface MigrateOptions {
   /** Where the destination listens. */
@@ -81,6 +82,12 @@ export interface MigrateOptions {
    * the guest is paused; `saveDeviceState` runs only then). Default 0.
    */
   readonly deviceStateBytes?: number;
+  /**
+   * Earlier switchovers between these hosts: the prediction adds what they showed it to miss
+   * (their median), and this migration is recorded in it when it completes. Keep one per pair
+   * of hosts and control plane. Default: none, and the fixed part is what can be timed here.
+   */
+  readonly switchoverHistory?: SwitchoverHistory;
   /**
    * A separate cap for the final round, sent while the guest is paused (bytes per second; 0:
    * uncapped). Like QEMU's avail-switchover-bandwidth, it lets pre-copy stay polite to a shared
@@ -145,8 +152,6 @@ export interface MigrateOptions {
   readonly clock?: Clock;
 }
 
-/** Silence before a "cold" ECHO: long enough for an idle destination's thread (and vCPU) to sleep. */
-const ECHO_IDLE_MS = 10;
 /** Device state travels in chunks no larger than this. */
 const DEVICE_STATE_CHUNK_BYTES = 4 * 1024 * 1024;
 
@@ -351,9 +356,7 @@ class SourceMigration {
     const strategy = o.strategy ?? 'precopy';
     // Measured, not assumed: the round trip the switchover's two exchanges will each pay.
     const echo =
-      strategy === 'postcopy'
-        ? { warmMs: Number.NaN, coldMs: Number.NaN }
-        : await this.connector.echoRtt(transport, inbox, { warm: 3, cold: 2, idleMs: ECHO_IDLE_MS });
+      strategy === 'postcopy' ? { warmMs: Number.NaN, coldMs: Number.NaN } : await this.connector.echoRtt(transport, inbox, ECHO_SCHEDULE);
     const echoRttMs = echo.warmMs;
     const policy = o.policy ?? (strategy === 'hybrid' ? hybridPolicy(maxDowntimeMs, maxRounds) : defaultPolicy(maxDowntimeMs, maxRounds));
     // Pages the guest will dirty between a sync and the pause: the last round's rate over the
@@ -389,7 +392,7 @@ class SourceMigration {
       const appRtt = Number.isFinite(echoRttMs) ? echoRttMs : Math.min(this.connector.handshakeRttMs, this.minAckRttMs);
       const rtt = Number.isFinite(appRtt) ? appRtt : connectRttMs;
       const bytesPerPage = bytesPerPageNow();
-      return predictDowntime({
+      const uncorrected = predictDowntime({
         dirtyPages: dirtyPages + (dirtyPagesPerSec * gapMs) / 1000,
         bytesPerPage,
         bandwidthBytesPerSec: capped
@@ -402,6 +405,7 @@ class SourceMigration {
           digestMs: digestCostMs,
           rttMs: rtt,
           idleWakeMs: Number.isFinite(echo.coldMs - echo.warmMs) ? Math.max(0, echo.coldMs - echo.warmMs) : 0,
+          learnedMs: 0,
           deviceStateBytes: o.deviceStateBytes ?? 0,
           bandwidthBytesPerSec: sender.bandwidthBytesPerSec,
         }),
@@ -410,6 +414,10 @@ class SourceMigration {
             ? Math.min(this.pacer.burst, this.pacer.available() + (gapMs / 1000) * this.pacer.rate)
             : 0,
       });
+      const learnedMs = o.switchoverHistory?.correctionMs(uncorrected.transferMs) ?? 0;
+      return learnedMs === 0 || !uncorrected.inputs.costs
+        ? uncorrected
+        : predictDowntime({ ...uncorrected.inputs, costs: { ...uncorrected.inputs.costs, learnedMs } });
     };
 
     if (strategy === 'postcopy') {
@@ -577,6 +585,16 @@ class SourceMigration {
       digestMs: digestDone - deviceStateDone,
       handoverMs: resumedAt - digestDone,
     };
+    if (prediction && o.switchoverHistory) {
+      // What the model, uncorrected, says the pages really sent cost, against what they did.
+      const inputs = prediction.inputs;
+      const uncorrected = predictDowntime({
+        ...inputs,
+        dirtyPages: finalPages,
+        ...(inputs.costs && { costs: { ...inputs.costs, learnedMs: 0 } }),
+      });
+      o.switchoverHistory.record(uncorrected, resumedAt - pauseStart);
+    }
     const report: MigrationReport = {
       sessionId: Buffer.from(this.sessionId).toString('hex'),
       outcome: 'completed',

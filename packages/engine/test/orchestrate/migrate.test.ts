@@ -19,6 +19,7 @@ import {
   Feature,
   ErrorCode,
   WriteBarrierTracker,
+  SwitchoverHistory,
 } from '../../src/index.ts';
 import { findTornPages, WriterGuest, writePattern } from '../../src/testing/index.ts';
 import { listenSink } from '../helpers.ts';
@@ -48,6 +49,7 @@ describe('migrate', () => {
       },
     });
     const events: MigrationEvent[] = [];
+    const history = new SwitchoverHistory();
     const plane = guest.controlPlane();
     // Let the guest dirty memory before the migration starts.
     await guest.ready;
@@ -60,6 +62,7 @@ describe('migrate', () => {
       controlPlane: plane,
       maxDowntimeMs: 50,
       onEvent: (e) => events.push(e),
+      switchoverHistory: history,
     });
     const incoming = await destination.result;
     expect(guest.paused).toBe(true);
@@ -86,6 +89,8 @@ describe('migrate', () => {
     // The round trip was timed with ECHO on the live connection, not assumed.
     expect(prediction!.inputs.costs!.roundTripMs).toBeGreaterThan(0);
     expect(prediction!.inputs.costs!.roundTripMs).toBeLessThan(prediction!.fixedMs);
+    // The completed switchover went into the history a control plane keeps for the next one.
+    expect(history.samples).toBe(1);
     await guest.stop();
   });
 
