@@ -451,7 +451,7 @@ class SourceMigration {
     };
     for (;;) {
       try {
-        await sender.send(dirty, round, dirtyPages, predicted, false);
+        await sender.send(dirty, round, dirtyPages, prediction, false);
       } catch (err) {
         await recoverPrecopy(err);
         dirtyPages = dirty.reduce((n, d) => n + d.count(), 0);
@@ -521,7 +521,7 @@ class SourceMigration {
         // The last round may be lost: send it again (with what has been found dirty since).
         const pages = dirty.reduce((n, d) => n + d.count(), 0);
         try {
-          await sender.send(dirty, round - 1, pages, predicted, false);
+          await sender.send(dirty, round - 1, pages, prediction, false);
         } catch (again) {
           await recoverPrecopy(again);
         }
@@ -542,7 +542,7 @@ class SourceMigration {
     const finalPages = dirty.reduce((n, d) => n + d.count(), 0);
     await transport.send(encodeFrame(MessageType.SWITCHOVER, msg.switchover, { round }));
     if (o.switchoverBandwidth !== undefined) this.pacer.setRate(o.switchoverBandwidth);
-    await sender.send(dirty, round, finalPages, predicted, true);
+    await sender.send(dirty, round, finalPages, prediction, true);
     const finalRoundDone = this.clock.nowMs();
 
     const state = await callHook('saveDeviceState', () => o.controlPlane.saveDeviceState());

@@ -12,6 +12,7 @@ import type { Pacer } from '../transport/pacer.ts';
 import type { FrameTransport } from '../transport/transport.ts';
 import type { Clock } from '../util/clock.ts';
 import { runDelayMs } from '../util/run-delay.ts';
+import type { DowntimePrediction } from '../estimate/downtime.ts';
 import { LinkRateEstimator } from '../estimate/link-rate.ts';
 
 /** Pages whose live dirty bits are taken at a time during a round: 256 bitmap words. */
@@ -140,7 +141,7 @@ export class RoundSender {
     dirty: readonly DirtyBitmap[],
     round: number,
     dirtyPages: number,
-    predictedDowntimeMs: number | null,
+    prediction: DowntimePrediction | undefined,
     final: boolean,
   ): Promise<RoundStats> {
     const { memory, tracker, encoder, pacer, clock } = this.o;
@@ -228,7 +229,8 @@ export class RoundSender {
       bytesSent,
       durationMs,
       bandwidthBytesPerSec: this.bandwidthBytesPerSec,
-      predictedDowntimeMs,
+      predictedDowntimeMs: prediction?.totalMs ?? null,
+      ...(prediction && { prediction }),
       elapsedMs: this.o.elapsedMs(),
     };
     this.rounds.push(stats);

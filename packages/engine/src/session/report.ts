@@ -1,3 +1,4 @@
+import type { DowntimePrediction } from '../estimate/downtime.ts';
 import type { CodecStats } from '../codec/batch-encoder.ts';
 import type { SourcePhase } from './state-machine.ts';
 
@@ -26,6 +27,8 @@ export interface RoundStats {
    * for round 0.
    */
   readonly predictedDowntimeMs: number | null;
+  /** That prediction with its parts and the inputs that produced it (absent for round 0). */
+  readonly prediction?: DowntimePrediction;
   /** Milliseconds since the migration started, at the end of the round. */
   readonly elapsedMs: number;
 }

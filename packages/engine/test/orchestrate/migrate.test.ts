@@ -89,6 +89,9 @@ describe('migrate', () => {
     // The round trip was timed with ECHO on the live connection, not assumed.
     expect(prediction!.inputs.costs!.roundTripMs).toBeGreaterThan(0);
     expect(prediction!.inputs.costs!.roundTripMs).toBeLessThan(prediction!.fixedMs);
+    // Every round after the first carries the prediction made at the sync that began it.
+    for (const r of report.rounds.slice(1)) expect(r.prediction?.totalMs).toBe(r.predictedDowntimeMs);
+    expect(report.rounds[0]!.prediction).toBeUndefined();
     // The completed switchover went into the history a control plane keeps for the next one.
     expect(history.samples).toBe(1);
     await guest.stop();
