@@ -10,7 +10,10 @@
 export interface SwitchoverCosts {
   /** The control plane's `pause()` hook and the final dirty sync (the last sync's cost). */
   readonly pauseMs: number;
-  /** Source memory digest not hidden behind the final round (0 with `verify: 'sent'`). */
+  /**
+   * The source's memory digest as timed before pre-copy (0 with `verify: 'sent'`): an upper
+   * bound, since at the switchover it runs off-thread alongside the final round.
+   */
   readonly digestMs: number;
   /** One round trip between the two engines; a switchover waits for two. */
   readonly roundTripMs: number;

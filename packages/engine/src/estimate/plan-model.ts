@@ -35,11 +35,10 @@ export interface PlanInputs {
    */
   readonly switchoverBandwidthBytesPerSec?: number;
   readonly rttMs: number;
-  /**
-   * What a migration spends before its first round whatever the guest: connecting, the
-   * handshake, timing round trips. Counted in every strategy's total. Default 0.
-   */
+  /** What every migration spends before moving memory: connecting, the handshake. Default 0. */
   readonly setupMs?: number;
+  /** What pre-copy (and hybrid) spends on top, timing round trips with ECHO. Default 0. */
+  readonly echoMs?: number;
   readonly deviceStateBytes: number;
   /** The source's memory pass at switchover (`verify: 'memory'`), measured; 0 with `verify: 'sent'`. */
   readonly verifyMs: number;
@@ -154,7 +153,8 @@ function iterate(i: PlanInputs, l: Link): Precopy {
     }
     const stalled = modelStalled(history);
     if (stalled || rounds >= i.maxRounds) return { converged: false, stalled, rounds, elapsedMs, pagesSent, remaining: dirtied };
-    profile = round.profile;
+    // Never more than all of memory to send again (an unbounded working set counts pages).
+    profile = typeof round.profile === 'number' ? Math.min(i.totalPages, round.profile) : round.profile;
   }
 }
 
@@ -167,7 +167,7 @@ function precopy(i: PlanInputs, lz4: boolean): StrategyPrediction {
     strategy,
     converges: p.converged,
     downtimeMs,
-    totalMs: (i.setupMs ?? 0) + p.elapsedMs + downtimeMs,
+    totalMs: (i.setupMs ?? 0) + (i.echoMs ?? 0) + p.elapsedMs + downtimeMs,
     bytes: (p.pagesSent + p.remaining) * l.bytesPerPage + i.deviceStateBytes,
     rounds: p.rounds + 1,
     pagesAfterResume: 0,
@@ -218,7 +218,7 @@ function hybrid(i: PlanInputs): StrategyPrediction {
     strategy: 'hybrid',
     converges: true,
     downtimeMs,
-    totalMs: (i.setupMs ?? 0) + p.elapsedMs + downtimeMs + afterMs,
+    totalMs: (i.setupMs ?? 0) + (i.echoMs ?? 0) + p.elapsedMs + downtimeMs + afterMs,
     bytes: (p.pagesSent + p.remaining) * l.bytesPerPage + i.deviceStateBytes,
     rounds: p.rounds,
     pagesAfterResume: Math.round(p.remaining),

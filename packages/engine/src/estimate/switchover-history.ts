@@ -4,7 +4,8 @@
  * and the destination's own handling of each switchover message (on this project's 2-core
  * benchmark machine, about a millisecond more than the timed round trips). After each
  * completed migration the engine records the downtime it would have predicted for the pages
- * it really sent and the downtime it measured; later predictions add the median difference.
+ * it really sent and the downtime it measured; later predictions add a robust line through
+ * those misses (`correctionMs`).
  * Keep one history per pair of hosts (and control plane) whose migrations are alike. Pure.
  */
 export interface SwitchoverHistoryOptions {
@@ -45,11 +46,11 @@ export class SwitchoverHistory {
    * the misses, fixed part plus a share of the transfer (a rate the model gets wrong by a
    * steady factor), fitted robustly (Theil-Sen: the median of pairwise slopes, then the median
    * intercept), so one disturbed switchover moves it little. Where the transfers seen are all
-   * alike, the median miss. 0 until `minSamples`.
+   * alike, the median miss. 0 until `minSamples`, and while the transfer is not known.
    */
   correctionMs(transferMs: number): number {
     const n = this.misses.length;
-    if (n < this.minSamples) return 0;
+    if (n < this.minSamples || !Number.isFinite(transferMs)) return 0;
     const slopes: number[] = [];
     for (let i = 0; i < n; i++) {
       for (let j = i + 1; j < n; j++) {

@@ -31,7 +31,9 @@ export function fitWriteModel(s: { perInterval: number; union: number; intervals
   const sum = (q: number): number => (1 - q ** k) / (1 - q);
   let lo = 0;
   let hi = 1 - 1e-12;
-  if (ratio <= 1) return { writePagesPerSec: Number.POSITIVE_INFINITY, workingSetPages: s.union };
+  // Every interval wrote every page of the set: as fast as "all of them each interval" (a
+  // page left clean with chance 1e-6), finite so the model's arithmetic stays defined.
+  if (ratio <= 1) return { writePagesPerSec: (s.union * Math.log(1e6) * 1000) / s.intervalMs, workingSetPages: s.union };
   for (let i = 0; i < 200; i++) {
     const mid = (lo + hi) / 2;
     if (sum(mid) < ratio) lo = mid;
@@ -60,6 +62,11 @@ export type DirtyProfile = Float64Array | number;
 const PROFILE_BINS = 64;
 /** A round whose time keeps growing with what it sends (writes outpace the link) stops here. */
 const MAX_ROUND_MS = 3_600_000;
+
+/** The chance a page escapes writes for `share` of a round at `a` writes per page per round (1 for no time at all). */
+function untouched(a: number, share: number): number {
+  return share <= 0 ? 1 : Math.exp(-a * share);
+}
 
 export interface RoundPrediction {
   /** Pages the round sends: those dirty at its start, and those written ahead of the sender meanwhile. */
@@ -98,7 +105,7 @@ export function predictRound(
     // outpace the link.
     const start = typeof o.profile === 'number' ? o.profile : 0;
     const ms = o.profile === null ? o.firstRoundPages * o.msPerPage : Math.min(MAX_ROUND_MS, start * o.msPerPage);
-    const sentPages = o.profile === null ? o.firstRoundPages : start;
+    const sentPages = o.profile === null ? o.firstRoundPages : ms / o.msPerPage;
     const dirtyPages = perMs * ms;
     return { sentPages, ms, dirtyPages, profile: dirtyPages };
   }
@@ -110,7 +117,7 @@ export function predictRound(
     if (!before) return o.firstRoundPages;
     const a = (perMs * ms) / w;
     let sent = 0;
-    for (let b = 0; b < PROFILE_BINS; b++) sent += binPages * (1 - (1 - before[b]!) * Math.exp(-a * Math.max(0, x(b) - lead)));
+    for (let b = 0; b < PROFILE_BINS; b++) sent += binPages * (1 - (1 - before[b]!) * untouched(a, x(b) - lead));
     return sent;
   };
   // The round's time depends on what it sends, which depends on its time: iterate to the fixed point.
@@ -122,12 +129,11 @@ export function predictRound(
     ms = next;
     sentPages = sentFor(ms);
   }
-  if (!before) ms = o.firstRoundPages * o.msPerPage;
   const a = (perMs * ms) / w;
   const profile = new Float64Array(PROFILE_BINS);
   let dirtyPages = 0;
   for (let b = 0; b < PROFILE_BINS; b++) {
-    profile[b] = -Math.expm1(-a * Math.min(1, 1 - x(b) + lead));
+    profile[b] = 1 - untouched(a, Math.min(1, 1 - x(b) + lead));
     dirtyPages += profile[b]! * binPages;
   }
   return { sentPages, ms, dirtyPages, profile };

@@ -12,6 +12,7 @@ import {
   KNOWN_FEATURES,
   MessageType,
   messageName,
+  ECHO_MIN_VERSION,
   MIN_PROTOCOL_VERSION,
   PROTOCOL_VERSION,
 } from '../protocol/constants.ts';
@@ -252,9 +253,7 @@ export class MigrationDestination {
       return;
     }
     if (hello.intent === Intent.PROBE) {
-      await transport.send(
-        encodeFrame(MessageType.HELLO_ACCEPT, msg.helloAccept, { version: PROTOCOL_VERSION, maxFrameBodyBytes: MAX_FRAME_BODY_BYTES }),
-      );
+      await transport.send(acceptFrame(hello));
       this.emit({ type: 'probe', remote, accepted: true });
       // The source may now measure the link: PROBE_DATA (discarded, bounded) then PROBE_END.
       transport.setMaxBodyBytes(MAX_PROBE_DATA_BODY_BYTES);
@@ -295,9 +294,7 @@ export class MigrationDestination {
     }
     transport.setMaxBodyBytes(MAX_FRAME_BODY_BYTES);
     transport.setIdleTimeout(o.idleTimeoutMs ?? 30_000);
-    await transport.send(
-      encodeFrame(MessageType.HELLO_ACCEPT, msg.helloAccept, { version: PROTOCOL_VERSION, maxFrameBodyBytes: MAX_FRAME_BODY_BYTES }),
-    );
+    await transport.send(acceptFrame(hello));
     const decoder = new BatchDecoder(memory, this.kernels!, !o.controlPlane.allocate);
     this.session = new IncomingSession(this.o, transport, hello, memory, decoder, (result) => this.finish(result));
     this.session.start();
@@ -388,6 +385,14 @@ async function refuse(transport: TcpTransport, code: string, message: string): P
     // The peer is gone already.
   }
   transport.destroy();
+}
+
+/** HELLO_ACCEPT with the highest version both sides speak (§5: a v1 source gets v1, and no ECHO). */
+function acceptFrame(hello: msg.Hello): Buffer {
+  return encodeFrame(MessageType.HELLO_ACCEPT, msg.helloAccept, {
+    version: Math.min(PROTOCOL_VERSION, hello.versionMax),
+    maxFrameBodyBytes: MAX_FRAME_BODY_BYTES,
+  });
 }
 
 /** One accepted migration, from HELLO_ACCEPT to RESUMED. */
@@ -506,9 +511,7 @@ class IncomingSession {
     transport.setMaxBodyBytes(MAX_FRAME_BODY_BYTES);
     transport.setIdleTimeout(this.o.idleTimeoutMs ?? 30_000);
     this.attach(transport);
-    transport.write(
-      encodeFrame(MessageType.HELLO_ACCEPT, msg.helloAccept, { version: PROTOCOL_VERSION, maxFrameBodyBytes: MAX_FRAME_BODY_BYTES }),
-    );
+    transport.write(acceptFrame(this.hello));
     const receiver = this.postcopy;
     // Post-copy: the pages not here. Pre-copy: the pages never received (the source adds those
     // of rounds we had not acknowledged, which may have been lost with the connection).
@@ -594,9 +597,7 @@ class IncomingSession {
     transport.reuseFrameBodies();
     transport.setMaxBodyBytes(MAX_FRAME_BODY_BYTES);
     transport.setIdleTimeout(0);
-    transport.write(
-      encodeFrame(MessageType.HELLO_ACCEPT, msg.helloAccept, { version: PROTOCOL_VERSION, maxFrameBodyBytes: MAX_FRAME_BODY_BYTES }),
-    );
+    transport.write(acceptFrame(this.hello));
     transport.onFrame((frame) => {
       if (this.phase.is('failed')) return;
       try {
@@ -640,6 +641,9 @@ class IncomingSession {
         return;
       }
       case MessageType.ECHO: {
+        if (Math.min(PROTOCOL_VERSION, this.hello.versionMax) < ECHO_MIN_VERSION) {
+          throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `ECHO needs protocol version ${ECHO_MIN_VERSION}; this session speaks 1`);
+        }
         this.expectPhase(frame, 'receiving');
         const e = decodeBody(msg.echo, frame.body);
         // Each ECHO gets a reply: a bound keeps a source that never reads from filling our queue.

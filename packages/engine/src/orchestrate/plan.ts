@@ -106,9 +106,10 @@ export async function plan(o: PlanOptions): Promise<MigrationPlan> {
         switchoverBandwidthBytesPerSec: Math.max(bandwidth, answer.uncontendedBandwidthBytesPerSec),
       }),
     rttMs: answer.rttMs,
-    // Connect and HELLO (the probe's round trip covers both), then the ECHO schedule: its
-    // silences and one round trip per exchange.
-    setupMs: 2 * answer.rttMs + ECHO_SCHEDULE.cold * ECHO_SCHEDULE.idleMs + (ECHO_SCHEDULE.warm + ECHO_SCHEDULE.cold) * answer.rttMs,
+    // Connect and HELLO (the probe's round trip covers both); pre-copy then runs the ECHO
+    // schedule: its silences and one round trip per exchange.
+    setupMs: 2 * answer.rttMs,
+    echoMs: ECHO_SCHEDULE.cold * ECHO_SCHEDULE.idleMs + (ECHO_SCHEDULE.warm + ECHO_SCHEDULE.cold) * answer.rttMs,
     deviceStateBytes: o.deviceStateBytes ?? 64 * 1024,
     verifyMs,
     lz4Ratio: sample.lz4Ratio,

@@ -87,8 +87,8 @@ export class SourceConnector {
     });
   }
 
-  /** HELLO (and the PSK exchange when keyed) up to HELLO_ACCEPT. */
-  async handshake(transport: FrameTransport, inbox: Inbox, intent: Intent): Promise<void> {
+  /** HELLO (and the PSK exchange when keyed) up to HELLO_ACCEPT; returns the version chosen. */
+  async handshake(transport: FrameTransport, inbox: Inbox, intent: Intent): Promise<number> {
     const o = this.o;
     const helloFrame = encodeFrame(MessageType.HELLO, msg.hello, {
       versionMin: MIN_PROTOCOL_VERSION,
@@ -113,7 +113,7 @@ export class SourceConnector {
     }
     const reply = await inbox.next(o.handshakeTimeoutMs ?? 10_000, 'handshake');
     this.handshakeRttMs = Math.min(this.handshakeRttMs, this.clock.nowMs() - lastSentAt);
-    expectHandshake(reply);
+    return expectHandshake(reply);
   }
 
   /**
@@ -241,7 +241,8 @@ export class SourceConnector {
   }
 }
 
-function expectHandshake(frame: Frame): void {
+/** The version the destination chose, checked. */
+function expectHandshake(frame: Frame): number {
   const accept = decodeBody(msg.helloAccept, expectType(frame, MessageType.HELLO_ACCEPT));
   if (accept.version < MIN_PROTOCOL_VERSION || accept.version > PROTOCOL_VERSION) {
     throw new HandshakeError(
@@ -249,4 +250,5 @@ function expectHandshake(frame: Frame): void {
       `destination chose version ${accept.version}, we speak ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}`,
     );
   }
+  return accept.version;
 }

@@ -18,7 +18,7 @@ import { type DowntimePrediction, predictDowntime, switchoverCosts } from '../es
 import type { SwitchoverHistory } from '../estimate/switchover-history.ts';
 import { digestOfPageHashes, memoryDigest, memoryDigestAsync } from '../memory/digest.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
-import { Intent, MessageType } from '../protocol/constants.ts';
+import { ECHO_MIN_VERSION, Intent, MessageType } from '../protocol/constants.ts';
 import { decodeBody, encodeFrame, expectType, type Frame } from '../protocol/frame.ts';
 import { MAX_DATA_CHANNELS, MAX_MISSING_PAGES_PER_MESSAGE, PAGE_ENTRY_BYTES } from '../protocol/limits.ts';
 import * as msg from '../protocol/messages.ts';
@@ -84,7 +84,7 @@ export interface MigrateOptions {
   readonly deviceStateBytes?: number;
   /**
    * Earlier switchovers between these hosts: the prediction adds what they showed it to miss
-   * (their median), and this migration is recorded in it when it completes. Keep one per pair
+   * (a robust line through their misses, see `SwitchoverHistory`), and this migration is recorded in it when it completes. Keep one per pair
    * of hosts and control plane. Default: none, and the fixed part is what can be timed here.
    */
   readonly switchoverHistory?: SwitchoverHistory;
@@ -303,7 +303,7 @@ class SourceMigration {
     let { transport, inbox, closed } = this.connector.attach(firstTransport);
 
     this.phase.to('handshake');
-    await this.connector.handshake(transport, inbox, Intent.MIGRATE);
+    const version = await this.connector.handshake(transport, inbox, Intent.MIGRATE);
 
     const verify = o.verify ?? 'memory';
     // Measured, not assumed: the digest is a fixed part of every switchover (an upper bound:
@@ -354,9 +354,19 @@ class SourceMigration {
     const maxDowntimeMs = o.maxDowntimeMs ?? 300;
     const maxRounds = o.maxRounds ?? 30;
     const strategy = o.strategy ?? 'precopy';
-    // Measured, not assumed: the round trip the switchover's two exchanges will each pay.
-    const echo =
-      strategy === 'postcopy' ? { warmMs: Number.NaN, coldMs: Number.NaN } : await this.connector.echoRtt(transport, inbox, ECHO_SCHEDULE);
+    // Measured, not assumed: the round trip the switchover's two exchanges will each pay
+    // (ECHO needs a version 2 destination; a version 1 one gets the fallbacks below).
+    const echo = { warmMs: Number.NaN, coldMs: Number.NaN };
+    if (strategy !== 'postcopy' && version >= ECHO_MIN_VERSION) {
+      try {
+        Object.assign(echo, await this.connector.echoRtt(transport, inbox, ECHO_SCHEDULE));
+      } catch (err) {
+        // A break here is recovered like one in round 0 (the round's send fails next); the
+        // prediction then falls back to the handshake's and acknowledgements' round trips.
+        const error = toFerryError(err, ErrorCode.CONNECTION_LOST);
+        if (!((o.precopyRecoveryMs ?? 0) > 0 && this.worthReconnecting(error, transport))) throw err;
+      }
+    }
     const echoRttMs = echo.warmMs;
     const policy = o.policy ?? (strategy === 'hybrid' ? hybridPolicy(maxDowntimeMs, maxRounds) : defaultPolicy(maxDowntimeMs, maxRounds));
     // Pages the guest will dirty between a sync and the pause: the last round's rate over the
@@ -366,8 +376,9 @@ class SourceMigration {
       (Number.isFinite(this.minAckRttMs) ? this.minAckRttMs : 0);
     // The final round's rate: uncapped, the fastest round seen (pausing the guest frees a core
     // for the sender); capped, the cap, after what the pacer's bucket lets out at once (it
-    // refills during the gap). The fixed part, measured: the digest, and three round trips
-    // (final ROUND_END, COMPLETE to READY, COMMIT to RESUMED) at the shortest seen.
+    // refills during the gap). The fixed part, measured (`switchoverCosts`): the last sync, the
+    // digest, two round trips timed with ECHO and what an idle destination adds, the device
+    // state at the final round's rate; plus what a history says earlier switchovers missed.
     // Wire bytes per page as the codec mix of the last round made them (ZERO entries, LZ4,
     // deltas), headers included; a full page and its entry before there is a round to go by.
     const bytesPerPageNow = (): number => {
@@ -392,14 +403,15 @@ class SourceMigration {
       const appRtt = Number.isFinite(echoRttMs) ? echoRttMs : Math.min(this.connector.handshakeRttMs, this.minAckRttMs);
       const rtt = Number.isFinite(appRtt) ? appRtt : connectRttMs;
       const bytesPerPage = bytesPerPageNow();
+      const finalRate = capped
+        ? o.switchoverBandwidth !== undefined
+          ? switchoverCap
+          : sender.bandwidthBytesPerSec
+        : Math.max(sender.bandwidthBytesPerSec, sender.peakBandwidthBytesPerSec, sender.uncontendedBandwidthBytesPerSec);
       const uncorrected = predictDowntime({
         dirtyPages: dirtyPages + (dirtyPagesPerSec * gapMs) / 1000,
         bytesPerPage,
-        bandwidthBytesPerSec: capped
-          ? o.switchoverBandwidth !== undefined
-            ? switchoverCap
-            : sender.bandwidthBytesPerSec
-          : Math.max(sender.bandwidthBytesPerSec, sender.peakBandwidthBytesPerSec, sender.uncontendedBandwidthBytesPerSec),
+        bandwidthBytesPerSec: finalRate,
         costs: switchoverCosts({
           syncMs: lastSyncCostMs,
           digestMs: digestCostMs,
@@ -407,7 +419,8 @@ class SourceMigration {
           idleWakeMs: Number.isFinite(echo.coldMs - echo.warmMs) ? Math.max(0, echo.coldMs - echo.warmMs) : 0,
           learnedMs: 0,
           deviceStateBytes: o.deviceStateBytes ?? 0,
-          bandwidthBytesPerSec: sender.bandwidthBytesPerSec,
+          // Device state goes in the final round's stream, at its rate.
+          bandwidthBytesPerSec: finalRate,
         }),
         burstBytes:
           capped && o.switchoverBandwidth === undefined

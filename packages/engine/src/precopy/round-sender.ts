@@ -110,6 +110,9 @@ export class RoundSender {
   /** Continues on a new connection (pre-copy recovery). */
   setTransport(transport: FrameTransport): void {
     this.transport = transport;
+    // Byte counts start again on the new connection: a window spanning the break would count
+    // the outage as a slow link.
+    this.linkRate.idle();
   }
 
   /** The destination acknowledged `round` (and so every round before it). */

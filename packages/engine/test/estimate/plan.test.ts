@@ -71,6 +71,22 @@ describe('the plan model', () => {
     expect(predictStrategies(hot).find((p) => p.strategy === 'hybrid')!.pagesAfterResume).toBeLessThanOrEqual(10_000);
   });
 
+  it('never plans a round larger than memory, and stays defined for a saturated hot set', () => {
+    // Writes that never repeat, twice as fast as the link: rounds grow until they resend all of memory.
+    const sweep = {
+      ...base,
+      totalPages: 1000,
+      bandwidthBytesPerSec: 1000 * 4116,
+      dirtyPagesPerSec: 2000,
+      workingSetPages: Number.POSITIVE_INFINITY,
+      maxRounds: 10,
+    };
+    const pre = predictStrategies(sweep).find((p) => p.strategy === 'precopy')!;
+    expect(pre.totalMs).toBeLessThan(11 * 1000 + 1000);
+    const saturated = { ...base, dirtyPagesPerSec: 1e7, workingSetPages: 50_000 };
+    for (const p of predictStrategies(saturated)) expect(Number.isFinite(p.totalMs)).toBe(true);
+  });
+
   it('counts repeated writes to a working set once: shorter rounds leave fewer pages, not proportionally fewer', () => {
     // 8 000 hot pages at 100k writes/s: a round of 263 ms finds 96% of them dirty, not all,
     // and the shorter round that follows fits a 300 ms limit the first could not.

@@ -33,6 +33,7 @@ describe('the switchover history', () => {
     h.record(at(Number.POSITIVE_INFINITY), 4);
     expect(h.samples).toBe(2);
     expect(h.correctionMs(0)).toBe(3);
+    expect(h.correctionMs(Number.POSITIVE_INFINITY)).toBe(0); // no bandwidth measured yet
   });
 
   it('enters the prediction as a part of its own, and never makes the fixed part negative', () => {

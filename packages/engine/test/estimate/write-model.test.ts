@@ -61,3 +61,16 @@ describe('a predicted pre-copy round', () => {
     expect(predictRound(idle, { profile: r0.profile, firstRoundPages: 1000, msPerPage: 0.01, lead: 0 }).sentPages).toBe(0);
   });
 });
+
+describe('the write model at its edges', () => {
+  it('takes intervals that all wrote the same pages as a saturated set with a finite rate, and predicts numbers', () => {
+    const m = fitWriteModel({ perInterval: 50_000, union: 50_000, intervals: 5, intervalMs: 200 });
+    expect(m.workingSetPages).toBe(50_000);
+    expect(Number.isFinite(m.writePagesPerSec)).toBe(true);
+    for (const lead of [0, 0.1, 1]) {
+      const r0 = predictRound(m, { profile: null, firstRoundPages: 65_536, msPerPage: 0.04, lead });
+      const r1 = predictRound(m, { profile: r0.profile, firstRoundPages: 65_536, msPerPage: 0.04, lead });
+      for (const v of [r0.dirtyPages, r1.sentPages, r1.ms, r1.dirtyPages]) expect(Number.isFinite(v)).toBe(true);
+    }
+  });
+});

@@ -236,8 +236,8 @@ describe('the destination refuses before any page moves', () => {
     const destination = await listenSink();
     cleanups.push(() => destination.close());
     const hello = encodeFrame(MessageType.HELLO, msg.hello, {
-      versionMin: 2,
-      versionMax: 3,
+      versionMin: 3,
+      versionMax: 4,
       intent: Intent.MIGRATE,
       sessionId: new Uint8Array(16),
       pageSize: 4096,
@@ -350,7 +350,7 @@ describe('probe', () => {
     });
     cleanups.push(() => destination.close());
     const layout = { pageSize: 4096, regions: [{ name: 'ram0', sizeBytes: 32 * MiB }] };
-    await expect(probe({ host: '127.0.0.1', port: destination.port, layout })).resolves.toMatchObject({ accepted: true, version: 1 });
+    await expect(probe({ host: '127.0.0.1', port: destination.port, layout })).resolves.toMatchObject({ accepted: true, version: 2 });
     await expect(probe({ host: '127.0.0.1', port: destination.port, layout, guestId: 'banned' })).resolves.toEqual({
       accepted: false,
       code: 'FERRY_REJECTED',

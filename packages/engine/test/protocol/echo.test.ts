@@ -5,24 +5,26 @@ import { listenSink } from '../helpers.ts';
 const { MAX_ECHOES } = limits;
 
 const MiB = 1024 * 1024;
-const hello = encodeFrame(MessageType.HELLO, messages.hello, {
-  versionMin: 1,
-  versionMax: 1,
-  intent: Intent.MIGRATE,
-  sessionId: new Uint8Array(16).fill(5),
-  pageSize: 4096,
-  features: 0,
-  guestId: 'echo',
-  regions: [{ name: 'ram0', sizeBytes: MiB }],
-});
+const helloOf = (versionMax: number) =>
+  encodeFrame(MessageType.HELLO, messages.hello, {
+    versionMin: 1,
+    versionMax,
+    intent: Intent.MIGRATE,
+    sessionId: new Uint8Array(16).fill(5),
+    pageSize: 4096,
+    features: 0,
+    guestId: 'echo',
+    regions: [{ name: 'ram0', sizeBytes: MiB }],
+  });
+const hello = helloOf(2);
 
 /** A hand-driven source: HELLO, then `frames`; collects what the destination answers. */
-async function drive(frames: Uint8Array[]): Promise<{ replies: Frame[]; result: unknown; close: () => void }> {
+async function drive(frames: Uint8Array[], first: Uint8Array = hello): Promise<{ replies: Frame[]; result: unknown; close: () => void }> {
   const destination = await listenSink();
   const t = await TcpTransport.connect({ host: '127.0.0.1', port: destination.port, maxBodyBytes: 1 << 20 });
   const replies: Frame[] = [];
   t.onFrame((f) => replies.push(f));
-  t.write(hello);
+  t.write(first);
   await new Promise((r) => setTimeout(r, 100)); // HELLO_ACCEPT
   for (const f of frames) t.write(f);
   const outcome = destination.result.catch((err: unknown) => err);
@@ -55,6 +57,15 @@ describe('ECHO', () => {
 
   it('is refused once the guest is paused (after SWITCHOVER)', async () => {
     const { result, close } = await drive([encodeFrame(MessageType.SWITCHOVER, messages.switchover, { round: 0 }), echo(1n)]);
+    expect(await result).toMatchObject({ code: ErrorCode.UNEXPECTED_MESSAGE });
+    close();
+  });
+
+  it('belongs to version 2: a version 1 source is answered version 1, and an ECHO from it is refused', async () => {
+    const { replies, result, close } = await drive([echo(1n)], helloOf(1));
+    const accept = replies.find((f) => f.type === MessageType.HELLO_ACCEPT)!;
+    expect(decodeBody(messages.helloAccept, accept.body).version).toBe(1);
+    expect(replies.some((f) => f.type === MessageType.ECHO_REPLY)).toBe(false);
     expect(await result).toMatchObject({ code: ErrorCode.UNEXPECTED_MESSAGE });
     close();
   });
