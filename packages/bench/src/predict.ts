@@ -112,11 +112,11 @@ export async function predictBench(o: { sizeMiB: number; repeats: number; maxDow
   );
   for (const [name, e] of Object.entries(summary.byLink)) {
     console.log(
-      `${name}: error median ${e.medianErrorPct.toFixed(1)}%, p90 ${e.p90ErrorPct.toFixed(1)}% (${e.medianAbsErrorMs.toFixed(1)} ms, ${e.p90AbsErrorMs.toFixed(1)} ms) over ${e.runs} runs; noise floor (each run against its cell's other runs) median ${e.noiseMedianPct.toFixed(1)}%, p90 ${e.noiseP90Pct.toFixed(1)}%`,
+      `${name}: error median ${e.medianErrorPct.toFixed(1)}%, p90 ${e.p90ErrorPct.toFixed(1)}% (${e.medianAbsErrorMs.toFixed(1)} ms, ${e.p90AbsErrorMs.toFixed(1)} ms) over ${e.runs} runs; noise floor (each run against its cell's other runs) ${noiseText(e)}`,
     );
   }
   console.log(
-    `all: error median ${summary.medianErrorPct.toFixed(1)}%, p90 ${summary.p90ErrorPct.toFixed(1)}%; noise floor median ${summary.noiseMedianPct.toFixed(1)}%, p90 ${summary.noiseP90Pct.toFixed(1)}%; measured within ${o.maxDowntimeMs} ms in ${summary.withinLimitPct.toFixed(0)}% of ${summary.convergedRuns} converged runs`,
+    `all: error median ${summary.medianErrorPct.toFixed(1)}%, p90 ${summary.p90ErrorPct.toFixed(1)}%; noise floor ${noiseText(summary)}; measured within ${o.maxDowntimeMs} ms in ${summary.withinLimitPct.toFixed(0)}% of ${summary.convergedRuns} converged runs`,
   );
   console.log(
     `plan() total time error: median ${summary.planMedianErrorPct.toFixed(1)}%, p90 ${summary.planP90ErrorPct.toFixed(1)}%, within 20% in ${summary.planWithin20Pct.toFixed(0)}% of runs`,
@@ -212,4 +212,11 @@ function summarize(rows: readonly Row[], maxDowntimeMs: number) {
     planP90ErrorPct: quantile(planErrors, 0.9),
     planWithin20Pct: (planErrors.filter((e) => e <= 20).length / Math.max(planErrors.length, 1)) * 100,
   };
+}
+
+/** The noise floor's figures, or why there are none. */
+function noiseText(e: { noiseMedianPct: number; noiseP90Pct: number }): string {
+  return Number.isFinite(e.noiseMedianPct)
+    ? `median ${e.noiseMedianPct.toFixed(1)}%, p90 ${e.noiseP90Pct.toFixed(1)}%`
+    : 'n/a (needs --repeats 2 or more)';
 }

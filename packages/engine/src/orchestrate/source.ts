@@ -14,13 +14,13 @@ import {
   toFerryError,
   UsageError,
 } from '../errors.ts';
-import { type DowntimePrediction, predictDowntime, switchoverCosts } from '../estimate/downtime.ts';
+import type { DowntimePrediction } from '../estimate/downtime.ts';
 import type { SwitchoverHistory } from '../estimate/switchover-history.ts';
 import { digestOfPageHashes, memoryDigest, memoryDigestAsync } from '../memory/digest.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import { ECHO_MIN_VERSION, Intent, MessageType } from '../protocol/constants.ts';
 import { decodeBody, encodeFrame, expectType, type Frame } from '../protocol/frame.ts';
-import { MAX_DATA_CHANNELS, MAX_MISSING_PAGES_PER_MESSAGE, PAGE_ENTRY_BYTES } from '../protocol/limits.ts';
+import { MAX_DATA_CHANNELS, MAX_MISSING_PAGES_PER_MESSAGE } from '../protocol/limits.ts';
 import * as msg from '../protocol/messages.ts';
 import { defaultPolicy, hybridPolicy, type SwitchoverPolicy } from '../estimate/policy.ts';
 import { PageServer } from '../postcopy/page-server.ts';
@@ -39,6 +39,7 @@ import { type Deferred, deferred } from '../util/deferred.ts';
 import { withTimeout } from '../util/timeout.ts';
 import type { SourceControlPlane } from './control-plane.ts';
 import { ECHO_SCHEDULE, type RecoveredLink, SourceConnector } from './source-connector.ts';
+import { SwitchoverPredictor } from './switchover-predictor.ts';
 
 export interface MigrateOptions {
   /** Where the destination listens. */
@@ -367,71 +368,21 @@ class SourceMigration {
         if (!((o.precopyRecoveryMs ?? 0) > 0 && this.worthReconnecting(error, transport))) throw err;
       }
     }
-    const echoRttMs = echo.warmMs;
     const policy = o.policy ?? (strategy === 'hybrid' ? hybridPolicy(maxDowntimeMs, maxRounds) : defaultPolicy(maxDowntimeMs, maxRounds));
-    // Pages the guest will dirty between a sync and the pause: the last round's rate over the
-    // time it takes the queued bytes to drain and the destination to acknowledge.
-    const expectedGapMs = (): number =>
-      (sender.bandwidthBytesPerSec > 0 ? (transport.queuedBytes / sender.bandwidthBytesPerSec) * 1000 : 0) +
-      (Number.isFinite(this.minAckRttMs) ? this.minAckRttMs : 0);
-    // The final round's rate: uncapped, the fastest round seen (pausing the guest frees a core
-    // for the sender); capped, the cap, after what the pacer's bucket lets out at once (it
-    // refills during the gap). The fixed part, measured (`switchoverCosts`): the last sync, the
-    // digest, two round trips timed with ECHO and what an idle destination adds, the device
-    // state at the final round's rate; plus what a history says earlier switchovers missed.
-    // Wire bytes per page as the codec mix of the last round made them (ZERO entries, LZ4,
-    // deltas), headers included; a full page and its entry before there is a round to go by.
-    const bytesPerPageNow = (): number => {
-      const last = sender.rounds.at(-1);
-      return last && last.pagesSent > 0 ? last.bytesSent / last.pagesSent : memory.pageSize + PAGE_ENTRY_BYTES;
-    };
-    // The final round starts with a sync of its own: the last one's cost is its estimate.
-    let lastSyncCostMs = 0;
-    const predict = (dirtyPages: number, dirtyPagesPerSec: number): DowntimePrediction => {
-      const gapMs = expectedGapMs();
-      const switchoverCap =
-        o.switchoverBandwidth === undefined
-          ? this.pacer.rate
-          : o.switchoverBandwidth > 0
-            ? o.switchoverBandwidth
-            : Number.POSITIVE_INFINITY;
-      const capped = Number.isFinite(switchoverCap);
-      // A round trip between the two engines, timed with ECHO before pre-copy began. Without
-      // it, the handshake's or a ROUND_ACK's (both bound it from above: admission work, or
-      // draining what was queued before ROUND_END, is in them); the TCP handshake's, answered
-      // by the kernel, only if neither is known.
-      const appRtt = Number.isFinite(echoRttMs) ? echoRttMs : Math.min(this.connector.handshakeRttMs, this.minAckRttMs);
-      const rtt = Number.isFinite(appRtt) ? appRtt : connectRttMs;
-      const bytesPerPage = bytesPerPageNow();
-      const finalRate = capped
-        ? o.switchoverBandwidth !== undefined
-          ? switchoverCap
-          : sender.bandwidthBytesPerSec
-        : Math.max(sender.bandwidthBytesPerSec, sender.peakBandwidthBytesPerSec, sender.uncontendedBandwidthBytesPerSec);
-      const uncorrected = predictDowntime({
-        dirtyPages: dirtyPages + (dirtyPagesPerSec * gapMs) / 1000,
-        bytesPerPage,
-        bandwidthBytesPerSec: finalRate,
-        costs: switchoverCosts({
-          syncMs: lastSyncCostMs,
-          digestMs: digestCostMs,
-          rttMs: rtt,
-          idleWakeMs: Number.isFinite(echo.coldMs - echo.warmMs) ? Math.max(0, echo.coldMs - echo.warmMs) : 0,
-          learnedMs: 0,
-          deviceStateBytes: o.deviceStateBytes ?? 0,
-          // Device state goes in the final round's stream, at its rate.
-          bandwidthBytesPerSec: finalRate,
-        }),
-        burstBytes:
-          capped && o.switchoverBandwidth === undefined
-            ? Math.min(this.pacer.burst, this.pacer.available() + (gapMs / 1000) * this.pacer.rate)
-            : 0,
-      });
-      const learnedMs = o.switchoverHistory?.correctionMs(uncorrected.transferMs) ?? 0;
-      return learnedMs === 0 || !uncorrected.inputs.costs
-        ? uncorrected
-        : predictDowntime({ ...uncorrected.inputs, costs: { ...uncorrected.inputs.costs, learnedMs } });
-    };
+    const predictor = new SwitchoverPredictor({
+      sender,
+      pacer: this.pacer,
+      pageSize: memory.pageSize,
+      switchoverBandwidth: o.switchoverBandwidth,
+      deviceStateBytes: o.deviceStateBytes ?? 0,
+      history: o.switchoverHistory,
+      digestCostMs,
+      echo,
+      connectRttMs,
+      fallbackRttMs: () => Math.min(this.connector.handshakeRttMs, this.minAckRttMs),
+      minAckRttMs: () => this.minAckRttMs,
+      queuedBytes: () => transport.queuedBytes,
+    });
 
     if (strategy === 'postcopy') {
       for (const d of dirty) d.fill();
@@ -475,12 +426,12 @@ class SourceMigration {
       const syncStart = this.clock.nowMs();
       for (let r = 0; r < dirty.length; r++) dirtyPages += await o.tracker.sync(r, dirty[r]!);
       const now = this.clock.nowMs();
-      lastSyncCostMs = now - syncStart;
+      predictor.lastSyncCostMs = now - syncStart;
       const dirtyPagesPerSec = (dirtyPages / Math.max(now - lastSyncMs, 0.001)) * 1000;
       sender.dirtyPagesPerSec = dirtyPagesPerSec;
       lastSyncMs = now;
       dirtyHistory.push(dirtyPages);
-      prediction = predict(dirtyPages, dirtyPagesPerSec);
+      prediction = predictor.predict(dirtyPages, dirtyPagesPerSec);
       predicted = prediction.totalMs;
       const decision = policy({
         roundsSent: round,
@@ -491,7 +442,7 @@ class SourceMigration {
         // Smoothed over windows of continuous sending: idle gaps and the first burst left out.
         bandwidthBytesPerSec:
           sender.linkRate.windows > 0 ? Math.min(this.pacer.rate, sender.linkRate.smoothedBytesPerSec) : sender.bandwidthBytesPerSec,
-        bytesPerPage: bytesPerPageNow(),
+        bytesPerPage: predictor.bytesPerPage(),
         predictedDowntimeMs: predicted,
         throttlePercent: this.throttlePercent,
       });
@@ -598,16 +549,7 @@ class SourceMigration {
       digestMs: digestDone - deviceStateDone,
       handoverMs: resumedAt - digestDone,
     };
-    if (prediction && o.switchoverHistory) {
-      // What the model, uncorrected, says the pages really sent cost, against what they did.
-      const inputs = prediction.inputs;
-      const uncorrected = predictDowntime({
-        ...inputs,
-        dirtyPages: finalPages,
-        ...(inputs.costs && { costs: { ...inputs.costs, learnedMs: 0 } }),
-      });
-      o.switchoverHistory.record(uncorrected, resumedAt - pauseStart);
-    }
+    if (prediction) predictor.recordOutcome(prediction, finalPages, resumedAt - pauseStart);
     const report: MigrationReport = {
       sessionId: Buffer.from(this.sessionId).toString('hex'),
       outcome: 'completed',
