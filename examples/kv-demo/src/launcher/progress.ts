@@ -1,3 +1,4 @@
+import type { DowntimePrediction } from '@ferry/engine';
 import type { WireEvent } from '../ipc.ts';
 import { fmtMiB, fmtMs, fmtRate } from './format.ts';
 
@@ -45,7 +46,7 @@ export class ProgressPrinter {
         this.switchedOver = true;
         this.print(
           `  switchover after round ${event.round - 1} (${REASONS[event.reason] ?? event.reason}): ${event.remainingPages} pages dirty, ` +
-            `predicted downtime ${fmtMs(event.predictedDowntimeMs)}; pausing the guest`,
+            `predicted downtime ${fmtMs(event.predictedDowntimeMs)}${parts(event.prediction)}; pausing the guest`,
         );
         return;
       case 'completed':
@@ -74,3 +75,9 @@ const REASONS: Record<string, string> = {
   'no-progress': 'the dirty set stopped shrinking',
   'max-rounds': 'round budget spent',
 };
+
+/** " (5.1 ms sending at 1.2 GB/s + 1.4 ms fixed)": what the prediction is made of. */
+function parts(p: DowntimePrediction | undefined): string {
+  if (!p) return '';
+  return ` (${fmtMs(p.transferMs)} sending at ${fmtRate(p.inputs.bandwidthBytesPerSec)} + ${fmtMs(p.fixedMs)} fixed)`;
+}
