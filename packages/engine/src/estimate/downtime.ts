@@ -4,11 +4,13 @@
  */
 
 /**
- * The parts of downtime that do not depend on how many pages are dirty, each measured by the
- * engine (see `DowntimePrediction.inputs` for the figures behind a given prediction).
+ * The parts of downtime that do not depend on how many pages are dirty: measured by the engine
+ * where they can be before the pause, allowances where they cannot (the hooks), and what a
+ * history of earlier switchovers adds (see `DowntimePrediction.inputs` for the figures behind
+ * a given prediction).
  */
 export interface SwitchoverCosts {
-  /** The control plane's `pause()` hook and the final dirty sync (the last sync's cost). */
+  /** The control plane's `pause()` hook (half of `HOOKS_ALLOWANCE_MS`) and the final dirty sync (the last sync's cost). */
   readonly pauseMs: number;
   /**
    * The source's memory digest as timed before pre-copy (0 with `verify: 'sent'`): an upper
@@ -24,7 +26,10 @@ export interface SwitchoverCosts {
   readonly idleWakeMs: number;
   /** Device state's size over the link's rate. */
   readonly deviceStateMs: number;
-  /** The destination's own steps from COMPLETE to RESUMED: verify, load device state, `resume()`. */
+  /**
+   * The destination's own steps from COMPLETE to RESUMED (verify, load device state, `resume()`):
+   * half of `HOOKS_ALLOWANCE_MS`, as nothing times them before the first switchover.
+   */
   readonly resumeMs: number;
   /** Learnt from earlier switchovers (`SwitchoverHistory`): what the parts above and the transfer missed there. 0 without. */
   readonly learnedMs: number;
