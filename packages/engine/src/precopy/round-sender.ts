@@ -68,6 +68,7 @@ export class RoundSender {
   /** The dirty rate the source last measured, for progress events. */
   dirtyPagesPerSec = 0;
   private lastProgressMs = 0;
+  private bytesOnEarlierConnections = 0;
   private transport: FrameTransport;
   /** Extra data channels (the control connection is channel 0); empty with one channel. */
   private dataChannels: readonly FrameTransport[] = [];
@@ -95,9 +96,9 @@ export class RoundSender {
     this.dataChannels = channels;
   }
 
-  /** Bytes handed to every channel, and still queued in user space on every channel. */
+  /** Bytes handed to every channel (earlier connections included), and still queued in user space on every channel. */
   private written(): number {
-    let n = this.transport.bytesWritten;
+    let n = this.bytesOnEarlierConnections + this.transport.bytesWritten;
     for (const c of this.dataChannels) n += c.bytesWritten;
     return n;
   }
@@ -109,6 +110,8 @@ export class RoundSender {
 
   /** Continues on a new connection (pre-copy recovery). */
   setTransport(transport: FrameTransport): void {
+    // Progress counts what left on the broken connection too: it never runs backwards.
+    this.bytesOnEarlierConnections += this.transport.bytesWritten;
     this.transport = transport;
     // Byte counts start again on the new connection: a window spanning the break would count
     // the outage as a slow link.
@@ -248,6 +251,7 @@ export class RoundSender {
     const elapsed = Math.max(now - roundStart, 0.001);
     const rate = (bytes / elapsed) * 1000;
     const bytesPerPage = pagesSent > 0 ? bytes / pagesSent : this.o.memory.pageSize;
+    const remaining = Math.max(roundPages - pagesSent, 0) * bytesPerPage;
     this.o.emit({
       type: 'progress',
       round,
@@ -257,7 +261,8 @@ export class RoundSender {
       totalBytesSent: this.written(),
       bandwidthBytesPerSec: rate,
       dirtyPagesPerSec: this.dirtyPagesPerSec,
-      roundEtaMs: rate > 0 ? ((Math.max(roundPages - pagesSent, 0) * bytesPerPage) / rate) * 1000 : Number.POSITIVE_INFINITY,
+      roundRemainingBytes: remaining,
+      roundEtaMs: rate > 0 ? (remaining / rate) * 1000 : Number.POSITIVE_INFINITY,
     });
   }
 }

@@ -20,6 +20,11 @@ export type MigrationEvent =
       readonly bandwidthBytesPerSec: number;
       /** The guest's dirty rate as the last sync measured it (0 before the first). */
       readonly dirtyPagesPerSec: number;
+      /**
+       * Bytes this round still has to send, at its bytes per page so far: an estimate (round 0
+       * skips zero pages, and pages written ahead of the sender join the round as it goes).
+       */
+      readonly roundRemainingBytes: number;
       /** Time left in this round at the current rate; the whole migration needs the rounds the policy decides. */
       readonly roundEtaMs: number;
     }
