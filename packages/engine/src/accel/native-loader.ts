@@ -4,29 +4,23 @@ import type { Kernels } from './kernels.ts';
 import { checkHashInput, checkPageArgs } from './page-args.ts';
 import { checkXbzrleDecodeArgs, checkXbzrleEncodeArgs } from './xbzrle.ts';
 
-/** The exports of `@ferry/native` that Ferry uses (its generated `index.d.ts` has them all). */
-interface NativeBinding {
-  hashPages(data: Uint8Array, pageSize: number, out: BigUint64Array): void;
-  scanPages(data: Uint8Array, pageSize: number, hashesOut: BigUint64Array, zeroBitsOut: Uint32Array): number;
-  fingerprintPages(data: Uint8Array, pageSize: number, fingerprintsOut: BigUint64Array, zeroBitsOut: Uint32Array): number;
-  fingerprintPagesAsync(
-    data: Uint8Array,
-    pageSize: number,
-    fingerprintsOut: BigUint64Array,
-    zeroBitsOut: Uint32Array,
-    signal?: AbortSignal,
-  ): Promise<number>;
+/**
+ * The exports of `@ferry/native` that Ferry uses (its generated `index.d.ts` has them all): the
+ * kernels' own signatures, all present, and `xxh64` with its optional seed.
+ */
+interface NativeBinding
+  extends Pick<
+    Required<Kernels>,
+    | 'hashPages'
+    | 'scanPages'
+    | 'fingerprintPages'
+    | 'fingerprintPagesAsync'
+    | 'xbzrleEncode'
+    | 'xbzrleDecode'
+    | 'hashPagesAsync'
+    | 'scanPagesAsync'
+  > {
   xxh64(data: Uint8Array, seed?: bigint): bigint;
-  xbzrleEncode(old: Uint8Array, cur: Uint8Array, out: Uint8Array): number;
-  xbzrleDecode(delta: Uint8Array, page: Uint8Array): void;
-  hashPagesAsync(data: Uint8Array, pageSize: number, out: BigUint64Array, signal?: AbortSignal): Promise<void>;
-  scanPagesAsync(
-    data: Uint8Array,
-    pageSize: number,
-    hashesOut: BigUint64Array,
-    zeroBitsOut: Uint32Array,
-    signal?: AbortSignal,
-  ): Promise<number>;
 }
 
 const BINDING_FUNCTIONS = [

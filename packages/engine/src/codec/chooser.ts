@@ -1,3 +1,5 @@
+import { decayingMax } from '../util/smoothing.ts';
+
 /**
  * Whether compressing a batch with LZ4 shortens the time to deliver it, from measured figures
  * only. One thread prepares batches and the link carries them, so time adds up per byte:
@@ -22,20 +24,6 @@ export function lz4Pays(m: CodecMeasurements): boolean {
 
 /** The share of raw's per-byte time LZ4's must stay under. */
 const LZ4_MARGIN = 0.9;
-
-/**
- * A capacity estimate from noisy samples: contention on a shared machine only ever makes a
- * measurement slower, so the best recent sample is the better guess. Takes a new high at once
- * and lets an old one decay by `decay` per sample.
- */
-export function decayingMax(previous: number, sample: number, decay: number = 0.9): number {
-  return Math.max(sample, previous * decay);
-}
-
-/** Exponentially weighted moving average; the first sample sets it. */
-export function ewma(previous: number, sample: number, weight: number = 0.3): number {
-  return Number.isFinite(previous) && previous > 0 ? previous + weight * (sample - previous) : sample;
-}
 
 /**
  * Measures the link for the cost model. The rate the sender hands raw pages to the link

@@ -11,7 +11,7 @@ import { authenticateToDestination } from '../transport/psk-auth.ts';
 import { TcpTransport } from '../transport/tcp.ts';
 import type { TlsOptions } from '../transport/tls-options.ts';
 import { deferred } from '../util/deferred.ts';
-import { runDelayMs } from '../util/run-delay.ts';
+import { rateWithoutWaits, runDelayMs } from '../util/run-delay.ts';
 import { withTimeout } from '../util/timeout.ts';
 
 export interface ProbeOptions {
@@ -130,12 +130,11 @@ async function measure(
   await transport.send(encodeFrame(MessageType.PROBE_END, msg.probeCount, { bytes: total }));
   const ack = decodeBody(msg.probeCount, expectType(await next(), MessageType.PROBE_ACK));
   const elapsedMs = Math.max(performance.now() - start - accepted.rttMs, 0.001);
-  const waitedMs = runDelayMs() - delayAtStart;
+  const uncontended = rateWithoutWaits(ack.bytes, elapsedMs, runDelayMs() - delayAtStart);
   return {
     ...accepted,
     bandwidthBytesPerSec: (ack.bytes / elapsedMs) * 1000,
-    ...(Number.isFinite(waitedMs) &&
-      waitedMs >= 0 && { uncontendedBandwidthBytesPerSec: (ack.bytes / Math.max(elapsedMs - waitedMs, elapsedMs / 4)) * 1000 }),
+    ...(Number.isFinite(uncontended) && { uncontendedBandwidthBytesPerSec: uncontended }),
   };
 }
 

@@ -379,7 +379,7 @@ class SourceMigration {
       digestCostMs,
       echo,
       connectRttMs,
-      fallbackRttMs: () => Math.min(this.connector.handshakeRttMs, this.minAckRttMs),
+      handshakeRttMs: () => this.connector.handshakeRttMs,
       minAckRttMs: () => this.minAckRttMs,
       queuedBytes: () => transport.queuedBytes,
     });

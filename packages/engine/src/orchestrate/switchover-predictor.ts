@@ -19,8 +19,8 @@ export interface SwitchoverPredictorInputs {
   readonly echo: { readonly warmMs: number; readonly coldMs: number };
   /** The TCP handshake's round trip: the last resort. */
   readonly connectRttMs: number;
-  /** The handshake's and the shortest acknowledgement's round trips, both upper bounds. */
-  readonly fallbackRttMs: () => number;
+  /** The HELLO exchange's round trip: an upper bound (the destination's admission is in it). */
+  readonly handshakeRttMs: () => number;
   /** The shortest acknowledgement time so far (Infinity before the first). */
   readonly minAckRttMs: () => number;
   /** Bytes still queued in user space on the connection. */
@@ -68,7 +68,9 @@ export class SwitchoverPredictor {
         ? switchoverCap
         : sender.bandwidthBytesPerSec
       : Math.max(sender.bandwidthBytesPerSec, sender.peakBandwidthBytesPerSec, sender.uncontendedBandwidthBytesPerSec);
-    const appRtt = Number.isFinite(echo.warmMs) ? echo.warmMs : this.i.fallbackRttMs();
+    // Without ECHO (a version 1 destination), the shorter of two upper bounds: the handshake's
+    // and an acknowledgement's (draining what was queued before ROUND_END is in it).
+    const appRtt = Number.isFinite(echo.warmMs) ? echo.warmMs : Math.min(this.i.handshakeRttMs(), minAck);
     const uncorrected = predictDowntime({
       dirtyPages: dirtyPages + (dirtyPagesPerSec * gapMs) / 1000,
       bytesPerPage: this.bytesPerPage(),

@@ -11,7 +11,7 @@ import type { RoundStats } from '../session/report.ts';
 import type { Pacer } from '../transport/pacer.ts';
 import type { FrameTransport } from '../transport/transport.ts';
 import type { Clock } from '../util/clock.ts';
-import { runDelayMs } from '../util/run-delay.ts';
+import { rateWithoutWaits, runDelayMs } from '../util/run-delay.ts';
 import type { DowntimePrediction } from '../estimate/downtime.ts';
 import { LinkRateEstimator } from '../estimate/link-rate.ts';
 
@@ -200,7 +200,7 @@ export class RoundSender {
         if (!channel.write(batch.frame, () => encoder.release(batch))) await channel.drain();
         encoder.linkCapBytesPerSec = pacer.rate;
         encoder.linkMeter.delivered(batch.pages, batch.frame.byteLength, batch.compressed, clock.nowMs());
-        this.linkRate.observe(this.written() - this.queued(), clock.nowMs(), runDelayMs);
+        this.linkRate.observe(this.written() - this.queued(), clock.nowMs());
         this.maybeProgress(round, pages, dirtyPages, this.written() - bytesAtStart, roundStart);
       }
       if (sent) sent[r]!.or(bitmap);
@@ -221,10 +221,8 @@ export class RoundSender {
     if (flushed > 1024 * 1024) {
       this.bandwidthBytesPerSec = Math.min(pacer.rate, (flushed / durationMs) * 1000);
       this.peakBandwidthBytesPerSec = Math.max(this.peakBandwidthBytesPerSec, this.bandwidthBytesPerSec);
-      const delay = runDelayMs() - delayAtStart;
-      if (Number.isFinite(delay) && delay >= 0) {
-        this.uncontendedBandwidthBytesPerSec = Math.min(pacer.rate, (flushed / Math.max(durationMs - delay, durationMs / 4)) * 1000);
-      }
+      const uncontended = rateWithoutWaits(flushed, durationMs, runDelayMs() - delayAtStart);
+      if (Number.isFinite(uncontended)) this.uncontendedBandwidthBytesPerSec = Math.min(pacer.rate, uncontended);
     }
     const stats: RoundStats = {
       round,

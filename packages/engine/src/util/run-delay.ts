@@ -13,3 +13,13 @@ export function runDelayMs(): number {
     return Number.NaN;
   }
 }
+
+/**
+ * Bytes per second over `elapsedMs` less the `waitedMs` spent waiting for a CPU: the rate a
+ * freed core would have given. Never credits more than 3/4 of the time to waiting, so the
+ * figure stays a measurement; NaN when the wait is not known.
+ */
+export function rateWithoutWaits(bytes: number, elapsedMs: number, waitedMs: number): number {
+  if (!Number.isFinite(waitedMs) || waitedMs < 0) return Number.NaN;
+  return (bytes / Math.max(elapsedMs - waitedMs, elapsedMs / 4)) * 1000;
+}

@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { LinkRateEstimator, predictDowntime, SWITCHOVER_ROUND_TRIPS, switchoverCostMs, switchoverCosts } from '../../src/index.ts';
+import { rateWithoutWaits } from '../../src/util/run-delay.ts';
 
 const MiB = 2 ** 20;
 
-/** Feeds `bytes` at `rate` bytes/s in 256 KiB steps from `fromMs`; returns the time at the end. */
-function send(e: LinkRateEstimator, at: { bytes: number; ms: number }, bytes: number, rate: number, waitFraction = 0): void {
+/** Feeds `bytes` at `rate` bytes/s in 256 KiB steps, moving `at` (bytes so far, clock) along. */
+function send(e: LinkRateEstimator, at: { bytes: number; ms: number }, bytes: number, rate: number): void {
   const step = 256 * 1024;
   for (let sent = 0; sent < bytes; sent += step) {
     at.bytes += step;
     at.ms += (step / rate) * 1000;
-    const ms = at.ms;
-    e.observe(at.bytes, ms, () => ms * waitFraction);
+    e.observe(at.bytes, at.ms);
   }
 }
 
@@ -23,7 +23,6 @@ describe('the link-rate estimator', () => {
     expect(e.windows).toBeGreaterThanOrEqual(7);
     expect(e.smoothedBytesPerSec).toBeGreaterThan(99e6);
     expect(e.smoothedBytesPerSec).toBeLessThan(101e6);
-    expect(e.peakBytesPerSec).toBeLessThan(101e6);
   });
 
   it('does not count idle time between rounds as a slow link', () => {
@@ -47,24 +46,14 @@ describe('the link-rate estimator', () => {
     expect(e.windows).toBe(windows);
     expect(e.smoothedBytesPerSec).toBeGreaterThan(99e6);
   });
+});
 
-  it('computes the rate without the time the sender waited for a CPU, never crediting more than 3/4 of a window', () => {
-    const e = new LinkRateEstimator({ windowBytes: 4 * MiB });
-    const at = { bytes: 0, ms: 0 };
-    send(e, at, 16 * MiB, 100e6, 0.5); // half of every window spent runnable, not running
-    expect(e.uncontendedPeakBytesPerSec).toBeGreaterThan(190e6);
-    expect(e.uncontendedPeakBytesPerSec).toBeLessThan(210e6);
-    const f = new LinkRateEstimator({ windowBytes: 4 * MiB });
-    send(f, { bytes: 0, ms: 0 }, 16 * MiB, 100e6, 0.99);
-    expect(f.uncontendedPeakBytesPerSec).toBeLessThan(401e6);
-  });
-
-  it('lets an old peak fade', () => {
-    const e = new LinkRateEstimator({ windowBytes: 4 * MiB, peakDecay: 0.5 });
-    const at = { bytes: 0, ms: 0 };
-    send(e, at, 12 * MiB, 400e6);
-    send(e, at, 64 * MiB, 100e6);
-    expect(e.peakBytesPerSec).toBeLessThan(101e6);
+describe('a rate without CPU waits', () => {
+  it('takes the waited time out, never crediting more than 3/4 of the time to waiting', () => {
+    expect(rateWithoutWaits(100e6, 1000, 500)).toBeCloseTo(200e6, 0); // half the time runnable, not running
+    expect(rateWithoutWaits(100e6, 1000, 990)).toBeCloseTo(400e6, 0);
+    expect(rateWithoutWaits(100e6, 1000, Number.NaN)).toBeNaN(); // no schedstat here
+    expect(rateWithoutWaits(100e6, 1000, -1)).toBeNaN();
   });
 });
 
