@@ -16,6 +16,8 @@ export class PresenceMap {
     this.regions = pageCounts.map((n) => {
       const words = new Int32Array(new SharedArrayBuffer(Math.ceil(n / 32) * 4));
       words.fill(-1);
+      // No bits past the last page: they would count as pages here.
+      if (n % 32 !== 0) words[words.length - 1] = -1 >>> (32 - (n % 32));
       return words;
     });
   }
