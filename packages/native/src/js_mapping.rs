@@ -480,7 +480,6 @@ mod linux {
     pub struct Missing {
         uffd: Arc<Userfaultfd>,
         mapping: Arc<Mapping>,
-        scratch: std::sync::Mutex<Vec<u8>>,
         wake: Fd,
         thread: Option<std::thread::JoinHandle<()>>,
     }
@@ -541,7 +540,6 @@ mod linux {
             Ok(Self {
                 uffd,
                 mapping,
-                scratch: std::sync::Mutex::new(Vec::new()),
                 wake,
                 thread: Some(thread),
             })
@@ -560,14 +558,13 @@ mod linux {
                     "page past the end of the mapping",
                 ));
             }
-            // The source may be shared with other threads: copy it privately first, into a
-            // buffer kept for the purpose (one page, reused: no allocation per page).
-            let mut private = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
-            private.resize(len, 0);
-            src.snapshot(src_offset, &mut private[..len]);
+            // The kernel reads the source itself (no Rust reference to memory another thread
+            // may write is formed), so the page is copied once, straight into place.
+            let from = src.range_ptr(src_offset, len);
             let dst = self.mapping.as_ptr() as usize + offset;
-            // SAFETY: `private` holds `len` readable bytes.
-            unsafe { self.uffd.copy(dst, private.as_ptr(), len) }
+            // SAFETY: `from` is valid for `len` bytes (checked by `range_ptr`), and `dst` is
+            // inside the registered mapping (checked above).
+            unsafe { self.uffd.copy(dst, from, len) }
         }
     }
 

@@ -72,6 +72,16 @@ impl SharedBytes {
         self.len
     }
 
+    /// The address of bytes `start..start + len`, for the kernel to read itself (a system call
+    /// such as UFFDIO_COPY reads user memory without any Rust reference to it).
+    ///
+    /// Panics if the range is out of bounds.
+    pub fn range_ptr(&self, start: usize, len: usize) -> *const u8 {
+        let end = start.checked_add(len).expect("range overflows");
+        assert!(end <= self.len, "range out of bounds");
+        self.ptr.wrapping_add(start)
+    }
+
     /// Copies `dst.len()` bytes starting at byte `start` into `dst` and returns the OR of
     /// everything copied (zero iff every byte was zero). One pass over the source.
     ///
