@@ -187,21 +187,6 @@ export class DirtyBitmap {
     return added;
   }
 
-  /** Difference: clears every bit set in `other` (of the same size); returns how many were cleared. */
-  andNot(other: DirtyBitmap): number {
-    this.checkSameSize(other);
-    const a = this.words;
-    const b = other.words;
-    let removed = 0;
-    for (let i = 0; i < a.length; i++) {
-      const v = b[i]! & a[i]!;
-      if (v === 0) continue;
-      removed += popcount32(v);
-      a[i]! &= ~v;
-    }
-    return removed;
-  }
-
   private checkSameSize(other: DirtyBitmap): void {
     if (other.bitCount !== this.bitCount) {
       throw new UsageError(ErrorCode.INVALID_ARGUMENT, `bitmaps of ${this.bitCount} and ${other.bitCount} bits cannot be combined`);

@@ -181,13 +181,10 @@ export class PageServer {
     const missing = this.missing[region]!;
     const { batch, nextFrom } = this.encoder.next(r, region, missing, from, this.round, false, end);
     if (!batch) return { sent: 0, nextFrom: -1 };
-    // The batch holds the missing pages from `from` up to the next one it left (or `end`).
+    // The batch holds every missing page from `from` up to the next one it left (or `end`).
     const upTo = nextFrom < 0 ? end : Math.min(nextFrom, end);
-    let sent = 0;
-    for (let p = missing.nextSet(from); p >= 0 && p < upTo; p = missing.nextSet(p + 1)) {
-      missing.clear(p);
-      sent++;
-    }
+    const sent = batch.pages;
+    missing.clearRange(from, upTo);
     this.remaining -= sent;
     if (background) {
       this.inFlight++;
