@@ -69,7 +69,7 @@ pub fn scan_pages(
         if page % ABORT_CHECK_PAGES == 0 && abort.is_some_and(|a| a.load(Ordering::Relaxed)) {
             return Err(Aborted);
         }
-        let (value, nonzero) = hash_range(data, page * page_size, page_size, hash, &mut chunk);
+        let (value, nonzero) = hash_range(data, page * page_size, page_size, hash, 0, &mut chunk);
         out.hashes.store(page, value);
         if nonzero == 0 {
             zero_pages += 1;
@@ -93,44 +93,64 @@ pub fn scan_pages(
 
 /// xxh64 of all of `data` with `seed`.
 pub fn hash_all(data: SharedBytes, seed: u64) -> u64 {
-    let mut chunk = Chunk::new();
-    if data.len() <= CHUNK_BYTES {
-        let bytes = &mut chunk.0[..data.len()];
-        data.snapshot(0, bytes);
-        return xxh64(bytes, seed);
-    }
-    let mut hasher = Xxh64::new(seed);
-    let mut at = 0;
-    while at < data.len() {
-        let len = CHUNK_BYTES.min(data.len() - at);
-        let bytes = &mut chunk.0[..len];
-        data.snapshot(at, bytes);
-        hasher.update(bytes);
-        at += len;
-    }
-    hasher.digest()
+    hash_range(
+        data,
+        0,
+        data.len(),
+        PageHash::Xxh64,
+        seed,
+        &mut Chunk::new(),
+    )
+    .0
 }
 
-/// The hash of `len` bytes at `start`, and the OR of those bytes (0 iff all zero).
+/// One streaming hasher, of the kind asked for only. On the stack: no allocation per page.
+#[allow(clippy::large_enum_variant)]
+enum Streaming {
+    Xxh64(Xxh64),
+    Xxh3(Xxh3),
+}
+
+impl Streaming {
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Self::Xxh64(h) => h.update(bytes),
+            Self::Xxh3(h) => h.update(bytes),
+        }
+    }
+
+    fn digest(&self) -> u64 {
+        match self {
+            Self::Xxh64(h) => h.digest(),
+            Self::Xxh3(h) => h.digest(),
+        }
+    }
+}
+
+/// The hash (xxh64 with `seed`, or xxh3-64) of `len` bytes at `start`, and the OR of those
+/// bytes (0 iff all zero). Up to a chunk in one call; longer, a chunk at a time.
 #[inline(always)]
 fn hash_range(
     data: SharedBytes,
     start: usize,
     len: usize,
     hash: PageHash,
+    seed: u64,
     chunk: &mut Chunk,
 ) -> (u64, u64) {
     if len <= CHUNK_BYTES {
         let bytes = &mut chunk.0[..len];
         let nonzero = data.snapshot(start, bytes);
         let value = match hash {
-            PageHash::Xxh64 => xxh64(bytes, 0),
+            PageHash::Xxh64 => xxh64(bytes, seed),
             PageHash::Xxh3 => xxh3_64(bytes),
         };
         return (value, nonzero);
     }
-    let mut h64 = Xxh64::new(0);
-    let mut h3 = Xxh3::new();
+    let mut hasher = match hash {
+        PageHash::Xxh64 => Streaming::Xxh64(Xxh64::new(seed)),
+        PageHash::Xxh3 => Streaming::Xxh3(Xxh3::new()),
+    };
     let mut nonzero = 0;
     let mut at = start;
     let end = start + len;
@@ -138,17 +158,10 @@ fn hash_range(
         let n = CHUNK_BYTES.min(end - at);
         let bytes = &mut chunk.0[..n];
         nonzero |= data.snapshot(at, bytes);
-        match hash {
-            PageHash::Xxh64 => h64.update(bytes),
-            PageHash::Xxh3 => h3.update(bytes),
-        }
+        hasher.update(bytes);
         at += n;
     }
-    let value = match hash {
-        PageHash::Xxh64 => h64.digest(),
-        PageHash::Xxh3 => h3.digest(),
-    };
-    (value, nonzero)
+    (hasher.digest(), nonzero)
 }
 
 #[cfg(test)]
