@@ -159,6 +159,8 @@ export class PostcopyReceiver implements PageSink {
     if (this.faultHandlers) this.faultHandlers[region]!.copy(page, src, offset);
     else src.copy(this.regionBuffers[region]!, page * ps, offset, offset + ps);
     this.presence.markPresent(region, page);
+    // Most pages are pushed, never asked for; only an asked-for page can have a waiter.
+    if (!this.requested[region]!.test(page)) return;
     const key = this.key(region, page);
     const askedAt = this.requestedAt.get(key);
     if (askedAt !== undefined) {
