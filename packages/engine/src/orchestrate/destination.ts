@@ -514,16 +514,19 @@ class IncomingSession {
     transport.write(acceptFrame(this.hello));
     const receiver = this.postcopy;
     // Post-copy: the pages not here. Pre-copy: the pages never received (the source adds those
-    // of rounds we had not acknowledged, which may have been lost with the connection).
-    const lacks = (r: number, page: number): boolean =>
-      receiver ? !receiver.presence.has(r, page) : !this.decoder.received[r]!.test(page);
+    // of rounds we had not acknowledged, which may have been lost with the connection). A word
+    // at a time: the complement of the bits we hold (messages start on word boundaries).
     this.roundPages = 0;
     let missing = 0;
     this.memory.regions.forEach((region, r) => {
+      const held = receiver ? receiver.presence.regions[r]! : this.decoder.received[r]!.words;
       for (let first = 0; first < region.pageCount; first += MAX_MISSING_PAGES_PER_MESSAGE) {
         const count = Math.min(MAX_MISSING_PAGES_PER_MESSAGE, region.pageCount - first);
         const part = new DirtyBitmap(count);
-        for (let i = 0; i < count; i++) if (lacks(r, first + i)) part.set(i);
+        const words = part.words;
+        const base = first >>> 5;
+        for (let w = 0; w < words.length; w++) words[w] = ~held[base + w]!;
+        if (count % 32 !== 0) words[words.length - 1]! &= -1 >>> (32 - (count % 32));
         const n = part.count();
         if (n === 0) continue;
         missing += n;
