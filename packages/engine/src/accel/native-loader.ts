@@ -67,14 +67,21 @@ export function requireNative(): { binding: unknown } | { error: FerryError } {
  * loading threw. Never throws.
  */
 export function loadNativeKernels(): { kernels: Kernels } | { error: FerryError } {
+  const loaded = requireNativeExports<NativeBinding>(BINDING_FUNCTIONS);
+  return 'error' in loaded ? loaded : { kernels: wrapBinding(loaded.binding) };
+}
+
+/**
+ * `requireNative()`, checked to export every one of `names` (functions or classes), or why
+ * not: a build for this platform without them, or a stale build. Never throws.
+ */
+export function requireNativeExports<T>(names: readonly string[]): { binding: T } | { error: FerryError } {
   const loaded = requireNative();
   if ('error' in loaded) return loaded;
-  const binding = loaded.binding as NativeBinding;
-  const missing = BINDING_FUNCTIONS.filter((name) => typeof binding[name] !== 'function');
-  if (missing.length > 0) {
-    return { error: unavailable(`@ferry/native lacks ${missing.join(', ')}: rebuild it`) };
-  }
-  return { kernels: wrapBinding(binding) };
+  const binding = loaded.binding as Record<string, unknown>;
+  const missing = names.filter((name) => typeof binding[name] !== 'function');
+  if (missing.length > 0) return { error: unavailable(`@ferry/native lacks ${missing.join(', ')}: rebuild it`) };
+  return { binding: binding as T };
 }
 
 /** The addon as `Kernels`: arguments are checked here, so errors match the JS kernels'. */

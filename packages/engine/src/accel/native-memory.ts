@@ -1,5 +1,5 @@
-import { ErrorCode, FerryError } from '../errors.ts';
-import { requireNative } from './native-loader.ts';
+import type { FerryError } from '../errors.ts';
+import { requireNativeExports } from './native-loader.ts';
 
 /**
  * Memory the addon mapped (`MemoryMapping` in packages/native/src/js_mapping.rs): a file shared
@@ -52,19 +52,16 @@ export interface NativeMemoryBinding {
   missingFaultSupport(): { available: boolean; reason?: string | null };
 }
 
+/** Every export `NativeMemoryBinding` names: a build without one of them is refused here, not at first use. */
+const MEMORY_EXPORTS: readonly (keyof NativeMemoryBinding)[] = [
+  'MemoryMapping',
+  'WriteTracker',
+  'writeTrackingSupport',
+  'MissingPageHandler',
+  'missingFaultSupport',
+];
+
 /** The addon's mapping and write-tracking classes, or why they are not there. Never throws. */
 export function loadNativeMemory(): { binding: NativeMemoryBinding } | { error: FerryError } {
-  const loaded = requireNative();
-  if ('error' in loaded) return loaded;
-  const binding = loaded.binding as Partial<NativeMemoryBinding>;
-  if (
-    !binding.MemoryMapping ||
-    !binding.WriteTracker ||
-    !binding.MissingPageHandler ||
-    typeof binding.writeTrackingSupport !== 'function'
-  ) {
-    const message = '@ferry/native has no memory mapping on this platform (or is a stale build: rebuild it)';
-    return { error: new FerryError(ErrorCode.NATIVE_UNAVAILABLE, message) };
-  }
-  return { binding: binding as NativeMemoryBinding };
+  return requireNativeExports<NativeMemoryBinding>(MEMORY_EXPORTS);
 }
