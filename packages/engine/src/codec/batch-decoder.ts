@@ -7,22 +7,7 @@ import { PageEncoding } from '../protocol/constants.ts';
 import type { PageBatch } from '../protocol/pages.ts';
 import { toHex } from '../util/bytes.ts';
 import { lz4DecompressPage } from './lz4.ts';
-
-/**
- * Where verified pages go during post-copy, instead of straight into memory: the guest runs
- * meanwhile, so a page already here (perhaps changed since by the guest) must not be
- * overwritten, and a page that arrives must be marked present (and may need a special write,
- * such as UFFDIO_COPY into memory registered with userfaultfd).
- */
-export interface PageSink {
-  /** False: the page is here already; drop the copy that arrived. */
-  wants(region: number, page: number): boolean;
-  /**
-   * Writes one verified page, the page size of bytes at `offset` in `src` (valid only during
-   * the call), and marks it present. An offset rather than a view: no object per page.
-   */
-  write(region: number, page: number, src: Buffer, offset: number): void;
-}
+import { MemorySink, type PageSink } from './page-sink.ts';
 
 /**
  * Applies PAGES batches to the destination's memory. A batch is checked whole (region, every
@@ -40,7 +25,8 @@ export class BatchDecoder {
   private hashes = new BigUint64Array(256);
   private hashWords = new Uint32Array(this.hashes.buffer);
   private scratch: Buffer = Buffer.alloc(0);
-  private readonly regionBuffers: Buffer[];
+  /** The memory itself, written in pre-copy and read for deltas and dedup references. */
+  private readonly memorySink: MemorySink;
   /** Pages received at least once, per region. */
   readonly received: readonly DirtyBitmap[];
   /** xxh64 of every page as it is in memory now, regions back to back. */
@@ -48,8 +34,8 @@ export class BatchDecoder {
   private readonly pageHashWords: Uint32Array;
   private readonly regionFirstPage: number[];
   pagesApplied = 0;
-  /** Set for post-copy: verified pages go here instead of into memory. */
-  sink: PageSink | undefined;
+  /** Where verified pages go: memory, or in post-copy the receiver that guards it. */
+  sink: PageSink;
   private zeroPage: Buffer | undefined;
 
   /**
@@ -62,7 +48,8 @@ export class BatchDecoder {
     this.zeroPageHash = kernels.xxh64(new Uint8Array(memory.pageSize));
     this.zeroLow = Number(this.zeroPageHash & 0xffff_ffffn);
     this.zeroHigh = Number(this.zeroPageHash >> 32n);
-    this.regionBuffers = memory.regions.map((r) => Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength));
+    this.memorySink = new MemorySink(memory);
+    this.sink = this.memorySink;
     this.received = memory.regions.map((r) => new DirtyBitmap(r.pageCount));
     this.pageHashes = fresh
       ? new BigUint64Array(memory.totalPages).fill(this.zeroPageHash)
@@ -114,30 +101,16 @@ export class BatchDecoder {
       if (batch.encoding(i) === PageEncoding.RAW) this.checkChecksum(batch, i, raw++);
       else this.checkZeroChecksum(batch, i);
     }
-    const dst = this.regionBuffers[batch.regionIndex]!;
     const payload = Buffer.from(batch.payload.buffer, batch.payload.byteOffset, batch.payload.byteLength);
+    this.zeroPage ??= Buffer.alloc(ps);
     let at = 0;
-    if (this.sink) {
-      this.zeroPage ??= Buffer.alloc(ps);
-      for (let i = 0; i < batch.count; i++) {
-        if (batch.encoding(i) === PageEncoding.RAW) {
-          this.sinkWrite(batch, i, payload, at);
-          at += ps;
-        } else {
-          this.sinkWrite(batch, i, this.zeroPage, 0);
-        }
-      }
-      return;
-    }
     for (let i = 0; i < batch.count; i++) {
-      const page = batch.pageIndex(i);
       if (batch.encoding(i) === PageEncoding.RAW) {
-        payload.copy(dst, page * ps, at, at + ps);
+        this.deliver(batch, i, payload, at);
         at += ps;
       } else {
-        dst.fill(0, page * ps, page * ps + ps);
+        this.deliver(batch, i, this.zeroPage, 0);
       }
-      this.record(batch, i);
     }
   }
 
@@ -151,7 +124,7 @@ export class BatchDecoder {
     const count = batch.count;
     if (this.scratch.byteLength < count * ps) this.scratch = Buffer.allocUnsafeSlow(count * ps);
     const scratch = this.scratch;
-    const src = this.regionBuffers[batch.regionIndex]!;
+    const src = this.memorySink.regions[batch.regionIndex]!;
     const payload = batch.payload;
     let at = 0;
     for (let i = 0; i < count; i++) {
@@ -184,7 +157,7 @@ export class BatchDecoder {
               `page ${page}: DEDUP refers to region ${r2} page ${p2}, which this host never received`,
             );
           }
-          this.regionBuffers[r2]!.copy(dst, 0, p2 * ps, p2 * ps + ps);
+          this.memorySink.regions[r2]!.copy(dst, 0, p2 * ps, p2 * ps + ps);
           break;
         }
       }
@@ -193,15 +166,7 @@ export class BatchDecoder {
     this.ensureHashes(count);
     this.kernels.hashPages(scratch.subarray(0, count * ps), ps, this.hashes);
     for (let i = 0; i < count; i++) this.checkChecksum(batch, i, i);
-    if (this.sink) {
-      for (let i = 0; i < count; i++) this.sinkWrite(batch, i, scratch, i * ps);
-      return;
-    }
-    for (let i = 0; i < count; i++) {
-      const page = batch.pageIndex(i);
-      scratch.copy(src, page * ps, i * ps, (i + 1) * ps);
-      this.record(batch, i);
-    }
+    for (let i = 0; i < count; i++) this.deliver(batch, i, scratch, i * ps);
   }
 
   /** Entry `i`'s checksum against `hashes[h]`, compared as 32-bit halves (no BigInt per page). */
@@ -223,10 +188,11 @@ export class BatchDecoder {
     );
   }
 
-  private sinkWrite(batch: PageBatch, i: number, src: Buffer, offset: number): void {
+  /** Entry `i`, verified, to the sink (unless it has the page already), and recorded. */
+  private deliver(batch: PageBatch, i: number, src: Buffer, offset: number): void {
     const page = batch.pageIndex(i);
-    if (!this.sink!.wants(batch.regionIndex, page)) return;
-    this.sink!.write(batch.regionIndex, page, src, offset);
+    if (!this.sink.wants(batch.regionIndex, page)) return;
+    this.sink.write(batch.regionIndex, page, src, offset);
     this.record(batch, i);
   }
 

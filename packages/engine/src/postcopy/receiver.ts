@@ -1,7 +1,7 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { loadNativeMemory, type NativeMissingPageHandler } from '../accel/native-memory.ts';
 import { ErrorCode, FerryError } from '../errors.ts';
-import type { PageSink } from '../codec/batch-decoder.ts';
+import { MemorySink, type PageSink } from '../codec/page-sink.ts';
 import { DirtyBitmap } from '../dirty/bitmap.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import type { Clock } from '../util/clock.ts';
@@ -45,7 +45,8 @@ export class PostcopyReceiver implements PageSink {
   private readonly latencies: number[] = [];
   private readonly regionFirst: number[] = [];
   /** Buffer views of the regions, made once, for page copies without a view per page. */
-  private readonly regionBuffers: Buffer[];
+  /** Where a page goes without userfaultfd. */
+  private readonly memorySink: MemorySink;
   private channel: MessageChannel | undefined;
   /** False until the guest runs: before that nothing can request or change a page. */
   private running = false;
@@ -57,7 +58,7 @@ export class PostcopyReceiver implements PageSink {
     this.clock = clock;
     this.sendRequest = sendRequest;
     this.presence = new PresenceMap(memory.regions.map((r) => r.pageCount));
-    this.regionBuffers = memory.regions.map((r) => Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength));
+    this.memorySink = new MemorySink(memory);
     this.requested = memory.regions.map((r) => new DirtyBitmap(r.pageCount));
     let first = 0;
     for (const r of memory.regions) {
@@ -155,9 +156,8 @@ export class PostcopyReceiver implements PageSink {
   }
 
   write(region: number, page: number, src: Buffer, offset: number): void {
-    const ps = this.memory.pageSize;
     if (this.faultHandlers) this.faultHandlers[region]!.copy(page, src, offset);
-    else src.copy(this.regionBuffers[region]!, page * ps, offset, offset + ps);
+    else this.memorySink.write(region, page, src, offset);
     this.presence.markPresent(region, page);
     // Most pages are pushed, never asked for; only an asked-for page can have a waiter.
     if (!this.requested[region]!.test(page)) return;
