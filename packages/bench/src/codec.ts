@@ -4,6 +4,7 @@ import { Bench } from 'tinybench';
 import { type CorpusName, corpus, textPage } from './corpus.ts';
 import { rawPipe, runMigration } from './migrate.ts';
 import { printTable, writeResult } from './output.ts';
+import { median } from './stats.ts';
 
 const PS = 4096;
 
@@ -151,7 +152,6 @@ export async function codecBench(o: {
     }
   }
   printTable(e2e);
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const summary: Record<string, number> = {};
   for (const [link] of scenarios) {
     const off = e2e.filter((r) => r.link === link && r.compression === 'off');

@@ -4,6 +4,7 @@ import { WriterGuest, writePattern } from '@ferry/engine/testing';
 import { lineChart } from './chart.ts';
 import { spawnHost } from './hosts/spawn.ts';
 import { printTable, writeResult, writeText } from './output.ts';
+import { median } from './stats.ts';
 
 export interface MigrateBenchOptions {
   readonly sizeMiB: number;
@@ -64,7 +65,6 @@ export async function migrateBench(o: MigrateBenchOptions): Promise<void> {
     rounds: r.report.rounds.length,
   }));
   printTable(rows);
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const byRate = (f: (r: Run) => number): [number, number][] =>
     o.rates.map((rate) => [rate, median(runs.filter((r) => r.dirtyPagesPerSec === rate).map(f))]);
   const chart = lineChart({

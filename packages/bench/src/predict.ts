@@ -3,6 +3,7 @@ import { writePattern } from '@ferry/engine/testing';
 import { lineChart } from './chart.ts';
 import { runMigration } from './migrate.ts';
 import { printTable, writeResult, writeText } from './output.ts';
+import { median, quantile } from './stats.ts';
 
 /**
  * How right the predictions are: over a matrix of workloads (idle, uniform random writes, a
@@ -155,18 +156,6 @@ export async function predictBench(o: { sizeMiB: number; repeats: number; maxDow
 }
 
 type Row = Record<string, string | number>;
-
-/** The value at quantile `p` of `values` (NaNs dropped). */
-function quantile(values: readonly number[], p: number): number {
-  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
-  return v.length ? v[Math.min(v.length - 1, Math.floor(p * v.length))]! : Number.NaN;
-}
-
-function median(values: readonly number[]): number {
-  const v = [...values].sort((a, b) => a - b);
-  const m = v.length >> 1;
-  return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
-}
 
 /**
  * How far each run's measured downtime is from the median of the other runs of its cell (same
