@@ -1,5 +1,8 @@
 //! The JavaScript face of `mapping.rs` and `uffd.rs`: `MemoryMapping` (memory the addon maps,
-//! seen as one external ArrayBuffer) and `WriteTracker` (kernel dirty tracking of a mapping).
+//! seen as one external ArrayBuffer), `WriteTracker` (kernel dirty tracking of a mapping) and
+//! `MissingPageHandler` (post-copy by page faults). Argument checks and N-API only: the system
+//! calls are in `mapping.rs` and `uffd.rs`, and the only `unsafe` here manages the N-API
+//! references to the one ArrayBuffer.
 //!
 //! Safety against use after unmap: a mapping hands JavaScript exactly one ArrayBuffer, and
 //! `unmap()` detaches it (its length becomes 0, so every typed array over it reads as empty)
@@ -17,6 +20,8 @@ use napi::{check_status, sys, Env, Error, JsValue, Result, Status};
 use napi_derive::napi;
 
 use crate::mapping::{os_page_size, FileOptions, Mapping};
+#[cfg(target_os = "linux")]
+use crate::uffd;
 use crate::view::TypedArrayArg;
 
 /// How `MemoryMapping.openFile` maps a file.
@@ -183,17 +188,14 @@ impl MemoryMapping {
     pub fn unmap(&mut self, env: Env) -> Result<()> {
         if let Some(reference) = self.buffer.take() {
             let mut value = ptr::null_mut();
-            // SAFETY: the reference is strong and was made in this environment; it is deleted
-            // once, here.
-            unsafe {
-                check_status!(sys::napi_get_reference_value(
-                    env.raw(),
-                    reference,
-                    &mut value
-                ))?;
-                check_status!(sys::napi_detach_arraybuffer(env.raw(), value))?;
-                check_status!(sys::napi_delete_reference(env.raw(), reference))?;
-            }
+            // SAFETY: the reference is strong and was made in this environment.
+            check_status!(unsafe {
+                sys::napi_get_reference_value(env.raw(), reference, &mut value)
+            })?;
+            // SAFETY: `value` is the mapping's ArrayBuffer, live in this call's handle scope.
+            check_status!(unsafe { sys::napi_detach_arraybuffer(env.raw(), value) })?;
+            // SAFETY: made in this environment and deleted once, here (`take()` above).
+            check_status!(unsafe { sys::napi_delete_reference(env.raw(), reference) })?;
         }
         self.mapping = None;
         Ok(())
@@ -253,14 +255,7 @@ pub fn write_tracking_support() -> WriteTrackingSupport {
 #[napi]
 pub fn missing_fault_support() -> WriteTrackingSupport {
     #[cfg(target_os = "linux")]
-    let result = crate::uffd::Userfaultfd::open(0)
-        .map(|_| ())
-        .map_err(|err| {
-            format!(
-                "userfaultfd is not open to this process ({err}); allow it with `sysctl \
-             vm.unprivileged_userfaultfd=1`, CAP_SYS_PTRACE, or access to /dev/userfaultfd"
-            )
-        });
+    let result = uffd::missing_fault_support();
     #[cfg(not(target_os = "linux"))]
     let result: std::result::Result<(), String> =
         Err("page faults by userfaultfd need Linux".into());
@@ -278,19 +273,7 @@ pub fn missing_fault_support() -> WriteTrackingSupport {
 
 #[cfg(target_os = "linux")]
 fn support() -> std::result::Result<u64, String> {
-    use crate::uffd::{Userfaultfd, WP_ASYNC_FEATURES};
-    let features = Userfaultfd::supported_features().map_err(|err| {
-        format!(
-            "userfaultfd is not open to this process ({err}); allow it with `sysctl \
-             vm.unprivileged_userfaultfd=1`, CAP_SYS_PTRACE, or access to /dev/userfaultfd"
-        )
-    })?;
-    if features & WP_ASYNC_FEATURES != WP_ASYNC_FEATURES {
-        return Err(
-            "this kernel lacks asynchronous userfaultfd write protection (Linux 6.7+)".into(),
-        );
-    }
-    Ok(features)
+    uffd::write_tracking_support()
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -304,7 +287,7 @@ fn support() -> std::result::Result<u64, String> {
 #[napi]
 pub struct WriteTracker {
     #[cfg(target_os = "linux")]
-    inner: Option<linux::Tracker>,
+    inner: Option<uffd::WrittenPages>,
     page_size: usize,
 }
 
@@ -319,7 +302,7 @@ impl WriteTracker {
         let features = support().map_err(|reason| Error::new(Status::GenericFailure, reason))?;
         #[cfg(target_os = "linux")]
         {
-            let tracker = linux::Tracker::new(mapping, features).map_err(io_error)?;
+            let tracker = uffd::WrittenPages::new(mapping, features).map_err(io_error)?;
             Ok(Self {
                 inner: Some(tracker),
                 page_size,
@@ -369,7 +352,7 @@ impl WriteTracker {
 #[napi]
 pub struct MissingPageHandler {
     #[cfg(target_os = "linux")]
-    inner: Option<linux::Missing>,
+    inner: Option<uffd::MissingPages>,
     page_size: usize,
 }
 
@@ -398,7 +381,7 @@ impl MissingPageHandler {
             .build()?;
         #[cfg(target_os = "linux")]
         {
-            let inner = linux::Missing::new(mapping, page_size, &words, move |page| {
+            let inner = uffd::MissingPages::new(mapping, page_size, &words, move |page| {
                 tsfn.call(
                     page,
                     napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking,
@@ -461,236 +444,6 @@ impl MissingPageHandler {
     pub fn close(&mut self) {
         #[cfg(target_os = "linux")]
         drop(self.inner.take());
-    }
-}
-
-#[cfg(target_os = "linux")]
-mod linux {
-    use std::io;
-    use std::sync::Arc;
-
-    use crate::mapping::{Fd, Mapping};
-    use crate::shared::SharedU32s;
-    use crate::uffd::{
-        PageRegion, Pagemap, Userfaultfd, FEATURE_WP_HUGETLBFS_SHMEM, FEATURE_WP_UNPOPULATED,
-        WP_ASYNC_FEATURES,
-    };
-
-    /// A missing-mode registration and the thread that reports its faults.
-    pub struct Missing {
-        uffd: Arc<Userfaultfd>,
-        mapping: Arc<Mapping>,
-        wake: Fd,
-        thread: Option<std::thread::JoinHandle<()>>,
-    }
-
-    impl Missing {
-        pub fn new(
-            mapping: Arc<Mapping>,
-            page_size: usize,
-            missing: &SharedU32s,
-            on_fault: impl Fn(u32) + Send + 'static,
-        ) -> io::Result<Self> {
-            let (addr, len) = (mapping.as_ptr() as usize, mapping.len());
-            let pages = len / page_size;
-            if missing.len() < pages.div_ceil(32) {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "missing is shorter than pageCount / 32",
-                ));
-            }
-            let uffd = Arc::new(Userfaultfd::open(0)?);
-            uffd.register_missing(addr, len)?;
-            let mut page = 0;
-            while page < pages {
-                if missing.load(page / 32) & (1 << (page % 32)) == 0 {
-                    page += 1;
-                    continue;
-                }
-                let first = page;
-                while page < pages && missing.load(page / 32) & (1 << (page % 32)) != 0 {
-                    page += 1;
-                }
-                // SAFETY: the range lies inside the mapping; its pages are dropped (they read as
-                // missing from now on), which is what the caller asked for.
-                let rc = unsafe {
-                    libc::madvise(
-                        (addr + first * page_size) as *mut libc::c_void,
-                        (page - first) * page_size,
-                        libc::MADV_DONTNEED,
-                    )
-                };
-                if rc < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
-            // SAFETY: eventfd takes only flags.
-            let wake = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-            if wake < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let wake = Fd(wake);
-            let thread = {
-                let uffd = Arc::clone(&uffd);
-                let wake_fd = wake.0;
-                std::thread::Builder::new()
-                    .name("ferry-uffd".into())
-                    .spawn(move || fault_loop(&uffd, wake_fd, addr, page_size, on_fault))?
-            };
-            Ok(Self {
-                uffd,
-                mapping,
-                wake,
-                thread: Some(thread),
-            })
-        }
-
-        pub fn copy(
-            &self,
-            offset: usize,
-            src: crate::shared::SharedBytes,
-            src_offset: usize,
-            len: usize,
-        ) -> io::Result<bool> {
-            if offset + len > self.mapping.len() {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "page past the end of the mapping",
-                ));
-            }
-            // The kernel reads the source itself (no Rust reference to memory another thread
-            // may write is formed), so the page is copied once, straight into place.
-            let from = src.range_ptr(src_offset, len);
-            let dst = self.mapping.as_ptr() as usize + offset;
-            // SAFETY: `from` is valid for `len` bytes (checked by `range_ptr`), and `dst` is
-            // inside the registered mapping (checked above).
-            unsafe { self.uffd.copy(dst, from, len) }
-        }
-    }
-
-    impl Drop for Missing {
-        fn drop(&mut self) {
-            let one: u64 = 1;
-            // SAFETY: writes 8 bytes to our eventfd to stop the fault thread.
-            unsafe { libc::write(self.wake.0, (&one as *const u64).cast(), 8) };
-            if let Some(t) = self.thread.take() {
-                let _ = t.join();
-            }
-            let _ = self
-                .uffd
-                .unregister(self.mapping.as_ptr() as usize, self.mapping.len());
-        }
-    }
-
-    fn fault_loop(
-        uffd: &Userfaultfd,
-        wake: libc::c_int,
-        base: usize,
-        page_size: usize,
-        on_fault: impl Fn(u32),
-    ) {
-        let mut fds = [
-            libc::pollfd {
-                fd: uffd.raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: wake,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        loop {
-            // SAFETY: `fds` holds two initialised pollfds.
-            let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-            if rc < 0 {
-                if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                    continue;
-                }
-                return;
-            }
-            if fds[1].revents != 0 {
-                return;
-            }
-            while let Ok(Some(address)) = uffd.read_fault() {
-                on_fault(((address as usize - base) / page_size) as u32);
-            }
-        }
-    }
-
-    pub struct Tracker {
-        uffd: Userfaultfd,
-        pagemap: Pagemap,
-        mapping: Arc<Mapping>,
-        scratch: Vec<PageRegion>,
-    }
-
-    impl Tracker {
-        pub fn new(mapping: Arc<Mapping>, supported: u64) -> io::Result<Self> {
-            // Unpopulated pages get protected too (fewer faults to populate), and shared file
-            // memory needs its own feature bit; ask for each where the kernel has it.
-            let optional = FEATURE_WP_UNPOPULATED | FEATURE_WP_HUGETLBFS_SHMEM;
-            let uffd = Userfaultfd::open(WP_ASYNC_FEATURES | (supported & optional))?;
-            let (addr, len) = (mapping.as_ptr() as usize, mapping.len());
-            uffd.register_wp(addr, len)?;
-            uffd.write_protect(addr, len, true)?;
-            Ok(Self {
-                uffd,
-                pagemap: Pagemap::open()?,
-                mapping,
-                scratch: vec![PageRegion::default(); 4096],
-            })
-        }
-
-        pub fn collect(&mut self, page_size: usize, words: &SharedU32s) -> io::Result<u32> {
-            let base = self.mapping.as_ptr() as usize;
-            let pages = self.mapping.len().div_ceil(page_size);
-            if words.len() < pages.div_ceil(32) {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "words is shorter than pageCount / 32",
-                ));
-            }
-            let mut added = 0u32;
-            self.pagemap.take_written(
-                base,
-                self.mapping.len(),
-                &mut self.scratch,
-                |start, end| {
-                    let first = (start - base) / page_size;
-                    let last = (end - base).div_ceil(page_size);
-                    added += set_range(words, first, last);
-                },
-            )?;
-            Ok(added)
-        }
-    }
-
-    impl Drop for Tracker {
-        fn drop(&mut self) {
-            let (addr, len) = (self.mapping.as_ptr() as usize, self.mapping.len());
-            let _ = self.uffd.write_protect(addr, len, false);
-            let _ = self.uffd.unregister(addr, len);
-        }
-    }
-
-    /// Sets bits `first..last`; returns how many were not set before.
-    fn set_range(words: &SharedU32s, first: usize, last: usize) -> u32 {
-        let mut added = 0;
-        let mut page = first;
-        while page < last {
-            let bit = page % 32;
-            let n = (32 - bit).min(last - page);
-            let mask = if n == 32 {
-                u32::MAX
-            } else {
-                ((1u32 << n) - 1) << bit
-            };
-            added += words.or_bits(page / 32, mask).count_ones();
-            page += n;
-        }
-        added
     }
 }
 

@@ -6,8 +6,10 @@
 //!   the hash-scan dirty tracker.
 //! - `xxh64`: xxh64 of a whole buffer.
 //! - `xbzrleEncode` / `xbzrleDecode`: QEMU-compatible XBZRLE page deltas (`xbzrle.rs`).
-//! - `MemoryMapping`, `WriteTracker`, `writeTrackingSupport`: memory the addon maps (files
-//!   shared with a VMM, anonymous memory) and kernel dirty tracking of it (`js_mapping.rs`).
+//! - `MemoryMapping`, `WriteTracker`, `writeTrackingSupport`, `MissingPageHandler`,
+//!   `missingFaultSupport`: memory the addon maps (files shared with a VMM, anonymous memory),
+//!   kernel dirty tracking of it and post-copy by its page faults (`js_mapping.rs` for
+//!   JavaScript; `mapping.rs` and `uffd.rs` for the system calls).
 //!
 //! Every input may be a view of a `SharedArrayBuffer` that another thread writes meanwhile;
 //! see `shared.rs` for how that is read soundly. The TypeScript twin of these kernels is

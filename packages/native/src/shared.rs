@@ -12,8 +12,11 @@
 //! atomic stores, so a racing reader or writer sees old or new bytes, never undefined
 //! behaviour.
 //!
-//! This is the only module with `unsafe` code besides `view.rs`, which builds these views from
-//! Node-API values.
+//! Only this module and `view.rs` (which builds these views from Node-API values) touch
+//! JavaScript memory with `unsafe` code. The other `unsafe` code is system calls, each in its
+//! own module: `mmap` and friends in `mapping.rs`; userfaultfd, PAGEMAP_SCAN, `madvise`, the
+//! eventfd and the fault thread in `uffd.rs`; and the N-API references to a mapping's
+//! ArrayBuffer in `js_mapping.rs`.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 

@@ -2,6 +2,12 @@
 //! (UFFD_FEATURE_WP_ASYNC with the PAGEMAP_SCAN ioctl, Linux 6.7+) and, for post-copy, missing
 //! faults resolved with UFFDIO_COPY.
 //!
+//! Two layers: the raw descriptor and ioctls (`Userfaultfd`, `Pagemap`), and what
+//! `js_mapping.rs` wraps for JavaScript on top of them: `WrittenPages` (a write-protected
+//! mapping and its scans) and `MissingPages` (dropped pages, a missing-mode registration, the
+//! eventfd and the fault thread that reports faults), with the support checks that explain why
+//! either is unavailable.
+//!
 //! Why asynchronous write protection: with classic uffd-wp every first write to a protected
 //! page stops the writing thread until a handler thread reads the fault and lifts the
 //! protection (two context switches per page and round). With WP_ASYNC the kernel lifts it in
@@ -11,8 +17,10 @@
 //! (older libc headers lack the newer ones).
 
 use std::io;
+use std::sync::Arc;
 
-use crate::mapping::Fd;
+use crate::mapping::{Fd, Mapping};
+use crate::shared::{SharedBytes, SharedU32s};
 
 const UFFD_API: u64 = 0xAA;
 const UFFD_USER_MODE_ONLY: libc::c_int = 1;
@@ -269,6 +277,254 @@ impl Pagemap {
 
 /// The features asynchronous write tracking needs.
 pub const WP_ASYNC_FEATURES: u64 = FEATURE_PAGEFAULT_FLAG_WP | FEATURE_WP_ASYNC;
+
+/// Whether missing-page faults work here (`Err`: why not, for the user).
+pub fn missing_fault_support() -> Result<(), String> {
+    Userfaultfd::open(0).map(|_| ()).map_err(not_open)
+}
+
+/// Whether asynchronous write protection works here (Linux 6.7+); the features this kernel
+/// offers, or why not, for the user.
+pub fn write_tracking_support() -> Result<u64, String> {
+    let features = Userfaultfd::supported_features().map_err(not_open)?;
+    if features & WP_ASYNC_FEATURES != WP_ASYNC_FEATURES {
+        return Err(
+            "this kernel lacks asynchronous userfaultfd write protection (Linux 6.7+)".into(),
+        );
+    }
+    Ok(features)
+}
+
+fn not_open(err: io::Error) -> String {
+    format!(
+        "userfaultfd is not open to this process ({err}); allow it with `sysctl \
+         vm.unprivileged_userfaultfd=1`, CAP_SYS_PTRACE, or access to /dev/userfaultfd"
+    )
+}
+
+/// A missing-mode registration of a whole mapping and the thread that reports its faults.
+pub struct MissingPages {
+    uffd: Arc<Userfaultfd>,
+    mapping: Arc<Mapping>,
+    wake: Fd,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl MissingPages {
+    /// Registers `mapping`, drops the pages whose bits are set in `missing` (one bit per
+    /// `page_size` page) and starts a thread that calls `on_fault(page)` for each fault on them.
+    pub fn new(
+        mapping: Arc<Mapping>,
+        page_size: usize,
+        missing: &SharedU32s,
+        on_fault: impl Fn(u32) + Send + 'static,
+    ) -> io::Result<Self> {
+        let (addr, len) = (mapping.as_ptr() as usize, mapping.len());
+        let pages = len / page_size;
+        if missing.len() < pages.div_ceil(32) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "missing is shorter than pageCount / 32",
+            ));
+        }
+        let uffd = Arc::new(Userfaultfd::open(0)?);
+        uffd.register_missing(addr, len)?;
+        let mut page = 0;
+        while page < pages {
+            if missing.load(page / 32) & (1 << (page % 32)) == 0 {
+                page += 1;
+                continue;
+            }
+            let first = page;
+            while page < pages && missing.load(page / 32) & (1 << (page % 32)) != 0 {
+                page += 1;
+            }
+            // SAFETY: the range lies inside the mapping; its pages are dropped (they read as
+            // missing from now on), which is what the caller asked for.
+            let rc = unsafe {
+                libc::madvise(
+                    (addr + first * page_size) as *mut libc::c_void,
+                    (page - first) * page_size,
+                    libc::MADV_DONTNEED,
+                )
+            };
+            if rc < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        // SAFETY: eventfd takes only flags.
+        let wake = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if wake < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let wake = Fd(wake);
+        let thread = {
+            let uffd = Arc::clone(&uffd);
+            let wake_fd = wake.0;
+            std::thread::Builder::new()
+                .name("ferry-uffd".into())
+                .spawn(move || fault_loop(&uffd, wake_fd, addr, page_size, on_fault))?
+        };
+        Ok(Self {
+            uffd,
+            mapping,
+            wake,
+            thread: Some(thread),
+        })
+    }
+
+    /// Fills the `len` bytes at `offset` in the mapping from `src` at `src_offset` with
+    /// UFFDIO_COPY, waking whoever waits on them. False if they were there already.
+    pub fn copy(
+        &self,
+        offset: usize,
+        src: SharedBytes,
+        src_offset: usize,
+        len: usize,
+    ) -> io::Result<bool> {
+        if offset + len > self.mapping.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "page past the end of the mapping",
+            ));
+        }
+        // The kernel reads the source itself (no Rust reference to memory another thread
+        // may write is formed), so the page is copied once, straight into place.
+        let from = src.range_ptr(src_offset, len);
+        let dst = self.mapping.as_ptr() as usize + offset;
+        // SAFETY: `from` is valid for `len` bytes (checked by `range_ptr`), and `dst` is
+        // inside the registered mapping (checked above).
+        unsafe { self.uffd.copy(dst, from, len) }
+    }
+}
+
+impl Drop for MissingPages {
+    fn drop(&mut self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes to our eventfd to stop the fault thread.
+        unsafe { libc::write(self.wake.0, (&one as *const u64).cast(), 8) };
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = self
+            .uffd
+            .unregister(self.mapping.as_ptr() as usize, self.mapping.len());
+    }
+}
+
+/// The fault thread: reports each queued fault as a page index from `base` until `wake` is
+/// signalled.
+fn fault_loop(
+    uffd: &Userfaultfd,
+    wake: libc::c_int,
+    base: usize,
+    page_size: usize,
+    on_fault: impl Fn(u32),
+) {
+    let mut fds = [
+        libc::pollfd {
+            fd: uffd.raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: wake,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    loop {
+        // SAFETY: `fds` holds two initialised pollfds.
+        let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if rc < 0 {
+            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return;
+        }
+        if fds[1].revents != 0 {
+            return;
+        }
+        while let Ok(Some(address)) = uffd.read_fault() {
+            on_fault(((address as usize - base) / page_size) as u32);
+        }
+    }
+}
+
+/// Asynchronous write-protect tracking of a whole mapping: protects it on creation, reports
+/// and re-protects the written pages on each `collect`, lifts the protection when dropped.
+pub struct WrittenPages {
+    uffd: Userfaultfd,
+    pagemap: Pagemap,
+    mapping: Arc<Mapping>,
+    scratch: Vec<PageRegion>,
+}
+
+impl WrittenPages {
+    /// `supported`: the features this kernel offers (`write_tracking_support`).
+    pub fn new(mapping: Arc<Mapping>, supported: u64) -> io::Result<Self> {
+        // Unpopulated pages get protected too (fewer faults to populate), and shared file
+        // memory needs its own feature bit; ask for each where the kernel has it.
+        let optional = FEATURE_WP_UNPOPULATED | FEATURE_WP_HUGETLBFS_SHMEM;
+        let uffd = Userfaultfd::open(WP_ASYNC_FEATURES | (supported & optional))?;
+        let (addr, len) = (mapping.as_ptr() as usize, mapping.len());
+        uffd.register_wp(addr, len)?;
+        uffd.write_protect(addr, len, true)?;
+        Ok(Self {
+            uffd,
+            pagemap: Pagemap::open()?,
+            mapping,
+            scratch: vec![PageRegion::default(); 4096],
+        })
+    }
+
+    /// ORs the bits of the `page_size` pages written since the last call into `words` and
+    /// protects them again; returns how many bits were newly set.
+    pub fn collect(&mut self, page_size: usize, words: &SharedU32s) -> io::Result<u32> {
+        let base = self.mapping.as_ptr() as usize;
+        let pages = self.mapping.len().div_ceil(page_size);
+        if words.len() < pages.div_ceil(32) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "words is shorter than pageCount / 32",
+            ));
+        }
+        let mut added = 0u32;
+        self.pagemap
+            .take_written(base, self.mapping.len(), &mut self.scratch, |start, end| {
+                let first = (start - base) / page_size;
+                let last = (end - base).div_ceil(page_size);
+                added += set_range(words, first, last);
+            })?;
+        Ok(added)
+    }
+}
+
+impl Drop for WrittenPages {
+    fn drop(&mut self) {
+        let (addr, len) = (self.mapping.as_ptr() as usize, self.mapping.len());
+        let _ = self.uffd.write_protect(addr, len, false);
+        let _ = self.uffd.unregister(addr, len);
+    }
+}
+
+/// Sets bits `first..last`; returns how many were not set before.
+fn set_range(words: &SharedU32s, first: usize, last: usize) -> u32 {
+    let mut added = 0;
+    let mut page = first;
+    while page < last {
+        let bit = page % 32;
+        let n = (32 - bit).min(last - page);
+        let mask = if n == 32 {
+            u32::MAX
+        } else {
+            ((1u32 << n) - 1) << bit
+        };
+        added += words.or_bits(page / 32, mask).count_ones();
+        page += n;
+    }
+    added
+}
 
 fn new_fd() -> io::Result<Fd> {
     let flags = libc::O_CLOEXEC | libc::O_NONBLOCK;
