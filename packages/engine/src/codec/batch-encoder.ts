@@ -11,6 +11,7 @@ import { decayingMax, ewma } from '../util/smoothing.ts';
 import { LinkMeter, lz4Pays } from './chooser.ts';
 import { DedupIndex } from './dedup-index.ts';
 import { lz4CompressPage } from './lz4.ts';
+import { calibrateLz4 } from './lz4-calibration.ts';
 import { PageCache } from './page-cache.ts';
 
 /** Pages per PAGES frame by default: 256 x 4 KiB = 1 MiB of payload. */
@@ -384,25 +385,3 @@ const ENCODING_NAMES: Record<PageEncoding, EncodingName> = {
   [PageEncoding.XBZRLE]: 'xbzrle',
   [PageEncoding.DEDUP]: 'dedup',
 };
-
-/**
- * LZ4's speed on this machine before any guest page is seen: a few warm runs over text-like
- * pages (a heap of small records), the kind of memory where the choice matters. Later batches
- * replace it with measurements of real pages.
- */
-function calibrateLz4(pageSize: number, clock: Clock): number {
-  const page = Buffer.alloc(pageSize);
-  for (let at = 0, n = 0; at < pageSize; n++) {
-    const rec = Buffer.from(`{"id":${n},"name":"record-${n % 97}","tags":["a","b"],"ok":${n % 2 === 0}},`);
-    rec.copy(page, at);
-    at += rec.byteLength;
-  }
-  lz4CompressPage(page);
-  let best = Number.POSITIVE_INFINITY;
-  for (let run = 0; run < 3; run++) {
-    const t = clock.nowMs();
-    for (let i = 0; i < 8; i++) lz4CompressPage(page);
-    best = Math.min(best, clock.nowMs() - t);
-  }
-  return best > 0 ? ((8 * pageSize) / best) * 1000 : 0;
-}
