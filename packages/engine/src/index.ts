@@ -81,12 +81,13 @@ export type { DestinationEvent, MigrationEvent } from './session/events.ts';
 export type { DowntimeBreakdown, MigrationReport, RoundStats } from './session/report.ts';
 export type { DestinationPhase, SourcePhase } from './session/state-machine.ts';
 
-export type { DestinationControlPlane, IncomingGuest, SourceControlPlane } from './orchestrate/control-plane.ts';
+export type { DestinationControlPlane, IncomingGuest, SourceControlPlane } from './session/control-plane.ts';
 export { type IncomingMigration, type ListenOptions, MigrationDestination } from './orchestrate/destination.ts';
 export { type MigrateOptions, migrate } from './orchestrate/source.ts';
 export { probe, type ProbeOptions, type ProbeResult } from './orchestrate/probe.ts';
 export { type MigrationPlan, type PlanOptions, plan } from './orchestrate/plan.ts';
 export { type PlanInputs, type PlannedStrategy, predictStrategies, recommend, type StrategyPrediction } from './estimate/plan-model.ts';
 export { PostcopyPager } from './postcopy/pager.ts';
-export type { FaultStats, PostcopyAccess } from './postcopy/receiver.ts';
+export type { PostcopyAccess } from './session/control-plane.ts';
+export type { FaultStats } from './session/report.ts';
 export type { PostcopyStats } from './session/report.ts';

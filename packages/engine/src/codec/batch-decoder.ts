@@ -3,6 +3,7 @@ import { DirtyBitmap } from '../dirty/bitmap.ts';
 import { ErrorCode, IntegrityError, ProtocolError } from '../errors.ts';
 import { digestOfPageHashes, hashMemorySparse } from '../memory/digest.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
+import { PageKeys } from '../memory/page-keys.ts';
 import { PageEncoding } from '../protocol/constants.ts';
 import type { PageBatch } from '../protocol/pages.ts';
 import { toHex } from '../util/bytes.ts';
@@ -32,7 +33,7 @@ export class BatchDecoder {
   /** xxh64 of every page as it is in memory now, regions back to back. */
   readonly pageHashes: BigUint64Array;
   private readonly pageHashWords: Uint32Array;
-  private readonly regionFirstPage: number[];
+  private readonly keys: PageKeys;
   pagesApplied = 0;
   /** Where verified pages go: memory, or in post-copy the receiver that guards it. */
   sink: PageSink;
@@ -55,12 +56,7 @@ export class BatchDecoder {
       ? new BigUint64Array(memory.totalPages).fill(this.zeroPageHash)
       : hashMemorySparse(memory, kernels, this.zeroPageHash);
     this.pageHashWords = new Uint32Array(this.pageHashes.buffer, this.pageHashes.byteOffset, this.pageHashes.length * 2);
-    this.regionFirstPage = [];
-    let first = 0;
-    for (const r of memory.regions) {
-      this.regionFirstPage.push(first);
-      first += r.pageCount;
-    }
+    this.keys = new PageKeys(memory.layout);
   }
 
   /** The protocol's memory digest of the memory as written so far. */
@@ -199,7 +195,7 @@ export class BatchDecoder {
   private record(batch: PageBatch, i: number): void {
     const page = batch.pageIndex(i);
     this.received[batch.regionIndex]!.set(page);
-    const at = 2 * (this.regionFirstPage[batch.regionIndex]! + page);
+    const at = 2 * this.keys.key(batch.regionIndex, page);
     this.pageHashWords[at] = batch.checksumLow(i);
     this.pageHashWords[at + 1] = batch.checksumHigh(i);
   }

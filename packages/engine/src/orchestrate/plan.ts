@@ -4,7 +4,7 @@ import { lz4CompressPage } from '../codec/lz4.ts';
 import { type DirtyRateSample, measureDirtyRate } from '../dirty/dirty-rate.ts';
 import { fitWriteModel } from '../estimate/write-model.ts';
 import { TAKE_WINDOW_PAGES } from '../precopy/round-sender.ts';
-import { ECHO_SCHEDULE } from './source-connector.ts';
+import { ECHO_SCHEDULE } from '../session/connector.ts';
 import type { DirtyTracker } from '../dirty/tracker.ts';
 import { type ErrorCode, HandshakeError } from '../errors.ts';
 import { type PlanInputs, type PlannedStrategy, predictStrategies, recommend, type StrategyPrediction } from '../estimate/plan-model.ts';

@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { loadKernels } from '../accel/index.ts';
 import { ErrorCode, HandshakeError, ProtocolError, toFerryError } from '../errors.ts';
 import type { MemoryLayout } from '../memory/layout.ts';
-import { Feature, Intent, MessageType, messageName, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
-import { decodeBody, encodeFrame, expectType, type Frame } from '../protocol/frame.ts';
+import { Feature, Intent, messageName } from '../protocol/constants.ts';
+import type { Frame } from '../protocol/frame.ts';
 import { FRAME_HEADER_BYTES, MAX_HELLO_BODY_BYTES, MAX_PROBE_BYTES, MAX_PROBE_DATA_BODY_BYTES } from '../protocol/limits.ts';
-import * as msg from '../protocol/messages.ts';
+import { decode, encode, Msg } from '../protocol/registry.ts';
+import { helloMessage } from '../session/connector.ts';
 import { Inbox } from '../transport/inbox.ts';
 import { authenticateToDestination } from '../transport/psk-auth.ts';
 import { TcpTransport } from '../transport/tcp.ts';
@@ -70,15 +71,12 @@ export async function probe(options: ProbeOptions): Promise<ProbeResult> {
       transport.onFrame((f) => reply.resolve(f));
     }
     const sessionId = randomBytes(16);
-    const hello = encodeFrame(MessageType.HELLO, msg.hello, {
-      versionMin: MIN_PROTOCOL_VERSION,
-      versionMax: PROTOCOL_VERSION,
+    const hello = helloMessage({
       intent: Intent.PROBE,
       sessionId,
-      pageSize: options.layout.pageSize,
+      layout: options.layout,
       features: options.psk ? Feature.PSK_AUTH : 0,
-      guestId: options.guestId ?? '',
-      regions: options.layout.regions,
+      guestId: options.guestId,
     });
     const sentAt = performance.now();
     await transport.send(hello);
@@ -125,10 +123,10 @@ async function measure(
     const n = Math.min(chunk.byteLength, total - sent);
     const data = n === chunk.byteLength ? chunk : chunk.subarray(0, n);
     kernels.scanPages(data.subarray(0, n - (n % PROBE_HASH_PAGE)), PROBE_HASH_PAGE, hashes, zeroBits);
-    await transport.send(encodeFrame(MessageType.PROBE_DATA, rawBody, data));
+    await transport.send(encode(Msg.PROBE_DATA, data));
   }
-  await transport.send(encodeFrame(MessageType.PROBE_END, msg.probeCount, { bytes: total }));
-  const ack = decodeBody(msg.probeCount, expectType(await next(), MessageType.PROBE_ACK));
+  await transport.send(encode(Msg.PROBE_END, { bytes: total }));
+  const ack = decode(Msg.PROBE_ACK, await next());
   const elapsedMs = Math.max(performance.now() - start - accepted.rttMs, 0.001);
   const uncontended = rateWithoutWaits(ack.bytes, elapsedMs, runDelayMs() - delayAtStart);
   return {
@@ -141,20 +139,13 @@ async function measure(
 /** The page size the probe hashes its data in. */
 const PROBE_HASH_PAGE = 4096;
 
-/** A PROBE_DATA body: the bytes as they are. */
-const rawBody: msg.MessageCodec<Uint8Array> = {
-  preencode: (b) => b.byteLength,
-  encode: (b, c) => c.setRaw(b),
-  decode: (c) => c.raw(c.remaining, 'probe data'),
-};
-
 function probeAnswer(frame: Frame, rttMs: number): ProbeResult {
-  if (frame.type === MessageType.HELLO_ACCEPT) {
-    const a = decodeBody(msg.helloAccept, frame.body);
+  if (frame.type === Msg.HELLO_ACCEPT.type) {
+    const a = decode(Msg.HELLO_ACCEPT, frame);
     return { accepted: true, version: a.version, maxFrameBodyBytes: a.maxFrameBodyBytes, rttMs };
   }
-  if (frame.type === MessageType.HELLO_REJECT) {
-    const r = decodeBody(msg.errorReport, frame.body);
+  if (frame.type === Msg.HELLO_REJECT.type) {
+    const r = decode(Msg.HELLO_REJECT, frame);
     return { accepted: false, code: r.code, reason: r.message };
   }
   throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `probe got ${messageName(frame.type)}`);

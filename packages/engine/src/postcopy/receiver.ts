@@ -1,32 +1,14 @@
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { MessageChannel } from 'node:worker_threads';
 import { loadNativeMemory, type NativeMissingPageHandler } from '../accel/native-memory.ts';
 import { ErrorCode, FerryError } from '../errors.ts';
 import { MemorySink, type PageSink } from '../codec/page-sink.ts';
 import { DirtyBitmap } from '../dirty/bitmap.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
+import { PageKeys } from '../memory/page-keys.ts';
+import type { PostcopyAccess } from '../session/control-plane.ts';
+import type { FaultStats } from '../session/report.ts';
 import type { Clock } from '../util/clock.ts';
 import { PresenceMap } from './presence.ts';
-
-/** What the destination's control plane gets in post-copy, to let its guest wait for pages. */
-export interface PostcopyAccess {
-  /** Per region, the shared presence bits: hand them to the guest's `PostcopyPager`. */
-  readonly presence: readonly SharedArrayBuffer[];
-  /** Transfer to the guest's worker for its `PostcopyPager` (page requests travel on it). */
-  readonly port: MessagePort;
-  /** For code on this thread: resolves once the page is here, asking the source for it first. */
-  ensure(region: number, page: number): Promise<void>;
-  /** Resolves when every page has arrived and the memory digest matched. */
-  readonly complete: Promise<void>;
-}
-
-export interface FaultStats {
-  /** Pages the guest waited for (each asked of the source once). */
-  readonly faults: number;
-  /** Time from a request to its page written, per fault, ms: median and 99th percentile. */
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly maxMs: number;
-}
 
 /**
  * The destination's side of post-copy: tracks which pages are here, turns a guest's wait for a
@@ -43,7 +25,7 @@ export class PostcopyReceiver implements PageSink {
   private readonly requestedAt = new Map<number, number>();
   private readonly waiters = new Map<number, (() => void)[]>();
   private readonly latencies: number[] = [];
-  private readonly regionFirst: number[] = [];
+  private readonly keys: PageKeys;
   /** Buffer views of the regions, made once, for page copies without a view per page. */
   /** Where a page goes without userfaultfd. */
   private readonly memorySink: MemorySink;
@@ -60,11 +42,7 @@ export class PostcopyReceiver implements PageSink {
     this.presence = new PresenceMap(memory.regions.map((r) => r.pageCount));
     this.memorySink = new MemorySink(memory);
     this.requested = memory.regions.map((r) => new DirtyBitmap(r.pageCount));
-    let first = 0;
-    for (const r of memory.regions) {
-      this.regionFirst.push(first);
-      first += r.pageCount;
-    }
+    this.keys = new PageKeys(memory.layout);
   }
 
   /** The access handed to the control plane's resume hook; from here on the guest may run. */
@@ -202,6 +180,6 @@ export class PostcopyReceiver implements PageSink {
   }
 
   private key(region: number, page: number): number {
-    return this.regionFirst[region]! + page;
+    return this.keys.key(region, page);
   }
 }

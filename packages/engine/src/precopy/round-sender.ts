@@ -2,18 +2,18 @@ import type { BatchEncoder } from '../codec/batch-encoder.ts';
 import { DirtyBitmap } from '../dirty/bitmap.ts';
 import type { DirtyTracker } from '../dirty/tracker.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
-import { MessageType } from '../protocol/constants.ts';
-import { encodeFrame } from '../protocol/frame.ts';
 import { STRIPE_PAGES } from '../protocol/limits.ts';
-import * as msg from '../protocol/messages.ts';
+import { encode, Msg } from '../protocol/registry.ts';
 import type { MigrationEvent } from '../session/events.ts';
 import type { RoundStats } from '../session/report.ts';
+import type { RoundAcks } from '../session/round-acks.ts';
 import type { Pacer } from '../transport/pacer.ts';
 import type { FrameTransport } from '../transport/transport.ts';
 import type { Clock } from '../util/clock.ts';
 import { rateWithoutWaits, runDelayMs } from '../util/run-delay.ts';
 import type { DowntimePrediction } from '../estimate/downtime.ts';
 import { LinkRateEstimator } from '../estimate/link-rate.ts';
+import { PageKeys } from '../memory/page-keys.ts';
 
 /** Pages whose live dirty bits are taken at a time during a round: 256 bitmap words. */
 export const TAKE_WINDOW_PAGES = 8192;
@@ -25,6 +25,8 @@ export interface RoundSenderOptions {
   readonly tracker: DirtyTracker;
   readonly transport: FrameTransport;
   readonly encoder: BatchEncoder;
+  /** Where each round's ROUND_END is recorded, and its acknowledgement reported. */
+  readonly acks: RoundAcks;
   readonly pacer: Pacer;
   readonly clock: Clock;
   /** Milliseconds since the migration started, for the round table. */
@@ -43,48 +45,68 @@ export interface RoundSenderOptions {
  */
 export class RoundSender {
   private readonly o: RoundSenderOptions;
-  readonly rounds: RoundStats[] = [];
-  /** Pages sent per round, checked against the destination's ROUND_ACK. */
-  readonly roundPages: Map<number, number> = new Map();
-  /** When each round's ROUND_END was handed to the transport. */
-  readonly roundEndSentAt: Map<number, number> = new Map();
-  /** The link's rate as the last round of at least 1 MiB measured it, never above a cap. */
-  bandwidthBytesPerSec = 0;
-  pagesSent = 0;
-  /**
-   * The fastest round so far (of at least 1 MiB), never above a cap. Uncapped, the final round
-   * runs at least this fast: the paused guest no longer takes a core from the sender.
-   */
-  peakBandwidthBytesPerSec = 0;
-  /**
-   * The rate the last round of at least 1 MiB would have had without waiting for a CPU: its
-   * bytes over its time less the time this thread sat runnable but not running (Linux
-   * schedstat). The final round runs with the guest paused, so closer to this than to the
-   * contended rate. 0 where schedstat is not available.
-   */
-  uncontendedBandwidthBytesPerSec = 0;
+  private readonly roundTable: RoundStats[] = [];
+  private bandwidth = 0;
+  private peakBandwidth = 0;
+  private uncontendedBandwidth = 0;
+  private sentPages = 0;
   /** The link's rate over windows of continuous sending (see LinkRateEstimator). */
-  readonly linkRate: LinkRateEstimator = new LinkRateEstimator();
+  private readonly windows: LinkRateEstimator = new LinkRateEstimator();
   /** The dirty rate the source last measured, for progress events. */
-  dirtyPagesPerSec = 0;
+  private dirtyRate = 0;
   private lastProgressMs = 0;
   private bytesOnEarlierConnections = 0;
   private transport: FrameTransport;
   /** Extra data channels (the control connection is channel 0); empty with one channel. */
   private dataChannels: readonly FrameTransport[] = [];
   /** First global page key of each region, for striping pages over channels. */
-  private readonly regionFirstKey: number[] = [];
+  private readonly keys: PageKeys;
   /** Per round not yet acknowledged, the pages it sent (per region): what a lost connection may have lost. */
   private readonly unacknowledged = new Map<number, DirtyBitmap[]>();
 
   constructor(options: RoundSenderOptions) {
     this.o = options;
     this.transport = options.transport;
-    let key = 0;
-    for (const r of options.memory.regions) {
-      this.regionFirstKey.push(key);
-      key += r.pageCount;
-    }
+    this.keys = new PageKeys(options.memory.layout);
+    options.acks.onAcknowledged((round) => this.acknowledged(round));
+  }
+
+  /** What each round did, in order. */
+  get rounds(): readonly RoundStats[] {
+    return this.roundTable;
+  }
+  /** Pages put on the wire in every round so far. */
+  get pagesSent(): number {
+    return this.sentPages;
+  }
+  /** The link's rate as the last round of at least 1 MiB measured it, never above a cap. */
+  get bandwidthBytesPerSec(): number {
+    return this.bandwidth;
+  }
+  /**
+   * The fastest round so far (of at least 1 MiB), never above a cap. Uncapped, the final round
+   * runs at least this fast: the paused guest no longer takes a core from the sender.
+   */
+  get peakBandwidthBytesPerSec(): number {
+    return this.peakBandwidth;
+  }
+  /**
+   * The rate the last round of at least 1 MiB would have had without waiting for a CPU: its
+   * bytes over its time less the time this thread sat runnable but not running (Linux
+   * schedstat). The final round runs with the guest paused, so closer to this than to the
+   * contended rate. 0 where schedstat is not available.
+   */
+  get uncontendedBandwidthBytesPerSec(): number {
+    return this.uncontendedBandwidth;
+  }
+  /** The link's rate over windows of continuous sending, without idle gaps or the first burst. */
+  get linkRate(): Readonly<LinkRateEstimator> {
+    return this.windows;
+  }
+
+  /** The dirty rate the source measured at its last sync, shown in progress events. */
+  noteDirtyRate(pagesPerSec: number): void {
+    this.dirtyRate = pagesPerSec;
   }
 
   /**
@@ -115,11 +137,11 @@ export class RoundSender {
     this.transport = transport;
     // Byte counts start again on the new connection: a window spanning the break would count
     // the outage as a slow link.
-    this.linkRate.idle();
+    this.windows.idle();
   }
 
   /** The destination acknowledged `round` (and so every round before it). */
-  acknowledged(round: number): void {
+  private acknowledged(round: number): void {
     for (const r of this.unacknowledged.keys()) if (r <= round) this.unacknowledged.delete(r);
   }
 
@@ -185,8 +207,8 @@ export class RoundSender {
           const first = bitmap.nextSet(from);
           if (first < 0) break;
           from = first;
-          const stripe = Math.floor((this.regionFirstKey[r]! + first) / STRIPE_PAGES);
-          limit = (stripe + 1) * STRIPE_PAGES - this.regionFirstKey[r]!;
+          const stripe = Math.floor(this.keys.key(r, first) / STRIPE_PAGES);
+          limit = (stripe + 1) * STRIPE_PAGES - this.keys.first(r);
           const c = stripe % channelCount;
           channel = c === 0 ? transport : this.dataChannels[c - 1]!;
         }
@@ -200,18 +222,17 @@ export class RoundSender {
         if (!channel.write(batch.frame, () => encoder.release(batch))) await channel.drain();
         encoder.linkCapBytesPerSec = pacer.rate;
         encoder.linkMeter.delivered(batch.pages, batch.frame.byteLength, batch.compressed, clock.nowMs());
-        this.linkRate.observe(this.written() - this.queued(), clock.nowMs());
+        this.windows.observe(this.written() - this.queued(), clock.nowMs());
         this.maybeProgress(round, pages, dirtyPages, this.written() - bytesAtStart, roundStart);
       }
       if (sent) sent[r]!.or(bitmap);
       bitmap.clearAll();
     }
-    this.roundPages.set(round, pages);
-    this.pagesSent += pages;
+    this.sentPages += pages;
     encoder.linkMeter.idle();
-    this.linkRate.idle();
-    this.roundEndSentAt.set(round, clock.nowMs());
-    await transport.send(encodeFrame(MessageType.ROUND_END, msg.roundEnd, { round, pages }));
+    this.windows.idle();
+    this.o.acks.ended(round, pages);
+    await transport.send(encode(Msg.ROUND_END, { round, pages }));
     const durationMs = Math.max(clock.nowMs() - roundStart, 0.001);
     const bytesSent = this.written() - bytesAtStart;
     // Bandwidth from bytes that left user space; with a bounded queue this tracks the link's
@@ -219,10 +240,10 @@ export class RoundSender {
     // and a cap bounds it whatever a burst of the token bucket made one round look like.
     const flushed = this.written() - this.queued() - flushedAtStart;
     if (flushed > 1024 * 1024) {
-      this.bandwidthBytesPerSec = Math.min(pacer.rate, (flushed / durationMs) * 1000);
-      this.peakBandwidthBytesPerSec = Math.max(this.peakBandwidthBytesPerSec, this.bandwidthBytesPerSec);
+      this.bandwidth = Math.min(pacer.rate, (flushed / durationMs) * 1000);
+      this.peakBandwidth = Math.max(this.peakBandwidth, this.bandwidth);
       const uncontended = rateWithoutWaits(flushed, durationMs, runDelayMs() - delayAtStart);
-      if (Number.isFinite(uncontended)) this.uncontendedBandwidthBytesPerSec = Math.min(pacer.rate, uncontended);
+      if (Number.isFinite(uncontended)) this.uncontendedBandwidth = Math.min(pacer.rate, uncontended);
     }
     const stats: RoundStats = {
       round,
@@ -232,12 +253,12 @@ export class RoundSender {
       zeroPages,
       bytesSent,
       durationMs,
-      bandwidthBytesPerSec: this.bandwidthBytesPerSec,
+      bandwidthBytesPerSec: this.bandwidth,
       predictedDowntimeMs: prediction?.totalMs ?? null,
       ...(prediction && { prediction }),
       elapsedMs: this.o.elapsedMs(),
     };
-    this.rounds.push(stats);
+    this.roundTable.push(stats);
     this.o.emit({ type: 'round-end', stats });
     return stats;
   }
@@ -258,7 +279,7 @@ export class RoundSender {
       bytesSent: bytes,
       totalBytesSent: this.written(),
       bandwidthBytesPerSec: rate,
-      dirtyPagesPerSec: this.dirtyPagesPerSec,
+      dirtyPagesPerSec: this.dirtyRate,
       roundRemainingBytes: remaining,
       roundEtaMs: rate > 0 ? (remaining / rate) * 1000 : Number.POSITIVE_INFINITY,
     });

@@ -107,3 +107,13 @@ export interface MigrationReport {
   /** Set when the guest resumed before all its pages had arrived. */
   readonly postcopy?: PostcopyStats;
 }
+
+/** How long post-copy guests waited for their pages. */
+export interface FaultStats {
+  /** Pages the guest waited for (each asked of the source once). */
+  readonly faults: number;
+  /** Time from a request to its page written, per fault, ms: median and 99th percentile. */
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+}

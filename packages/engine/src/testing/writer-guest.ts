@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import type { WriteBarrierTracker } from '../dirty/write-barrier.ts';
-import type { SourceControlPlane } from '../orchestrate/control-plane.ts';
+import type { SourceControlPlane } from '../session/control-plane.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import { checkPattern } from './page-pattern.ts';
 import { startWorker } from './ts-worker.ts';

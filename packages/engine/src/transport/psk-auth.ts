@@ -1,9 +1,8 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ErrorCode, HandshakeError } from '../errors.ts';
-import { MessageType } from '../protocol/constants.ts';
-import { decodeBody, encodeFrame, expectType, type Frame } from '../protocol/frame.ts';
+import type { Frame } from '../protocol/frame.ts';
 import { AUTH_NONCE_BYTES } from '../protocol/limits.ts';
-import * as msg from '../protocol/messages.ts';
+import { decode, encode, Msg } from '../protocol/registry.ts';
 import type { FrameTransport } from './transport.ts';
 
 /**
@@ -52,22 +51,20 @@ export async function authenticateToDestination(
   helloBody: Uint8Array,
 ): Promise<void> {
   const ns = newNonce();
-  await transport.send(encodeFrame(MessageType.AUTH_SOURCE, msg.authSource, { nonce: ns }));
+  await transport.send(encode(Msg.AUTH_SOURCE, { nonce: ns }));
   const frame = await next();
-  if (frame.type === MessageType.HELLO_REJECT) {
-    const r = decodeBody(msg.errorReport, frame.body);
+  if (frame.type === Msg.HELLO_REJECT.type) {
+    const r = decode(Msg.HELLO_REJECT, frame);
     throw new HandshakeError(
       r.code === ErrorCode.AUTH_REQUIRED ? ErrorCode.AUTH_REQUIRED : ErrorCode.AUTH_FAILED,
       `destination refused: ${r.message}`,
     );
   }
-  const challenge = decodeBody(msg.authChallenge, expectType(frame, MessageType.AUTH_CHALLENGE));
+  const challenge = decode(Msg.AUTH_CHALLENGE, frame);
   if (!proofMatches(authProof(key, 'destination', sessionId, helloBody, ns, challenge.nonce), challenge.mac)) {
     throw new HandshakeError(ErrorCode.AUTH_FAILED, 'the destination does not know the pre-shared key');
   }
-  await transport.send(
-    encodeFrame(MessageType.AUTH_PROOF, msg.authProof, { mac: authProof(key, 'source', sessionId, helloBody, ns, challenge.nonce) }),
-  );
+  await transport.send(encode(Msg.AUTH_PROOF, { mac: authProof(key, 'source', sessionId, helloBody, ns, challenge.nonce) }));
 }
 
 /**
@@ -81,15 +78,15 @@ export async function authenticateSource(
   sessionId: Uint8Array,
   helloBody: Uint8Array,
 ): Promise<void> {
-  const ns = decodeBody(msg.authSource, expectType(await next(), MessageType.AUTH_SOURCE)).nonce;
+  const ns = decode(Msg.AUTH_SOURCE, await next()).nonce;
   const nd = newNonce();
   await transport.send(
-    encodeFrame(MessageType.AUTH_CHALLENGE, msg.authChallenge, {
+    encode(Msg.AUTH_CHALLENGE, {
       nonce: nd,
       mac: authProof(key, 'destination', sessionId, helloBody, ns, nd),
     }),
   );
-  const proof = decodeBody(msg.authProof, expectType(await next(), MessageType.AUTH_PROOF)).mac;
+  const proof = decode(Msg.AUTH_PROOF, await next()).mac;
   if (!proofMatches(authProof(key, 'source', sessionId, helloBody, ns, nd), proof)) {
     throw new HandshakeError(ErrorCode.AUTH_FAILED, 'the source does not know the pre-shared key');
   }

@@ -18,13 +18,13 @@ const RANK: Record<string, number> = {
   estimate: 4,
   codec: 5,
   transport: 6,
-  session: 6,
-  precopy: 7,
-  postcopy: 7,
-  orchestrate: 8,
-  'index.ts': 9,
-  'guest.ts': 9,
-  testing: 10,
+  session: 7,
+  precopy: 8,
+  postcopy: 8,
+  orchestrate: 9,
+  'index.ts': 10,
+  'guest.ts': 10,
+  testing: 11,
 };
 
 const src = fileURLToPath(new URL('../../src/', import.meta.url));

@@ -1,6 +1,6 @@
+import type { MessagePort } from 'node:worker_threads';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import type { MemoryLayout } from '../memory/layout.ts';
-import type { PostcopyAccess } from '../postcopy/receiver.ts';
 
 type MaybePromise<T> = T | Promise<T>;
 
@@ -63,4 +63,16 @@ export interface DestinationControlPlane {
   resume(memory: GuestMemory, deviceState: Uint8Array, postcopy?: PostcopyAccess): MaybePromise<void>;
   /** The migration failed before commit; drop whatever was prepared. */
   discard?(reason: Error): MaybePromise<void>;
+}
+
+/** What the destination's `resume` hook gets in post-copy, for a guest whose pages are still arriving. */
+export interface PostcopyAccess {
+  /** Per region, the shared presence bits: hand them to the guest's `PostcopyPager`. */
+  readonly presence: readonly SharedArrayBuffer[];
+  /** Transfer to the guest's worker for its `PostcopyPager` (page requests travel on it). */
+  readonly port: MessagePort;
+  /** For code on this thread: resolves once the page is here, asking the source for it first. */
+  ensure(region: number, page: number): Promise<void>;
+  /** Resolves when every page has arrived and the memory digest matched. */
+  readonly complete: Promise<void>;
 }

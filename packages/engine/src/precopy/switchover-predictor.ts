@@ -1,6 +1,7 @@
+/** The source's downtime prediction during pre-copy, from what the rounds measured. */
 import { type DowntimePrediction, predictDowntime, switchoverCosts } from '../estimate/downtime.ts';
 import type { SwitchoverHistory } from '../estimate/switchover-history.ts';
-import type { RoundSender } from '../precopy/round-sender.ts';
+import type { RoundSender } from './round-sender.ts';
 import { PAGE_ENTRY_BYTES } from '../protocol/limits.ts';
 import type { Pacer } from '../transport/pacer.ts';
 

@@ -1,17 +1,23 @@
-import { DirtyBitmap } from '../dirty/bitmap.ts';
+import type { DirtyBitmap } from '../dirty/bitmap.ts';
 import { ErrorCode, type FerryError, HandshakeError, MigrationError, PeerError, ProtocolError, toFerryError } from '../errors.ts';
-import { Feature, Intent, MessageType, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
-import { decodeBody, encodeFrame, expectType, type Frame } from '../protocol/frame.ts';
+import type { MemoryLayout } from '../memory/layout.ts';
+import { Feature, Intent, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
+import type { Frame } from '../protocol/frame.ts';
 import { FRAME_HEADER_BYTES, MAX_FRAME_BODY_BYTES, MAX_HELLO_BODY_BYTES } from '../protocol/limits.ts';
-import * as msg from '../protocol/messages.ts';
-import type { MigrationEvent } from '../session/events.ts';
+import type * as msg from '../protocol/messages.ts';
+import { decode, encode, Msg } from '../protocol/registry.ts';
 import { Inbox } from '../transport/inbox.ts';
 import { authenticateToDestination } from '../transport/psk-auth.ts';
 import { TcpTransport } from '../transport/tcp.ts';
 import type { FrameTransport } from '../transport/transport.ts';
 import type { Clock } from '../util/clock.ts';
 import { type Deferred, deferred } from '../util/deferred.ts';
-import type { MigrateOptions } from './source.ts';
+import type { MigrationEvent } from './events.ts';
+import { handlerFor } from './message-table.ts';
+import type { MigrateOptions } from './migrate-options.ts';
+import { MissingPageMap } from './missing-map.ts';
+import { SOURCE_TABLE, type SourceHandler, type SourceState, sourceStateOf } from './source-table.ts';
+import type { SourcePhase } from './state-machine.ts';
 
 /**
  * The ECHO exchanges a pre-copy migration times before its first round (§3.7): three back to
@@ -37,40 +43,74 @@ export interface RecoveredLink extends Link {
   readonly missingPages: number;
 }
 
+/** What the source does with the messages handled on arrival (SOURCE_TABLE's `ack` and `pageRequest`). */
+export interface SourceRouting {
+  /** The migration's phase: the state of a connection past its greeting. */
+  phase(): SourcePhase;
+  /** A ROUND_ACK; throws if it does not match what was sent. */
+  ack(ack: msg.RoundAck): void;
+  /** A PAGE_REQUEST; throws if it is not valid now. */
+  pageRequest(request: msg.PageRequest): void;
+}
+
+/** The HELLO of a session: the same for a migration, its data channels, a reconnection and a probe. */
+export function helloMessage(o: {
+  intent: Intent;
+  sessionId: Uint8Array;
+  layout: MemoryLayout;
+  features: number;
+  guestId?: string | undefined;
+}): Buffer {
+  return encode(Msg.HELLO, {
+    versionMin: MIN_PROTOCOL_VERSION,
+    versionMax: PROTOCOL_VERSION,
+    intent: o.intent,
+    sessionId: o.sessionId,
+    pageSize: o.layout.pageSize,
+    features: o.features,
+    guestId: o.guestId ?? '',
+    regions: o.layout.regions,
+  });
+}
+
 /**
  * The source's connections to one destination for one session: the first one, extra data
  * channels, and reconnections after a break. Each is opened, greeted (HELLO with the session's
- * id and features, the PSK exchange when keyed) and checked the same way.
+ * id and features, the PSK exchange when keyed) and checked the same way, and every message
+ * that arrives on it is dispatched through SOURCE_TABLE.
  */
 export class SourceConnector {
   private readonly o: MigrateOptions;
   private readonly sessionId: Uint8Array;
   private readonly clock: Clock;
-  private readonly route: (frame: Frame) => boolean;
+  private readonly routing: SourceRouting;
   private readonly emit: (event: MigrationEvent) => void;
   private readonly checkAborted: () => void;
-  /**
-   * The shortest time from our last handshake frame to the destination's answer: a round trip
-   * between the two engines' event loops, which a switchover pays, unlike the TCP handshake's
-   * (answered by the kernel). An upper bound: the destination's admission work is in it.
-   */
-  handshakeRttMs: number = Number.POSITIVE_INFINITY;
+  private shortestHandshakeRttMs = Number.POSITIVE_INFINITY;
 
   constructor(c: {
     options: MigrateOptions;
     sessionId: Uint8Array;
     clock: Clock;
-    /** Frames handled on arrival (acknowledgements, page requests, failures); others queue in the inbox. */
-    route: (frame: Frame) => boolean;
+    routing: SourceRouting;
     emit: (event: MigrationEvent) => void;
     checkAborted: () => void;
   }) {
     this.o = c.options;
     this.sessionId = c.sessionId;
     this.clock = c.clock;
-    this.route = c.route;
+    this.routing = c.routing;
     this.emit = c.emit;
     this.checkAborted = c.checkAborted;
+  }
+
+  /**
+   * The shortest time from our last handshake frame to the destination's answer: a round trip
+   * between the two engines' event loops, which a switchover pays, unlike the TCP handshake's
+   * (answered by the kernel). An upper bound: the destination's admission work is in it.
+   */
+  get handshakeRttMs(): number {
+    return this.shortestHandshakeRttMs;
   }
 
   /** A new connection to the destination (TLS when configured), within `timeoutMs` if given. */
@@ -87,22 +127,83 @@ export class SourceConnector {
     });
   }
 
+  /**
+   * A migration connection (`session`), a reconnection (`recovering` until RECOVER_END) or a
+   * data channel: its inbox, last words and close promise, with arrivals dispatched through
+   * SOURCE_TABLE from `greeting` on.
+   */
+  attach(transport: TcpTransport, after: 'session' | 'recovering' | 'channel' = 'session'): Link {
+    transport.setIdleTimeout(after === 'channel' ? 0 : (this.o.idleTimeoutMs ?? 30_000));
+    transport.setLastWords((err) => encode(Msg.ABORT, { code: err.code, message: err.message }));
+    let state: SourceState | 'session' = 'greeting';
+    const inbox = new Inbox(transport, (frame) => {
+      try {
+        const now = state === 'session' ? sourceStateOf(this.routing.phase()) : state;
+        return this.dispatch(
+          handlerFor(SOURCE_TABLE, now, frame),
+          frame,
+          (next) => {
+            state = next === 'session' ? 'session' : next;
+          },
+          after,
+        );
+      } catch (err) {
+        transport.destroy(toFerryError(err, ErrorCode.FRAME_MALFORMED));
+        return true;
+      }
+    });
+    const closed = deferred<never>();
+    closed.promise.catch(() => {});
+    transport.onClose((err) => closed.reject(err));
+    return { transport, inbox, closed };
+  }
+
+  /** Runs a SOURCE_TABLE handler; true when the frame was consumed, false when it queues for the phase awaiting it. */
+  private dispatch(
+    handler: SourceHandler,
+    frame: Frame,
+    moveTo: (state: SourceState | 'session') => void,
+    after: 'session' | 'recovering' | 'channel',
+  ): boolean {
+    switch (handler) {
+      case 'await':
+        return false;
+      case 'accepted':
+        moveTo(after);
+        return false;
+      case 'recovered':
+        moveTo('session');
+        return false;
+      case 'ack':
+        this.routing.ack(decode(Msg.ROUND_ACK, frame));
+        return true;
+      case 'pageRequest':
+        this.routing.pageRequest(decode(Msg.PAGE_REQUEST, frame));
+        return true;
+      case 'refused': {
+        const report = decode(Msg.HELLO_REJECT, frame);
+        throw new HandshakeError(handshakeCode(report.code), `destination refused: ${report.message}`);
+      }
+      case 'peerFailed': {
+        const report = decode(Msg.FAILED, frame);
+        throw new PeerError(report.code, report.message);
+      }
+    }
+  }
+
   /** HELLO (and the PSK exchange when keyed) up to HELLO_ACCEPT; returns the version chosen. */
   async handshake(transport: FrameTransport, inbox: Inbox, intent: Intent): Promise<number> {
     const o = this.o;
-    const helloFrame = encodeFrame(MessageType.HELLO, msg.hello, {
-      versionMin: MIN_PROTOCOL_VERSION,
-      versionMax: PROTOCOL_VERSION,
+    const helloFrame = helloMessage({
       intent,
       sessionId: this.sessionId,
-      pageSize: o.memory.pageSize,
+      layout: o.memory.layout,
       features:
         (o.psk ? Feature.PSK_AUTH : 0) |
         ((o.strategy ?? 'precopy') === 'precopy' ? 0 : Feature.POSTCOPY) |
         ((o.precopyRecoveryMs ?? 0) > 0 ? Feature.RESUMABLE : 0) |
         ((o.channels ?? 1) > 1 ? Feature.CHANNELS : 0),
-      guestId: o.guestId ?? '',
-      regions: o.memory.layout.regions,
+      guestId: o.guestId,
     });
     await transport.send(helloFrame);
     let lastSentAt = this.clock.nowMs();
@@ -112,8 +213,8 @@ export class SourceConnector {
       lastSentAt = this.clock.nowMs();
     }
     const reply = await inbox.next(o.handshakeTimeoutMs ?? 10_000, 'handshake');
-    this.handshakeRttMs = Math.min(this.handshakeRttMs, this.clock.nowMs() - lastSentAt);
-    return expectHandshake(reply);
+    this.shortestHandshakeRttMs = Math.min(this.shortestHandshakeRttMs, this.clock.nowMs() - lastSentAt);
+    return acceptedVersion(decode(Msg.HELLO_ACCEPT, reply));
   }
 
   /**
@@ -132,9 +233,8 @@ export class SourceConnector {
     const once = async (): Promise<number> => {
       token++;
       const sentAt = this.clock.nowMs();
-      await transport.send(encodeFrame(MessageType.ECHO, msg.echo, { token }));
-      const frame = await inbox.next(this.o.handshakeTimeoutMs ?? 10_000, 'ECHO_REPLY');
-      const reply = decodeBody(msg.echo, expectType(frame, MessageType.ECHO_REPLY));
+      await transport.send(encode(Msg.ECHO, { token }));
+      const reply = decode(Msg.ECHO_REPLY, await inbox.next(this.o.handshakeTimeoutMs ?? 10_000, 'ECHO_REPLY'));
       if (reply.token !== token) {
         throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `ECHO_REPLY carries token ${reply.token}, we sent ${token}`);
       }
@@ -157,9 +257,8 @@ export class SourceConnector {
   async openChannel(onBroken: (channel: TcpTransport, error: FerryError) => void): Promise<TcpTransport> {
     const t = await this.connect();
     try {
-      t.setIdleTimeout(0);
-      const inbox = new Inbox(t, () => false);
-      await this.handshake(t, inbox, Intent.CHANNEL);
+      const link = this.attach(t, 'channel');
+      await this.handshake(t, link.inbox, Intent.CHANNEL);
       t.onClose((err) => onBroken(t, err));
       return t;
     } catch (err) {
@@ -184,12 +283,14 @@ export class SourceConnector {
       let transport: TcpTransport | undefined;
       try {
         transport = await this.connect(Math.max(100, Math.min(o.connectTimeoutMs ?? 5_000, deadline - this.clock.nowMs())));
-        const link = this.attach(transport);
+        const link = this.attach(transport, 'recovering');
         await this.handshake(transport, link.inbox, Intent.RECOVER);
         transport.setMaxBodyBytes(MAX_FRAME_BODY_BYTES);
-        const { missing, missingPages } = await this.readMissing(link.inbox);
-        this.emit({ type: 'recovered', phase, missingPages });
-        return { ...link, missing, missingPages };
+        const map = await MissingPageMap.read(o.memory.layout, 'RECOVER_MISSING', () =>
+          link.inbox.next(o.handshakeTimeoutMs ?? 10_000, 'missing-page map'),
+        );
+        this.emit({ type: 'recovered', phase, missingPages: map.count });
+        return { ...link, missing: map.bitmaps, missingPages: map.count };
       } catch (err) {
         transport?.destroy();
         lastError = toFerryError(err, ErrorCode.CONNECTION_LOST);
@@ -202,48 +303,10 @@ export class SourceConnector {
       cause: lastError,
     });
   }
-
-  /** The inbox, last words and close promise of a migration connection. */
-  attach(transport: TcpTransport): Link {
-    const o = this.o;
-    transport.setIdleTimeout(o.idleTimeoutMs ?? 30_000);
-    transport.setLastWords((err) => encodeFrame(MessageType.ABORT, msg.errorReport, { code: err.code, message: err.message }));
-    const inbox = new Inbox(transport, (frame) => this.route(frame));
-    const closed = deferred<never>();
-    closed.promise.catch(() => {});
-    transport.onClose((err) => closed.reject(err));
-    return { transport, inbox, closed };
-  }
-
-  /** RECOVER_MISSING messages up to RECOVER_END, as bitmaps per region. */
-  private async readMissing(inbox: Inbox): Promise<{ missing: DirtyBitmap[]; missingPages: number }> {
-    const o = this.o;
-    const missing = o.memory.regions.map((r) => new DirtyBitmap(r.pageCount));
-    let count = 0;
-    for (;;) {
-      const frame = await inbox.next(o.handshakeTimeoutMs ?? 10_000, 'missing-page map');
-      if (frame.type === MessageType.RECOVER_END) {
-        const end = decodeBody(msg.recoverEnd, frame.body);
-        if (end.missingPages !== count) {
-          throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `RECOVER_END counts ${end.missingPages} missing pages, the maps ${count}`);
-        }
-        return { missing, missingPages: count };
-      }
-      const m = decodeBody(msg.postcopyMissing, expectType(frame, MessageType.RECOVER_MISSING));
-      const target = missing[m.region];
-      if (!target || m.firstPage + m.pageCount > target.bitCount) {
-        throw new ProtocolError(ErrorCode.PAGE_OUT_OF_RANGE, `RECOVER_MISSING past the end of region ${m.region}`);
-      }
-      const part = DirtyBitmap.fromRuns(m.pageCount, m.runs);
-      for (let p = part.nextSet(0); p >= 0; p = part.nextSet(p + 1)) target.set(m.firstPage + p);
-      count += part.count();
-    }
-  }
 }
 
 /** The version the destination chose, checked. */
-function expectHandshake(frame: Frame): number {
-  const accept = decodeBody(msg.helloAccept, expectType(frame, MessageType.HELLO_ACCEPT));
+export function acceptedVersion(accept: msg.HelloAccept): number {
   if (accept.version < MIN_PROTOCOL_VERSION || accept.version > PROTOCOL_VERSION) {
     throw new HandshakeError(
       ErrorCode.VERSION_UNSUPPORTED,
@@ -251,4 +314,16 @@ function expectHandshake(frame: Frame): number {
     );
   }
   return accept.version;
+}
+
+const HANDSHAKE_CODES = new Set<string>([
+  ErrorCode.VERSION_UNSUPPORTED,
+  ErrorCode.INCOMPATIBLE_GUEST,
+  ErrorCode.AUTH_REQUIRED,
+  ErrorCode.AUTH_FAILED,
+]);
+
+/** The code of a HELLO_REJECT, as a handshake error's: unknown codes read as a plain refusal. */
+function handshakeCode(code: string): ErrorCode {
+  return HANDSHAKE_CODES.has(code) ? (code as ErrorCode) : ErrorCode.REJECTED;
 }

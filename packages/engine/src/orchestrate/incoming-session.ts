@@ -1,0 +1,167 @@
+/** One accepted migration on the destination: dispatches each message through DESTINATION_TABLE to its phase. */
+import { ErrorCode, type FerryError, MigrationError, ProtocolError, toFerryError } from '../errors.ts';
+import { messageName } from '../protocol/constants.ts';
+import { IncomingPostcopy } from '../postcopy/incoming.ts';
+import { RoundReceiver } from '../precopy/receiving.ts';
+import type { Frame } from '../protocol/frame.ts';
+import { decode, encode, Msg } from '../protocol/registry.ts';
+import type { DestinationContext } from '../session/destination-context.ts';
+import { DESTINATION_TABLE } from '../session/destination-table.ts';
+import { IncomingRecovery } from '../session/incoming-recovery.ts';
+import { IncomingSwitchover } from '../session/incoming-switchover.ts';
+import { handlerFor } from '../session/message-table.ts';
+import type { TcpTransport } from '../transport/tcp.ts';
+
+/**
+ * One accepted migration, from HELLO_ACCEPT to RESUMED (or post-copy's last page): composes
+ * the destination's phases over one context and routes every frame of the control connection
+ * through DESTINATION_TABLE, so a frame not allowed in the current state is a typed error.
+ */
+export class IncomingSession {
+  readonly ctx: DestinationContext;
+  private readonly receiving: RoundReceiver;
+  private readonly switchover: IncomingSwitchover;
+  private readonly postcopy: IncomingPostcopy;
+  private readonly recovery: IncomingRecovery;
+
+  constructor(ctx: DestinationContext) {
+    this.ctx = ctx;
+    this.receiving = new RoundReceiver(ctx);
+    this.switchover = new IncomingSwitchover(ctx);
+    this.postcopy = new IncomingPostcopy(ctx, this.switchover);
+    this.recovery = new IncomingRecovery(ctx);
+    ctx.fail = (error, tellSource) => this.fail(error, tellSource);
+  }
+
+  start(): void {
+    this.ctx.phase.to('receiving');
+    this.attach(this.ctx.transport);
+  }
+
+  canAddChannel(sessionId: Uint8Array): boolean {
+    return this.receiving.canAddChannel(sessionId);
+  }
+  addChannel(transport: TcpTransport): void {
+    this.receiving.addChannel(transport);
+  }
+  canRecover(sessionId: Uint8Array): boolean {
+    return this.recovery.canRecover(sessionId);
+  }
+  recover(transport: TcpTransport): void {
+    this.receiving.restart();
+    this.recovery.takeOver(transport, (t) => this.attach(t));
+  }
+
+  /** Handlers for one connection; events of a connection that was replaced are ignored. */
+  private attach(transport: TcpTransport): void {
+    const { ctx } = this;
+    // Every frame is consumed before its handler returns (async steps decode their frame
+    // first), so spanning PAGES frames can share buffers instead of allocating each.
+    transport.reuseFrameBodies();
+    transport.setLastWords((err) => encode(Msg.FAILED, { code: err.code, message: err.message }));
+    transport.onClose((err) => {
+      if (transport !== ctx.transport || ctx.phase.is('resumed', 'failed')) return;
+      if (ctx.phase.is('resuming') && !ctx.postcopy) return;
+      if (!this.recovery.onBreak(err)) this.fail(err, false);
+    });
+    transport.onFrame((frame) => {
+      if (transport !== ctx.transport || ctx.phase.is('failed')) return;
+      try {
+        this.dispatch(frame);
+      } catch (err) {
+        this.fail(toFerryError(err, ErrorCode.FRAME_MALFORMED), true);
+      }
+    });
+  }
+
+  /** DESTINATION_TABLE: the handler for this frame in this state, or the typed error. */
+  private dispatch(frame: Frame): void {
+    const { ctx } = this;
+    switch (handlerFor(DESTINATION_TABLE, ctx.phase.state, frame)) {
+      case 'pages':
+        if (ctx.phase.is('resuming') && !ctx.postcopy) throw handlerError(frame, 'resuming');
+        this.receiving.pages(frame);
+        return;
+      case 'roundEnd':
+        this.receiving.roundEnd(frame);
+        return;
+      case 'echo':
+        this.receiving.echo(frame);
+        return;
+      case 'switchover':
+        decode(Msg.SWITCHOVER, frame);
+        ctx.phase.to('switchover');
+        return;
+      case 'postcopyEnter':
+        this.postcopy.enter(frame);
+        return;
+      case 'postcopyMissing':
+        this.postcopy.missing(frame);
+        return;
+      case 'deviceState':
+        if (ctx.deviceState.add(decode(Msg.DEVICE_STATE, frame)) && ctx.phase.is('postcopy-switchover')) void this.postcopy.ready();
+        return;
+      case 'complete':
+        if (ctx.phase.is('postcopy')) {
+          void this.postcopy.complete(frame);
+          return;
+        }
+        {
+          const complete = decode(Msg.COMPLETE, frame);
+          ctx.phase.to('verifying');
+          // With several channels, verify only once every round's pages are here.
+          this.receiving.whenSettled(() => void this.switchover.verify(complete));
+        }
+        return;
+      case 'commit':
+        decode(Msg.COMMIT, frame);
+        void this.switchover.resume();
+        return;
+      case 'abort': {
+        const report = decode(Msg.ABORT, frame);
+        this.fail(new MigrationError(ErrorCode.ABORTED, `source aborted the migration: ${report.code}: ${report.message}`), false);
+        return;
+      }
+      default:
+        throw handlerError(frame, ctx.phase.state);
+    }
+  }
+
+  private fail(error: FerryError, tellSource: boolean): void {
+    const { ctx } = this;
+    this.recovery.cancel();
+    if (ctx.postcopy && ctx.phase.is('resuming', 'postcopy')) {
+      // The guest runs here (or is starting) with pages only the source holds: keep everything.
+      ctx.phase.to('failed');
+      const interrupted = new MigrationError(
+        ErrorCode.POSTCOPY_INTERRUPTED,
+        `post-copy interrupted (${error.message}): the guest runs here without ${ctx.postcopy.missingPages} pages the source still holds; nothing was discarded`,
+        { cause: error },
+      );
+      ctx.transport.destroy(interrupted);
+      ctx.postcopyComplete.reject(interrupted);
+      ctx.done(interrupted);
+      return;
+    }
+    if (ctx.phase.is('failed', 'resuming', 'resumed')) return;
+    ctx.phase.to('failed');
+    ctx.postcopy?.close(); // before COMMIT: the guest never ran here
+    for (const c of ctx.channels) c.destroy(error);
+    if (tellSource && !ctx.transport.closed) {
+      try {
+        ctx.transport.write(encode(Msg.FAILED, { code: error.code, message: error.message }));
+        void ctx.transport.end();
+      } catch {
+        // Already closed.
+      }
+    }
+    const transport = ctx.transport;
+    setTimeout(() => transport.destroy(error), 1000).unref();
+    Promise.resolve(ctx.o.controlPlane.discard?.(error)).catch(() => {});
+    ctx.done(error);
+  }
+}
+
+function handlerError(frame: Frame, state: string): ProtocolError {
+  return new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `${messageName(frame.type)} is not allowed in state ${state}`);
+}

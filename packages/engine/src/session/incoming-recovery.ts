@@ -1,0 +1,95 @@
+import { ErrorCode, type FerryError, MigrationError } from '../errors.ts';
+import { Feature } from '../protocol/constants.ts';
+import { MAX_FRAME_BODY_BYTES } from '../protocol/limits.ts';
+import { encode, Msg } from '../protocol/registry.ts';
+import type { TcpTransport } from '../transport/tcp.ts';
+import type { DestinationContext } from './destination-context.ts';
+import { acceptFrame } from './handshake-gate.ts';
+import { MissingPageMap } from './missing-map.ts';
+
+/**
+ * The destination's side of a broken connection: holds on for `recoveryTimeoutMs` (in
+ * post-copy because the guest's state is split between the hosts, in pre-copy because the
+ * source asked for it with RESUMABLE), takes the same session back on an authenticated
+ * RECOVER, and tells the source which pages it still lacks.
+ */
+export class IncomingRecovery {
+  private readonly ctx: DestinationContext;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(ctx: DestinationContext) {
+    this.ctx = ctx;
+  }
+
+  /**
+   * The control connection closed with `cause`: wait for the source if the phase allows it
+   * (true), else the caller fails the migration (false).
+   */
+  onBreak(cause: FerryError): boolean {
+    const { ctx } = this;
+    this.cancel();
+    if (ctx.postcopy && ctx.phase.is('resuming', 'postcopy')) {
+      this.wait('postcopy', cause);
+      return true;
+    }
+    if (ctx.phase.is('receiving') && (ctx.hello.features & Feature.RESUMABLE) !== 0) {
+      this.wait('precopy', cause);
+      return true;
+    }
+    return false;
+  }
+
+  /** Whether a RECOVER handshake for `sessionId` belongs to this session and may take over. */
+  canRecover(sessionId: Uint8Array): boolean {
+    const { ctx } = this;
+    // Pre-copy over data channels is not recovered (yet): its rounds span connections. Post-copy
+    // runs on the control connection alone, so it is.
+    return (
+      this.timer !== undefined &&
+      (ctx.postcopy !== undefined || ctx.channels.length === 0) &&
+      Buffer.compare(Buffer.from(sessionId), Buffer.from(ctx.hello.sessionId)) === 0
+    );
+  }
+
+  /**
+   * The source is back (authenticated, same session): continue on `transport`. Tells it which
+   * pages are still missing here (pages in flight when the connection broke may be lost) and
+   * asks again for the pages guests are waiting for.
+   */
+  takeOver(transport: TcpTransport, attach: (transport: TcpTransport) => void): void {
+    const { ctx } = this;
+    this.cancel();
+    ctx.transport = transport;
+    ctx.recoveries++;
+    transport.setMaxBodyBytes(MAX_FRAME_BODY_BYTES);
+    transport.setIdleTimeout(ctx.o.idleTimeoutMs ?? 30_000);
+    attach(transport);
+    transport.write(acceptFrame(ctx.hello));
+    const receiver = ctx.postcopy;
+    // Post-copy: the pages not here. Pre-copy: the pages never received (the source adds those
+    // of rounds we had not acknowledged, which may have been lost with the connection).
+    const held = receiver ? receiver.presence.regions : ctx.decoder.received.map((b) => b.words);
+    const map = MissingPageMap.encode('RECOVER_MISSING', MissingPageMap.complement(ctx.memory.layout, held));
+    for (const frame of map.frames) transport.write(frame);
+    transport.write(encode(Msg.RECOVER_END, { missingPages: map.count }));
+    receiver?.resendRequests();
+    ctx.emit({ type: 'recovered', phase: receiver ? 'postcopy' : 'precopy', missingPages: map.count });
+  }
+
+  /** Stops waiting (recovered, or the migration ended). */
+  cancel(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private wait(phase: 'precopy' | 'postcopy', cause: FerryError): void {
+    const { ctx } = this;
+    const timeoutMs = ctx.o.recoveryTimeoutMs ?? 30_000;
+    ctx.emit({ type: 'interrupted', phase, reason: cause.message, recoveryTimeoutMs: timeoutMs });
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      ctx.fail(new MigrationError(ErrorCode.TIMEOUT, `no recovery within ${timeoutMs} ms (${cause.message})`, { cause }), false);
+    }, timeoutMs);
+    this.timer.unref();
+  }
+}

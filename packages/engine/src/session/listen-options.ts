@@ -1,0 +1,71 @@
+import type { Kernels } from '../accel/kernels.ts';
+import type { GuestMemory } from '../memory/guest-memory.ts';
+import type { TlsOptions } from '../transport/tls-options.ts';
+import type { Clock } from '../util/clock.ts';
+import type { DestinationControlPlane } from './control-plane.ts';
+import type { DestinationEvent } from './events.ts';
+import type { FaultStats } from './report.ts';
+
+/** What `MigrationDestination.listen()` takes (every option with its default). */
+export interface ListenOptions {
+  readonly controlPlane: DestinationControlPlane;
+  /** Default 127.0.0.1. */
+  readonly host?: string;
+  /** Default 0: the OS picks; read `port` afterwards. */
+  readonly port?: number;
+  /** Page sizes this host can run; a guest with another is refused at the handshake. Default: any. */
+  readonly pageSizes?: readonly number[];
+  /**
+   * A pre-shared key: only sources that prove they know it are taken, and we prove it to them,
+   * before anything is allocated. Without one, any source that speaks the protocol is taken.
+   */
+  readonly psk?: Uint8Array;
+  /**
+   * Mutual TLS: present `cert`, require a client certificate that chains to `ca`. A peer that
+   * fails the TLS handshake never reaches the protocol.
+   */
+  readonly tls?: TlsOptions;
+  /**
+   * How a guest waits for pages still missing in post-copy:
+   * - `cooperative` (default): it calls `PostcopyPager.ensure` (or `PostcopyAccess.ensure`)
+   *   before touching a page.
+   * - `userfaultfd`: real page faults (Linux): an unmodified guest thread that touches a
+   *   missing page blocks in the kernel until it arrives. Needs anonymous memory the addon
+   *   mapped: allocate it with `GuestMemory.map` in the `allocate` hook.
+   */
+  readonly postcopyFaults?: 'cooperative' | 'userfaultfd';
+  /**
+   * How long an interrupted post-copy waits for the source to reconnect before giving up with
+   * `FERRY_POSTCOPY_INTERRUPTED` (keeping everything). Default 30 s.
+   */
+  readonly recoveryTimeoutMs?: number;
+  /** Refuse guests larger than this. Default 16 GiB. */
+  readonly maxGuestBytes?: number;
+  /** Refuse device state larger than this. Default 256 MiB. */
+  readonly maxDeviceStateBytes?: number;
+  /** A connection must complete its HELLO within this. Default 10 s. */
+  readonly handshakeTimeoutMs?: number;
+  /** A migration that sends nothing for this long fails. Default 30 s. */
+  readonly idleTimeoutMs?: number;
+  readonly kernels?: Kernels;
+  readonly onEvent?: (event: DestinationEvent) => void;
+  readonly clock?: Clock;
+}
+
+/** What the destination ends up with after a successful migration. */
+export interface IncomingMigration {
+  readonly guestId: string;
+  readonly sessionId: string;
+  readonly memory: GuestMemory;
+  readonly deviceState: Uint8Array;
+  readonly digest: string;
+  readonly pagesReceived: number;
+  readonly bytesReceived: number;
+  readonly rounds: number;
+  /** Times the source reconnected after a broken connection (pre-copy or post-copy). */
+  readonly recoveries: number;
+  /** Connections pages came on: the control connection and the data channels. */
+  readonly channels: number;
+  /** Set when the guest resumed here before all its pages had arrived. */
+  readonly postcopy?: FaultStats & { readonly missingPages: number; readonly durationMs: number; readonly recoveries: number };
+}

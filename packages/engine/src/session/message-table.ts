@@ -1,0 +1,36 @@
+import { ErrorCode, ProtocolError } from '../errors.ts';
+import { messageName } from '../protocol/constants.ts';
+import type { Frame } from '../protocol/frame.ts';
+import type { MessageName } from '../protocol/registry.ts';
+
+/**
+ * What one side accepts in one state: each message allowed there, with the handler that takes
+ * it, and the timeout that bounds the state. Anything not listed is FERRY_UNEXPECTED_MESSAGE.
+ */
+export interface StateRule<H extends string> {
+  readonly on: Partial<Readonly<Record<MessageName, H>>>;
+  /** The timeout that bounds this state, as the option that sets it and its default (docs/protocol.md §6). */
+  readonly timeout: string;
+}
+
+/** One side's state × message table: dispatch goes through it, and docs/protocol.md prints it. */
+export type MessageTable<S extends string, H extends string> = Readonly<Record<S, StateRule<H>>>;
+
+/** The handler `table` names for `frame` in `state`, or the typed error for an illegal frame. */
+export function handlerFor<S extends string, H extends string>(table: MessageTable<S, H>, state: S, frame: Frame): H {
+  const handler = table[state].on[messageName(frame.type) as MessageName];
+  if (handler === undefined) {
+    throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `${messageName(frame.type)} is not allowed in state ${state}`);
+  }
+  return handler;
+}
+
+/** The table as a Markdown table (states as rows), as docs/protocol.md prints it. */
+export function renderTable<S extends string, H extends string>(table: MessageTable<S, H>): string {
+  const lines = ['| state | accepts (→ handler) | timeout |', '|---|---|---|'];
+  for (const [state, rule] of Object.entries(table) as [S, StateRule<H>][]) {
+    const accepts = Object.entries(rule.on).map(([m, h]) => `${m} → ${h}`);
+    lines.push(`| \`${state}\` | ${accepts.length > 0 ? accepts.join('; ') : '(nothing)'} | ${rule.timeout} |`);
+  }
+  return lines.join('\n');
+}

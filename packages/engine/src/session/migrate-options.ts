@@ -1,0 +1,124 @@
+import type { Kernels } from '../accel/kernels.ts';
+import type { CompressionMode } from '../codec/batch-encoder.ts';
+import type { DirtyTracker } from '../dirty/tracker.ts';
+import type { SwitchoverPolicy } from '../estimate/policy.ts';
+import type { SwitchoverHistory } from '../estimate/switchover-history.ts';
+import type { GuestMemory } from '../memory/guest-memory.ts';
+import type { Pacer } from '../transport/pacer.ts';
+import type { TlsOptions } from '../transport/tls-options.ts';
+import type { Clock } from '../util/clock.ts';
+import type { SourceControlPlane } from './control-plane.ts';
+import type { MigrationEvent } from './events.ts';
+
+/** What `migrate()` takes: the guest, where it goes, and how (every option with its default). */
+export interface MigrateOptions {
+  /** Where the destination listens. */
+  readonly host: string;
+  readonly port: number;
+  readonly memory: GuestMemory;
+  /** Finds the pages the running guest writes; must cover every region of `memory`. */
+  readonly tracker: DirtyTracker;
+  readonly controlPlane: SourceControlPlane;
+  /** The control plane's name for the guest, shown to the destination. */
+  readonly guestId?: string;
+  /**
+   * - `precopy` (default): iterate rounds while the guest runs, then stop and copy the rest.
+   * - `postcopy`: pause at once, resume the guest on the destination, and send memory after,
+   *   on demand and in the background. Downtime does not grow with memory size; the guest runs
+   *   slower until its pages have arrived, and a broken connection then stops it (both sides
+   *   keep their state).
+   * - `hybrid`: pre-copy first; switch to post-copy when the policy says so (by default when
+   *   pre-copy stalls or runs out of rounds, see `hybridPolicy`).
+   * The destination needs a guest that waits for missing pages (`PostcopyPager`).
+   */
+  readonly strategy?: 'precopy' | 'postcopy' | 'hybrid';
+  /** Post-copy: push the pages right after each requested one first (guests touch memory in runs). Default true. */
+  readonly prepaging?: boolean;
+  /** Switch over once the predicted downtime is at most this. Default 300 ms (QEMU's default). */
+  readonly maxDowntimeMs?: number;
+  /** Switch over after this many rounds whatever the prediction says. Default 30. */
+  readonly maxRounds?: number;
+  /**
+   * Decides after every round: continue, switch over, throttle the guest, or abort. Default:
+   * `defaultPolicy(maxDowntimeMs, maxRounds)`; compose others from `policies`.
+   */
+  readonly policy?: SwitchoverPolicy;
+  /**
+   * Cap on the rate page data is sent, bytes per second (like QEMU's max-bandwidth); 0 or
+   * absent: unlimited. Pass a `Pacer` instead to change the cap while the migration runs.
+   */
+  readonly maxBandwidth?: number | Pacer;
+  /**
+   * The device state's expected size in bytes, for the downtime prediction (it is sent while
+   * the guest is paused; `saveDeviceState` runs only then). Default 0.
+   */
+  readonly deviceStateBytes?: number;
+  /**
+   * Earlier switchovers between these hosts: the prediction adds what they showed it to miss
+   * (a robust line through their misses, see `SwitchoverHistory`), and this migration is recorded in it when it completes. Keep one per pair
+   * of hosts and control plane. Default: none, and the fixed part is what can be timed here.
+   */
+  readonly switchoverHistory?: SwitchoverHistory;
+  /**
+   * A separate cap for the final round, sent while the guest is paused (bytes per second; 0:
+   * uncapped). Like QEMU's avail-switchover-bandwidth, it lets pre-copy stay polite to a shared
+   * network while the stop-and-copy takes what it needs; the downtime prediction uses it.
+   * Default: the same cap as pre-copy.
+   */
+  readonly switchoverBandwidth?: number;
+  /**
+   * Page encodings: `off` (default; RAW and ZERO), `lz4`, `xbzrle`, or `adaptive` (zero, dedup,
+   * XBZRLE deltas, and LZ4 where the measured cost model says it delivers sooner).
+   */
+  readonly compression?: CompressionMode;
+  /** The source's XBZRLE cache of page contents as sent. Default 64 MiB. */
+  readonly xbzrleCacheBytes?: number;
+  /**
+   * TCP connections for page data, the control connection included (like QEMU's multifd).
+   * Default 1. Pages are striped over them by address so that copies of a page stay in order.
+   */
+  readonly channels?: number;
+  /** Pages per PAGES frame. Default 256. */
+  readonly batchPages?: number;
+  /**
+   * How the source computes the memory digest at switchover (docs/protocol.md §4):
+   * - `memory` (default): hashes all of its guest memory while paused. Catches a write the
+   *   dirty tracker missed, at the cost of reading all memory during downtime.
+   * - `sent`: from the hash of every page as it was sent, kept during pre-copy. Costs nothing
+   *   during downtime and still catches corruption on the wire or on the destination, but
+   *   trusts the dirty tracker. For large guests, or trackers verified by other means.
+   */
+  readonly verify?: 'memory' | 'sent';
+  /** Hashing kernels; default: the native addon if it loads, else the TypeScript fallback. */
+  readonly kernels?: Kernels;
+  /**
+   * A pre-shared key: the source then sends only to a destination that proves it knows the
+   * key, and proves it knows it too (HMAC challenge-response, nonces from both sides, no key
+   * on the wire). Both sides must be given the same key.
+   */
+  readonly psk?: Uint8Array;
+  /** Mutual TLS: encrypt and authenticate the whole stream (both sides need certificates from `ca`). */
+  readonly tls?: TlsOptions;
+  /** Cancels the migration; the guest keeps running on the source. */
+  readonly signal?: AbortSignal;
+  readonly onEvent?: (event: MigrationEvent) => void;
+  readonly connectTimeoutMs?: number;
+  readonly handshakeTimeoutMs?: number;
+  /** The migration fails when the connection moves no byte either way for this long. Default 30 s. */
+  readonly idleTimeoutMs?: number;
+  /**
+   * Pre-copy: how long to keep reconnecting when the connection breaks while the guest still
+   * runs here; 0 (default) fails the migration at once (the guest runs on). On reconnection the
+   * destination says which pages it never received, and those plus the pages of the rounds it
+   * had not acknowledged go again, no more. The destination must allow it (`recoveryTimeoutMs`).
+   */
+  readonly precopyRecoveryMs?: number;
+  /**
+   * Post-copy only: how long to keep reconnecting when the connection breaks while the guest
+   * runs on the destination without all its pages. Default 30 s; then `FERRY_POSTCOPY_INTERRUPTED`.
+   */
+  readonly recoveryTimeoutMs?: number;
+  /** How long the destination may take from COMPLETE to RESUMED. Default 60 s. */
+  readonly handoverTimeoutMs?: number;
+  readonly clock?: Clock;
+}
