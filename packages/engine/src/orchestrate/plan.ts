@@ -1,3 +1,4 @@
+/** `plan()`: what each strategy would cost this guest on this link, measured before anything moves. */
 import { loadKernels } from '../accel/index.ts';
 import type { Kernels } from '../accel/kernels.ts';
 import { lz4CompressPage } from '../codec/lz4.ts';

@@ -1,3 +1,4 @@
+/** `probe()`: whether a destination would take a guest of this layout, and the link's rate, moving nothing. */
 import { randomBytes } from 'node:crypto';
 import { loadKernels } from '../accel/index.ts';
 import { ErrorCode, HandshakeError, ProtocolError, toFerryError } from '../errors.ts';
@@ -6,7 +7,7 @@ import { Feature, Intent, messageName } from '../protocol/constants.ts';
 import type { Frame } from '../protocol/frame.ts';
 import { FRAME_HEADER_BYTES, MAX_HELLO_BODY_BYTES, MAX_PROBE_BYTES, MAX_PROBE_DATA_BODY_BYTES } from '../protocol/limits.ts';
 import { decode, encode, Msg } from '../protocol/registry.ts';
-import { helloMessage } from '../session/connector.ts';
+import { checkedRoute, helloMessage } from '../session/connector.ts';
 import { Inbox } from '../transport/inbox.ts';
 import { authenticateToDestination } from '../transport/psk-auth.ts';
 import { TcpTransport } from '../transport/tcp.ts';
@@ -94,7 +95,7 @@ export async function probe(options: ProbeOptions): Promise<ProbeResult> {
     }
     const answer = probeAnswer(await withTimeout(reply.promise, timeoutMs, 'probe'), performance.now() - sentAt);
     if (!answer.accepted || !options.measureBytes) return answer;
-    const inbox = new Inbox(transport, () => false);
+    const inbox = new Inbox(transport, checkedRoute(transport, 'probing'));
     return await measure(transport, () => inbox.next(timeoutMs, 'probe acknowledgement'), answer, options.measureBytes);
   } catch (err) {
     throw toFerryError(err, ErrorCode.CONNECTION_LOST);

@@ -1,3 +1,4 @@
+/** The source's post-copy page server: requested pages first, the rest pushed behind them. */
 import type { BatchEncoder, EncodedBatch } from '../codec/batch-encoder.ts';
 import type { DirtyBitmap } from '../dirty/bitmap.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';

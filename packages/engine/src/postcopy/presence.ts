@@ -1,3 +1,4 @@
+/** Which pages a post-copy destination holds: shared bits the guest's threads can wait on. */
 import { DirtyBitmap } from '../dirty/bitmap.ts';
 
 /**

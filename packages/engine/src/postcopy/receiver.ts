@@ -1,3 +1,4 @@
+/** The destination's post-copy receiver: presence, page requests for waiting guests, writes that never undo newer ones. */
 import { MessageChannel } from 'node:worker_threads';
 import { loadNativeMemory, type NativeMissingPageHandler } from '../accel/native-memory.ts';
 import { ErrorCode, FerryError } from '../errors.ts';

@@ -305,6 +305,22 @@ export class SourceConnector {
   }
 }
 
+/**
+ * An inbox route that only checks `state`'s row of SOURCE_TABLE: a message the state does not
+ * list ends the connection with FERRY_UNEXPECTED_MESSAGE; the rest queue for the reader.
+ */
+export function checkedRoute(transport: FrameTransport, state: SourceState): (frame: Frame) => boolean {
+  return (frame) => {
+    try {
+      handlerFor(SOURCE_TABLE, state, frame);
+      return false;
+    } catch (err) {
+      transport.destroy(toFerryError(err, ErrorCode.UNEXPECTED_MESSAGE));
+      return true;
+    }
+  };
+}
+
 /** The version the destination chose, checked. */
 export function acceptedVersion(accept: msg.HelloAccept): number {
   if (accept.version < MIN_PROTOCOL_VERSION || accept.version > PROTOCOL_VERSION) {
