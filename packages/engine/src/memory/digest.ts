@@ -5,7 +5,7 @@ import type { GuestMemory } from './guest-memory.ts';
 const DIGEST_CHUNK_PAGES = 8192;
 
 /**
- * The memory digest of protocol v1: xxh64 (seed 0) over the concatenation of the u64
+ * The memory digest (every protocol version): xxh64 (seed 0) over the concatenation of the u64
  * little-endian xxh64 of every page of every region, in region and page order. A digest is
  * computed from a page-hash table: one word per page, regions back to back.
  */

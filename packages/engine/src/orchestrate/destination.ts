@@ -184,7 +184,7 @@ export class MigrationDestination {
     const session = this.session;
     const ours = session?.ctx.hello;
     if (!session?.canRecover(hello.sessionId) || !ours || layoutMismatch(layout, { pageSize: ours.pageSize, regions: ours.regions })) {
-      await refuse(transport, ErrorCode.REJECTED, 'no interrupted post-copy session with this id is waiting here');
+      await refuse(transport, ErrorCode.REJECTED, 'no interrupted session with this id is waiting here');
       this.emit({ type: 'rejected', remote, code: ErrorCode.REJECTED, reason: 'nothing to recover' });
       return;
     }

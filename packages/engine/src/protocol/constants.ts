@@ -1,5 +1,5 @@
 /**
- * Protocol v1 constants. Normative definitions are in docs/protocol.md; value 0 is reserved as
+ * Protocol constants (versions 1 and 2). Normative definitions are in docs/protocol.md; value 0 is reserved as
  * invalid in every enumeration so that a zeroed buffer never decodes as a valid message.
  */
 
@@ -74,7 +74,7 @@ export type PageEncoding = (typeof PageEncoding)[keyof typeof PageEncoding];
 export const Intent = {
   MIGRATE: 0x01,
   PROBE: 0x02,
-  /** Reconnect an interrupted post-copy session (same sessionId); the destination answers with what it still lacks. */
+  /** Reconnect an interrupted session (same sessionId): post-copy, or pre-copy with RESUMABLE; the destination answers with what it still lacks. */
   RECOVER: 0x03,
   /** An extra data channel of an accepted migration (same sessionId): carries PAGES only. */
   CHANNEL: 0x04,

@@ -26,7 +26,7 @@ export interface Hello {
   /** 16 random bytes naming this migration; both sides log it. */
   readonly sessionId: Uint8Array;
   readonly pageSize: number;
-  /** Feature bits; none are defined in v1 and a v1 peer sends 0. */
+  /** Feature bits (`Feature`): PSK_AUTH, POSTCOPY, RESUMABLE, CHANNELS; a destination refuses bits it does not know. */
   readonly features: number;
   /** The control plane's name for the guest. */
   readonly guestId: string;

@@ -1,5 +1,5 @@
 /**
- * The control messages of protocol v1, each one small codec object in the compact-encoding
+ * The control messages of the protocol (versions 1 and 2), each one small codec object in the compact-encoding
  * style: `preencode` gives the body size, `encode` writes it, `decode` reads it back or throws
  * a ProtocolError. PAGES, the one hot message, lives in pages.ts.
  *
