@@ -2,6 +2,7 @@ import type { Clock } from '../util/clock.ts';
 import { systemClock } from '../util/clock.ts';
 import type { MemoryLayout } from '../memory/layout.ts';
 import { DirtyBitmap } from './bitmap.ts';
+import { claimGuest } from './guest-lock.ts';
 import type { DirtyTracker } from './tracker.ts';
 
 export interface DirtyRateSample {
@@ -32,6 +33,22 @@ export async function measureDirtyRate(options: {
   const pageCounts = options.layout.regions.map((r) => r.sizeBytes / options.layout.pageSize);
   const union = pageCounts.map((n) => new DirtyBitmap(n));
   const scratch = pageCounts.map((n) => new DirtyBitmap(n));
+  const release = claimGuest('a dirty-rate sample', undefined, options.tracker);
+  try {
+    return await sample(options, clock, intervalMs, pageCounts, union, scratch);
+  } finally {
+    release();
+  }
+}
+
+async function sample(
+  options: { tracker: DirtyTracker; durationMs: number },
+  clock: Clock,
+  intervalMs: number,
+  pageCounts: number[],
+  union: DirtyBitmap[],
+  scratch: DirtyBitmap[],
+): Promise<DirtyRateSample> {
   await options.tracker.start();
   const start = clock.nowMs();
   let last = start;

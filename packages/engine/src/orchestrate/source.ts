@@ -1,5 +1,6 @@
 /** `migrate()`: composes the source's phases (connect, pre-copy, stop-and-copy or post-copy) over one context. */
 import { loadKernels } from '../accel/index.ts';
+import { claimGuest } from '../dirty/guest-lock.ts';
 import { ErrorCode, MigrationError, toFerryError, UsageError } from '../errors.ts';
 import { servePostcopy } from '../postcopy/serving.ts';
 import { PrecopyRounds } from '../precopy/rounds.ts';
@@ -23,6 +24,9 @@ export type { MigrateOptions } from '../session/migrate-options.ts';
  * paused for the control plane.
  */
 export async function migrate(options: MigrateOptions): Promise<MigrationReport> {
+  // One migration per guest, before anything else: a second one must not touch the first's
+  // tracker or guest, even to fail.
+  const release = claimGuest('a migration', options.memory, options.tracker);
   const ctx = new SourceContext(options);
   const stopSampling = ctx.sampleBytesPerSecond();
   try {
@@ -31,6 +35,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrationReport>
     throw await failSource(ctx, toFerryError(err, ErrorCode.CONNECTION_LOST));
   } finally {
     stopSampling();
+    release();
   }
 }
 
