@@ -4,6 +4,7 @@ import xxhash from 'xxhash-wasm';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createJsKernels, type Kernels, loadKernels, loadNativeKernels, NO_NATIVE_ENV, nativeStatus } from '../../src/accel/index.ts';
 import { ErrorCode, FerryError, UsageError } from '../../src/errors.ts';
+import { fillPages } from '../harness/index.ts';
 
 const MiB = 1 << 20;
 // CI always builds the addon: without FERRY_NO_NATIVE=1 the native tests must run, and fail
@@ -16,44 +17,13 @@ function allocate(byteLength: number, backing: Backing): ArrayBufferLike {
   return backing === 'SharedArrayBuffer' ? new SharedArrayBuffer(byteLength) : new ArrayBuffer(byteLength);
 }
 
-/** xorshift32, so every run tests the same bytes. */
-function fillRandom(bytes: Uint8Array, seed: number): void {
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < bytes.length; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    bytes[i] = s & 0xff;
-  }
-}
-
 /**
- * `pageCount` pages in a rotation of kinds: random, all zero, zero but for the first byte,
- * zero but for the last byte, zero but for one byte in the middle. Returns the bytes and the
- * zero pages.
+ * `pageCount` pages in the `zero-edges` rotation (random, all zero, zero but for the first, the
+ * last or the middle byte), from `byteOffset` into a fresh buffer. Returns the bytes and the zero pages.
  */
-function guestMemory(pageSize: number, pageCount: number, backing: Backing, byteOffset = 0): { data: Uint8Array; zeroPages: Set<number> } {
+function pageRun(pageSize: number, pageCount: number, backing: Backing, byteOffset = 0): { data: Uint8Array; zeroPages: Set<number> } {
   const data = new Uint8Array(allocate(byteOffset + pageSize * pageCount, backing), byteOffset);
-  const zeroPages = new Set<number>();
-  for (let page = 0; page < pageCount; page++) {
-    const bytes = data.subarray(page * pageSize, (page + 1) * pageSize);
-    switch (page % 5) {
-      case 0:
-        fillRandom(bytes, page + 1);
-        break;
-      case 1:
-        zeroPages.add(page);
-        break;
-      case 2:
-        bytes[0] = 1;
-        break;
-      case 3:
-        bytes[pageSize - 1] = 0x80;
-        break;
-      default:
-        bytes[pageSize >> 1] = 0xff;
-    }
-  }
+  const zeroPages = fillPages({ bytes: data, pageSize }, 'zero-edges').zeroPages();
   return { data, zeroPages };
 }
 
@@ -93,7 +63,7 @@ beforeAll(async () => {
 describe('the JS kernels', () => {
   it('hash each page with xxh64 seed 0 and flag exactly the zero pages', () => {
     const pageSize = 4096;
-    const { data, zeroPages } = guestMemory(pageSize, 45, 'ArrayBuffer');
+    const { data, zeroPages } = pageRun(pageSize, 45, 'ArrayBuffer');
     const { hashes, zeroBits, zeroCount } = scan(js, data, pageSize, 'ArrayBuffer');
     expect(zeroCount).toBe(zeroPages.size);
     for (let page = 0; page < 45; page++) {
@@ -128,7 +98,7 @@ describe.skipIf(nativeDisabled)('the native kernels', () => {
   it('fingerprint pages (xxh3) with the zero bits of scanPages, sync and async alike', async () => {
     const pageSize = 4096;
     const pageCount = 200;
-    const { data } = guestMemory(pageSize, pageCount, 'SharedArrayBuffer');
+    const { data } = pageRun(pageSize, pageCount, 'SharedArrayBuffer');
     data.copyWithin(7 * pageSize, 5 * pageSize, 6 * pageSize); // page 7 = page 5
     const scanned = scan(native, data, pageSize, 'SharedArrayBuffer');
     const fingerprints = new BigUint64Array(pageCount);
@@ -149,7 +119,7 @@ describe.skipIf(nativeDisabled)('the native kernels', () => {
       const article = backing === 'ArrayBuffer' ? 'an' : 'a';
       it(`match the JS kernels on ${pageSize}-byte pages of ${article} ${backing}`, () => {
         const pageCount = (4 * MiB) / pageSize + 3;
-        const { data, zeroPages } = guestMemory(pageSize, pageCount, backing);
+        const { data, zeroPages } = pageRun(pageSize, pageCount, backing);
         const fromNative = scan(native, data, pageSize, backing);
         const fromJs = scan(js, data, pageSize, backing);
         expect(fromNative.hashes).toEqual(fromJs.hashes);
@@ -172,7 +142,7 @@ describe.skipIf(nativeDisabled)('the native kernels', () => {
       [12, 4],
       [1, 0],
     ] as const) {
-      const { data } = guestMemory(pageSize, 70, 'SharedArrayBuffer', byteOffset);
+      const { data } = pageRun(pageSize, 70, 'SharedArrayBuffer', byteOffset);
       const fromNative = scan(native, data, pageSize, 'ArrayBuffer');
       const fromJs = scan(js, data, pageSize, 'ArrayBuffer');
       expect(fromNative).toEqual(fromJs);
@@ -189,7 +159,7 @@ describe.skipIf(nativeDisabled)('the native kernels', () => {
 
   it('give xxh64 equal to xxhash-wasm for every length around the block sizes', () => {
     const bytes = new Uint8Array(new SharedArrayBuffer(MiB + 7));
-    fillRandom(bytes, 99);
+    fillPages({ bytes, pageSize: bytes.byteLength }, 'random', { seed: 99 });
     const lengths = [...Array.from({ length: 100 }, (_, i) => i), 4095, 4096, 4097, 8193, MiB + 7];
     for (const length of lengths) {
       const input = bytes.subarray(0, length);
@@ -201,7 +171,7 @@ describe.skipIf(nativeDisabled)('the native kernels', () => {
   });
 
   it('scan off the event loop to the same hashes, bitmap and count', async () => {
-    const { data } = guestMemory(4096, 1000, 'SharedArrayBuffer');
+    const { data } = pageRun(4096, 1000, 'SharedArrayBuffer');
     const expected = scan(js, data, 4096, 'SharedArrayBuffer');
     const hashes = new BigUint64Array(1001).fill(7n);
     const zeroBits = new Uint32Array(33).fill(0xa5a5_a5a5);
@@ -238,7 +208,7 @@ describe.skipIf(nativeDisabled)('the native kernels', () => {
 
   it('hash the pages a worker is not writing exactly while it writes another', async () => {
     const pageSize = 4096;
-    const { data } = guestMemory(pageSize, 2048, 'SharedArrayBuffer');
+    const { data } = pageRun(pageSize, 2048, 'SharedArrayBuffer');
     const expected = scan(js, data, pageSize, 'ArrayBuffer');
     // control[0]: 1 asks the writer to stop; control[1]: passes it made over page 0.
     const control = new Int32Array(new SharedArrayBuffer(8));

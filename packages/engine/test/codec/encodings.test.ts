@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { loadKernels } from '../../src/accel/index.ts';
 import { BatchDecoder } from '../../src/codec/batch-decoder.ts';
@@ -7,28 +6,14 @@ import { lz4CompressPage } from '../../src/codec/lz4.ts';
 import { DirtyBitmap } from '../../src/dirty/bitmap.ts';
 import { FRAME_HEADER_BYTES, PAGE_ENTRY_BYTES, PAGES_HEADER_BYTES } from '../../src/protocol/limits.ts';
 import { GuestMemory, IntegrityError, PageBatch, PageEncoding } from '../../src/index.ts';
+import { guestMemory } from '../harness/index.ts';
 
 const PS = 4096;
 const PAGES = 64;
 
-/** Text-like page: JSON records, compressible like a heap of small objects. */
-function textPage(page: Uint8Array, seed: number): void {
-  const text = Buffer.from(
-    Array.from({ length: 80 }, (_, i) => `{"id":${seed * 100 + i},"name":"user${(seed * 7 + i) % 13}","ok":true},`).join(''),
-  );
-  for (let at = 0; at < page.byteLength; at += text.byteLength)
-    page.set(text.subarray(0, Math.min(text.byteLength, page.byteLength - at)), at);
-}
-
-function fill(memory: GuestMemory): void {
-  for (let p = 0; p < PAGES; p++) {
-    if (p % 8 === 0) continue; // zero
-    if (p % 8 === 1)
-      memory.page(0, p).set(randomBytes(PS)); // incompressible
-    else if (p % 8 === 2)
-      memory.page(0, p).set(memory.page(0, 1)); // duplicate of page 1
-    else textPage(memory.page(0, p), p);
-  }
+/** Zero, random, duplicate and text pages, in a rotation of 8. */
+function mixedSource(): GuestMemory {
+  return guestMemory(PAGES * PS, { fill: 'mixed' });
 }
 
 function all(): DirtyBitmap {
@@ -58,8 +43,7 @@ describe.each(['native', 'js'] as const)('page encodings with %s kernels', (whic
     '%s mode rebuilds identical memory over three rounds',
     async (mode) => {
       const kernels = await loadKernels({ native: which === 'native' });
-      const source = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: PAGES * PS }] });
-      fill(source);
+      const source = mixedSource();
       const dest = GuestMemory.fromLayout(source.layout);
       const encoder = new BatchEncoder(source.layout, kernels, { compression: mode, batchPages: 16 });
       const decoder = new BatchDecoder(dest, kernels, true);
@@ -90,8 +74,7 @@ describe('decoding is checked', () => {
     mode: CompressionMode,
   ): Promise<{ frame: Buffer; dest: GuestMemory; decoder: BatchDecoder; kernels: Awaited<ReturnType<typeof loadKernels>> }> {
     const kernels = await loadKernels();
-    const source = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: PAGES * PS }] });
-    fill(source);
+    const source = mixedSource();
     const encoder = new BatchEncoder(source.layout, kernels, { compression: mode, batchPages: PAGES });
     const dest = GuestMemory.fromLayout(source.layout);
     const decoder = new BatchDecoder(dest, kernels, true);

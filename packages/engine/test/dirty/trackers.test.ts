@@ -1,35 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import {
-  DirtyBitmap,
-  ExternalTracker,
-  GuestMemory,
-  HashScanTracker,
-  loadKernels,
-  measureDirtyRate,
-  migrate,
-  PerRegionTracker,
-  WriteBarrierTracker,
-} from '../../src/index.ts';
-import { WriterGuest, writePattern } from '../../src/testing/index.ts';
-import { listenSink } from '../helpers.ts';
+import { DirtyBitmap, ExternalTracker, HashScanTracker, loadKernels, measureDirtyRate, PerRegionTracker } from '../../src/index.ts';
+import { expectSameMemory, guestMemory, MiB, migrationPair, setBits, sourceHost } from '../harness/index.ts';
 
-const MiB = 1024 * 1024;
-
-function setBits(b: DirtyBitmap): number[] {
-  const out: number[] = [];
-  for (let i = b.nextSet(0); i >= 0; i = b.nextSet(i + 1)) out.push(i);
-  return out;
-}
+// What every tracker must do is in tracker-compliance.ts; here is what is particular to each.
 
 describe('HashScanTracker', () => {
   it.each(['native', 'js'] as const)('finds exactly the pages whose content changed (%s kernels)', async (which) => {
-    const memory = GuestMemory.create({
-      regions: [
-        { name: 'a', sizeBytes: 4 * MiB },
-        { name: 'b', sizeBytes: 64 * 4096 },
-      ],
-    });
-    for (let p = 0; p < 1024; p += 3) writePattern(memory.page(0, p), p, 1);
+    const memory = guestMemory([4 * MiB, 64 * 4096], { fill: { content: 'pattern', regions: [0], pages: (p) => p % 3 === 0 } });
     const tracker = new HashScanTracker(memory, await loadKernels({ native: which === 'native' }));
     await tracker.start();
     memory.page(0, 0)[17]! ^= 1;
@@ -46,52 +23,33 @@ describe('HashScanTracker', () => {
   });
 
   it('migrates a guest that does not mark its writes at all, byte-identical', async () => {
-    const source = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: 16 * MiB }] });
+    const kernels = await loadKernels();
     // The guest marks a write barrier nobody reads: only the hash scan sees its writes.
-    const unused = new WriteBarrierTracker(source.layout);
-    const guest = new WriterGuest(source, unused, { pagesPerSec: 10_000, workingSetFraction: 0.25 });
-    await guest.ready;
-    const destination = await listenSink();
-    const report = await migrate({
-      host: '127.0.0.1',
-      port: destination.port,
-      memory: source,
-      tracker: new HashScanTracker(source, await loadKernels()),
-      controlPlane: guest.controlPlane(),
+    const pair = await migrationPair({
+      memory: 16 * MiB,
+      guest: { pagesPerSec: 10_000, workingSetFraction: 0.25 },
+      tracker: (memory) => new HashScanTracker(memory, kernels),
     });
-    const incoming = await destination.result;
-    expect(Buffer.compare(source.region(0).bytes, incoming.memory.region(0).bytes)).toBe(0);
+    const report = await pair.migrate();
+    const incoming = await pair.destination.result;
+    expectSameMemory(incoming.memory, pair.memory);
     expect(report.digest).toBe(incoming.digest);
-    await guest.stop();
   });
 });
 
 describe('PerRegionTracker', () => {
   it('tracks each region with its own tracker and migrates byte-identical', async () => {
-    const source = GuestMemory.create({
-      regions: [
-        { name: 'ram0', sizeBytes: 8 * MiB },
-        { name: 'ram1', sizeBytes: 8 * MiB },
-      ],
+    const kernels = await loadKernels();
+    const pair = await migrationPair({
+      memory: [8 * MiB, 8 * MiB],
+      guest: { pagesPerSec: 10_000, workingSetFraction: 0.25 },
+      tracker: (memory, barrier) => new PerRegionTracker([barrier, new HashScanTracker(memory, kernels)]),
     });
-    const barrier = new WriteBarrierTracker(source.layout);
-    const guest = new WriterGuest(source, barrier, { pagesPerSec: 10_000, workingSetFraction: 0.25 });
-    await guest.ready;
-    const tracker = new PerRegionTracker([barrier, new HashScanTracker(source, await loadKernels())]);
-    expect(tracker.kind).toBe('per-region(write-barrier,hash-scan)');
-    const destination = await listenSink();
-    const report = await migrate({
-      host: '127.0.0.1',
-      port: destination.port,
-      memory: source,
-      tracker,
-      controlPlane: guest.controlPlane(),
-      maxBandwidth: 200e6,
-    });
-    const incoming = await destination.result;
-    for (let r = 0; r < 2; r++) expect(Buffer.compare(source.region(r).bytes, incoming.memory.region(r).bytes)).toBe(0);
+    expect(pair.tracker.kind).toBe('per-region(write-barrier,hash-scan)');
+    const report = await pair.migrate({ maxBandwidth: 200e6 });
+    const incoming = await pair.destination.result;
+    expectSameMemory(incoming.memory, pair.memory);
     expect(report.digest).toBe(incoming.digest);
-    await guest.stop();
   });
 });
 
@@ -129,12 +87,9 @@ describe('ExternalTracker', () => {
 
 describe('measureDirtyRate', () => {
   it('reports a rate and a working set bounded by what the guest can touch', async () => {
-    const memory = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: 16 * MiB }] });
-    const tracker = new WriteBarrierTracker(memory.layout);
-    const guest = new WriterGuest(memory, tracker, { pagesPerSec: 20_000, workingSetFraction: 0.1 });
-    await guest.ready;
-    const sample = await measureDirtyRate({ tracker, layout: memory.layout, durationMs: 300, intervalMs: 60 });
-    await guest.stop();
+    const source = await sourceHost({ memory: 16 * MiB, guest: { pagesPerSec: 20_000, workingSetFraction: 0.1 } });
+    const sample = await measureDirtyRate({ tracker: source.barrier, layout: source.memory.layout, durationMs: 300, intervalMs: 60 });
+    await source.close();
     expect(sample.dirtyPagesPerSec).toBeGreaterThan(0);
     expect(sample.workingSetPages).toBeGreaterThan(0);
     expect(sample.workingSetPages).toBeLessThanOrEqual(Math.floor(4096 * 0.1));
@@ -142,7 +97,7 @@ describe('measureDirtyRate', () => {
   });
 
   it('reports zero for a guest that writes nothing, also with the hash-scan tracker', async () => {
-    const memory = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: 4 * MiB }] });
+    const memory = guestMemory(4 * MiB);
     const sample = await measureDirtyRate({
       tracker: new HashScanTracker(memory, await loadKernels()),
       layout: memory.layout,

@@ -1,18 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  ErrorCode,
-  GuestMemory,
-  type PlanInputs,
-  plan,
-  predictStrategies,
-  probe,
-  recommend,
-  WriteBarrierTracker,
-} from '../../src/index.ts';
-import { WriterGuest, writePattern } from '../../src/testing/index.ts';
-import { listenSink } from '../helpers.ts';
-
-const MiB = 1024 * 1024;
+import { ErrorCode, type PlanInputs, plan, predictStrategies, probe, recommend, WriteBarrierTracker } from '../../src/index.ts';
+import { WriterGuest } from '../../src/testing/index.ts';
+import { guestMemory, listenSink, MiB } from '../harness/index.ts';
 
 const base: PlanInputs = {
   pageSize: 4096,
@@ -115,8 +104,8 @@ describe('probe() measuring the link, and plan()', () => {
   });
 
   it('plans an idle guest as pre-copy, and a guest outrunning a capped link as hybrid or post-copy', async () => {
-    const memory = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: 16 * MiB }] });
-    for (let p = 0; p < 2048; p++) writePattern(memory.page(0, p), p, 1);
+    // Half the pages hold data, the other half are zero.
+    const memory = guestMemory(16 * MiB, { fill: { content: 'pattern', pages: (p) => p < 2048 } });
     const destination = await listenSink();
     const tracker = new WriteBarrierTracker(memory.layout);
     const idle = await plan({ host: '127.0.0.1', port: destination.port, memory, tracker, sampleMs: 200, probeBytes: 8 * MiB });
@@ -148,7 +137,7 @@ describe('probe() measuring the link, and plan()', () => {
 
   it('says so when the destination would refuse the guest', async () => {
     const destination = await listenSink({ maxGuestBytes: MiB });
-    const memory = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: 4 * MiB }] });
+    const memory = guestMemory(4 * MiB);
     await expect(
       plan({ host: '127.0.0.1', port: destination.port, memory, tracker: new WriteBarrierTracker(memory.layout), sampleMs: 50 }),
     ).rejects.toMatchObject({ code: ErrorCode.INCOMPATIBLE_GUEST });

@@ -1,38 +1,18 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  encodeFrame,
-  FerryError,
-  GuestMemory,
-  Intent,
-  MessageType,
-  messages as msg,
-  MigrationDestination,
-  type MigrationEvent,
-  migrate,
-  probe,
-  WriteBarrierTracker,
-} from '../../src/index.ts';
-import { WriterGuest } from '../../src/testing/index.ts';
-import { listenSink } from '../helpers.ts';
+import { encodeFrame, FerryError, GuestMemory, Intent, MessageType, messages as msg, type MigrationEvent, probe } from '../../src/index.ts';
+import type { WriterGuest } from '../../src/testing/index.ts';
+import { expectSameMemory, guestMemory, listenSink, MiB, migrationPair, type SourceHost, sourceHost } from '../harness/index.ts';
 
-const MiB = 1024 * 1024;
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
-async function startGuest(
-  sizeBytes = 64 * MiB,
-  pagesPerSec = 50_000,
-): Promise<{ memory: GuestMemory; tracker: WriteBarrierTracker; guest: WriterGuest }> {
-  const memory = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes }] });
-  const tracker = new WriteBarrierTracker(memory.layout);
-  const guest = new WriterGuest(memory, tracker, { pagesPerSec, workingSetFraction: 0.5 });
-  cleanups.push(() => guest.stop());
-  await guest.ready;
-  return { memory, tracker, guest };
+/** A guest writing half its memory, 50 000 pages a second unless said otherwise. */
+function startGuest(sizeBytes = 64 * MiB, pagesPerSec = 50_000): Promise<SourceHost> {
+  return sourceHost({ memory: sizeBytes, guest: { pagesPerSec, workingSetFraction: 0.5 } });
 }
 
 async function startDestinationProcess(): Promise<{ child: ChildProcess; port: number; messages: { type: string }[] }> {
@@ -63,16 +43,10 @@ async function expectGuestRunning(guest: WriterGuest): Promise<void> {
 
 describe('a failed migration leaves the source guest running and intact', () => {
   it('when the destination process is killed during pre-copy', async () => {
-    const { memory, tracker, guest } = await startGuest();
+    const source = await startGuest();
     const { child, port } = await startDestinationProcess();
-    const plane = guest.controlPlane();
     const events: MigrationEvent[] = [];
-    const result = migrate({
-      host: '127.0.0.1',
-      port,
-      memory,
-      tracker,
-      controlPlane: plane,
+    const result = source.migrateTo(port, {
       maxDowntimeMs: 0.001, // never converges: keeps iterating until the kill
       maxRounds: 10_000,
       onEvent: (e) => {
@@ -84,81 +58,74 @@ describe('a failed migration leaves the source guest running and intact', () => 
     expect(err).toBeInstanceOf(FerryError);
     expect((err as FerryError).code).toMatch(/FERRY_CONNECTION_LOST|FERRY_PEER_FAILED/);
     expect(events.some((e) => e.type === 'failed' && e.guestResumed)).toBe(true);
-    expect(plane.released).toBe(false);
-    await expectGuestRunning(guest);
+    expect(source.plane.released).toBe(false);
+    await expectGuestRunning(source.guest);
   });
 
   it('when the destination process is killed while the guest is paused', async () => {
-    const { memory, tracker, guest } = await startGuest();
-    const { child, port } = await startDestinationProcess();
-    const plane = guest.controlPlane();
+    let guest: WriterGuest | undefined;
     let pausedSeen = false;
-    const err = await migrate({
-      host: '127.0.0.1',
-      port,
-      memory,
-      tracker,
+    const { child, port } = await startDestinationProcess();
+    const source = await sourceHost({
+      memory: 64 * MiB,
+      guest: { pagesPerSec: 50_000, workingSetFraction: 0.5 },
       controlPlane: {
-        ...plane,
         pause: async () => {
-          await plane.pause();
+          await guest!.pause();
           pausedSeen = true;
           child.kill('SIGKILL');
           await new Promise((r) => child.once('exit', r));
         },
       },
-    }).catch((e: unknown) => e);
+    });
+    guest = source.guest;
+    const err = await source.migrateTo(port).catch((e: unknown) => e);
     expect(pausedSeen).toBe(true);
     expect(err).toBeInstanceOf(FerryError);
+    expect(source.plane.calls).toContain('resume');
     await expectGuestRunning(guest);
   });
 
   it('when the destination process stops responding: an idle timeout, not a hang', async () => {
-    const { memory, tracker, guest } = await startGuest();
+    const source = await startGuest();
     const { child, port } = await startDestinationProcess();
     cleanups.push(() => child.kill('SIGCONT'));
-    const err = await migrate({
-      host: '127.0.0.1',
-      port,
-      memory,
-      tracker,
-      controlPlane: guest.controlPlane(),
-      maxDowntimeMs: 0.001,
-      maxRounds: 10_000,
-      idleTimeoutMs: 500,
-      onEvent: (e) => {
-        if (e.type === 'round-end' && e.stats.round === 1) child.kill('SIGSTOP');
-      },
-    }).catch((e: unknown) => e);
+    const err = await source
+      .migrateTo(port, {
+        maxDowntimeMs: 0.001,
+        maxRounds: 10_000,
+        idleTimeoutMs: 500,
+        onEvent: (e) => {
+          if (e.type === 'round-end' && e.stats.round === 1) child.kill('SIGSTOP');
+        },
+      })
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'FERRY_TIMEOUT' });
-    await expectGuestRunning(guest);
+    await expectGuestRunning(source.guest);
   });
 
   it('when the migration is cancelled, and the destination learns why', async () => {
-    const { memory, tracker, guest } = await startGuest();
+    const source = await startGuest();
     const destination = await listenSink();
     const abort = new AbortController();
-    const err = await migrate({
-      host: '127.0.0.1',
-      port: destination.port,
-      memory,
-      tracker,
-      controlPlane: guest.controlPlane(),
-      maxDowntimeMs: 0.001,
-      maxRounds: 10_000,
-      signal: abort.signal,
-      onEvent: (e) => {
-        if (e.type === 'round-end' && e.stats.round === 1) abort.abort();
-      },
-    }).catch((e: unknown) => e);
+    const err = await source
+      .migrateTo(destination.port, {
+        maxDowntimeMs: 0.001,
+        maxRounds: 10_000,
+        signal: abort.signal,
+        onEvent: (e) => {
+          if (e.type === 'round-end' && e.stats.round === 1) abort.abort();
+        },
+      })
+      .catch((e: unknown) => e);
     expect((err as FerryError).code).toBe('FERRY_ABORTED');
     const destErr = await destination.result.catch((e: unknown) => e);
     expect((destErr as FerryError).code).toMatch(/FERRY_ABORTED|FERRY_CONNECTION_LOST/);
-    await expectGuestRunning(guest);
+    await expectGuestRunning(source.guest);
   });
 
   it('when a byte is corrupted on the wire: the destination refuses the page and says so', async () => {
-    const { memory, tracker, guest } = await startGuest(16 * MiB, 5_000);
+    const source = await startGuest(16 * MiB, 5_000);
     const destination = await listenSink();
     // A man in the middle that flips one bit deep inside the page stream.
     let forwarded = 0;
@@ -178,13 +145,7 @@ describe('a failed migration leaves the source guest running and intact', () => 
     cleanups.push(() => mitm.close());
     // Give the guest a few MiB of non-zero pages so the stream is long enough to corrupt.
     await new Promise((r) => setTimeout(r, 1000));
-    const err = await migrate({
-      host: '127.0.0.1',
-      port: (mitm.address() as net.AddressInfo).port,
-      memory,
-      tracker,
-      controlPlane: guest.controlPlane(),
-    }).catch((e: unknown) => e);
+    const err = await source.migrateTo((mitm.address() as net.AddressInfo).port).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FerryError);
     const destErr = (await destination.result.catch((e: unknown) => e)) as FerryError;
     expect(destErr.code).toMatch(
@@ -192,49 +153,26 @@ describe('a failed migration leaves the source guest running and intact', () => 
     );
     // The source hears the destination's own reason on the return path.
     expect(err).toMatchObject({ name: 'PeerError', code: 'FERRY_PEER_FAILED', remoteCode: destErr.code });
-    await expectGuestRunning(guest);
+    await expectGuestRunning(source.guest);
   });
 });
 
 describe('the destination refuses before any page moves', () => {
   it('a page size it does not run, with a typed error on the source', async () => {
-    const memory = GuestMemory.create({ pageSize: 16384, regions: [{ name: 'ram0', sizeBytes: 4 * MiB }] });
-    let allocated = false;
-    const destination = await MigrationDestination.listen({
-      pageSizes: [4096],
-      controlPlane: {
-        allocate: (layout) => {
-          allocated = true;
-          return GuestMemory.fromLayout(layout);
-        },
-        loadDeviceState: () => {},
-        resume: () => {},
-      },
+    const pair = await migrationPair({
+      memory: 4 * MiB,
+      pageSize: 16384,
+      destination: { pageSizes: [4096], controlPlane: { allocate: (layout) => GuestMemory.fromLayout(layout) } },
     });
-    cleanups.push(() => destination.close());
-    let paused = false;
-    const err = await migrate({
-      host: '127.0.0.1',
-      port: destination.port,
-      memory,
-      tracker: new WriteBarrierTracker(memory.layout),
-      controlPlane: {
-        pause: () => {
-          paused = true;
-        },
-        resume: () => {},
-        saveDeviceState: () => new Uint8Array(0),
-      },
-    }).catch((e: unknown) => e);
+    const err = await pair.migrate().catch((e: unknown) => e);
     expect(err).toMatchObject({ name: 'HandshakeError', code: 'FERRY_INCOMPATIBLE_GUEST' });
     expect((err as Error).message).toMatch(/page size 16384/);
-    expect(allocated).toBe(false);
-    expect(paused).toBe(false);
+    expect(pair.destination.plane.calls).toEqual([]);
+    expect(pair.plane.calls).toEqual([]);
   });
 
   it('a protocol version it does not speak, answered with HELLO_REJECT', async () => {
     const destination = await listenSink();
-    cleanups.push(() => destination.close());
     const hello = encodeFrame(MessageType.HELLO, msg.hello, {
       versionMin: 3,
       versionMax: 4,
@@ -252,80 +190,44 @@ describe('the destination refuses before any page moves', () => {
   });
 
   it('a stranger sending garbage, and it still takes a real migration afterwards', async () => {
-    const events: string[] = [];
-    const destination = await listenSink({
-      onEvent: (e) => {
-        if (e.type === 'rejected') events.push(e.code);
-      },
-    });
+    const memory = guestMemory(4 * MiB);
+    memory.region(0).bytes.fill(7, 0, MiB);
+    const pair = await migrationPair({ memory, deviceState: new Uint8Array(3) });
+    const { destination } = pair;
     const junkReply = await rawExchange(destination.port, Buffer.from('GET / HTTP/1.1\r\nHost: ferry\r\n\r\n'));
     expect(junkReply[4]).toBe(MessageType.HELLO_REJECT);
     const hugeReply = await rawExchange(destination.port, Buffer.from([0xff, 0xff, 0xff, 0x7f, 0x01, 0, 0, 0]));
     expect(hugeReply[4]).toBe(MessageType.HELLO_REJECT);
-    expect(events).toEqual(['FERRY_UNKNOWN_MESSAGE', 'FERRY_FRAME_TOO_LARGE']);
+    expect(destination.rejected()).toEqual(['FERRY_UNKNOWN_MESSAGE', 'FERRY_FRAME_TOO_LARGE']);
 
-    const memory = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: 4 * MiB }] });
-    memory.region(0).bytes.fill(7, 0, MiB);
-    const report = await migrate({
-      host: '127.0.0.1',
-      port: destination.port,
-      memory,
-      tracker: new WriteBarrierTracker(memory.layout),
-      controlPlane: { pause: () => {}, resume: () => {}, saveDeviceState: () => new Uint8Array(3) },
-    });
+    const report = await pair.migrate();
     const incoming = await destination.result;
     expect(report.digest).toBe(incoming.digest);
-    expect(Buffer.compare(incoming.memory.region(0).bytes, memory.region(0).bytes)).toBe(0);
+    expectSameMemory(incoming.memory, memory);
+    expect(destination.plane.loaded).toEqual([new Uint8Array(3)]);
   });
 
   it('a source that talks to something that is not a Ferry destination fails cleanly', async () => {
     const fake = net.createServer((s) => s.end('HTTP/1.1 400 Bad Request\r\n\r\n'));
     await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
     cleanups.push(() => fake.close());
-    const memory = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: MiB }] });
-    let resumed = false;
-    const err = await migrate({
-      host: '127.0.0.1',
-      port: (fake.address() as net.AddressInfo).port,
-      memory,
-      tracker: new WriteBarrierTracker(memory.layout),
-      controlPlane: {
-        pause: () => {},
-        resume: () => {
-          resumed = true;
-        },
-        saveDeviceState: () => new Uint8Array(0),
-      },
-    }).catch((e: unknown) => e);
+    const source = await sourceHost({ memory: MiB });
+    const err = await source.migrateTo((fake.address() as net.AddressInfo).port).catch((e: unknown) => e);
     expect(err).toMatchObject({ name: 'ProtocolError' });
-    expect(resumed).toBe(false); // never paused, so nothing to resume
+    expect(source.plane.calls).toEqual([]); // never paused, so nothing to resume
   });
 });
 
 describe('one migration at a time', () => {
   it('takes exactly one of two sources that arrive together and refuses the other as busy', async () => {
-    const destination = await MigrationDestination.listen({
+    const destination = await listenSink({
       controlPlane: {
         // A slow admission check widens the window in which both could slip through.
         admit: () => new Promise<undefined>((r) => setTimeout(() => r(undefined), 50)),
-        loadDeviceState: () => {},
-        resume: () => {},
       },
     });
-    const go = (): Promise<unknown> => {
-      const memory = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: MiB }] });
-      return migrate({
-        host: '127.0.0.1',
-        port: destination.port,
-        memory,
-        tracker: new WriteBarrierTracker(memory.layout),
-        controlPlane: { pause: () => {}, resume: () => {}, saveDeviceState: () => new Uint8Array(0) },
-      }).then(
-        (r) => r,
-        (e: unknown) => e,
-      );
-    };
-    const results = await Promise.all([go(), go()]);
+    const sources = await Promise.all([sourceHost({ memory: MiB }), sourceHost({ memory: MiB })]);
+    const results = await Promise.all(sources.map((s) => s.migrateTo(destination.port).catch((e: unknown) => e)));
     const failed = results.filter((r) => r instanceof FerryError) as FerryError[];
     expect(failed.length).toBe(1);
     expect(failed[0]).toMatchObject({ code: 'FERRY_REJECTED' });
@@ -335,20 +237,13 @@ describe('one migration at a time', () => {
 
 describe('probe', () => {
   it('reports acceptance, and a control plane veto with its reason, without allocating', async () => {
-    let allocations = 0;
-    const destination = await MigrationDestination.listen({
+    const destination = await listenSink({
       maxGuestBytes: 64 * MiB,
       controlPlane: {
         admit: (g) => (g.guestId === 'banned' ? 'guest is on the deny list' : undefined),
-        allocate: (layout) => {
-          allocations++;
-          return GuestMemory.fromLayout(layout);
-        },
-        loadDeviceState: () => {},
-        resume: () => {},
+        allocate: (layout) => GuestMemory.fromLayout(layout),
       },
     });
-    cleanups.push(() => destination.close());
     const layout = { pageSize: 4096, regions: [{ name: 'ram0', sizeBytes: 32 * MiB }] };
     await expect(probe({ host: '127.0.0.1', port: destination.port, layout })).resolves.toMatchObject({ accepted: true, version: 2 });
     await expect(probe({ host: '127.0.0.1', port: destination.port, layout, guestId: 'banned' })).resolves.toEqual({
@@ -361,7 +256,7 @@ describe('probe', () => {
       accepted: false,
       code: 'FERRY_INCOMPATIBLE_GUEST',
     });
-    expect(allocations).toBe(0);
+    expect(destination.plane.count('allocate')).toBe(0);
   });
 });
 

@@ -1,23 +1,7 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import {
-  decodeBody,
-  encodeFrame,
-  ErrorCode,
-  Feature,
-  type Frame,
-  GuestMemory,
-  Intent,
-  MessageType,
-  messages,
-  migrate,
-  TcpTransport,
-  WriteBarrierTracker,
-} from '../../src/index.ts';
-import { writePattern } from '../../src/testing/index.ts';
-import { listenSink } from '../helpers.ts';
-
-const MiB = 1024 * 1024;
+import { decodeBody, encodeFrame, ErrorCode, Feature, type Frame, Intent, MessageType, messages, TcpTransport } from '../../src/index.ts';
+import { listenSink, MiB, sourceHost } from '../harness/index.ts';
 const hello = (features: number) =>
   encodeFrame(MessageType.HELLO, messages.hello, {
     versionMin: 1,
@@ -96,27 +80,12 @@ describe('a hostile destination', () => {
       s.on('error', () => {});
     });
     await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
-    const memory = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: 8 * MiB }] });
-    for (let p = 0; p < memory.region(0).pageCount; p++) writePattern(memory.page(0, p), p, 1);
-    let resumed = 0;
+    const source = await sourceHost({ memory: 8 * MiB, fill: 'pattern' });
     try {
-      await expect(
-        migrate({
-          host: '127.0.0.1',
-          port: (fake.address() as net.AddressInfo).port,
-          memory,
-          tracker: new WriteBarrierTracker(memory.layout),
-          maxBandwidth: 20e6,
-          controlPlane: {
-            pause: () => {},
-            resume: () => {
-              resumed++;
-            },
-            saveDeviceState: () => new Uint8Array(0),
-          },
-        }),
-      ).rejects.toMatchObject({ code: ErrorCode.UNEXPECTED_MESSAGE });
-      expect(resumed).toBe(0); // never paused, still running
+      await expect(source.migrateTo((fake.address() as net.AddressInfo).port, { maxBandwidth: 20e6 })).rejects.toMatchObject({
+        code: ErrorCode.UNEXPECTED_MESSAGE,
+      });
+      expect(source.plane.calls).toEqual([]); // never paused, still running
     } finally {
       fake.close();
     }

@@ -1,27 +1,26 @@
 import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadNativeMemory } from '../../src/accel/native-memory.ts';
-import { ErrorCode, GuestMemory, type IncomingMigration, type MigrationReport, migrate, WriteBarrierTracker } from '../../src/index.ts';
-import type { PostcopyAccess } from '../../src/postcopy/receiver.ts';
-import { startWorker, WriterGuest } from '../../src/testing/index.ts';
-import { cuttableProxy, listenSink } from '../helpers.ts';
+import { ErrorCode, GuestMemory, type IncomingMigration, type MigrationReport } from '../../src/index.ts';
+import { startWorker } from '../../src/testing/index.ts';
+import {
+  cuttableProxy,
+  expectSameMemory,
+  guestMemory,
+  listenSink,
+  MiB,
+  migrationPair,
+  type PageFill,
+  sourceHost,
+} from '../harness/index.ts';
 
-const MiB = 1024 * 1024;
 const PAGE = 4096;
 
-/** Source memory whose every page starts with its own index, then bytes that vary by page. */
-function sourceMemory(regions: { name: string; sizeBytes: number }[]): GuestMemory {
-  const memory = GuestMemory.create({ regions });
-  for (const r of memory.regions) {
-    const view = new DataView(r.bytes.buffer);
-    for (let p = 0; p < r.pageCount; p++) {
-      if (p % 7 === 3) continue; // zero pages too
-      view.setUint32(p * PAGE, p, true);
-      for (let off = 64; off < PAGE - 8; off += 512) view.setUint32(p * PAGE + off, (p * 2654435761) >>> 0, true);
-    }
-  }
-  return memory;
-}
+/**
+ * Source memory whose every page starts with its own index, then bytes that vary by page, but
+ * for zero pages (index % 7 === 3) among them: what the post-copy guest workers check.
+ */
+const SOURCE: PageFill = { content: 'indexed', pages: (p) => p % 7 !== 3 };
 
 interface GuestResult {
   stamped: [number, number][];
@@ -38,13 +37,10 @@ async function postcopyDestination(sequential = false, recoveryTimeoutMs?: numbe
   const guestDone = new Promise<GuestResult>((resolve) => {
     resolveGuest = resolve;
   });
-  let access: PostcopyAccess | undefined;
   const destination = await listenSink({
     ...(recoveryTimeoutMs !== undefined && { recoveryTimeoutMs }),
     controlPlane: {
-      loadDeviceState: () => {},
       resume: (memory, _state, postcopy) => {
-        access = postcopy;
         if (!postcopy) return;
         worker = startWorker(new URL('../fixtures/postcopy-guest.worker.ts', import.meta.url), {
           workerData: {
@@ -72,7 +68,7 @@ async function postcopyDestination(sequential = false, recoveryTimeoutMs?: numbe
   const kill = async (): Promise<void> => {
     await worker?.terminate();
   };
-  return { destination, stopGuest, kill, access: () => access };
+  return { destination, stopGuest, kill };
 }
 
 /** Every page equals the source's, except the guest's stamp in pages it touched, which must have survived. */
@@ -101,142 +97,96 @@ afterEach(async () => {
 
 describe('post-copy', () => {
   it('resumes the guest on the destination at once and fetches what it touches, byte for byte', async () => {
-    const source = sourceMemory([
-      { name: 'ram0', sizeBytes: 32 * MiB },
-      { name: 'ram1', sizeBytes: 4 * MiB },
-    ]);
-    const { destination, stopGuest } = await postcopyDestination();
-    let paused = false;
-    const report: MigrationReport = await migrate({
-      host: '127.0.0.1',
-      port: destination.port,
-      memory: source,
-      tracker: new WriteBarrierTracker(source.layout),
-      strategy: 'postcopy',
-      // Slow enough that the guest must ask for pages instead of finding them pushed already.
-      maxBandwidth: 100e6,
+    const source = await sourceHost({
+      memory: [32 * MiB, 4 * MiB],
+      fill: SOURCE,
+      deviceState: new Uint8Array([1, 2, 3]),
       controlPlane: {
-        pause: () => {
-          paused = true;
-        },
         resume: () => {
           throw new Error('must not resume on the source after commit');
         },
-        saveDeviceState: () => new Uint8Array([1, 2, 3]),
       },
+    });
+    const { destination, stopGuest } = await postcopyDestination();
+    const report: MigrationReport = await source.migrateTo(destination.port, {
+      strategy: 'postcopy',
+      // Slow enough that the guest must ask for pages instead of finding them pushed already.
+      maxBandwidth: 100e6,
     });
     const incoming = await destination.result;
     const guest = await stopGuest();
-    expect(paused).toBe(true);
+    expect(source.plane.calls).toEqual(['pause', 'saveDeviceState', 'release']);
     expect(report.strategy).toBe('postcopy');
     expect(report.rounds).toEqual([]);
-    expect(report.postcopy?.missingPages).toBe(source.totalPages);
+    expect(report.postcopy?.missingPages).toBe(source.memory.totalPages);
     // While paused: the map of missing pages (a few bytes: all missing) and the device state, no pages.
     expect(report.bytesSentDuringDowntime).toBeGreaterThan(0);
     expect(report.bytesSentDuringDowntime).toBeLessThan(64 * 1024);
-    expect(report.postcopy!.requestedPages + report.postcopy!.pushedPages).toBe(source.totalPages);
+    expect(report.postcopy!.requestedPages + report.postcopy!.pushedPages).toBe(source.memory.totalPages);
     expect(report.digest).toBe(incoming.digest);
     expect(incoming.postcopy?.faults).toBeGreaterThan(0);
     expect(guest.wrong).toBe(0);
     expect(guest.waits).toBeGreaterThan(0);
-    checkMemory(source, incoming, guest.stamped);
+    expect(destination.plane.loaded).toEqual([Uint8Array.of(1, 2, 3)]);
+    checkMemory(source.memory, incoming, guest.stamped);
   });
 
   it('switches from pre-copy to post-copy when pre-copy cannot converge (hybrid)', async () => {
-    const source = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: 16 * MiB }] });
-    const tracker = new WriteBarrierTracker(source.layout);
-    let postcopyGiven = false;
     // Dirties far more than a 50 MB/s link carries: pre-copy alone would never converge.
-    const writer = new WriterGuest(source, tracker, { pagesPerSec: 40_000, workingSetFraction: 1 });
-    await writer.ready;
+    // No guest runs at the destination in this test: it waits for all pages to arrive in the background.
+    const pair = await migrationPair({ memory: 16 * MiB, guest: { pagesPerSec: 40_000, workingSetFraction: 1 } });
     await new Promise((r) => setTimeout(r, 300)); // writing at full rate before pre-copy starts
-    const destination = await listenSink({
-      controlPlane: {
-        loadDeviceState: () => {},
-        // No guest runs here in this test: it waits for all pages to arrive in the background.
-        resume: (_memory, _state, postcopy) => {
-          postcopyGiven = postcopy !== undefined;
-        },
-      },
-    });
     const events: string[] = [];
-    const report = await migrate({
-      host: '127.0.0.1',
-      port: destination.port,
-      memory: source,
-      tracker,
+    const report = await pair.migrate({
       strategy: 'hybrid',
       maxBandwidth: 50e6,
       maxDowntimeMs: 5,
       maxRounds: 4,
-      controlPlane: writer.controlPlane(),
       onEvent: (e) => {
         if (e.type === 'switchover') events.push(e.reason);
         if (e.type === 'round-end') events.push(`round ${e.stats.round}: ${e.stats.pagesSent} pages`);
       },
     });
-    const incoming = await destination.result;
-    expect(postcopyGiven, events.join('; ')).toBe(true);
+    const incoming = await pair.destination.result;
+    expect(pair.destination.plane.resumed[0]?.postcopy, events.join('; ')).toBeDefined();
     expect(report.strategy).toBe('hybrid');
     expect(report.rounds.length).toBeGreaterThanOrEqual(2);
     expect(report.postcopy?.reason).toMatch(/outrun|wont-converge|no-progress|max-rounds/);
     expect(events.at(-1)).toMatch(/^postcopy: /);
-    expect(Buffer.compare(source.region(0).bytes, incoming.memory.region(0).bytes)).toBe(0);
+    expectSameMemory(incoming.memory, pair.memory);
     expect(report.digest).toBe(incoming.digest);
-    await writer.stop();
   });
 
   it('lets code on the destination thread wait for a page with ensure()', async () => {
-    const source = sourceMemory([{ name: 'ram0', sizeBytes: 8 * MiB }]);
     const seen: number[] = [];
-    const destination = await listenSink({
-      controlPlane: {
-        loadDeviceState: () => {},
-        resume: async (memory, _state, postcopy) => {
-          // Ask for pages at the far end first: they arrive long before the push gets there.
-          for (const page of [2046, 1500, 1024]) {
-            await postcopy!.ensure(0, page);
-            seen.push(new DataView(memory.region(0).bytes.buffer).getUint32(page * PAGE, true));
-          }
+    const pair = await migrationPair({
+      memory: 8 * MiB,
+      fill: SOURCE,
+      destination: {
+        controlPlane: {
+          resume: async (memory, _state, postcopy) => {
+            // Ask for pages at the far end first: they arrive long before the push gets there.
+            for (const page of [2046, 1500, 1024]) {
+              await postcopy!.ensure(0, page);
+              seen.push(new DataView(memory.region(0).bytes.buffer).getUint32(page * PAGE, true));
+            }
+          },
         },
       },
     });
-    const report = await migrate({
-      host: '127.0.0.1',
-      port: destination.port,
-      memory: source,
-      tracker: new WriteBarrierTracker(source.layout),
-      strategy: 'postcopy',
-      maxBandwidth: 20e6,
-      controlPlane: { pause: () => {}, resume: () => {}, saveDeviceState: () => new Uint8Array(0) },
-    });
-    await destination.result;
+    const report = await pair.migrate({ strategy: 'postcopy', maxBandwidth: 20e6 });
+    await pair.destination.result;
     expect(seen).toEqual([2046, 1500, 1024]);
     expect(report.postcopy!.requestedPages).toBeGreaterThanOrEqual(3);
   });
 
   it('refuses a policy that asks for post-copy under strategy precopy, and the guest runs on', async () => {
-    const source = sourceMemory([{ name: 'ram0', sizeBytes: MiB }]);
-    const destination = await listenSink();
-    let resumed = 0;
-    await expect(
-      migrate({
-        host: '127.0.0.1',
-        port: destination.port,
-        memory: source,
-        tracker: new WriteBarrierTracker(source.layout),
-        policy: () => ({ action: 'postcopy', reason: 'test' }),
-        controlPlane: {
-          pause: () => {},
-          resume: () => {
-            resumed++;
-          },
-          saveDeviceState: () => new Uint8Array(0),
-        },
-      }),
-    ).rejects.toMatchObject({ code: ErrorCode.INVALID_ARGUMENT });
-    expect(resumed).toBe(0); // it never paused
-    await destination.result.catch(() => {});
+    const pair = await migrationPair({ memory: MiB, fill: SOURCE });
+    await expect(pair.migrate({ policy: () => ({ action: 'postcopy', reason: 'test' }) })).rejects.toMatchObject({
+      code: ErrorCode.INVALID_ARGUMENT,
+    });
+    expect(pair.plane.calls).toEqual([]); // it never paused, so nothing to resume
+    await pair.destination.result.catch(() => {});
   });
 });
 
@@ -246,10 +196,7 @@ if (!uffd.available) console.warn(`userfaultfd post-copy tests skipped: ${uffd.r
 
 describe.skipIf(!uffd.available)('post-copy by real page faults (userfaultfd)', () => {
   it('lets an unmodified guest thread touch missing pages and block in the kernel until they arrive', async () => {
-    const source = sourceMemory([
-      { name: 'ram0', sizeBytes: 32 * MiB },
-      { name: 'ram1', sizeBytes: 4 * MiB },
-    ]);
+    const source = guestMemory([32 * MiB, 4 * MiB], { fill: SOURCE });
     const stop = new Int32Array(new SharedArrayBuffer(4));
     let worker: Worker | undefined;
     let resolveGuest!: (r: { stamped: [number, number][]; firstTouchUs: number[]; wrong: number }) => void;
@@ -264,7 +211,6 @@ describe.skipIf(!uffd.available)('post-copy by real page faults (userfaultfd)', 
           mapped = GuestMemory.map({ pageSize: layout.pageSize, regions: layout.regions });
           return mapped;
         },
-        loadDeviceState: () => {},
         resume: (memory, _state, postcopy) => {
           expect(postcopy).toBeDefined();
           worker = startWorker(new URL('../fixtures/uffd-guest.worker.ts', import.meta.url), {
@@ -280,14 +226,9 @@ describe.skipIf(!uffd.available)('post-copy by real page faults (userfaultfd)', 
       },
     });
     cleanup = async () => mapped?.unmap();
-    const report = await migrate({
-      host: '127.0.0.1',
-      port: destination.port,
-      memory: source,
-      tracker: new WriteBarrierTracker(source.layout),
+    const report = await (await sourceHost({ memory: source, deviceState: new Uint8Array(8) })).migrateTo(destination.port, {
       strategy: 'postcopy',
       maxBandwidth: 100e6,
-      controlPlane: { pause: () => {}, resume: () => {}, saveDeviceState: () => new Uint8Array(8) },
     });
     const incoming = await destination.result;
     Atomics.store(stop, 0, 1);
@@ -300,47 +241,28 @@ describe.skipIf(!uffd.available)('post-copy by real page faults (userfaultfd)', 
   });
 
   it('refuses userfaultfd post-copy on memory the addon did not map, before the source commits', async () => {
-    const source = sourceMemory([{ name: 'ram0', sizeBytes: MiB }]);
-    const destination = await listenSink({ postcopyFaults: 'userfaultfd' });
-    let resumed = 0;
-    await expect(
-      migrate({
-        host: '127.0.0.1',
-        port: destination.port,
-        memory: source,
-        tracker: new WriteBarrierTracker(source.layout),
-        strategy: 'postcopy',
-        controlPlane: {
-          pause: () => {},
-          resume: () => {
-            resumed++;
-          },
-          saveDeviceState: () => new Uint8Array(0),
-        },
-      }),
-    ).rejects.toMatchObject({ code: ErrorCode.PEER_FAILED, remoteCode: ErrorCode.KERNEL_TRACKING_UNAVAILABLE });
-    expect(resumed).toBe(1); // the guest runs on at the source
-    await expect(destination.result).rejects.toMatchObject({ code: ErrorCode.KERNEL_TRACKING_UNAVAILABLE });
+    const pair = await migrationPair({ memory: MiB, fill: SOURCE, destination: { postcopyFaults: 'userfaultfd' } });
+    await expect(pair.migrate({ strategy: 'postcopy' })).rejects.toMatchObject({
+      code: ErrorCode.PEER_FAILED,
+      remoteCode: ErrorCode.KERNEL_TRACKING_UNAVAILABLE,
+    });
+    expect(pair.plane.count('resume')).toBe(1); // the guest runs on at the source
+    expect(pair.plane.released).toBe(false);
+    await expect(pair.destination.result).rejects.toMatchObject({ code: ErrorCode.KERNEL_TRACKING_UNAVAILABLE });
   });
 });
 
 describe('post-copy over a connection that breaks', () => {
   it.each([1, 2, 3])('recovers from cuts at random moments and ends byte for byte (run %i)', async () => {
-    const source = sourceMemory([{ name: 'ram0', sizeBytes: 24 * MiB }]);
+    const source = await sourceHost({ memory: 24 * MiB, fill: SOURCE, deviceState: new Uint8Array(4) });
     const { destination, stopGuest } = await postcopyDestination();
     const proxy = await cuttableProxy(destination.port);
-    cleanup = () => proxy.close();
     const reconnects: number[] = [];
     let cuts = 0;
-    const migration = migrate({
-      host: '127.0.0.1',
-      port: proxy.port,
-      memory: source,
-      tracker: new WriteBarrierTracker(source.layout),
+    const migration = source.migrateTo(proxy.port, {
       strategy: 'postcopy',
       maxBandwidth: 60e6,
       recoveryTimeoutMs: 5_000,
-      controlPlane: { pause: () => {}, resume: () => {}, saveDeviceState: () => new Uint8Array(4) },
       onEvent: (e) => {
         if (e.type === 'reconnecting') reconnects.push(e.attempt);
         // Cut twice, at random points of the transfer (the guest is running at the destination).
@@ -370,30 +292,17 @@ describe('post-copy over a connection that breaks', () => {
     expect(incoming.postcopy!.recoveries).toBe(report.postcopy!.recoveries);
     expect(report.digest).toBe(incoming.digest);
     expect(guest.wrong).toBe(0);
-    checkMemory(source, incoming, guest.stamped);
+    checkMemory(source.memory, incoming, guest.stamped);
   });
 
   it("gives up after the recovery timeout on both sides, keeping both sides' state", async () => {
-    const source = sourceMemory([{ name: 'ram0', sizeBytes: 16 * MiB }]);
+    const source = await sourceHost({ memory: 16 * MiB, fill: SOURCE, deviceState: new Uint8Array(4) });
     const { destination, kill } = await postcopyDestination(false, 400);
     const proxy = await cuttableProxy(destination.port);
-    cleanup = () => proxy.close();
-    let resumedAtSource = 0;
-    const migration = migrate({
-      host: '127.0.0.1',
-      port: proxy.port,
-      memory: source,
-      tracker: new WriteBarrierTracker(source.layout),
+    const migration = source.migrateTo(proxy.port, {
       strategy: 'postcopy',
       maxBandwidth: 20e6,
       recoveryTimeoutMs: 400,
-      controlPlane: {
-        pause: () => {},
-        resume: () => {
-          resumedAtSource++;
-        },
-        saveDeviceState: () => new Uint8Array(4),
-      },
       onEvent: (e) => {
         if (e.type === 'phase' && e.to === 'postcopy') {
           setTimeout(() => {
@@ -405,48 +314,35 @@ describe('post-copy over a connection that breaks', () => {
     });
     await expect(migration).rejects.toMatchObject({ code: ErrorCode.POSTCOPY_INTERRUPTED });
     await expect(destination.result).rejects.toMatchObject({ code: ErrorCode.POSTCOPY_INTERRUPTED });
-    expect(resumedAtSource).toBe(0); // never two running copies
+    expect(source.plane.count('resume')).toBe(0); // never two running copies
     // The source's memory is untouched; the destination still has what arrived.
-    expect(Buffer.compare(sourceMemory([{ name: 'ram0', sizeBytes: 16 * MiB }]).region(0).bytes, source.region(0).bytes)).toBe(0);
+    expectSameMemory(source.memory, guestMemory(16 * MiB, { fill: SOURCE }));
     await kill();
   });
 });
 
 describe('post-copy after pre-copy over several channels', () => {
   it('switches from striped pre-copy to post-copy and recovers a cut on the control connection', async () => {
-    const source = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: 16 * MiB }] });
-    const tracker = new WriteBarrierTracker(source.layout);
-    const writer = new WriterGuest(source, tracker, { pagesPerSec: 40_000, workingSetFraction: 1 });
-    await writer.ready;
+    const pair = await migrationPair({ memory: 16 * MiB, guest: { pagesPerSec: 40_000, workingSetFraction: 1 } });
     await new Promise((r) => setTimeout(r, 300));
-    const destination = await listenSink({ controlPlane: { loadDeviceState: () => {}, resume: () => {} } });
-    const proxy = await cuttableProxy(destination.port);
-    try {
-      const report = await migrate({
-        host: '127.0.0.1',
-        port: proxy.port,
-        memory: source,
-        tracker,
-        strategy: 'hybrid',
-        channels: 2,
-        maxBandwidth: 30e6,
-        maxDowntimeMs: 5,
-        maxRounds: 3,
-        recoveryTimeoutMs: 5_000,
-        controlPlane: writer.controlPlane(),
-        onEvent: (e) => {
-          if (e.type === 'phase' && e.to === 'postcopy') setTimeout(() => proxy.cut(), 30);
-        },
-      });
-      const incoming = await destination.result;
-      expect(incoming.channels).toBe(2);
-      expect(report.postcopy).toBeDefined();
-      expect(report.postcopy!.recoveries).toBe(1);
-      expect(Buffer.compare(source.region(0).bytes, incoming.memory.region(0).bytes)).toBe(0);
-      expect(report.digest).toBe(incoming.digest);
-    } finally {
-      await writer.stop();
-      await proxy.close();
-    }
+    const proxy = await cuttableProxy(pair.destination.port);
+    const report = await pair.migrate({
+      port: proxy.port,
+      strategy: 'hybrid',
+      channels: 2,
+      maxBandwidth: 30e6,
+      maxDowntimeMs: 5,
+      maxRounds: 3,
+      recoveryTimeoutMs: 5_000,
+      onEvent: (e) => {
+        if (e.type === 'phase' && e.to === 'postcopy') setTimeout(() => proxy.cut(), 30);
+      },
+    });
+    const incoming = await pair.destination.result;
+    expect(incoming.channels).toBe(2);
+    expect(report.postcopy).toBeDefined();
+    expect(report.postcopy!.recoveries).toBe(1);
+    expectSameMemory(incoming.memory, pair.memory);
+    expect(report.digest).toBe(incoming.digest);
   });
 });

@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { decodeBody, encodeFrame, ErrorCode, type Frame, Intent, limits, MessageType, messages, TcpTransport } from '../../src/index.ts';
-import { listenSink } from '../helpers.ts';
+import { listenSink, MiB } from '../harness/index.ts';
 
 const { MAX_ECHOES } = limits;
 
-const MiB = 1024 * 1024;
 const helloOf = (versionMax: number) =>
   encodeFrame(MessageType.HELLO, messages.hello, {
     versionMin: 1,

@@ -10,116 +10,63 @@ import {
   Intent,
   MessageType,
   messages as msg,
-  MigrationDestination,
-  migrate,
   probe,
   TcpTransport,
-  WriteBarrierTracker,
 } from '../../src/index.ts';
 import { FRAME_HEADER_BYTES, MAX_HELLO_BODY_BYTES } from '../../src/protocol/limits.ts';
 import { Inbox } from '../../src/transport/inbox.ts';
 import { authenticateToDestination } from '../../src/transport/psk-auth.ts';
+import { type DestinationHost, guestMemory, listenSink, MiB, type SourceHost, sourceHost } from '../harness/index.ts';
 
-const MiB = 1024 * 1024;
 const key = randomBytes(32);
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
-async function destinationWithKey(
-  psk: Uint8Array | undefined,
-): Promise<{ d: MigrationDestination; allocations: number[]; rejected: string[] }> {
-  const allocations: number[] = [];
-  const rejected: string[] = [];
-  const d = await MigrationDestination.listen({
-    ...(psk && { psk }),
-    controlPlane: {
-      allocate: (layout) => {
-        allocations.push(1);
-        return GuestMemory.fromLayout(layout);
-      },
-      loadDeviceState: () => {},
-      resume: () => {},
-    },
-    onEvent: (e) => {
-      if (e.type === 'rejected') rejected.push(e.code);
-    },
-  });
-  cleanups.push(() => d.close());
-  return { d, allocations, rejected };
+/** A destination that takes only sources with `psk` (any source without), allocating its memory itself so we see when. */
+function destinationWithKey(psk: Uint8Array | undefined): Promise<DestinationHost> {
+  return listenSink({ ...(psk && { psk }), controlPlane: { allocate: (layout) => GuestMemory.fromLayout(layout) } });
 }
 
-function smallGuest(): GuestMemory {
-  const m = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: 4 * MiB }] });
-  m.region(0).bytes.fill(3, 0, MiB);
-  return m;
-}
-
-function plane(): { pause(): void; resume(): void; saveDeviceState(): Uint8Array } {
-  return { pause: () => {}, resume: () => {}, saveDeviceState: () => new Uint8Array(4) };
+/** A 4 MiB guest whose first MiB holds data. */
+function smallGuest(): Promise<SourceHost> {
+  const memory = guestMemory(4 * MiB);
+  memory.region(0).bytes.fill(3, 0, MiB);
+  return sourceHost({ memory, deviceState: new Uint8Array(4) });
 }
 
 describe('pre-shared-key authentication', () => {
   it('lets a source and a destination that share the key migrate', async () => {
-    const { d } = await destinationWithKey(key);
-    const memory = smallGuest();
-    const report = await migrate({
-      host: '127.0.0.1',
-      port: d.port,
-      memory,
-      tracker: new WriteBarrierTracker(memory.layout),
-      controlPlane: plane(),
-      psk: key,
-    });
+    const d = await destinationWithKey(key);
+    const report = await (await smallGuest()).migrateTo(d.port, { psk: key });
     expect(report.digest).toBe((await d.result).digest);
   });
 
   it('refuses a source with the wrong key before allocating anything, and the source learns why', async () => {
-    const { d, allocations, rejected } = await destinationWithKey(key);
-    const memory = smallGuest();
-    const err = await migrate({
-      host: '127.0.0.1',
-      port: d.port,
-      memory,
-      tracker: new WriteBarrierTracker(memory.layout),
-      controlPlane: plane(),
-      psk: randomBytes(32),
-    }).catch((e: unknown) => e);
+    const d = await destinationWithKey(key);
+    const err = await (await smallGuest()).migrateTo(d.port, { psk: randomBytes(32) }).catch((e: unknown) => e);
     // The source checks the destination's proof first: with different keys it is the one to stop.
     expect(err).toMatchObject({ name: 'HandshakeError', code: 'FERRY_AUTH_FAILED' });
-    expect(allocations).toEqual([]);
+    expect(d.plane.calls).toEqual([]);
     await new Promise((r) => setTimeout(r, 50));
-    expect(rejected.length).toBe(1);
+    expect(d.rejected().length).toBe(1);
   });
 
   it('refuses a source without a key, and a source refuses a destination without one', async () => {
-    const { d, allocations } = await destinationWithKey(key);
-    const memory = smallGuest();
-    const err = await migrate({
-      host: '127.0.0.1',
-      port: d.port,
-      memory,
-      tracker: new WriteBarrierTracker(memory.layout),
-      controlPlane: plane(),
-    }).catch((e: unknown) => e);
+    const d = await destinationWithKey(key);
+    const source = await smallGuest();
+    const err = await source.migrateTo(d.port).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'FERRY_AUTH_REQUIRED' });
-    expect(allocations).toEqual([]);
+    expect(d.plane.calls).toEqual([]);
     const open = await destinationWithKey(undefined);
-    const err2 = await migrate({
-      host: '127.0.0.1',
-      port: open.d.port,
-      memory,
-      tracker: new WriteBarrierTracker(memory.layout),
-      controlPlane: plane(),
-      psk: key,
-    }).catch((e: unknown) => e);
+    const err2 = await source.migrateTo(open.port, { psk: key }).catch((e: unknown) => e);
     expect(err2).toMatchObject({ name: 'HandshakeError', code: 'FERRY_INCOMPATIBLE_GUEST' });
-    expect(open.allocations).toEqual([]);
+    expect(open.plane.calls).toEqual([]);
   });
 
   it('rejects a replayed handshake: a recorded HELLO, nonce and proof fail against a fresh challenge', async () => {
-    const { d, allocations, rejected } = await destinationWithKey(key);
+    const d = await destinationWithKey(key);
     // Record what a real, keyed source sends to the destination...
     const recorded: Buffer[] = [];
     const tap = net.createServer((client) => {
@@ -134,7 +81,12 @@ describe('pre-shared-key authentication', () => {
     });
     await new Promise<void>((r) => tap.listen(0, '127.0.0.1', r));
     cleanups.push(() => tap.close());
-    const result = await probe({ host: '127.0.0.1', port: (tap.address() as net.AddressInfo).port, layout: smallGuest().layout, psk: key });
+    const result = await probe({
+      host: '127.0.0.1',
+      port: (tap.address() as net.AddressInfo).port,
+      layout: (await smallGuest()).memory.layout,
+      psk: key,
+    });
     expect(result.accepted).toBe(true);
     // ...and replay it byte for byte to the destination.
     const replay = Buffer.concat(recorded);
@@ -150,13 +102,13 @@ describe('pre-shared-key authentication', () => {
     for (let at = 0; at + FRAME_HEADER_BYTES <= reply.byteLength; at += FRAME_HEADER_BYTES + reply.readUInt32LE(at))
       types.push(reply[at + 4]!);
     expect(types).toEqual([MessageType.AUTH_CHALLENGE, MessageType.HELLO_REJECT]);
-    expect(rejected).toContain('FERRY_AUTH_FAILED');
-    expect(allocations).toEqual([]);
+    expect(d.rejected()).toContain('FERRY_AUTH_FAILED');
+    expect(d.plane.calls).toEqual([]);
   });
 
   it('after a valid handshake, refuses an oversized frame with a typed error and no crash', async () => {
-    const { d } = await destinationWithKey(key);
-    const memory = smallGuest();
+    const d = await destinationWithKey(key);
+    const { memory } = await smallGuest();
     const transport = await TcpTransport.connect({ host: '127.0.0.1', port: d.port, maxBodyBytes: MAX_HELLO_BODY_BYTES });
     const inbox = new Inbox(transport, () => false);
     const next = (): Promise<Frame> => inbox.next(5000, 'test');

@@ -1,14 +1,20 @@
 import net from 'node:net';
-import { type DestinationControlPlane, type ListenOptions, MigrationDestination } from '../src/index.ts';
+import { onTestFinished } from 'vitest';
 
-/** A destination whose control plane accepts everything and does nothing: for tests about the wire, not the hooks. */
-export function listenSink(options: Partial<ListenOptions> = {}): Promise<MigrationDestination> {
-  const controlPlane: DestinationControlPlane = { loadDeviceState: () => {}, resume: () => {}, ...options.controlPlane };
-  return MigrationDestination.listen({ ...options, controlPlane });
+export interface CuttableProxy {
+  readonly port: number;
+  /** Destroys every connection through the proxy now. */
+  cut(): void;
+  /** While true, new connections are closed at once (the destination looks unreachable). */
+  refuse(yes: boolean): void;
+  close(): Promise<void>;
 }
 
-/** A TCP proxy in front of the destination whose connections can be cut at any moment. */
-export async function cuttableProxy(targetPort: number) {
+/**
+ * A TCP proxy on 127.0.0.1 in front of `targetPort` whose connections can be cut at any moment.
+ * Call inside a test: it closes when the test finishes.
+ */
+export async function cuttableProxy(targetPort: number): Promise<CuttableProxy> {
   const pairs = new Set<net.Socket>();
   let accepting = true;
   const server = net.createServer((client) => {
@@ -28,7 +34,7 @@ export async function cuttableProxy(targetPort: number) {
     }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
+  const proxy: CuttableProxy = {
     port: (server.address() as net.AddressInfo).port,
     cut(): void {
       for (const s of pairs) s.destroy();
@@ -39,4 +45,9 @@ export async function cuttableProxy(targetPort: number) {
     },
     close: (): Promise<void> => new Promise((resolve) => server.close(() => resolve())),
   };
+  onTestFinished(() => {
+    proxy.cut();
+    return proxy.close();
+  });
+  return proxy;
 }
