@@ -36,6 +36,14 @@ export {
   HOOKS_ALLOWANCE_MS,
 } from './estimate/downtime.ts';
 export { type LinkRateOptions, LinkRateEstimator } from './estimate/link-rate.ts';
+export {
+  type BatchDelivery,
+  LinkMonitor,
+  type LinkMonitorOptions,
+  type LinkView,
+  MIN_ROUND_BYTES,
+  type RoundDelivery,
+} from './estimate/link-monitor.ts';
 export { SwitchoverHistory, type SwitchoverHistoryOptions } from './estimate/switchover-history.ts';
 export {
   type DirtyProfile,

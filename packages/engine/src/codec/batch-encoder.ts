@@ -1,5 +1,7 @@
+/** PAGES frames from guest memory: each page's encoding chosen, payloads packed in place, frame buffers pooled. */
 import type { Kernels } from '../accel/kernels.ts';
 import type { DirtyBitmap } from '../dirty/bitmap.ts';
+import { LinkMonitor, type LinkView } from '../estimate/link-monitor.ts';
 import type { MemoryLayout } from '../memory/layout.ts';
 import type { MemoryRegion } from '../memory/guest-memory.ts';
 import { MessageType, PageEncoding } from '../protocol/constants.ts';
@@ -8,7 +10,7 @@ import { DEDUP_PAYLOAD_BYTES, FRAME_HEADER_BYTES, PAGE_ENTRY_BYTES, PAGES_HEADER
 import { pagesBodyBytes, writePageEntry, writePagesHeader } from '../protocol/pages.ts';
 import { type Clock, systemClock } from '../util/clock.ts';
 import { decayingMax, ewma } from '../util/smoothing.ts';
-import { LinkMeter, lz4Pays } from './chooser.ts';
+import { lz4Pays } from './chooser.ts';
 import { DedupIndex } from './dedup-index.ts';
 import { lz4CompressPage } from './lz4.ts';
 import { calibrateLz4 } from './lz4-calibration.ts';
@@ -48,6 +50,11 @@ export interface EncoderOptions {
   /** An XBZRLE delta longer than this fraction of a page falls back to another encoding. Default 0.5. */
   readonly xbzrleMaxFraction?: number;
   readonly clock?: Clock;
+  /**
+   * The link LZ4 is weighed against (its cap and raw windows' measured rate, `LinkMonitor`),
+   * fed by whoever sends the batches. Default: one nobody feeds (uncapped, unmeasured).
+   */
+  readonly link?: LinkView;
 }
 
 /** What the encodings did, for the report. */
@@ -112,10 +119,8 @@ export class BatchEncoder {
   private lz4BytesPerSec = 0;
   private lz4Ratio = 0;
   private speedProbes = 0;
-  /** A cap on the link (the sender's pacer), bytes per second; Infinity when uncapped. */
-  linkCapBytesPerSec: number = Number.POSITIVE_INFINITY;
-  /** Measures the link from raw windows; the sender reports each batch it hands over. */
-  readonly linkMeter: LinkMeter = new LinkMeter();
+  /** The link as the sender measures it: the cap, raw windows' rate, and when a window must go raw. */
+  private readonly link: LinkView;
   private readonly pagesBy: Record<EncodingName, number> = { raw: 0, zero: 0, lz4: 0, xbzrle: 0, dedup: 0 };
   private readonly bytesBy: Record<EncodingName, number> = { raw: 0, zero: 0, lz4: 0, xbzrle: 0, dedup: 0 };
 
@@ -125,6 +130,7 @@ export class BatchEncoder {
     this.kernels = kernels;
     this.mode = options.compression ?? 'off';
     this.clock = options.clock ?? systemClock;
+    this.link = options.link ?? new LinkMonitor();
     this.batchPages = options.batchPages ?? DEFAULT_BATCH_PAGES;
     this.indices = new Uint32Array(this.batchPages);
     this.hashes = new BigUint64Array(this.batchPages);
@@ -164,7 +170,7 @@ export class BatchEncoder {
       },
       lz4BytesPerSec: this.lz4BytesPerSec,
       lz4Ratio: this.lz4Ratio,
-      linkBytesPerSec: this.linkBytesPerSec(),
+      linkBytesPerSec: this.link.codecBytesPerSec,
     };
   }
 
@@ -209,7 +215,7 @@ export class BatchEncoder {
     // LZ4 in adaptive mode: the batch's first candidate page is compressed as a sample; its
     // ratio, LZ4's measured speed and the link's rate (its cap, or raw windows' measured rate)
     // decide for the rest of the batch.
-    let useLz4: boolean | undefined = this.mode === 'lz4' ? true : this.mode === 'adaptive' && !this.linkMeter.forceRaw ? undefined : false;
+    let useLz4: boolean | undefined = this.mode === 'lz4' ? true : this.mode === 'adaptive' && !this.link.forceRaw ? undefined : false;
     let usedLz4 = false;
     let lz4In = 0;
     let lz4Out = 0;
@@ -266,7 +272,11 @@ export class BatchEncoder {
         lz4In += ps;
         lz4Out += compressed.byteLength;
         if (useLz4 === undefined) {
-          const m = { lz4BytesPerSec: this.lz4BytesPerSec, lz4Ratio: compressed.byteLength / ps, linkBytesPerSec: this.linkBytesPerSec() };
+          const m = {
+            lz4BytesPerSec: this.lz4BytesPerSec,
+            lz4Ratio: compressed.byteLength / ps,
+            linkBytesPerSec: this.link.codecBytesPerSec,
+          };
           useLz4 = lz4Pays(m);
           // When only LZ4's speed says no, compress a whole batch now and then: its measured
           // speed may have been taken on a busy machine, and nothing else would ever re-measure it.
@@ -354,12 +364,6 @@ export class BatchEncoder {
       else hi = mid;
     }
     return lo < position && this.indices[lo] === pageIndex;
-  }
-
-  /** The link rate LZ4 is weighed against: the cap, or raw windows' measured rate if lower. */
-  private linkBytesPerSec(): number {
-    const measured = this.linkMeter.rawLinkBytesPerSec;
-    return Math.min(this.linkCapBytesPerSec, measured > 0 ? measured : Number.POSITIVE_INFINITY);
   }
 
   private regionAndPage(key: number): [number, number] {

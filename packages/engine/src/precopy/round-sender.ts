@@ -1,3 +1,4 @@
+/** Pre-copy's rounds on the wire: every dirty page in paced PAGES batches, then ROUND_END, feeding the link monitor. */
 import type { BatchEncoder } from '../codec/batch-encoder.ts';
 import { DirtyBitmap } from '../dirty/bitmap.ts';
 import type { DirtyTracker } from '../dirty/tracker.ts';
@@ -10,9 +11,9 @@ import type { RoundAcks } from '../session/round-acks.ts';
 import type { Pacer } from '../transport/pacer.ts';
 import type { FrameTransport } from '../transport/transport.ts';
 import type { Clock } from '../util/clock.ts';
-import { rateWithoutWaits, runDelayMs } from '../util/run-delay.ts';
+import { runDelayMs } from '../util/run-delay.ts';
 import type { DowntimePrediction } from '../estimate/downtime.ts';
-import { LinkRateEstimator } from '../estimate/link-rate.ts';
+import type { BatchDelivery, LinkMonitor, LinkView } from '../estimate/link-monitor.ts';
 import { PageKeys } from '../memory/page-keys.ts';
 
 /** Pages whose live dirty bits are taken at a time during a round: 256 bitmap words. */
@@ -25,6 +26,8 @@ export interface RoundSenderOptions {
   readonly tracker: DirtyTracker;
   readonly transport: FrameTransport;
   readonly encoder: BatchEncoder;
+  /** What the sender measures of the link, fed here and read by the encoder (give it the same one), predictor and policy. */
+  readonly link: LinkMonitor;
   /** Where each round's ROUND_END is recorded, and its acknowledgement reported. */
   readonly acks: RoundAcks;
   readonly pacer: Pacer;
@@ -40,18 +43,14 @@ export interface RoundSenderOptions {
 
 /**
  * Sends pre-copy rounds: every page set in a round's bitmaps, in PAGES batches, paced and with
- * backpressure, then a ROUND_END. Measures what each round did (pages, bytes, the link's rate)
- * and remembers, per round, the pages sent and when ROUND_END left, for the acknowledgements.
+ * backpressure, then a ROUND_END. Records what each round did (pages, bytes), feeds the link
+ * monitor every batch, gap, round and new connection, and remembers, per round, the pages sent
+ * and when ROUND_END left, for the acknowledgements.
  */
 export class RoundSender {
   private readonly o: RoundSenderOptions;
   private readonly roundTable: RoundStats[] = [];
-  private bandwidth = 0;
-  private peakBandwidth = 0;
-  private uncontendedBandwidth = 0;
   private sentPages = 0;
-  /** The link's rate over windows of continuous sending (see LinkRateEstimator). */
-  private readonly windows: LinkRateEstimator = new LinkRateEstimator();
   /** The dirty rate the source last measured, for progress events. */
   private dirtyRate = 0;
   private lastProgressMs = 0;
@@ -79,29 +78,9 @@ export class RoundSender {
   get pagesSent(): number {
     return this.sentPages;
   }
-  /** The link's rate as the last round of at least 1 MiB measured it, never above a cap. */
-  get bandwidthBytesPerSec(): number {
-    return this.bandwidth;
-  }
-  /**
-   * The fastest round so far (of at least 1 MiB), never above a cap. Uncapped, the final round
-   * runs at least this fast: the paused guest no longer takes a core from the sender.
-   */
-  get peakBandwidthBytesPerSec(): number {
-    return this.peakBandwidth;
-  }
-  /**
-   * The rate the last round of at least 1 MiB would have had without waiting for a CPU: its
-   * bytes over its time less the time this thread sat runnable but not running (Linux
-   * schedstat). The final round runs with the guest paused, so closer to this than to the
-   * contended rate. 0 where schedstat is not available.
-   */
-  get uncontendedBandwidthBytesPerSec(): number {
-    return this.uncontendedBandwidth;
-  }
-  /** The link's rate over windows of continuous sending, without idle gaps or the first burst. */
-  get linkRate(): Readonly<LinkRateEstimator> {
-    return this.windows;
+  /** The link as the rounds measured it: per-round figures, windows of continuous sending, raw windows. */
+  get link(): LinkView {
+    return this.o.link;
   }
 
   /** The dirty rate the source measured at its last sync, shown in progress events. */
@@ -135,9 +114,7 @@ export class RoundSender {
     // Progress counts what left on the broken connection too: it never runs backwards.
     this.bytesOnEarlierConnections += this.transport.bytesWritten;
     this.transport = transport;
-    // Byte counts start again on the new connection: a window spanning the break would count
-    // the outage as a slow link.
-    this.windows.idle();
+    this.o.link.newConnection();
   }
 
   /** The destination acknowledged `round` (and so every round before it). */
@@ -172,7 +149,7 @@ export class RoundSender {
     prediction: DowntimePrediction | undefined,
     final: boolean,
   ): Promise<RoundStats> {
-    const { memory, tracker, encoder, pacer, clock } = this.o;
+    const { memory, tracker, encoder, pacer, clock, link } = this.o;
     const transport = this.transport;
     // Only kept when a lost connection may be recovered: a bitmap copy per region and round.
     const sent = this.o.keepUnacknowledged ? memory.regions.map((r) => new DirtyBitmap(r.pageCount)) : undefined;
@@ -220,31 +197,30 @@ export class RoundSender {
         const waitMs = pacer.reserve(batch.frame.byteLength);
         if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
         if (!channel.write(batch.frame, () => encoder.release(batch))) await channel.drain();
-        encoder.linkCapBytesPerSec = pacer.rate;
-        encoder.linkMeter.delivered(batch.pages, batch.frame.byteLength, batch.compressed, clock.nowMs());
-        this.windows.observe(this.written() - this.queued(), clock.nowMs());
+        const delivered: BatchDelivery = {
+          pages: batch.pages,
+          wireBytes: batch.frame.byteLength,
+          compressed: batch.compressed,
+          flushedBytes: this.written() - this.queued(),
+          capBytesPerSec: pacer.rate,
+        };
+        link.batch(delivered, clock.nowMs());
         this.maybeProgress(round, pages, dirtyPages, this.written() - bytesAtStart, roundStart);
       }
       if (sent) sent[r]!.or(bitmap);
       bitmap.clearAll();
     }
     this.sentPages += pages;
-    encoder.linkMeter.idle();
-    this.windows.idle();
+    link.idle();
     this.o.acks.ended(round, pages);
     await transport.send(encode(Msg.ROUND_END, { round, pages }));
     const durationMs = Math.max(clock.nowMs() - roundStart, 0.001);
     const bytesSent = this.written() - bytesAtStart;
     // Bandwidth from bytes that left user space; with a bounded queue this tracks the link's
-    // rate. Rounds too small to fill the pipe say little about it, so they keep the old figure,
-    // and a cap bounds it whatever a burst of the token bucket made one round look like.
-    const flushed = this.written() - this.queued() - flushedAtStart;
-    if (flushed > 1024 * 1024) {
-      this.bandwidth = Math.min(pacer.rate, (flushed / durationMs) * 1000);
-      this.peakBandwidth = Math.max(this.peakBandwidth, this.bandwidth);
-      const uncontended = rateWithoutWaits(flushed, durationMs, runDelayMs() - delayAtStart);
-      if (Number.isFinite(uncontended)) this.uncontendedBandwidth = Math.min(pacer.rate, uncontended);
-    }
+    // rate. The monitor keeps the old figures after rounds too small to fill the pipe, and a cap
+    // bounds them whatever a burst of the token bucket made one round look like.
+    const flushedBytes = this.written() - this.queued() - flushedAtStart;
+    link.roundEnded({ flushedBytes, durationMs, waitedMs: runDelayMs() - delayAtStart, capBytesPerSec: pacer.rate });
     const stats: RoundStats = {
       round,
       final,
@@ -253,7 +229,7 @@ export class RoundSender {
       zeroPages,
       bytesSent,
       durationMs,
-      bandwidthBytesPerSec: this.bandwidth,
+      bandwidthBytesPerSec: link.bandwidthBytesPerSec,
       predictedDowntimeMs: prediction?.totalMs ?? null,
       ...(prediction && { prediction }),
       elapsedMs: this.o.elapsedMs(),

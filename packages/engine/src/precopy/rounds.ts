@@ -4,6 +4,7 @@ import { BatchEncoder } from '../codec/batch-encoder.ts';
 import { DirtyBitmap } from '../dirty/bitmap.ts';
 import { ErrorCode, type FerryError, MigrationError, toFerryError, UsageError } from '../errors.ts';
 import type { DowntimePrediction } from '../estimate/downtime.ts';
+import { LinkMonitor } from '../estimate/link-monitor.ts';
 import { defaultPolicy, hybridPolicy, type SwitchoverPolicy } from '../estimate/policy.ts';
 import { memoryDigestAsync } from '../memory/digest.ts';
 import { ECHO_MIN_VERSION } from '../protocol/constants.ts';
@@ -50,17 +51,21 @@ export class PrecopyRounds {
     this.ctx = ctx;
     this.verify = o.verify ?? 'memory';
     this.recoveryMs = o.precopyRecoveryMs ?? 0;
+    // One measure of the link: the sender feeds it, the encoder, the predictor and the policy read it.
+    const link = new LinkMonitor();
     this.encoder = new BatchEncoder(o.memory.layout, kernels, {
       compression: o.compression ?? 'off',
       ...(o.batchPages !== undefined && { batchPages: o.batchPages }),
       ...(o.xbzrleCacheBytes !== undefined && { xbzrleCacheBytes: o.xbzrleCacheBytes }),
       clock: ctx.clock,
+      link,
     });
     this.sender = new RoundSender({
       memory: o.memory,
       tracker: o.tracker,
       transport: ctx.transport,
       encoder: this.encoder,
+      link,
       acks: ctx.acks,
       pacer: ctx.pacer,
       clock: ctx.clock,
@@ -189,8 +194,7 @@ export class PrecopyRounds {
         dirtyHistory,
         dirtyPagesPerSec,
         // Smoothed over windows of continuous sending: idle gaps and the first burst left out.
-        bandwidthBytesPerSec:
-          sender.linkRate.windows > 0 ? Math.min(ctx.pacer.rate, sender.linkRate.smoothedBytesPerSec) : sender.bandwidthBytesPerSec,
+        bandwidthBytesPerSec: sender.link.policyBandwidthBytesPerSec(ctx.pacer.rate),
         bytesPerPage: predictor.bytesPerPage(),
         predictedDowntimeMs: prediction.totalMs,
         throttlePercent: ctx.throttled,

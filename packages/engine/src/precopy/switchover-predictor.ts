@@ -56,10 +56,11 @@ export class SwitchoverPredictor {
    *   what the history says earlier switchovers missed.
    */
   predict(dirtyPages: number, dirtyPagesPerSec: number): DowntimePrediction {
-    const { sender, pacer, echo } = this.i;
+    const { pacer, echo } = this.i;
+    const link = this.i.sender.link;
     const minAck = this.i.minAckRttMs();
     const gapMs =
-      (sender.bandwidthBytesPerSec > 0 ? (this.i.queuedBytes() / sender.bandwidthBytesPerSec) * 1000 : 0) +
+      (link.bandwidthBytesPerSec > 0 ? (this.i.queuedBytes() / link.bandwidthBytesPerSec) * 1000 : 0) +
       (Number.isFinite(minAck) ? minAck : 0);
     const cap = this.i.switchoverBandwidth;
     const switchoverCap = cap === undefined ? pacer.rate : cap > 0 ? cap : Number.POSITIVE_INFINITY;
@@ -67,8 +68,8 @@ export class SwitchoverPredictor {
     const finalRate = capped
       ? cap !== undefined
         ? switchoverCap
-        : sender.bandwidthBytesPerSec
-      : Math.max(sender.bandwidthBytesPerSec, sender.peakBandwidthBytesPerSec, sender.uncontendedBandwidthBytesPerSec);
+        : link.bandwidthBytesPerSec
+      : Math.max(link.bandwidthBytesPerSec, link.peakBandwidthBytesPerSec, link.uncontendedBandwidthBytesPerSec);
     // Without ECHO (a version 1 destination), the shorter of two upper bounds: the handshake's
     // and an acknowledgement's (draining what was queued before ROUND_END is in it).
     const appRtt = Number.isFinite(echo.warmMs) ? echo.warmMs : Math.min(this.i.handshakeRttMs(), minAck);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { LinkMeter, lz4Pays } from '../../src/codec/chooser.ts';
+import { lz4Pays } from '../../src/codec/chooser.ts';
+import { LinkMeter } from '../../src/estimate/link-meter.ts';
 
 describe('lz4Pays', () => {
   it('compresses on a slow link when the data compresses', () => {
