@@ -102,6 +102,7 @@ export class MigrationDestination {
     transport.setLastWords((err) => encode(Msg.HELLO_REJECT, { code: err.code, message: err.message }));
     this.emit({ type: 'connection', remote });
     transport.setIdleTimeout(o.handshakeTimeoutMs ?? 10_000);
+    if (o.frameDeadlineMs !== undefined) transport.setFrameDeadline(o.frameDeadlineMs);
     let hello: msg.Hello;
     try {
       hello = await greet(transport, o);
@@ -188,7 +189,7 @@ export class MigrationDestination {
       this.emit({ type: 'rejected', remote, code: ErrorCode.REJECTED, reason: 'nothing to recover' });
       return;
     }
-    session.recover(transport);
+    await session.recover(transport);
   }
 
   private finish(result: IncomingMigration | FerryError): void {

@@ -1,5 +1,5 @@
 /** One accepted migration on the destination: dispatches each message through DESTINATION_TABLE to its phase. */
-import { ErrorCode, type FerryError, MigrationError, ProtocolError, toFerryError } from '../errors.ts';
+import { ErrorCode, type FerryError, HandshakeError, MigrationError, ProtocolError, toFerryError } from '../errors.ts';
 import { messageName } from '../protocol/constants.ts';
 import { IncomingPostcopy } from '../postcopy/incoming.ts';
 import { RoundReceiver } from '../precopy/receiving.ts';
@@ -9,6 +9,7 @@ import type { DestinationContext } from '../session/destination-context.ts';
 import { DESTINATION_TABLE } from '../session/destination-table.ts';
 import { IncomingRecovery } from '../session/incoming-recovery.ts';
 import { IncomingSwitchover } from '../session/incoming-switchover.ts';
+import { refuse } from '../session/handshake-gate.ts';
 import { handlerFor } from '../session/message-table.ts';
 import type { TcpTransport } from '../transport/tcp.ts';
 
@@ -47,7 +48,20 @@ export class IncomingSession {
   canRecover(sessionId: Uint8Array): boolean {
     return this.recovery.canRecover(sessionId);
   }
-  recover(transport: TcpTransport): void {
+  /**
+   * The source is back on `transport`. Before COMMIT (`ready`: it was sent but never arrived)
+   * the guest is still the source's: say so (FERRY_NOT_COMMITTED), so that it resumes its guest
+   * knowing this one never ran, and discard. Otherwise continue where the connection broke.
+   */
+  async recover(transport: TcpTransport): Promise<void> {
+    const { ctx } = this;
+    if (ctx.phase.is('ready')) {
+      const error = new HandshakeError(ErrorCode.NOT_COMMITTED, 'COMMIT never arrived here: the guest never ran on this destination');
+      this.recovery.cancel();
+      await refuse(transport, error.code, error.message);
+      this.fail(error, false);
+      return;
+    }
     this.receiving.restart();
     this.recovery.takeOver(transport, (t) => this.attach(t));
   }
@@ -58,7 +72,11 @@ export class IncomingSession {
     // Every frame is consumed before its handler returns (async steps decode their frame
     // first), so spanning PAGES frames can share buffers instead of allocating each.
     transport.reuseFrameBodies();
-    transport.setLastWords((err) => encode(Msg.FAILED, { code: err.code, message: err.message }));
+    // FAILED only before COMMIT: after it the guest runs here, and a connection that fails on
+    // its own is left to recovery; the source must never read a FAILED as "not resumed" then.
+    transport.setLastWords((err) =>
+      ctx.phase.is('resuming', 'postcopy', 'resumed') ? undefined : encode(Msg.FAILED, { code: err.code, message: err.message }),
+    );
     transport.onClose((err) => {
       if (transport !== ctx.transport || ctx.phase.is('resumed', 'failed')) return;
       if (ctx.phase.is('resuming') && !ctx.postcopy) return;
@@ -69,7 +87,11 @@ export class IncomingSession {
       try {
         this.dispatch(frame);
       } catch (err) {
-        this.fail(toFerryError(err, ErrorCode.FRAME_MALFORMED), true);
+        const error = toFerryError(err, ErrorCode.FRAME_MALFORMED);
+        // While the guest's state is split between the hosts, a bad frame is a fault of the
+        // connection (a flipped bit, a truncated message): drop it and recover, never end.
+        if (ctx.postcopy && ctx.phase.is('resuming', 'postcopy')) transport.destroy(error);
+        else this.fail(error, true);
       }
     });
   }
@@ -103,7 +125,7 @@ export class IncomingSession {
         return;
       case 'complete':
         if (ctx.phase.is('postcopy')) {
-          void this.postcopy.complete(frame);
+          this.postcopy.complete(frame);
           return;
         }
         {

@@ -1,5 +1,5 @@
 /** The source's failure path: what a failed migration leaves behind, and the error that says so. */
-import { ErrorCode, type FerryError, MigrationError } from '../errors.ts';
+import { ErrorCode, type FerryError, MigrationError, PeerError } from '../errors.ts';
 import { encode, Msg } from '../protocol/registry.ts';
 import type { SourceContext } from '../session/source-context.ts';
 
@@ -13,7 +13,8 @@ export async function failSource(ctx: SourceContext, error: FerryError): Promise
   const o = ctx.o;
   const channels = ctx.dataChannels;
   ctx.dataChannels = [];
-  if (ctx.pageServer && ctx.phase.is('committed', 'postcopy')) {
+  const neverRanThere = ctx.phase.is('committed') && destinationNeverResumed(error);
+  if (ctx.pageServer && ctx.phase.is('committed', 'postcopy') && !neverRanThere) {
     ctx.phase.to('outcome-unknown');
     const interrupted = new MigrationError(
       ErrorCode.POSTCOPY_INTERRUPTED,
@@ -24,7 +25,7 @@ export async function failSource(ctx: SourceContext, error: FerryError): Promise
     ctx.emit({ type: 'failed', error: interrupted, guestResumed: false });
     return interrupted;
   }
-  if (ctx.phase.is('committed')) {
+  if (ctx.phase.is('committed') && !neverRanThere) {
     ctx.phase.to('outcome-unknown');
     const unknown = new MigrationError(
       ErrorCode.OUTCOME_UNKNOWN,
@@ -65,4 +66,16 @@ export async function failSource(ctx: SourceContext, error: FerryError): Promise
   if (!ctx.phase.is('failed')) ctx.phase.to('failed');
   ctx.emit({ type: 'failed', error, guestResumed: resumed });
   return error;
+}
+
+/**
+ * Whether the destination has said, after COMMIT was sent, that it never received it: a FAILED
+ * (a destination sends one only before it acts on COMMIT; after, it stays silent or says
+ * POSTCOPY_INTERRUPTED) or a reconnection refused with FERRY_NOT_COMMITTED. Then the guest
+ * never ran there, and it is safe, and right, to resume it here.
+ */
+function destinationNeverResumed(error: FerryError): boolean {
+  if (error instanceof PeerError)
+    return error.remoteCode !== ErrorCode.POSTCOPY_INTERRUPTED && error.remoteCode !== ErrorCode.OUTCOME_UNKNOWN;
+  return error.code === ErrorCode.NOT_COMMITTED;
 }

@@ -2,6 +2,7 @@
 import { ErrorCode, MigrationError, ProtocolError, toFerryError } from '../errors.ts';
 import { Feature } from '../protocol/constants.ts';
 import type { Frame } from '../protocol/frame.ts';
+import type * as msg from '../protocol/messages.ts';
 import { decode, encode, Msg } from '../protocol/registry.ts';
 import type { DestinationContext } from '../session/destination-context.ts';
 import { checkPageCount, type IncomingSwitchover } from '../session/incoming-switchover.ts';
@@ -64,12 +65,19 @@ export class IncomingPostcopy {
     }
   }
 
-  /** COMPLETE: the source says every page was sent; check that and the digest, then we are done. */
-  async complete(frame: Frame): Promise<void> {
+  /**
+   * COMPLETE: the source says every page was sent; check that and the digest, then we are done.
+   * A COMPLETE that does not decode throws here, to be recovered like any bad frame.
+   */
+  complete(frame: Frame): void {
+    const complete = decode(Msg.COMPLETE, frame);
+    void this.finish(complete);
+  }
+
+  private async finish(complete: msg.Complete): Promise<void> {
     const { ctx } = this;
     const receiver = this.receiver!;
     try {
-      const complete = decode(Msg.COMPLETE, frame);
       checkPageCount(complete, ctx.memory.totalPages);
       const left = receiver.missingPages;
       if (left > 0) throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `COMPLETE arrived with ${left} pages still missing`);
@@ -84,7 +92,7 @@ export class IncomingPostcopy {
       ctx.phase.to('resumed');
       receiver.close();
       ctx.postcopyComplete.resolve();
-      await ctx.transport.end().catch(() => {});
+      // The source closes once it has read POSTCOPY_DONE (a close of ours first could overtake it).
       ctx.done({
         ...ctx.result(),
         postcopy: {

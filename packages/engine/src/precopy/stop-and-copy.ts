@@ -5,7 +5,8 @@ import type { DowntimePrediction } from '../estimate/downtime.ts';
 import { digestOfPageHashes, memoryDigest, memoryDigestAsync } from '../memory/digest.ts';
 import { encode, Msg } from '../protocol/registry.ts';
 import { sendDeviceState } from '../session/device-state.ts';
-import { awaitResumed, commit } from '../session/handover.ts';
+import { askWhetherCommitted, awaitResumed, commit } from '../session/handover.ts';
+import { ErrorCode, toFerryError } from '../errors.ts';
 import type { MigrationReport } from '../session/report.ts';
 import type { SourceContext } from '../session/source-context.ts';
 import { sourceReport } from '../session/source-report.ts';
@@ -54,7 +55,9 @@ export async function stopAndCopy(
   await link.transport.send(encode(Msg.COMPLETE, { digest, totalPages: memory.totalPages, finalRound: round }));
 
   await commit(ctx, link, digest);
-  const resumed = await awaitResumed(ctx, link);
+  const resumed = await awaitResumed(ctx, link).catch((err: unknown) =>
+    askWhetherCommitted(ctx, link, toFerryError(err, ErrorCode.CONNECTION_LOST)),
+  );
   const resumedAt = ctx.clock.nowMs();
   ctx.phase.to('completed');
 

@@ -43,6 +43,26 @@ export class FrameReader {
     return this.headerFill + (this.pending?.fill ?? 0);
   }
 
+  /** True while a frame has begun and not ended: part of its header, or its header and part of its body. */
+  get inFrame(): boolean {
+    return this.headerFill > 0 || this.pending !== undefined;
+  }
+
+  /** The incomplete frame's type once its header is whole; undefined before. */
+  get partialType(): MessageType | undefined {
+    return this.pending?.type;
+  }
+
+  /** The incomplete frame's declared size, header included, once its header is whole; undefined before. */
+  get partialDeclaredBytes(): number | undefined {
+    return this.pending && FRAME_HEADER_BYTES + this.pending.body.byteLength;
+  }
+
+  /** Bytes of the incomplete frame received so far, header included. */
+  get partialReceivedBytes(): number {
+    return this.pending ? FRAME_HEADER_BYTES + this.pending.fill : this.headerFill;
+  }
+
   push(chunk: Uint8Array): Frame[] {
     if (this.failed) throw this.failed;
     this.bytesRead += chunk.byteLength;

@@ -12,6 +12,18 @@ export const MAX_FRAME_BODY_BYTES: number = 16 * 1024 * 1024;
 /** Largest frame body before the handshake is accepted: a stranger gets no more than this. */
 export const MAX_HELLO_BODY_BYTES: number = 64 * 1024;
 
+/**
+ * Once a frame's first byte has arrived, the whole frame (header included) must arrive within
+ * FRAME_DEADLINE_MS plus its size at MIN_FRAME_RATE_BYTES_PER_SEC, or the connection fails with
+ * FERRY_TIMEOUT: a peer trickling bytes cannot hold a frame (and the buffer its header claimed)
+ * open forever, as the idle timeout alone would let it. The rate is what the slowest link we
+ * migrate over (1 MB/s) gives each of MAX_DATA_CHANNELS connections sharing it, halved for
+ * TCP's short-term unfairness; the fixed part covers stalls of either process and TCP
+ * retransmission back-off. docs/limits.md gives the arithmetic.
+ */
+export const FRAME_DEADLINE_MS = 10_000;
+export const MIN_FRAME_RATE_BYTES_PER_SEC: number = 32 * 1024;
+
 export const MAX_REGIONS = 256;
 export const MAX_REGION_NAME_BYTES = 256;
 export const MAX_GUEST_ID_BYTES = 256;

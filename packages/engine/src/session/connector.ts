@@ -134,7 +134,12 @@ export class SourceConnector {
    */
   attach(transport: TcpTransport, after: 'session' | 'recovering' | 'channel' = 'session'): Link {
     transport.setIdleTimeout(after === 'channel' ? 0 : (this.o.idleTimeoutMs ?? 30_000));
-    transport.setLastWords((err) => encode(Msg.ABORT, { code: err.code, message: err.message }));
+    if (this.o.frameDeadlineMs !== undefined) transport.setFrameDeadline(this.o.frameDeadlineMs);
+    // ABORT only while the guest is ours: after COMMIT the destination may run it, and a
+    // connection that fails on its own is recovered, not aborted.
+    transport.setLastWords((err) =>
+      GUEST_OURS.has(this.routing.phase()) ? encode(Msg.ABORT, { code: err.code, message: err.message }) : undefined,
+    );
     let state: SourceState | 'session' = 'greeting';
     const inbox = new Inbox(transport, (frame) => {
       try {
@@ -332,11 +337,15 @@ export function acceptedVersion(accept: msg.HelloAccept): number {
   return accept.version;
 }
 
+/** The phases in which the source still owns the guest: before COMMIT. */
+const GUEST_OURS: ReadonlySet<SourcePhase> = new Set<SourcePhase>(['connecting', 'handshake', 'precopy', 'paused']);
+
 const HANDSHAKE_CODES = new Set<string>([
   ErrorCode.VERSION_UNSUPPORTED,
   ErrorCode.INCOMPATIBLE_GUEST,
   ErrorCode.AUTH_REQUIRED,
   ErrorCode.AUTH_FAILED,
+  ErrorCode.NOT_COMMITTED,
 ]);
 
 /** The code of a HELLO_REJECT, as a handshake error's: unknown codes read as a plain refusal. */

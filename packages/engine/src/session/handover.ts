@@ -1,4 +1,4 @@
-import { ErrorCode, ProtocolError } from '../errors.ts';
+import { ErrorCode, type FerryError, ProtocolError } from '../errors.ts';
 import type * as msg from '../protocol/messages.ts';
 import { decode, encode, Msg } from '../protocol/registry.ts';
 import { toHex } from '../util/bytes.ts';
@@ -30,4 +30,22 @@ export async function commit(ctx: SourceContext, link: Link, expectedDigest: big
 /** The handover's second step: the destination runs the guest, and says what its steps took. */
 export async function awaitResumed(ctx: SourceContext, link: Link): Promise<msg.Resumed> {
   return decode(Msg.RESUMED, await link.inbox.next(handoverTimeoutMs(ctx), 'waiting for RESUMED'));
+}
+
+/** How long a source that lost its connection after COMMIT asks the destination whether COMMIT arrived. */
+export const COMMIT_QUERY_MS = 5_000;
+
+/**
+ * The connection broke between COMMIT and RESUMED in pre-copy: ask the destination, by
+ * reconnecting, whether COMMIT arrived. One that never got it (it waits in `ready`) refuses with
+ * FERRY_NOT_COMMITTED, and the source may resume its guest; any other answer, or none within
+ * `COMMIT_QUERY_MS`, leaves the outcome unknown. Always throws: the error to fail with.
+ */
+export async function askWhetherCommitted(ctx: SourceContext, link: Link, error: FerryError): Promise<never> {
+  if (!ctx.worthReconnecting(error, link.transport)) throw error;
+  link.transport.destroy(error);
+  const back = await ctx.reconnect('precopy', Math.min(ctx.o.recoveryTimeoutMs ?? 30_000, COMMIT_QUERY_MS), error);
+  // A destination that takes the session back after COMMIT has nothing to resend: it is not one we understand.
+  back.transport.destroy();
+  throw error;
 }

@@ -32,6 +32,13 @@ export class IncomingRecovery {
       this.wait('postcopy', cause);
       return true;
     }
+    // READY was sent, COMMIT may be on its way: only the source knows. Wait for it to come back
+    // and ask, so that it learns the guest never ran here (FERRY_NOT_COMMITTED) instead of
+    // reporting an unknown outcome.
+    if (ctx.phase.is('ready')) {
+      this.wait(ctx.postcopy ? 'postcopy' : 'precopy', cause);
+      return true;
+    }
     if (ctx.phase.is('receiving') && (ctx.hello.features & Feature.RESUMABLE) !== 0) {
       this.wait('precopy', cause);
       return true;
@@ -46,7 +53,7 @@ export class IncomingRecovery {
     // runs on the control connection alone, so it is.
     return (
       this.timer !== undefined &&
-      (ctx.postcopy !== undefined || ctx.channels.length === 0) &&
+      (ctx.postcopy !== undefined || ctx.channels.length === 0 || ctx.phase.is('ready')) &&
       Buffer.compare(Buffer.from(sessionId), Buffer.from(ctx.hello.sessionId)) === 0
     );
   }

@@ -84,8 +84,8 @@ export class IncomingSwitchover {
     }
     ctx.phase.to('resumed');
     try {
+      // The source closes once it has read RESUMED (a close of ours first could overtake it).
       ctx.transport.write(resumed);
-      await ctx.transport.end();
     } catch {
       // The source learns the outcome from its control plane if the RESUMED is lost.
     }

@@ -9,7 +9,7 @@ import type { FaultStats } from './report.ts';
 /** What `MigrationDestination.listen()` takes (every option with its default). */
 export interface ListenOptions {
   readonly controlPlane: DestinationControlPlane;
-  /** Default 127.0.0.1. */
+  /** Default 127.0.0.1 (loopback). Any other address needs `psk`, `tls` or `insecure: true`. */
   readonly host?: string;
   /** Default 0: the OS picks; read `port` afterwards. */
   readonly port?: number;
@@ -17,7 +17,8 @@ export interface ListenOptions {
   readonly pageSizes?: readonly number[];
   /**
    * A pre-shared key: only sources that prove they know it are taken, and we prove it to them,
-   * before anything is allocated. Without one, any source that speaks the protocol is taken.
+   * before anything is allocated. Without one (nor `tls`), any source that speaks the protocol is
+   * taken, which is why listening beyond loopback then needs `insecure: true`.
    */
   readonly psk?: Uint8Array;
   /**
@@ -25,6 +26,13 @@ export interface ListenOptions {
    * fails the TLS handshake never reaches the protocol.
    */
   readonly tls?: TlsOptions;
+  /**
+   * Listen on a host that is not loopback (127.0.0.0/8, ::1, `localhost`; the wildcards
+   * `0.0.0.0` and `::` are not) without `psk` or `tls`: then the first peer to connect takes
+   * this destination's one migration. Default false: such a call fails at once with
+   * `FERRY_INSECURE`. Set it only on a network you trust.
+   */
+  readonly insecure?: boolean;
   /**
    * How a guest waits for pages still missing in post-copy:
    * - `cooperative` (default): it calls `PostcopyPager.ensure` (or `PostcopyAccess.ensure`)
@@ -47,6 +55,13 @@ export interface ListenOptions {
   readonly handshakeTimeoutMs?: number;
   /** A migration that sends nothing for this long fails. Default 30 s. */
   readonly idleTimeoutMs?: number;
+  /**
+   * Once a frame's first byte has arrived, the whole frame must arrive within this plus its size
+   * at 32 KiB/s (`MIN_FRAME_RATE_BYTES_PER_SEC`), or the connection fails with FERRY_TIMEOUT:
+   * a peer trickling bytes cannot hold a frame open. Default 10 s (`FRAME_DEADLINE_MS`); see
+   * docs/limits.md before lowering it.
+   */
+  readonly frameDeadlineMs?: number;
   readonly kernels?: Kernels;
   readonly onEvent?: (event: DestinationEvent) => void;
   readonly clock?: Clock;

@@ -99,6 +99,13 @@ export interface MigrateOptions {
   readonly psk?: Uint8Array;
   /** Mutual TLS: encrypt and authenticate the whole stream (both sides need certificates from `ca`). */
   readonly tls?: TlsOptions;
+  /**
+   * Migrate to a host that is not loopback (127.0.0.0/8, ::1, `localhost`) without `psk` or
+   * `tls`: the guest's memory then crosses the network in the clear to whoever answers at that
+   * address. Default false: such a call fails at once with `FERRY_INSECURE`. Set it only on a
+   * network you trust (a private link, a namespace of your own).
+   */
+  readonly insecure?: boolean;
   /** Cancels the migration; the guest keeps running on the source. */
   readonly signal?: AbortSignal;
   readonly onEvent?: (event: MigrationEvent) => void;
@@ -106,6 +113,13 @@ export interface MigrateOptions {
   readonly handshakeTimeoutMs?: number;
   /** The migration fails when the connection moves no byte either way for this long. Default 30 s. */
   readonly idleTimeoutMs?: number;
+  /**
+   * Once a frame's first byte has arrived, the whole frame must arrive within this plus its size
+   * at 32 KiB/s (`MIN_FRAME_RATE_BYTES_PER_SEC`), or the connection fails with FERRY_TIMEOUT:
+   * a peer trickling bytes cannot hold a frame open. Default 10 s (`FRAME_DEADLINE_MS`); see
+   * docs/limits.md before lowering it.
+   */
+  readonly frameDeadlineMs?: number;
   /**
    * Pre-copy: how long to keep reconnecting when the connection breaks while the guest still
    * runs here; 0 (default) fails the migration at once (the guest runs on). On reconnection the

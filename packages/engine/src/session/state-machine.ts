@@ -51,7 +51,8 @@ export const SOURCE_TRANSITIONS: Readonly<Record<SourcePhase, readonly SourcePha
   handshake: ['precopy', 'failed'],
   precopy: ['paused', 'failed'],
   paused: ['committed', 'failed'],
-  committed: ['completed', 'postcopy', 'outcome-unknown'],
+  // `failed` from `committed` only when the destination says it never received COMMIT.
+  committed: ['completed', 'postcopy', 'outcome-unknown', 'failed'],
   postcopy: ['completed', 'outcome-unknown'],
   completed: [],
   failed: [],

@@ -4,6 +4,7 @@ import { ErrorCode, type FerryError, MigrationError, ProtocolError } from '../er
 import type { Frame } from '../protocol/frame.ts';
 import { FrameReader } from '../protocol/frame-reader.ts';
 import { deferred } from '../util/deferred.ts';
+import { FrameDeadline } from './frame-deadline.ts';
 import type { TlsOptions } from './tls-options.ts';
 import type { FrameTransport } from './transport.ts';
 
@@ -17,6 +18,7 @@ const HIGH_WATER_MARK_BYTES = 4 * 1024 * 1024;
 export class TcpTransport implements FrameTransport {
   private readonly socket: net.Socket;
   private readonly reader: FrameReader;
+  private readonly deadline: FrameDeadline;
   private frameHandler: ((frame: Frame) => void) | undefined;
   private readonly closeHandlers: ((error: FerryError) => void)[] = [];
   private closeError: FerryError | undefined;
@@ -33,6 +35,7 @@ export class TcpTransport implements FrameTransport {
   constructor(socket: net.Socket, maxBodyBytes: number) {
     this.socket = socket;
     this.reader = new FrameReader(maxBodyBytes);
+    this.deadline = new FrameDeadline(this.reader, this.remoteAddress, (err) => this.fail(err));
     socket.setNoDelay(true);
     socket.on('timeout', () => {
       this.fail(new MigrationError(ErrorCode.TIMEOUT, `no data from ${this.remoteAddress} for ${socket.timeout} ms`));
@@ -153,6 +156,15 @@ export class TcpTransport implements FrameTransport {
   }
 
   /**
+   * The fixed part of the time a frame may take to arrive once its first byte has (default
+   * `FRAME_DEADLINE_MS`); its size at `MIN_FRAME_RATE_BYTES_PER_SEC` is added. Past it the
+   * transport fails with FERRY_TIMEOUT, however steadily bytes trickle in.
+   */
+  setFrameDeadline(ms: number): void {
+    this.deadline.baseMs = ms;
+  }
+
+  /**
    * Lets frame bodies that span socket reads share two reused buffers: only for a handler that
    * consumes every frame before it returns (see `FrameReader.reuseBodies`).
    */
@@ -198,6 +210,7 @@ export class TcpTransport implements FrameTransport {
       this.fail(err instanceof ProtocolError ? err : new ProtocolError(ErrorCode.FRAME_MALFORMED, String(err), { cause: err }));
       return;
     }
+    this.deadline.track(frames.length > 0);
     for (const f of frames) {
       if (this.closeError) return;
       if (this.frameHandler) this.frameHandler(f);
@@ -214,6 +227,7 @@ export class TcpTransport implements FrameTransport {
   private fail(error: FerryError): void {
     if (this.closeError) return;
     this.closeError = error;
+    this.deadline.stop();
     const words = this.socket.writable && error.code !== ErrorCode.CONNECTION_LOST ? this.lastWords?.(error) : undefined;
     if (words) {
       this.socket.end(words);

@@ -67,7 +67,7 @@ describe('the source dispatches through SOURCE_TABLE', () => {
     const d = await lyingDestination(() => [encode(Msg.FAILED, { code: ErrorCode.REJECTED, message: 'out of memory' })]);
     const { error } = await migrateTo(d.port);
     await d.close();
-    expect(error).toMatchObject({ code: ErrorCode.REJECTED });
+    expect(error).toMatchObject({ code: ErrorCode.PEER_FAILED, remoteCode: ErrorCode.REJECTED });
     expect((error as Error).message).toContain('out of memory');
   });
 });
