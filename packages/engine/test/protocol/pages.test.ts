@@ -5,12 +5,13 @@ import { BatchEncoder } from '../../src/codec/batch-encoder.ts';
 import { DirtyBitmap } from '../../src/dirty/bitmap.ts';
 import { FRAME_HEADER_BYTES, PAGES_HEADER_BYTES } from '../../src/protocol/limits.ts';
 import { GuestMemory, IntegrityError, PageBatch, PageEncoding, ProtocolError } from '../../src/index.ts';
+import { guestMemory } from '../harness/index.ts';
 
 const kernels = await createJsKernels();
 const PS = 4096;
 
 function sourceWithPages(): { memory: GuestMemory; dirty: DirtyBitmap } {
-  const memory = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: 64 * PS }] });
+  const memory = guestMemory(64 * PS);
   const dirty = new DirtyBitmap(64);
   for (const p of [0, 1, 2, 5, 9, 10, 40, 63]) {
     if (p !== 9) memory.page(0, p).fill(p + 1); // page 9 stays zero
@@ -48,7 +49,7 @@ describe('PAGES batches', () => {
   it('fail the whole batch on one flipped payload bit, writing nothing', () => {
     const frame = encode(false);
     frame[frame.byteLength - 1]! ^= 1;
-    const dest = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: 64 * PS }] });
+    const dest = guestMemory(64 * PS);
     const decoder = new BatchDecoder(dest, kernels, true);
     expect(() => decoder.apply(new PageBatch(frame.subarray(FRAME_HEADER_BYTES), PS))).toThrow(IntegrityError);
     expect(dest.region(0).bytes.every((b) => b === 0)).toBe(true);
@@ -59,7 +60,7 @@ describe('PAGES batches', () => {
     const entries = FRAME_HEADER_BYTES + PAGES_HEADER_BYTES;
     const far = Buffer.from(frame);
     far.writeUInt32LE(64, entries); // page 64 of a 64-page region
-    const dest = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: 64 * PS }] });
+    const dest = guestMemory(64 * PS);
     expect(() => new BatchDecoder(dest, kernels, true).apply(new PageBatch(far.subarray(FRAME_HEADER_BYTES), PS))).toThrow(
       expect.objectContaining({ code: 'FERRY_PAGE_OUT_OF_RANGE' }),
     );
