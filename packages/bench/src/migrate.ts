@@ -138,6 +138,8 @@ export async function runMigration(s: Scenario): Promise<MigrationReport> {
     const report = await migrate({
       ...s.options,
       host: s.link?.address ?? '127.0.0.1',
+      // A shaped link's address is the bench's private network namespace (link/shaped-link.ts).
+      insecure: s.link !== undefined,
       port: host.port,
       memory,
       tracker: s.noTakeBeforeSend

@@ -10,7 +10,10 @@ import { execFileSync } from 'node:child_process';
 export interface ShapedLink {
   /** The namespace to run the destination in (`spawnHost(..., netns)`). */
   readonly netns: string;
-  /** The destination's address inside it. */
+  /**
+   * The destination's address inside it: private to the bench's own namespace, so migrations
+   * over it pass `insecure: true` (no psk or tls, and not loopback).
+   */
   readonly peerAddress: string;
   /** What was applied: `netem` or `tbf`. */
   readonly qdisc: string;

@@ -4,7 +4,7 @@ import tls from 'node:tls';
 import { loadKernels } from '../accel/index.ts';
 import type { Kernels } from '../accel/kernels.ts';
 import { BatchDecoder } from '../codec/batch-decoder.ts';
-import { ErrorCode, type FerryError, HandshakeError, toFerryError } from '../errors.ts';
+import { ErrorCode, type FerryError, HandshakeError, toFerryError, UsageError } from '../errors.ts';
 import { GuestMemory } from '../memory/guest-memory.ts';
 import { layoutMismatch, type MemoryLayout } from '../memory/layout.ts';
 import { Intent } from '../protocol/constants.ts';
@@ -16,7 +16,9 @@ import { DestinationContext } from '../session/destination-context.ts';
 import type { DestinationEvent } from '../session/events.ts';
 import { acceptFrame, greet, refuse } from '../session/handshake-gate.ts';
 import type { IncomingMigration, ListenOptions } from '../session/listen-options.ts';
+import { checkListenOptions } from '../session/option-checks.ts';
 import { respondToProbe } from '../session/probe-responder.ts';
+import { hostPort } from '../transport/address.ts';
 import { TcpTransport } from '../transport/tcp.ts';
 import { deferred } from '../util/deferred.ts';
 import { admission } from './admission.ts';
@@ -65,12 +67,17 @@ export class MigrationDestination {
   }
 
   static async listen(options: ListenOptions): Promise<MigrationDestination> {
+    // Options first: nothing is bound or loaded for a call that cannot run.
+    checkListenOptions(options);
     const d = new MigrationDestination(options);
     d.kernels = options.kernels ?? (await loadKernels());
+    const host = options.host ?? '127.0.0.1';
+    const port = options.port ?? 0;
     await new Promise<void>((resolve, reject) => {
-      d.server.once('error', reject);
-      d.server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-        d.server.off('error', reject);
+      const onError = (err: NodeJS.ErrnoException): void => reject(listenError(err, host, port));
+      d.server.once('error', onError);
+      d.server.listen(port, host, () => {
+        d.server.off('error', onError);
         resolve();
       });
     });
@@ -209,4 +216,21 @@ export class MigrationDestination {
       // A listener's bug must not fail the migration.
     }
   }
+}
+
+/**
+ * Why the listener could not bind, as a FerryError: the address taken or not this host's is
+ * FERRY_ADDRESS_IN_USE, anything else (a privileged port, say) FERRY_INVALID_ARGUMENT.
+ */
+function listenError(err: NodeJS.ErrnoException, host: string, port: number): UsageError {
+  const where = hostPort(host, port);
+  if (err.code === 'EADDRINUSE') {
+    return new UsageError(ErrorCode.ADDRESS_IN_USE, `cannot listen on ${where}: the address is in use (${err.code})`, { cause: err });
+  }
+  if (err.code === 'EADDRNOTAVAIL') {
+    return new UsageError(ErrorCode.ADDRESS_IN_USE, `cannot listen on ${where}: the address is not this host's (${err.code})`, {
+      cause: err,
+    });
+  }
+  return new UsageError(ErrorCode.INVALID_ARGUMENT, `cannot listen on ${where}: ${err.message}`, { cause: err });
 }

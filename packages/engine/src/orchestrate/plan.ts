@@ -6,39 +6,15 @@ import { type DirtyRateSample, measureDirtyRate } from '../dirty/dirty-rate.ts';
 import { fitWriteModel } from '../estimate/write-model.ts';
 import { TAKE_WINDOW_PAGES } from '../precopy/round-sender.ts';
 import { ECHO_SCHEDULE } from '../session/connector.ts';
-import type { DirtyTracker } from '../dirty/tracker.ts';
+import { checkPlanOptions } from '../session/option-checks.ts';
+import type { PlanOptions } from '../session/plan-options.ts';
 import { type ErrorCode, HandshakeError } from '../errors.ts';
 import { type PlanInputs, type PlannedStrategy, predictStrategies, recommend, type StrategyPrediction } from '../estimate/plan-model.ts';
 import { memoryDigestAsync } from '../memory/digest.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
-import type { TlsOptions } from '../transport/tls-options.ts';
 import { probe } from './probe.ts';
 
-export interface PlanOptions {
-  /** The destination: asked whether it takes the guest, and the link to it measured. */
-  readonly host: string;
-  readonly port: number;
-  readonly psk?: Uint8Array;
-  readonly tls?: TlsOptions;
-  readonly memory: GuestMemory;
-  /** Samples the guest's dirty rate; stopped again afterwards (migrate() starts it anew). */
-  readonly tracker: DirtyTracker;
-  /** How long to sample the dirty rate. Default 1000 ms. */
-  readonly sampleMs?: number;
-  /** Bytes pushed to measure the link. Default 64 MiB; ignored when `bandwidthBytesPerSec` is given. */
-  readonly probeBytes?: number;
-  /** The link's rate if already known (skips the measurement). */
-  readonly bandwidthBytesPerSec?: number;
-  /** The cap the migration will run under, bytes per second (0 or absent: none). */
-  readonly maxBandwidth?: number;
-  readonly maxDowntimeMs?: number;
-  readonly maxRounds?: number;
-  /** The device state's size, if known. Default 64 KiB. */
-  readonly deviceStateBytes?: number;
-  /** As `MigrateOptions.verify`: `memory` (default) adds a pass over memory to the downtime. */
-  readonly verify?: 'memory' | 'sent';
-  readonly kernels?: Kernels;
-}
+export type { PlanOptions } from '../session/plan-options.ts';
 
 export interface MigrationPlan {
   /** The inputs every prediction came from, each measured here (or given). */
@@ -61,6 +37,7 @@ const SAMPLE_PAGES = 1024;
  * `HandshakeError` with its code.
  */
 export async function plan(o: PlanOptions): Promise<MigrationPlan> {
+  checkPlanOptions(o);
   const kernels = o.kernels ?? (await loadKernels());
   const memory = o.memory;
   const answer = await probe({
@@ -70,6 +47,7 @@ export async function plan(o: PlanOptions): Promise<MigrationPlan> {
     measureBytes: o.bandwidthBytesPerSec ? 0 : (o.probeBytes ?? 64 * 2 ** 20),
     ...(o.psk !== undefined && { psk: o.psk }),
     ...(o.tls !== undefined && { tls: o.tls }),
+    ...(o.insecure !== undefined && { insecure: o.insecure }),
   });
   if (!answer.accepted) throw new HandshakeError(answer.code as ErrorCode, `destination would refuse the guest: ${answer.reason}`);
   const measured = o.bandwidthBytesPerSec ?? answer.bandwidthBytesPerSec ?? 0;

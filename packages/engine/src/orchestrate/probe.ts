@@ -2,36 +2,21 @@
 import { randomBytes } from 'node:crypto';
 import { loadKernels } from '../accel/index.ts';
 import { ErrorCode, HandshakeError, ProtocolError, toFerryError } from '../errors.ts';
-import type { MemoryLayout } from '../memory/layout.ts';
 import { Feature, Intent, messageName } from '../protocol/constants.ts';
 import type { Frame } from '../protocol/frame.ts';
 import { FRAME_HEADER_BYTES, MAX_HELLO_BODY_BYTES, MAX_PROBE_BYTES, MAX_PROBE_DATA_BODY_BYTES } from '../protocol/limits.ts';
 import { decode, encode, Msg } from '../protocol/registry.ts';
 import { checkedRoute, helloMessage } from '../session/connector.ts';
+import { checkProbeOptions } from '../session/option-checks.ts';
+import type { ProbeOptions } from '../session/probe-options.ts';
 import { Inbox } from '../transport/inbox.ts';
 import { authenticateToDestination } from '../transport/psk-auth.ts';
 import { TcpTransport } from '../transport/tcp.ts';
-import type { TlsOptions } from '../transport/tls-options.ts';
 import { deferred } from '../util/deferred.ts';
 import { rateWithoutWaits, runDelayMs } from '../util/run-delay.ts';
 import { withTimeout } from '../util/timeout.ts';
 
-export interface ProbeOptions {
-  readonly host: string;
-  readonly port: number;
-  readonly layout: MemoryLayout;
-  readonly guestId?: string;
-  readonly timeoutMs?: number;
-  /** The pre-shared key, when the destination requires one (see `MigrateOptions.psk`). */
-  readonly psk?: Uint8Array;
-  /** Mutual TLS, when the destination requires it (see `MigrateOptions.tls`). */
-  readonly tls?: TlsOptions;
-  /**
-   * Also measure the link: after the destination accepts, push this many bytes of PROBE_DATA
-   * (at most 256 MiB) and time them until the destination acknowledges them. 0 (default): no.
-   */
-  readonly measureBytes?: number;
-}
+export type { ProbeOptions } from '../session/probe-options.ts';
 
 export type ProbeResult =
   | {
@@ -57,6 +42,7 @@ export type ProbeResult =
  * an unreachable or misbehaving destination rejects with a FerryError.
  */
 export async function probe(options: ProbeOptions): Promise<ProbeResult> {
+  checkProbeOptions(options);
   const timeoutMs = options.timeoutMs ?? 10_000;
   const transport = await TcpTransport.connect({
     host: options.host,

@@ -1,12 +1,13 @@
 /** `migrate()`: composes the source's phases (connect, pre-copy, stop-and-copy or post-copy) over one context. */
 import { loadKernels } from '../accel/index.ts';
 import { claimGuest } from '../dirty/guest-lock.ts';
-import { ErrorCode, MigrationError, toFerryError, UsageError } from '../errors.ts';
+import { ErrorCode, MigrationError, toFerryError } from '../errors.ts';
 import { servePostcopy } from '../postcopy/serving.ts';
 import { PrecopyRounds } from '../precopy/rounds.ts';
 import { stopAndCopy } from '../precopy/stop-and-copy.ts';
 import { Intent } from '../protocol/constants.ts';
 import type { MigrateOptions } from '../session/migrate-options.ts';
+import { checkMigrateOptions } from '../session/option-checks.ts';
 import type { MigrationReport } from '../session/report.ts';
 import { SourceContext } from '../session/source-context.ts';
 import { failSource } from './source-failure.ts';
@@ -24,8 +25,10 @@ export type { MigrateOptions } from '../session/migrate-options.ts';
  * paused for the control plane.
  */
 export async function migrate(options: MigrateOptions): Promise<MigrationReport> {
-  // One migration per guest, before anything else: a second one must not touch the first's
-  // tracker or guest, even to fail.
+  // Options first: a call that cannot run fails before it claims or touches anything.
+  checkMigrateOptions(options);
+  // Then one migration per guest, before anything else: a second one must not touch the
+  // first's tracker or guest, even to fail.
   const release = claimGuest('a migration', options.memory, options.tracker);
   const ctx = new SourceContext(options);
   const stopSampling = ctx.sampleBytesPerSecond();
@@ -41,9 +44,6 @@ export async function migrate(options: MigrateOptions): Promise<MigrationReport>
 
 async function run(ctx: SourceContext): Promise<MigrationReport> {
   const o = ctx.o;
-  if (o.tracker === undefined || o.memory === undefined) {
-    throw new UsageError(ErrorCode.INVALID_ARGUMENT, 'migrate() needs memory and a tracker');
-  }
   ctx.checkAborted();
   const kernels = o.kernels ?? (await loadKernels());
   ctx.kernels = kernels;

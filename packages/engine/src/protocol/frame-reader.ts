@@ -1,6 +1,6 @@
 import { ErrorCode, ProtocolError } from '../errors.ts';
 import type { MessageType } from './constants.ts';
-import { type Frame, readFrameHeader } from './frame.ts';
+import { type Frame, notFerry, readFrameHeader } from './frame.ts';
 import { FRAME_HEADER_BYTES } from './limits.ts';
 
 /**
@@ -21,6 +21,8 @@ export class FrameReader {
   private headerFill = 0;
   private pending: { type: MessageType; body: Uint8Array; fill: number } | undefined;
   private failed: ProtocolError | undefined;
+  /** Whether a header has passed its checks: until then a bad one may mean a peer that is not Ferry at all. */
+  private started = false;
   /**
    * Two buffers that bodies of frames spanning chunks take turns in, when `reuseBodies` is on:
    * a push completes at most one such frame and starts at most one, so they never collide.
@@ -85,7 +87,7 @@ export class FrameReader {
         if (this.headerFill === 0 && chunk.byteLength - at >= FRAME_HEADER_BYTES) {
           // Fast path: the header is whole in this chunk.
           const view = new DataView(chunk.buffer, chunk.byteOffset + at, FRAME_HEADER_BYTES);
-          const { type, bodyBytes } = readFrameHeader(view, 0, this.maxBodyBytes);
+          const { type, bodyBytes } = this.started ? readFrameHeader(view, 0, this.maxBodyBytes) : this.firstHeader(view, chunk, at);
           at += FRAME_HEADER_BYTES;
           if (chunk.byteLength - at >= bodyBytes) {
             frames.push({ type, body: chunk.subarray(at, at + bodyBytes) });
@@ -101,7 +103,9 @@ export class FrameReader {
         at += take;
         if (this.headerFill === FRAME_HEADER_BYTES) {
           this.headerFill = 0;
-          const { type, bodyBytes } = readFrameHeader(this.headerView, 0, this.maxBodyBytes);
+          const { type, bodyBytes } = this.started
+            ? readFrameHeader(this.headerView, 0, this.maxBodyBytes)
+            : this.firstHeader(this.headerView, this.header, 0);
           if (bodyBytes === 0) frames.push({ type, body: new Uint8Array(0) });
           else this.pending = { type, body: this.bodyBuffer(bodyBytes), fill: 0 };
         }
@@ -112,6 +116,17 @@ export class FrameReader {
       throw this.failed;
     }
     return frames;
+  }
+
+  /** The connection's first header: one that fails as no Ferry frame would is reported as a peer that is not Ferry. */
+  private firstHeader(view: DataView, bytes: Uint8Array, at: number): { type: MessageType; bodyBytes: number } {
+    try {
+      const header = readFrameHeader(view, 0, this.maxBodyBytes);
+      this.started = true;
+      return header;
+    } catch (err) {
+      throw err instanceof ProtocolError ? notFerry(err, bytes.subarray(at)) : err;
+    }
   }
 
   private bodyBuffer(bytes: number): Uint8Array {

@@ -43,6 +43,40 @@ export function readFrameHeader(view: DataView, offset: number, maxBodyBytes: nu
   return { type, bodyBytes };
 }
 
+/** Bytes of a non-Ferry peer's opening that an error shows. */
+const OPENING_SHOWN_BYTES = 16;
+
+/**
+ * What to report when a connection's first header fails its checks (`opening`: the bytes from
+ * that header on). An unknown message type there, or the start of a TLS record, means the peer
+ * does not speak Ferry at all (an HTTP client, a TLS client, a scanner): FERRY_UNKNOWN_MESSAGE
+ * saying so, with the first bytes as text and hex. Any other fault is returned as it was.
+ */
+export function notFerry(error: ProtocolError, opening: Uint8Array): ProtocolError {
+  // A TLS record: a handshake (0x16) or an alert (0x15), version 3.x.
+  const tlsRecord = (opening[0] === 0x16 || opening[0] === 0x15) && opening[1] === 0x03;
+  if (error.code !== ErrorCode.UNKNOWN_MESSAGE && !tlsRecord) return error;
+  const shown = opening.subarray(0, OPENING_SHOWN_BYTES);
+  const text = Array.from(shown, printable).join('');
+  const hex = Array.from(shown, (b) => b.toString(16).padStart(2, '0')).join(' ');
+  const guess = tlsRecord
+    ? `: a TLS ${opening[0] === 0x16 ? 'handshake' : 'alert'} (is tls given to one side only?)`
+    : /^(GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE) /.test(text)
+      ? ': an HTTP request'
+      : '';
+  return new ProtocolError(ErrorCode.UNKNOWN_MESSAGE, `the peer does not speak Ferry: its first bytes are "${text}" (${hex})${guess}`, {
+    cause: error,
+  });
+}
+
+function printable(byte: number): string {
+  if (byte === 0x0d) return '\\r';
+  if (byte === 0x0a) return '\\n';
+  if (byte === 0x09) return '\\t';
+  if (byte === 0x22 || byte === 0x5c) return `\\${String.fromCharCode(byte)}`;
+  return byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
+}
+
 /** Sizes, allocates once and encodes a whole control frame. */
 export function encodeFrame<T>(type: MessageType, codec: MessageCodec<T>, msg: T): Buffer {
   const bodyBytes = codec.preencode(msg);

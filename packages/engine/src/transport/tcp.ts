@@ -4,6 +4,7 @@ import { ErrorCode, type FerryError, MigrationError, ProtocolError } from '../er
 import type { Frame } from '../protocol/frame.ts';
 import { FrameReader } from '../protocol/frame-reader.ts';
 import { deferred } from '../util/deferred.ts';
+import { hostPort } from './address.ts';
 import { FrameDeadline } from './frame-deadline.ts';
 import type { TlsOptions } from './tls-options.ts';
 import type { FrameTransport } from './transport.ts';
@@ -13,6 +14,17 @@ import type { FrameTransport } from './transport.ts';
  * sender prepares the next batch while the kernel still has data to send.
  */
 const HIGH_WATER_MARK_BYTES = 4 * 1024 * 1024;
+
+/** System errors that mean no destination could be reached at the address (`FERRY_CONNECT_FAILED`). */
+const UNREACHABLE: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'ENETDOWN',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 
 /** Frames over one TCP connection. */
 export class TcpTransport implements FrameTransport {
@@ -104,11 +116,18 @@ export class TcpTransport implements FrameTransport {
       transport.connectRttMs = tcpConnectedAt - started;
       d.resolve(transport);
     });
-    socket.once('error', (err) => {
+    socket.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
+      // Nobody there (refused, no route, no such name) is FERRY_CONNECT_FAILED; a connection
+      // that opened and then failed (a TLS handshake refused, a reset) is FERRY_CONNECTION_LOST.
+      const unreachable = err.code !== undefined && UNREACHABLE.has(err.code);
       d.reject(
-        new MigrationError(ErrorCode.CONNECTION_LOST, `cannot connect to ${options.host}:${options.port}: ${err.message}`, { cause: err }),
+        new MigrationError(
+          unreachable ? ErrorCode.CONNECT_FAILED : ErrorCode.CONNECTION_LOST,
+          `cannot connect to ${hostPort(options.host, options.port)}: ${err.message}`,
+          { cause: err },
+        ),
       );
     });
     return d.promise;

@@ -1,0 +1,24 @@
+import type { MemoryLayout } from '../memory/layout.ts';
+import type { TlsOptions } from '../transport/tls-options.ts';
+
+/** What `probe()` takes (every option with its default). */
+export interface ProbeOptions {
+  readonly host: string;
+  readonly port: number;
+  /** The guest's layout (`memory.layout`): what the destination is asked to take. */
+  readonly layout: MemoryLayout;
+  readonly guestId?: string;
+  /** Connecting, the handshake and each answer must each come within this. Default 10 s. */
+  readonly timeoutMs?: number;
+  /** The pre-shared key, when the destination requires one (see `MigrateOptions.psk`). */
+  readonly psk?: Uint8Array;
+  /** Mutual TLS, when the destination requires it (see `MigrateOptions.tls`). */
+  readonly tls?: TlsOptions;
+  /** Probe a host that is not loopback without `psk` or `tls` (see `MigrateOptions.insecure`). Default false. */
+  readonly insecure?: boolean;
+  /**
+   * Also measure the link: after the destination accepts, push this many bytes of PROBE_DATA
+   * (at most 256 MiB) and time them until the destination acknowledges them. 0 (default): no.
+   */
+  readonly measureBytes?: number;
+}
