@@ -14,7 +14,7 @@ import { encode, Msg } from '../protocol/registry.ts';
 import type { IncomingGuest } from '../session/control-plane.ts';
 import { DestinationContext } from '../session/destination-context.ts';
 import type { DestinationEvent } from '../session/events.ts';
-import { acceptFrame, greet, refuse } from '../session/handshake-gate.ts';
+import { accept, greet, refuse } from '../session/handshake-gate.ts';
 import type { IncomingMigration, ListenOptions } from '../session/listen-options.ts';
 import { checkListenOptions } from '../session/option-checks.ts';
 import { respondToProbe } from '../session/probe-responder.ts';
@@ -146,7 +146,7 @@ export class MigrationDestination {
       return;
     }
     if (hello.intent === Intent.PROBE) {
-      await transport.send(acceptFrame(hello));
+      await accept(transport, hello);
       this.emit({ type: 'probe', remote, accepted: true });
       respondToProbe(transport, this.kernels!);
       return;
@@ -170,7 +170,7 @@ export class MigrationDestination {
     }
     transport.setMaxBodyBytes(MAX_FRAME_BODY_BYTES);
     transport.setIdleTimeout(o.idleTimeoutMs ?? 30_000);
-    await transport.send(acceptFrame(hello));
+    await accept(transport, hello);
     const decoder = new BatchDecoder(memory, this.kernels!, !o.controlPlane.allocate);
     const ctx = new DestinationContext({ options: o, transport, hello, memory, decoder, done: (result) => this.finish(result) });
     this.session = new IncomingSession(ctx);

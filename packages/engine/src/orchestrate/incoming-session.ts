@@ -1,6 +1,6 @@
 /** One accepted migration on the destination: dispatches each message through DESTINATION_TABLE to its phase. */
-import { ErrorCode, type FerryError, HandshakeError, MigrationError, ProtocolError, toFerryError } from '../errors.ts';
-import { messageName } from '../protocol/constants.ts';
+import { ErrorCode, type FerryError, HandshakeError, IntegrityError, MigrationError, ProtocolError, toFerryError } from '../errors.ts';
+import { Feature, messageName } from '../protocol/constants.ts';
 import { IncomingPostcopy } from '../postcopy/incoming.ts';
 import { RoundReceiver } from '../precopy/receiving.ts';
 import type { Frame } from '../protocol/frame.ts';
@@ -72,11 +72,15 @@ export class IncomingSession {
     // Every frame is consumed before its handler returns (async steps decode their frame
     // first), so spanning PAGES frames can share buffers instead of allocating each.
     transport.reuseFrameBodies();
-    // FAILED only before COMMIT: after it the guest runs here, and a connection that fails on
-    // its own is left to recovery; the source must never read a FAILED as "not resumed" then.
-    transport.setLastWords((err) =>
-      ctx.phase.is('resuming', 'postcopy', 'resumed') ? undefined : encode(Msg.FAILED, { code: err.code, message: err.message }),
-    );
+    // FAILED only before COMMIT, and only where the connection will not be recovered: after
+    // COMMIT the guest runs here (the source must never read a FAILED as "not resumed" then), and
+    // in a resumable pre-copy a connection that fails on its own (a bad frame) is recovered.
+    transport.setLastWords((err) => {
+      const recoverable = ctx.phase.is('receiving') && (ctx.hello.features & Feature.RESUMABLE) !== 0;
+      return ctx.phase.is('resuming', 'postcopy', 'resumed') || recoverable
+        ? undefined
+        : encode(Msg.FAILED, { code: err.code, message: err.message });
+    });
     transport.onClose((err) => {
       if (transport !== ctx.transport || ctx.phase.is('resumed', 'failed')) return;
       if (ctx.phase.is('resuming') && !ctx.postcopy) return;
@@ -88,9 +92,12 @@ export class IncomingSession {
         this.dispatch(frame);
       } catch (err) {
         const error = toFerryError(err, ErrorCode.FRAME_MALFORMED);
-        // While the guest's state is split between the hosts, a bad frame is a fault of the
-        // connection (a flipped bit, a truncated message): drop it and recover, never end.
-        if (ctx.postcopy && ctx.phase.is('resuming', 'postcopy')) transport.destroy(error);
+        // Where the connection is recovered (the guest split between the hosts in post-copy, or
+        // a resumable pre-copy), a bad frame is a fault of the connection (a flipped bit, a
+        // truncated message): drop it and recover instead of ending the migration.
+        const split = ctx.postcopy !== undefined && ctx.phase.is('resuming', 'postcopy');
+        const resumable = ctx.phase.is('receiving') && (ctx.hello.features & Feature.RESUMABLE) !== 0;
+        if (split || (resumable && (error instanceof ProtocolError || error instanceof IntegrityError))) transport.destroy(error);
         else this.fail(error, true);
       }
     });

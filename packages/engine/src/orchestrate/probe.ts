@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { loadKernels } from '../accel/index.ts';
 import { ErrorCode, HandshakeError, ProtocolError, toFerryError } from '../errors.ts';
 import { Feature, Intent, messageName } from '../protocol/constants.ts';
+import { frameChecksFor } from '../protocol/frame-check.ts';
 import type { Frame } from '../protocol/frame.ts';
 import { FRAME_HEADER_BYTES, MAX_HELLO_BODY_BYTES, MAX_PROBE_BYTES, MAX_PROBE_DATA_BODY_BYTES } from '../protocol/limits.ts';
 import { decode, encode, Msg } from '../protocol/registry.ts';
@@ -76,10 +77,10 @@ export async function probe(options: ProbeOptions): Promise<ProbeResult> {
         if (err instanceof HandshakeError) return { accepted: false, code: err.code, reason: err.message };
         throw err;
       }
-      const answer = probeAnswer(await next(), performance.now() - sentAt);
+      const answer = probeAnswer(transport, await next(), performance.now() - sentAt);
       return answer.accepted && options.measureBytes ? await measure(transport, next, answer, options.measureBytes) : answer;
     }
-    const answer = probeAnswer(await withTimeout(reply.promise, timeoutMs, 'probe'), performance.now() - sentAt);
+    const answer = probeAnswer(transport, await withTimeout(reply.promise, timeoutMs, 'probe'), performance.now() - sentAt);
     if (!answer.accepted || !options.measureBytes) return answer;
     const inbox = new Inbox(transport, checkedRoute(transport, 'probing'));
     return await measure(transport, () => inbox.next(timeoutMs, 'probe acknowledgement'), answer, options.measureBytes);
@@ -126,9 +127,11 @@ async function measure(
 /** The page size the probe hashes its data in. */
 const PROBE_HASH_PAGE = 4096;
 
-function probeAnswer(frame: Frame, rttMs: number): ProbeResult {
+/** The destination's answer; an acceptance also sets the connection's frame checksums for its version. */
+function probeAnswer(transport: TcpTransport, frame: Frame, rttMs: number): ProbeResult {
   if (frame.type === Msg.HELLO_ACCEPT.type) {
     const a = decode(Msg.HELLO_ACCEPT, frame);
+    transport.setFrameChecks(frameChecksFor(a.version));
     return { accepted: true, version: a.version, maxFrameBodyBytes: a.maxFrameBodyBytes, rttMs };
   }
   if (frame.type === Msg.HELLO_REJECT.type) {

@@ -7,7 +7,7 @@ import { PageBatch } from '../protocol/pages.ts';
 import { decode, encode, Msg } from '../protocol/registry.ts';
 import { CHANNEL_TABLE } from '../session/destination-table.ts';
 import type { DestinationContext } from '../session/destination-context.ts';
-import { acceptFrame } from '../session/handshake-gate.ts';
+import { accept } from '../session/handshake-gate.ts';
 import { handlerFor } from '../session/message-table.ts';
 import type { TcpTransport } from '../transport/tcp.ts';
 
@@ -102,7 +102,7 @@ export class RoundReceiver {
     transport.reuseFrameBodies();
     transport.setMaxBodyBytes(MAX_FRAME_BODY_BYTES);
     transport.setIdleTimeout(0);
-    transport.write(acceptFrame(ctx.hello));
+    void accept(transport, ctx.hello).catch(() => {});
     transport.onFrame((frame) => {
       if (ctx.phase.is('failed')) return;
       try {

@@ -6,8 +6,8 @@
 /** First eight bytes of every HELLO body: "FERRY", CR, LF, 0x1A (catches text-mode mangling). */
 export const MAGIC: Uint8Array = Uint8Array.of(0x46, 0x45, 0x52, 0x52, 0x59, 0x0d, 0x0a, 0x1a);
 
-/** Version 2 adds ECHO / ECHO_REPLY (§3.7); everything else is as in version 1. */
-export const PROTOCOL_VERSION = 2 as const;
+/** Version 2 adds ECHO / ECHO_REPLY (§3.7); version 3 a checksum on every frame after HELLO_ACCEPT (§2.1). */
+export const PROTOCOL_VERSION = 3 as const;
 export const MIN_PROTOCOL_VERSION = 1 as const;
 /** The first version in which ECHO may be sent. */
 export const ECHO_MIN_VERSION = 2 as const;

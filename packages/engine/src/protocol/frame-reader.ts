@@ -1,6 +1,7 @@
-import { ErrorCode, ProtocolError } from '../errors.ts';
-import type { MessageType } from './constants.ts';
+import { ErrorCode, FerryError, ProtocolError } from '../errors.ts';
+import { type MessageType, messageName } from './constants.ts';
 import { type Frame, notFerry, readFrameHeader } from './frame.ts';
+import { checkFrame, FRAME_TRAILER_BYTES } from './frame-check.ts';
 import { FRAME_HEADER_BYTES } from './limits.ts';
 
 /**
@@ -19,8 +20,9 @@ export class FrameReader {
   private readonly header = new Uint8Array(FRAME_HEADER_BYTES);
   private readonly headerView = new DataView(this.header.buffer);
   private headerFill = 0;
-  private pending: { type: MessageType; body: Uint8Array; fill: number } | undefined;
-  private failed: ProtocolError | undefined;
+  /** A frame whose header is read and whose body (and trailer, when checked) is arriving. */
+  private pending: { type: MessageType; body: Uint8Array; fill: number; header: Uint8Array | undefined } | undefined;
+  private failed: FerryError | undefined;
   /** Whether a header has passed its checks: until then a bad one may mean a peer that is not Ferry at all. */
   private started = false;
   /**
@@ -44,6 +46,14 @@ export class FrameReader {
   get buffered(): number {
     return this.headerFill + (this.pending?.fill ?? 0);
   }
+
+  /**
+   * Frame checksums (protocol version 3, §2.1): `off` refuses a CHECKED frame (versions 1 and
+   * 2, and before HELLO_ACCEPT on the destination), `required` refuses an unchecked one (after
+   * HELLO_ACCEPT in version 3), `auto` takes either (a source between HELLO and HELLO_ACCEPT,
+   * when it cannot know yet). A CHECKED frame's trailer is verified before the frame is returned.
+   */
+  checks: 'off' | 'auto' | 'required' = 'auto';
 
   /** True while a frame has begun and not ended: part of its header, or its header and part of its body. */
   get inFrame(): boolean {
@@ -79,21 +89,26 @@ export class FrameReader {
           p.fill += take;
           at += take;
           if (p.fill === p.body.byteLength) {
-            frames.push({ type: p.type, body: p.body });
             this.pending = undefined;
+            frames.push(this.verified(p.type, p.body, p.header));
           }
           continue;
         }
         if (this.headerFill === 0 && chunk.byteLength - at >= FRAME_HEADER_BYTES) {
           // Fast path: the header is whole in this chunk.
           const view = new DataView(chunk.buffer, chunk.byteOffset + at, FRAME_HEADER_BYTES);
-          const { type, bodyBytes } = this.started ? readFrameHeader(view, 0, this.maxBodyBytes) : this.firstHeader(view, chunk, at);
+          const { type, bodyBytes, checked } = this.started
+            ? readFrameHeader(view, 0, this.maxBodyBytes)
+            : this.firstHeader(view, chunk, at);
+          const header = checked ? chunk.subarray(at, at + FRAME_HEADER_BYTES) : undefined;
+          const total = bodyBytes + this.trailerBytes(type, checked);
           at += FRAME_HEADER_BYTES;
-          if (chunk.byteLength - at >= bodyBytes) {
-            frames.push({ type, body: chunk.subarray(at, at + bodyBytes) });
-            at += bodyBytes;
+          if (chunk.byteLength - at >= total) {
+            frames.push(this.verified(type, chunk.subarray(at, at + total), header));
+            at += total;
           } else {
-            this.pending = { type, body: this.bodyBuffer(bodyBytes), fill: 0 };
+            // The header is copied: it must outlive this chunk to be checked with the body.
+            this.pending = { type, body: this.bodyBuffer(total), fill: 0, header: header?.slice() };
           }
           continue;
         }
@@ -103,23 +118,44 @@ export class FrameReader {
         at += take;
         if (this.headerFill === FRAME_HEADER_BYTES) {
           this.headerFill = 0;
-          const { type, bodyBytes } = this.started
+          const { type, bodyBytes, checked } = this.started
             ? readFrameHeader(this.headerView, 0, this.maxBodyBytes)
             : this.firstHeader(this.headerView, this.header, 0);
-          if (bodyBytes === 0) frames.push({ type, body: new Uint8Array(0) });
-          else this.pending = { type, body: this.bodyBuffer(bodyBytes), fill: 0 };
+          const total = bodyBytes + this.trailerBytes(type, checked);
+          const header = checked ? this.header.slice() : undefined;
+          if (total === 0) frames.push({ type, body: new Uint8Array(0) });
+          else this.pending = { type, body: this.bodyBuffer(total), fill: 0, header };
         }
       }
     } catch (err) {
       // A stream that broke framing once cannot be trusted again.
-      this.failed = err instanceof ProtocolError ? err : new ProtocolError(ErrorCode.FRAME_MALFORMED, String(err), { cause: err });
+      this.failed = err instanceof FerryError ? err : new ProtocolError(ErrorCode.FRAME_MALFORMED, String(err), { cause: err });
       throw this.failed;
     }
     return frames;
   }
 
+  /** Trailer bytes after a frame's body, once its CHECKED flag is held against `checks`. */
+  private trailerBytes(type: MessageType, checked: boolean): number {
+    if (checked && this.checks === 'off') {
+      throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `frame ${messageName(type)} is CHECKED in a session without frame checksums`);
+    }
+    if (!checked && this.checks === 'required') {
+      throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `frame ${messageName(type)} has no checksum in a version 3 session`);
+    }
+    return checked ? FRAME_TRAILER_BYTES : 0;
+  }
+
+  /** The frame of `whole` (its body, and its trailer when `header` is given, checked). */
+  private verified(type: MessageType, whole: Uint8Array, header: Uint8Array | undefined): Frame {
+    if (!header) return { type, body: whole };
+    const body = whole.subarray(0, whole.byteLength - FRAME_TRAILER_BYTES);
+    checkFrame(header, type, body, whole.subarray(body.byteLength));
+    return { type, body };
+  }
+
   /** The connection's first header: one that fails as no Ferry frame would is reported as a peer that is not Ferry. */
-  private firstHeader(view: DataView, bytes: Uint8Array, at: number): { type: MessageType; bodyBytes: number } {
+  private firstHeader(view: DataView, bytes: Uint8Array, at: number): { type: MessageType; bodyBytes: number; checked: boolean } {
     try {
       const header = readFrameHeader(view, 0, this.maxBodyBytes);
       this.started = true;

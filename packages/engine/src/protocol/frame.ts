@@ -1,6 +1,7 @@
 import { ErrorCode, ProtocolError } from '../errors.ts';
 import { isMessageType, type MessageType, messageName } from './constants.ts';
 import { Cursor } from './cursor.ts';
+import { FRAME_FLAG_CHECKED } from './frame-check.ts';
 import { FRAME_HEADER_BYTES } from './limits.ts';
 import type { MessageCodec } from './messages.ts';
 
@@ -23,7 +24,11 @@ export function writeFrameHeader(view: DataView, offset: number, type: MessageTy
 }
 
 /** Reads and checks a header; `maxBodyBytes` is enforced before any body byte is buffered. */
-export function readFrameHeader(view: DataView, offset: number, maxBodyBytes: number): { type: MessageType; bodyBytes: number } {
+export function readFrameHeader(
+  view: DataView,
+  offset: number,
+  maxBodyBytes: number,
+): { type: MessageType; bodyBytes: number; checked: boolean } {
   const bodyBytes = view.getUint32(offset, true);
   const type = view.getUint8(offset + 4);
   const flags = view.getUint8(offset + 5);
@@ -31,8 +36,8 @@ export function readFrameHeader(view: DataView, offset: number, maxBodyBytes: nu
   if (type === 0 || !isMessageType(type)) {
     throw new ProtocolError(ErrorCode.UNKNOWN_MESSAGE, `unknown message type ${messageName(type)}`);
   }
-  if (flags !== 0 || reserved !== 0) {
-    throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `frame ${messageName(type)} has non-zero flags or reserved bits`);
+  if ((flags & ~FRAME_FLAG_CHECKED) !== 0 || reserved !== 0) {
+    throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `frame ${messageName(type)} has unknown flags or non-zero reserved bits`);
   }
   if (bodyBytes > maxBodyBytes) {
     throw new ProtocolError(
@@ -40,7 +45,7 @@ export function readFrameHeader(view: DataView, offset: number, maxBodyBytes: nu
       `frame ${messageName(type)} declares ${bodyBytes} body bytes, limit ${maxBodyBytes}`,
     );
   }
-  return { type, bodyBytes };
+  return { type, bodyBytes, checked: flags === FRAME_FLAG_CHECKED };
 }
 
 /** Bytes of a non-Ferry peer's opening that an error shows. */

@@ -3,6 +3,7 @@ import { ErrorCode, type FerryError, HandshakeError, MigrationError, PeerError, 
 import type { MemoryLayout } from '../memory/layout.ts';
 import { Feature, Intent, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
 import type { Frame } from '../protocol/frame.ts';
+import { frameChecksFor } from '../protocol/frame-check.ts';
 import { FRAME_HEADER_BYTES, MAX_FRAME_BODY_BYTES, MAX_HELLO_BODY_BYTES } from '../protocol/limits.ts';
 import type * as msg from '../protocol/messages.ts';
 import { decode, encode, Msg } from '../protocol/registry.ts';
@@ -135,11 +136,14 @@ export class SourceConnector {
   attach(transport: TcpTransport, after: 'session' | 'recovering' | 'channel' = 'session'): Link {
     transport.setIdleTimeout(after === 'channel' ? 0 : (this.o.idleTimeoutMs ?? 30_000));
     if (this.o.frameDeadlineMs !== undefined) transport.setFrameDeadline(this.o.frameDeadlineMs);
-    // ABORT only while the guest is ours: after COMMIT the destination may run it, and a
-    // connection that fails on its own is recovered, not aborted.
-    transport.setLastWords((err) =>
-      GUEST_OURS.has(this.routing.phase()) ? encode(Msg.ABORT, { code: err.code, message: err.message }) : undefined,
-    );
+    // ABORT only while the guest is ours and the connection will not be recovered: after COMMIT
+    // the destination may run the guest, and a connection that fails on its own (a bad frame, a
+    // timeout) is recovered, not aborted, wherever recovery applies.
+    transport.setLastWords((err) => {
+      const phase = this.routing.phase();
+      const recoverable = phase === 'precopy' && (this.o.precopyRecoveryMs ?? 0) > 0;
+      return GUEST_OURS.has(phase) && !recoverable ? encode(Msg.ABORT, { code: err.code, message: err.message }) : undefined;
+    });
     let state: SourceState | 'session' = 'greeting';
     const inbox = new Inbox(transport, (frame) => {
       try {
@@ -219,7 +223,9 @@ export class SourceConnector {
     }
     const reply = await inbox.next(o.handshakeTimeoutMs ?? 10_000, 'handshake');
     this.shortestHandshakeRttMs = Math.min(this.shortestHandshakeRttMs, this.clock.nowMs() - lastSentAt);
-    return acceptedVersion(decode(Msg.HELLO_ACCEPT, reply));
+    const version = acceptedVersion(decode(Msg.HELLO_ACCEPT, reply));
+    transport.setFrameChecks(frameChecksFor(version));
+    return version;
   }
 
   /**

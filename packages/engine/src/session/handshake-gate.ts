@@ -1,5 +1,6 @@
 import { ErrorCode, HandshakeError, ProtocolError, toFerryError } from '../errors.ts';
 import { Feature, MessageType, messageName, PROTOCOL_VERSION } from '../protocol/constants.ts';
+import { frameChecksFor } from '../protocol/frame-check.ts';
 import type { Frame } from '../protocol/frame.ts';
 import { MAX_FRAME_BODY_BYTES } from '../protocol/limits.ts';
 import type * as msg from '../protocol/messages.ts';
@@ -18,6 +19,8 @@ import { handlerFor } from './message-table.ts';
  */
 export async function greet(transport: TcpTransport, o: ListenOptions): Promise<msg.Hello> {
   const timeoutMs = o.handshakeTimeoutMs ?? 10_000;
+  // HELLO and the PSK messages come before any version is chosen: never CHECKED.
+  transport.setFrameChecks('off');
   // Frames queue here until the handshake is answered: a source may send HELLO and its
   // authentication nonce in one write.
   const inbox = new Inbox(transport, (frame) => {
@@ -56,9 +59,21 @@ export async function greet(transport: TcpTransport, o: ListenOptions): Promise<
   return hello;
 }
 
-/** HELLO_ACCEPT with the highest version both sides speak (§5: a v1 source gets v1, and no ECHO). */
-export function acceptFrame(hello: { readonly versionMax: number }): Buffer {
-  return encode(Msg.HELLO_ACCEPT, { version: Math.min(PROTOCOL_VERSION, hello.versionMax), maxFrameBodyBytes: MAX_FRAME_BODY_BYTES });
+/** The version of a session: the highest both sides speak (§5: a v1 source gets v1, and no ECHO). */
+export function sessionVersion(hello: { readonly versionMax: number }): number {
+  return Math.min(PROTOCOL_VERSION, hello.versionMax);
+}
+
+/**
+ * Answers HELLO_ACCEPT with the session's version, and from the next frame on seals and
+ * demands frame checksums where that version has them: the source sends nothing before it has
+ * read the accept, so no frame of the old kind can follow.
+ */
+export function accept(transport: TcpTransport, hello: { readonly versionMax: number }): Promise<void> {
+  const version = sessionVersion(hello);
+  const sent = transport.send(encode(Msg.HELLO_ACCEPT, { version, maxFrameBodyBytes: MAX_FRAME_BODY_BYTES }));
+  transport.setFrameChecks(frameChecksFor(version));
+  return sent;
 }
 
 /** Sends a typed refusal (HELLO_REJECT) and closes. */

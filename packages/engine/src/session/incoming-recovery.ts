@@ -4,7 +4,7 @@ import { MAX_FRAME_BODY_BYTES } from '../protocol/limits.ts';
 import { encode, Msg } from '../protocol/registry.ts';
 import type { TcpTransport } from '../transport/tcp.ts';
 import type { DestinationContext } from './destination-context.ts';
-import { acceptFrame } from './handshake-gate.ts';
+import { accept } from './handshake-gate.ts';
 import { MissingPageMap } from './missing-map.ts';
 
 /**
@@ -71,7 +71,7 @@ export class IncomingRecovery {
     transport.setMaxBodyBytes(MAX_FRAME_BODY_BYTES);
     transport.setIdleTimeout(ctx.o.idleTimeoutMs ?? 30_000);
     attach(transport);
-    transport.write(acceptFrame(ctx.hello));
+    void accept(transport, ctx.hello).catch(() => {});
     const receiver = ctx.postcopy;
     // Post-copy: the pages not here. Pre-copy: the pages never received (the source adds those
     // of rounds we had not acknowledged, which may have been lost with the connection).

@@ -1,8 +1,10 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { ErrorCode, type FerryError, MigrationError, ProtocolError } from '../errors.ts';
+import { ErrorCode, FerryError, MigrationError, ProtocolError } from '../errors.ts';
 import type { Frame } from '../protocol/frame.ts';
 import { FrameReader } from '../protocol/frame-reader.ts';
+import { sealFrame } from '../protocol/frame-check.ts';
+import { FRAME_HEADER_BYTES } from '../protocol/limits.ts';
 import { deferred } from '../util/deferred.ts';
 import { hostPort } from './address.ts';
 import { FrameDeadline } from './frame-deadline.ts';
@@ -34,6 +36,8 @@ export class TcpTransport implements FrameTransport {
   private frameHandler: ((frame: Frame) => void) | undefined;
   private readonly closeHandlers: ((error: FerryError) => void)[] = [];
   private closeError: FerryError | undefined;
+  /** Whether frames written get a checksum trailer (version 3 sessions, after HELLO_ACCEPT). */
+  private sealing = false;
   private drainWaiters: { resolve(): void; reject(e: unknown): void }[] = [];
   /** Frames that arrived before a handler was set. */
   private readonly early: Frame[] = [];
@@ -155,8 +159,30 @@ export class TcpTransport implements FrameTransport {
 
   write(bytes: Uint8Array, onWritten?: () => void): boolean {
     if (this.closeError) throw this.closeError;
-    this.socket.write(bytes, onWritten);
+    if (!this.sealing) {
+      this.socket.write(bytes, onWritten);
+      return this.socket.writableLength < HIGH_WATER_MARK_BYTES;
+    }
+    // Version 3: each frame goes out CHECKED with its trailer (the frames of one write in turn).
+    for (let at = 0; at < bytes.byteLength; ) {
+      const end = at + FRAME_HEADER_BYTES + new DataView(bytes.buffer, bytes.byteOffset + at, 4).getUint32(0, true);
+      const frame = bytes.subarray(at, end);
+      const trailer = sealFrame(frame);
+      this.socket.write(frame);
+      at = end;
+      this.socket.write(trailer, at >= bytes.byteLength ? onWritten : undefined);
+    }
     return this.socket.writableLength < HIGH_WATER_MARK_BYTES;
+  }
+
+  /**
+   * Frame checksums (protocol version 3, docs/protocol.md §2.1), set once the version is known:
+   * `required` seals every frame written from now on and refuses unchecked ones; `off` refuses
+   * checked ones; `auto` (a source's initial state) takes either and seals nothing.
+   */
+  setFrameChecks(mode: 'off' | 'auto' | 'required'): void {
+    this.reader.checks = mode;
+    this.sealing = mode === 'required';
   }
 
   drain(): Promise<void> {
@@ -226,7 +252,7 @@ export class TcpTransport implements FrameTransport {
     try {
       frames = this.reader.push(chunk);
     } catch (err) {
-      this.fail(err instanceof ProtocolError ? err : new ProtocolError(ErrorCode.FRAME_MALFORMED, String(err), { cause: err }));
+      this.fail(err instanceof FerryError ? err : new ProtocolError(ErrorCode.FRAME_MALFORMED, String(err), { cause: err }));
       return;
     }
     this.deadline.track(frames.length > 0);
@@ -249,7 +275,8 @@ export class TcpTransport implements FrameTransport {
     this.deadline.stop();
     const words = this.socket.writable && error.code !== ErrorCode.CONNECTION_LOST ? this.lastWords?.(error) : undefined;
     if (words) {
-      this.socket.end(words);
+      // Last words are a frame like any other: CHECKED with its trailer in a version 3 session.
+      this.socket.end(this.sealing ? Buffer.concat([words, sealFrame(words)]) : words);
       setTimeout(() => this.socket.destroy(), 1000).unref();
     } else {
       this.socket.destroy();

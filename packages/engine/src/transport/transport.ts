@@ -25,6 +25,8 @@ export interface FrameTransport {
   setLastWords(lastWords: (error: FerryError) => Uint8Array | undefined): void;
   /** Fails the transport with FERRY_TIMEOUT when no byte moves either way for `ms` (0: never). */
   setIdleTimeout(ms: number): void;
+  /** Frame checksums (version 3, docs/protocol.md §2.1): `required` seals and demands them, `off` refuses them, `auto` takes either. */
+  setFrameChecks(mode: 'off' | 'auto' | 'required'): void;
   /** The frame size limit applied to incoming frames; raised after the handshake. */
   setMaxBodyBytes(bytes: number): void;
   /** Flushes and closes; the peer sees end of stream. */

@@ -19,7 +19,7 @@ export interface FrameProxy {
 
 /**
  * A TCP proxy on 127.0.0.1 in front of `targetPort` that reads the Ferry frames crossing it
- * (8-byte header: u32 body length, u8 type) and lets `hook` pass, alter, delay or cut each one,
+ * (8-byte header: u32 body length, u8 type, u8 flags; a 4-byte trailer when CHECKED) and lets `hook` pass, alter, delay or cut each one,
  * keeping the order of each direction. For fault tests: a flipped bit in one frame, a frame
  * held back, a connection cut just as a given message crosses. Closes when the test finishes.
  */
@@ -41,10 +41,11 @@ export async function frameProxy(targetPort: number, hook: FrameHook): Promise<F
       from.on('data', (chunk: Buffer) => {
         pending = Buffer.concat([pending, chunk]);
         while (pending.byteLength >= 8) {
-          const length = pending.readUInt32LE(0);
-          if (pending.byteLength < 8 + length) break;
-          const bytes = pending.subarray(0, 8 + length);
-          pending = pending.subarray(8 + length);
+          // A CHECKED frame (protocol version 3) carries a 4-byte trailer after its body.
+          const length = 8 + pending.readUInt32LE(0) + ((pending[5]! & 1) === 1 ? 4 : 0);
+          if (pending.byteLength < length) break;
+          const bytes = pending.subarray(0, length);
+          pending = pending.subarray(length);
           const action = hook({ direction, type: bytes[4]!, bytes: Buffer.from(bytes), connection });
           chain = chain.then(async () => {
             if (action === 'cut') return cutAll();

@@ -174,8 +174,8 @@ describe('the destination refuses before any page moves', () => {
   it('a protocol version it does not speak, answered with HELLO_REJECT', async () => {
     const destination = await listenSink();
     const hello = encodeFrame(MessageType.HELLO, msg.hello, {
-      versionMin: 3,
-      versionMax: 4,
+      versionMin: 4,
+      versionMax: 5,
       intent: Intent.MIGRATE,
       sessionId: new Uint8Array(16),
       pageSize: 4096,
@@ -245,7 +245,7 @@ describe('probe', () => {
       },
     });
     const layout = { pageSize: 4096, regions: [{ name: 'ram0', sizeBytes: 32 * MiB }] };
-    await expect(probe({ host: '127.0.0.1', port: destination.port, layout })).resolves.toMatchObject({ accepted: true, version: 2 });
+    await expect(probe({ host: '127.0.0.1', port: destination.port, layout })).resolves.toMatchObject({ accepted: true, version: 3 });
     await expect(probe({ host: '127.0.0.1', port: destination.port, layout, guestId: 'banned' })).resolves.toEqual({
       accepted: false,
       code: 'FERRY_REJECTED',

@@ -50,7 +50,7 @@ describe("a connection's first frame", () => {
   it('keeps other faults of a Ferry-looking first header as they were', () => {
     const tooLarge = Uint8Array.of(0xff, 0xff, 0xff, 0x7f, MessageType.HELLO, 0, 0, 0);
     expect(failure(new FrameReader(MAX_HELLO_BODY_BYTES), [tooLarge]).code).toBe('FERRY_FRAME_TOO_LARGE');
-    const flagged = Uint8Array.of(0, 0, 0, 0, MessageType.COMMIT, 1, 0, 0);
+    const flagged = Uint8Array.of(0, 0, 0, 0, MessageType.COMMIT, 2, 0, 0);
     expect(failure(new FrameReader(MAX_HELLO_BODY_BYTES), [flagged]).code).toBe('FERRY_FRAME_MALFORMED');
   });
 

@@ -71,8 +71,14 @@ describe('FrameReader', () => {
     };
     expect(() => new FrameReader(100).push(make(0, 0))).toThrow(expect.objectContaining({ code: 'FERRY_UNKNOWN_MESSAGE' }));
     expect(() => new FrameReader(100).push(make(0x42, 0))).toThrow(expect.objectContaining({ code: 'FERRY_UNKNOWN_MESSAGE' }));
-    expect(() => new FrameReader(100).push(make(MessageType.COMMIT, 1))).toThrow(
+    expect(() => new FrameReader(100).push(make(MessageType.COMMIT, 2))).toThrow(
       expect.objectContaining({ code: 'FERRY_FRAME_MALFORMED' }),
+    );
+    // CHECKED (0x01) is a frame checksum's flag (version 3): refused where checksums are off.
+    const off = new FrameReader(100);
+    off.checks = 'off';
+    expect(() => off.push(make(MessageType.COMMIT, 1))).toThrow(
+      expect.objectContaining({ code: 'FERRY_FRAME_MALFORMED', message: 'frame COMMIT is CHECKED in a session without frame checksums' }),
     );
   });
 
