@@ -3,6 +3,7 @@ import type { Kernels } from '../accel/kernels.ts';
 import type { DirtyBitmap } from '../dirty/bitmap.ts';
 import { LinkMonitor, type LinkView } from '../estimate/link-monitor.ts';
 import type { MemoryLayout } from '../memory/layout.ts';
+import { PageKeys } from '../memory/page-keys.ts';
 import type { MemoryRegion } from '../memory/guest-memory.ts';
 import { MessageType, PageEncoding } from '../protocol/constants.ts';
 import { writeFrameHeader } from '../protocol/frame.ts';
@@ -108,7 +109,7 @@ export class BatchEncoder {
   private readonly pool: Buffer[] = [];
   private readonly frameCapacity: number;
   /** First global page key of each region: keys index the cache, the dedup index and `sentHashes`. */
-  private readonly firstPage: number[];
+  private readonly keys: PageKeys;
   /** The hash of every page as the destination holds it (a zero page until sent). */
   readonly sentHashes: BigUint64Array;
   private readonly sentWords: Uint32Array;
@@ -137,18 +138,13 @@ export class BatchEncoder {
     this.hashWords = new Uint32Array(this.hashes.buffer);
     this.zeroBits = new Uint32Array(Math.ceil(this.batchPages / 32));
     this.frameCapacity = FRAME_HEADER_BYTES + pagesBodyBytes(this.batchPages, this.batchPages * ps);
-    this.firstPage = [];
-    let total = 0;
-    for (const r of layout.regions) {
-      this.firstPage.push(total);
-      total += r.sizeBytes / ps;
-    }
-    this.sentHashes = new BigUint64Array(total).fill(kernels.xxh64(new Uint8Array(ps)));
+    this.keys = new PageKeys(layout);
+    this.sentHashes = new BigUint64Array(this.keys.total).fill(kernels.xxh64(new Uint8Array(ps)));
     this.sentWords = new Uint32Array(this.sentHashes.buffer);
     const xbzrle = this.mode === 'xbzrle' || this.mode === 'adaptive';
     this.cache = xbzrle ? new PageCache(options.xbzrleCacheBytes ?? DEFAULT_XBZRLE_CACHE_BYTES, ps) : undefined;
     this.deltaOut = new Uint8Array(xbzrle ? Math.floor(ps * (options.xbzrleMaxFraction ?? 0.5)) : 0);
-    this.dedup = this.mode === 'adaptive' ? new DedupIndex(Math.min(2 * total, DEDUP_MAX_SLOTS)) : undefined;
+    this.dedup = this.mode === 'adaptive' ? new DedupIndex(Math.min(2 * this.keys.total, DEDUP_MAX_SLOTS)) : undefined;
     if (this.mode === 'adaptive') this.lz4BytesPerSec = calibrateLz4(ps, this.clock);
   }
 
@@ -223,7 +219,7 @@ export class BatchEncoder {
     const kept = skipZero ? count - zeroCount : count;
     const entriesAt = FRAME_HEADER_BYTES + PAGES_HEADER_BYTES;
     const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-    const firstKey = this.firstPage[regionIndex]!;
+    const firstKey = this.keys.first(regionIndex);
     let entry = 0;
     let out = entriesAt + kept * PAGE_ENTRY_BYTES;
     for (let i = 0; i < count; i++) {
@@ -367,9 +363,7 @@ export class BatchEncoder {
   }
 
   private regionAndPage(key: number): [number, number] {
-    let r = this.firstPage.length - 1;
-    while (this.firstPage[r]! > key) r--;
-    return [r, key - this.firstPage[r]!];
+    return this.keys.locate(key);
   }
 
   private regionBuffer(region: MemoryRegion): Buffer {

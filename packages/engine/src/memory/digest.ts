@@ -1,5 +1,6 @@
 import type { Kernels } from '../accel/kernels.ts';
 import type { GuestMemory } from './guest-memory.ts';
+import { PageKeys } from './page-keys.ts';
 
 /** Pages hashed per kernel call: keeps each call short and lets two run at once off-thread. */
 const DIGEST_CHUNK_PAGES = 8192;
@@ -30,9 +31,9 @@ export function hashMemory(memory: GuestMemory, kernels: Kernels): BigUint64Arra
 export function hashMemorySparse(memory: GuestMemory, kernels: Kernels, zeroPageHash: bigint): BigUint64Array {
   const table = new BigUint64Array(memory.totalPages);
   const ps = memory.pageSize;
-  let key = 0;
-  for (const region of memory.regions) {
-    const out = table.subarray(key, key + region.pageCount);
+  const keys = new PageKeys(memory.layout);
+  for (const [r, region] of memory.regions.entries()) {
+    const out = table.subarray(keys.first(r), keys.first(r) + region.pageCount);
     const resident = new Uint32Array(Math.ceil(region.pageCount / 32));
     let known = false;
     try {
@@ -58,7 +59,6 @@ export function hashMemorySparse(memory: GuestMemory, kernels: Kernels, zeroPage
         p = end;
       }
     }
-    key += region.pageCount;
   }
   return table;
 }
