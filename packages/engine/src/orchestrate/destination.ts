@@ -206,7 +206,15 @@ export class MigrationDestination {
     } else {
       this.outcome.resolve(result);
     }
-    this.server.close();
+    const session = this.session;
+    if (result instanceof Error || !result.postcopy || !session) {
+      this.server.close();
+      return;
+    }
+    // A completed post-copy keeps answering its own source a little while (a lost
+    // POSTCOPY_DONE is asked for again); the listener no longer holds the process up.
+    this.server.unref();
+    void session.lingered.promise.then(() => this.server.close());
   }
 
   private emit(event: DestinationEvent): void {

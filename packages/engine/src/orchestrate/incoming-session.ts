@@ -12,6 +12,7 @@ import { IncomingSwitchover } from '../session/incoming-switchover.ts';
 import { refuse } from '../session/handshake-gate.ts';
 import { handlerFor } from '../session/message-table.ts';
 import type { TcpTransport } from '../transport/tcp.ts';
+import { type Deferred, deferred } from '../util/deferred.ts';
 
 /**
  * One accepted migration, from HELLO_ACCEPT to RESUMED (or post-copy's last page): composes
@@ -33,6 +34,9 @@ export class IncomingSession {
     this.recovery = new IncomingRecovery(ctx);
     ctx.fail = (error, tellSource) => this.fail(error, tellSource);
   }
+
+  /** Settles once the session needs its listener no more (at once, but after post-copy: see `lingerAfterDone`). */
+  readonly lingered: Deferred<void> = deferred<void>();
 
   start(): void {
     this.ctx.phase.to('receiving');
@@ -82,7 +86,12 @@ export class IncomingSession {
         : encode(Msg.FAILED, { code: err.code, message: err.message });
     });
     transport.onClose((err) => {
-      if (transport !== ctx.transport || ctx.phase.is('resumed', 'failed')) return;
+      if (transport !== ctx.transport || ctx.phase.is('failed')) return;
+      if (ctx.phase.is('resumed')) {
+        // Post-copy's POSTCOPY_DONE may not have reached the source: wait a little for it to ask again.
+        if (ctx.postcopy) this.recovery.lingerAfterDone(() => this.lingered.resolve());
+        return;
+      }
       if (ctx.phase.is('resuming') && !ctx.postcopy) return;
       if (!this.recovery.onBreak(err)) this.fail(err, false);
     });
@@ -133,6 +142,11 @@ export class IncomingSession {
       case 'complete':
         if (ctx.phase.is('postcopy')) {
           this.postcopy.complete(frame);
+          return;
+        }
+        if (ctx.phase.is('resumed')) {
+          if (!ctx.postcopy) throw handlerError(frame, 'resumed');
+          this.postcopy.completeAgain(frame);
           return;
         }
         {

@@ -74,6 +74,22 @@ export class IncomingPostcopy {
     void this.finish(complete);
   }
 
+  /**
+   * COMPLETE again, after POSTCOPY_DONE, on a reconnection: the source never got the answer.
+   * The memory was verified already; the same digest gets the same answer.
+   */
+  completeAgain(frame: Frame): void {
+    const { ctx } = this;
+    const complete = decode(Msg.COMPLETE, frame);
+    if (complete.digest !== ctx.digest) {
+      throw new MigrationError(
+        ErrorCode.DIGEST_MISMATCH,
+        `COMPLETE again with digest ${toHex(complete.digest)}, this guest's is ${toHex(ctx.digest)}`,
+      );
+    }
+    ctx.transport.write(encode(Msg.POSTCOPY_DONE, { digest: ctx.digest }));
+  }
+
   private async finish(complete: msg.Complete): Promise<void> {
     const { ctx } = this;
     const receiver = this.receiver!;

@@ -44,7 +44,8 @@ export const DESTINATION_TABLE: MessageTable<DestinationState, DestinationHandle
     on: { PAGES: 'pages', COMPLETE: 'complete', ABORT: 'abort' },
     timeout: 'idleTimeoutMs (30 s); a break: recoveryTimeoutMs (30 s)',
   },
-  resumed: { on: {}, timeout: 'none' },
+  // After post-copy's POSTCOPY_DONE: a source whose copy of it was lost reconnects and asks again.
+  resumed: { on: { COMPLETE: 'complete' }, timeout: 'POSTCOPY_DONE_GRACE_MS (3 s) after the connection closes, post-copy only' },
   failed: { on: {}, timeout: 'none' },
 };
 

@@ -7,6 +7,9 @@ import type { DestinationContext } from './destination-context.ts';
 import { accept } from './handshake-gate.ts';
 import { MissingPageMap } from './missing-map.ts';
 
+/** How long a destination that completed a post-copy keeps answering its source after the connection closed. */
+export const POSTCOPY_DONE_GRACE_MS = 3_000;
+
 /**
  * The destination's side of a broken connection: holds on for `recoveryTimeoutMs` (in
  * post-copy because the guest's state is split between the hosts, in pre-copy because the
@@ -81,6 +84,23 @@ export class IncomingRecovery {
     transport.write(encode(Msg.RECOVER_END, { missingPages: map.count }));
     receiver?.resendRequests();
     ctx.emit({ type: 'recovered', phase: receiver ? 'postcopy' : 'precopy', missingPages: map.count });
+  }
+
+  /**
+   * Post-copy is complete here and its connection closed: if POSTCOPY_DONE never reached the
+   * source, it reconnects at once and asks again (COMPLETE once more, answered from the digest
+   * already verified). Waits `POSTCOPY_DONE_GRACE_MS` for that, then `done`.
+   */
+  lingerAfterDone(done: () => void): void {
+    this.cancel();
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        done();
+      },
+      Math.min(this.ctx.o.recoveryTimeoutMs ?? 30_000, POSTCOPY_DONE_GRACE_MS),
+    );
+    this.timer.unref();
   }
 
   /** Stops waiting (recovered, or the migration ended). */

@@ -48,6 +48,18 @@ describe('faults while the guest is split between the hosts', () => {
     expect(incoming).toMatchObject({ postcopy: { recoveries: 1 } });
   });
 
+  it('asks again when POSTCOPY_DONE arrives corrupted, and completes: the destination holds the whole guest', async () => {
+    let flipped = false;
+    const { report, incoming } = await postcopyThrough(({ direction, type, bytes }) => {
+      if (flipped || direction !== 'to-source' || type !== MessageType.POSTCOPY_DONE) return 'pass';
+      flipped = true;
+      return { replace: flipBit(bytes, 10, 2) };
+    });
+    expect(flipped).toBe(true);
+    expect(report).toMatchObject({ outcome: 'completed', postcopy: { recoveries: 1 } });
+    expect(incoming).toMatchObject({ postcopy: { recoveries: 0 } });
+  });
+
   it('completes when POSTCOPY_DONE is held back for a second', async () => {
     const { report, incoming } = await postcopyThrough(({ direction, type }) =>
       direction === 'to-source' && type === MessageType.POSTCOPY_DONE ? { delayMs: 1000 } : 'pass',
