@@ -81,7 +81,7 @@ export class IncomingPostcopy {
   completeAgain(frame: Frame): void {
     const { ctx } = this;
     const complete = decode(Msg.COMPLETE, frame);
-    if (complete.digest !== ctx.digest) {
+    if (ctx.sourceDigestGiven(complete.digest) && complete.digest !== ctx.digest) {
       throw new MigrationError(
         ErrorCode.DIGEST_MISMATCH,
         `COMPLETE again with digest ${toHex(complete.digest)}, this guest's is ${toHex(ctx.digest)}`,
@@ -98,7 +98,7 @@ export class IncomingPostcopy {
       const left = receiver.missingPages;
       if (left > 0) throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `COMPLETE arrived with ${left} pages still missing`);
       ctx.digest = ctx.decoder.digest();
-      if (ctx.digest !== complete.digest) {
+      if (ctx.sourceDigestGiven(complete.digest) && ctx.digest !== complete.digest) {
         throw new MigrationError(
           ErrorCode.DIGEST_MISMATCH,
           `memory digest ${toHex(ctx.digest)} (pages as received) differs from the source's ${toHex(complete.digest)}`,

@@ -3,6 +3,7 @@ import type { Kernels } from '../accel/kernels.ts';
 import type { DirtyBitmap } from '../dirty/bitmap.ts';
 import type { DowntimePrediction } from '../estimate/downtime.ts';
 import { digestOfPageHashes, memoryDigest, memoryDigestAsync } from '../memory/digest.ts';
+import { DIGEST_WITHHELD_MIN_VERSION } from '../protocol/constants.ts';
 import { encode, Msg } from '../protocol/registry.ts';
 import { sendDeviceState } from '../session/device-state.ts';
 import { askWhetherCommitted, awaitResumed, commit } from '../session/handover.ts';
@@ -52,7 +53,9 @@ export async function stopAndCopy(
         ? await digestPromise
         : memoryDigest(memory, kernels);
   const digestDone = ctx.clock.nowMs();
-  await link.transport.send(encode(Msg.COMPLETE, { digest, totalPages: memory.totalPages, finalRound: round }));
+  // From version 3 the digest is withheld: the destination must show its own in READY.
+  const told = ctx.version >= DIGEST_WITHHELD_MIN_VERSION ? 0n : digest;
+  await link.transport.send(encode(Msg.COMPLETE, { digest: told, totalPages: memory.totalPages, finalRound: round }));
 
   await commit(ctx, link, digest);
   const resumed = await awaitResumed(ctx, link).catch((err: unknown) =>

@@ -9,6 +9,12 @@ export const MAGIC: Uint8Array = Uint8Array.of(0x46, 0x45, 0x52, 0x52, 0x59, 0x0
 /** Version 2 adds ECHO / ECHO_REPLY (§3.7); version 3 a checksum on every frame after HELLO_ACCEPT (§2.1). */
 export const PROTOCOL_VERSION = 3 as const;
 export const MIN_PROTOCOL_VERSION = 1 as const;
+/**
+ * From version 3 the source withholds its digest (COMPLETE carries 0): the destination must
+ * compute its own from the pages it verified and send it in READY (or POSTCOPY_DONE), so one
+ * that never received the memory cannot pass by echoing the source's (docs/protocol.md §4).
+ */
+export const DIGEST_WITHHELD_MIN_VERSION = 3 as const;
 /** The first version in which ECHO may be sent. */
 export const ECHO_MIN_VERSION = 2 as const;
 

@@ -1,6 +1,7 @@
 import type { BatchDecoder } from '../codec/batch-decoder.ts';
 import type { FerryError } from '../errors.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
+import { DIGEST_WITHHELD_MIN_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
 import { MAX_DEVICE_STATE_BYTES } from '../protocol/limits.ts';
 import type * as msg from '../protocol/messages.ts';
 import type { TcpTransport } from '../transport/tcp.ts';
@@ -40,6 +41,8 @@ export class DestinationContext {
   readonly clock: Clock;
   readonly phase: StateMachine<DestinationPhase>;
   readonly hello: msg.Hello;
+  /** The session's protocol version (the highest both sides speak). */
+  readonly version: number;
   readonly memory: GuestMemory;
   readonly decoder: BatchDecoder;
   readonly deviceState: DeviceStateAssembler;
@@ -73,6 +76,7 @@ export class DestinationContext {
     this.clock = c.options.clock ?? systemClock;
     this.transport = c.transport;
     this.hello = c.hello;
+    this.version = Math.min(PROTOCOL_VERSION, c.hello.versionMax);
     this.memory = c.memory;
     this.decoder = c.decoder;
     this.finish = c.done;
@@ -85,6 +89,14 @@ export class DestinationContext {
   /** Settles the destination's `result`. */
   done(result: IncomingMigration | FerryError): void {
     this.finish(result);
+  }
+
+  /**
+   * Whether COMPLETE's digest is the source's to compare here: up to version 2 it always is; from
+   * version 3 the source withholds it (0) and compares ours from READY or POSTCOPY_DONE itself.
+   */
+  sourceDigestGiven(digest: bigint): boolean {
+    return this.version < DIGEST_WITHHELD_MIN_VERSION || digest !== 0n;
   }
 
   /** Bytes received on every connection of the migration. */

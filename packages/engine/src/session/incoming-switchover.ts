@@ -26,7 +26,7 @@ export class IncomingSwitchover {
       // Every page was checked against its checksum as it arrived and the table holds the
       // hash of what was written, so the table's digest is the digest of this memory.
       ctx.digest = ctx.decoder.digest();
-      if (ctx.digest !== complete.digest) {
+      if (ctx.sourceDigestGiven(complete.digest) && ctx.digest !== complete.digest) {
         throw new MigrationError(
           ErrorCode.DIGEST_MISMATCH,
           `memory digest ${toHex(ctx.digest)} differs from the source's ${toHex(complete.digest)}`,

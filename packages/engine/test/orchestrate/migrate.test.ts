@@ -92,8 +92,12 @@ describe('migrate', () => {
       })
       .catch((e: unknown) => e)) as FerryError;
     expect(syncs).toBeGreaterThan(1);
-    expect(err).toMatchObject({ code: 'FERRY_PEER_FAILED', remoteCode: 'FERRY_DIGEST_MISMATCH' });
-    await expect(pair.destination.result).rejects.toMatchObject({ code: 'FERRY_DIGEST_MISMATCH' });
+    // Version 3: the source withholds its digest and finds the destination's READY differs.
+    expect(err).toMatchObject({ code: 'FERRY_DIGEST_MISMATCH' });
+    await expect(pair.destination.result).rejects.toMatchObject({
+      code: 'FERRY_ABORTED',
+      message: expect.stringContaining('FERRY_DIGEST_MISMATCH'),
+    });
     expect(guest.paused).toBe(false);
     expect(plane.released).toBe(false);
     expect(plane.calls).toEqual(['pause', 'saveDeviceState', 'resume']);
