@@ -6,7 +6,6 @@ import { ErrorCode, ProtocolError, toFerryError } from '../errors.ts';
 import { digestOfPageHashes, memoryDigestAsync } from '../memory/digest.ts';
 import { PageKeys } from '../memory/page-keys.ts';
 import type * as msg from '../protocol/messages.ts';
-import { DIGEST_WITHHELD_MIN_VERSION } from '../protocol/constants.ts';
 import { decode, encode, Msg } from '../protocol/registry.ts';
 import type { Link } from '../session/connector.ts';
 import { sendDeviceState } from '../session/device-state.ts';
@@ -119,9 +118,9 @@ export async function servePostcopy(ctx: SourceContext, kernels: Kernels, entry:
       pushing.catch(() => {});
       await Promise.race([pushing, link.closed.promise]);
       const digest = await digestOnce();
-      // From version 3 the digest is withheld: the destination must show its own in POSTCOPY_DONE.
-      const told = ctx.version >= DIGEST_WITHHELD_MIN_VERSION ? 0n : digest;
-      await link.transport.send(encode(Msg.COMPLETE, { digest: told, totalPages: memory.totalPages, finalRound: round }));
+      // The digest is given here in every version: the guest was handed over at COMMIT already, and
+      // the destination, which runs it, must learn itself whether its memory is whole.
+      await link.transport.send(encode(Msg.COMPLETE, { digest, totalPages: memory.totalPages, finalRound: round }));
       const done = decode(Msg.POSTCOPY_DONE, await link.inbox.next(o.idleTimeoutMs ?? 30_000, 'waiting for POSTCOPY_DONE'));
       if (done.digest !== digest) {
         throw new ProtocolError(
