@@ -111,7 +111,7 @@ describe('post-copy', () => {
     const report: MigrationReport = await source.migrateTo(destination.port, {
       strategy: 'postcopy',
       // Slow enough that the guest must ask for pages instead of finding them pushed already.
-      maxBandwidth: 100e6,
+      maxBandwidth: 25e6,
     });
     const incoming = await destination.result;
     const guest = await stopGuest();
@@ -228,7 +228,7 @@ describe.skipIf(!uffd.available)('post-copy by real page faults (userfaultfd)', 
     cleanup = async () => mapped?.unmap();
     const report = await (await sourceHost({ memory: source, deviceState: new Uint8Array(8) })).migrateTo(destination.port, {
       strategy: 'postcopy',
-      maxBandwidth: 100e6,
+      maxBandwidth: 25e6,
     });
     const incoming = await destination.result;
     Atomics.store(stop, 0, 1);
