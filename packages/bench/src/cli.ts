@@ -1,6 +1,9 @@
 /**
  * `pnpm bench [scan|migrate|codec|dirty|predict|tls|postcopy|transport|all] [--size-mib N] [--repeats N] [--verify memory|sent] [--quick]`: runs benchmarks, prints tables, and
  * writes JSON (with the machine described) and charts to .bench-out/.
+ *
+ * `pnpm bench faults [--quick] [--seed N] [--trial K | --first K --trials N] [--soak N] [--fuzz N]`: the fault
+ * campaign (docs/reliability.md); not part of `all`.
  */
 import { parseArgs } from 'node:util';
 import { codecBench } from './codec.ts';
@@ -11,6 +14,7 @@ import { tlsBench } from './tls.ts';
 import { transportBench } from './transport.ts';
 import { migrateBench } from './migrate.ts';
 import { scanBench } from './scan.ts';
+import { faultsBench } from './faults/campaign.ts';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -20,6 +24,12 @@ const { positionals, values } = parseArgs({
     repeats: { type: 'string' },
     verify: { type: 'string', default: 'memory' },
     'no-take-before-send': { type: 'boolean', default: false },
+    seed: { type: 'string' },
+    trial: { type: 'string' },
+    first: { type: 'string' },
+    trials: { type: 'string' },
+    soak: { type: 'string' },
+    fuzz: { type: 'string' },
   },
 });
 const which = positionals[0] ?? 'all';
@@ -76,7 +86,22 @@ if (which === 'transport' || which === 'all') {
     repeats: Number(values.repeats ?? (quick ? 1 : 2)),
   });
 }
-if (!['scan', 'migrate', 'codec', 'dirty', 'predict', 'tls', 'postcopy', 'transport', 'all'].includes(which)) {
-  console.error(`unknown benchmark "${which}": use scan, migrate, codec, dirty, predict, tls, postcopy, transport or all`);
+if (which === 'faults') {
+  const one = values.trial !== undefined;
+  const seed = Number(values.seed ?? 1);
+  const result = await faultsBench({
+    seed,
+    first: Number(values.trial ?? values.first ?? 0),
+    trials: one ? 1 : Number(values.trials ?? (quick ? 30 : 310)),
+    soakMigrations: Number(values.soak ?? (one ? 0 : quick ? 10 : 100)),
+    soakSizeMiB: 16,
+    fuzzCases: Number(values.fuzz ?? (one ? 0 : quick ? 20_000 : 1_000_000)),
+    name: one ? `faults-seed${seed}-trial${values.trial}` : quick ? 'faults-quick' : 'faults',
+  });
+  const bad = result.counts.BAD + (result.soak && !result.soak.flat ? 1 : 0) + (result.fuzz?.failures ?? 0);
+  process.exitCode = bad > 0 ? 1 : 0;
+}
+if (!['scan', 'migrate', 'codec', 'dirty', 'predict', 'tls', 'postcopy', 'transport', 'faults', 'all'].includes(which)) {
+  console.error(`unknown benchmark "${which}": use scan, migrate, codec, dirty, predict, tls, postcopy, transport, faults or all`);
   process.exit(2);
 }

@@ -1,0 +1,61 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runTrial } from '../src/faults/campaign.ts';
+import { CrashTrap } from '../src/faults/crash-trap.ts';
+import { runSoak } from '../src/faults/soak.ts';
+import { findTrial, planTrial } from '../src/faults/trial-plan.ts';
+
+/**
+ * The short fault campaign that CI runs (the full one is `pnpm bench faults`, docs/reliability.md):
+ * one trial of every fault kind (strategies in turn), kills at COMMIT and in post-copy, hostile
+ * peers on both sides, and a short soak. Each trial is the campaign's own, found by its cell, so
+ * `pnpm bench faults --seed 1 --trial K` replays any that fails.
+ */
+const SEED = 1;
+const CELLS = [
+  'flip-header precopy',
+  'flip-page-data postcopy',
+  'flip-page-entries hybrid',
+  'flip-device-state precopy',
+  'flip-control postcopy',
+  'reset hybrid',
+  'cut-after precopy',
+  'stall-short postcopy',
+  'stall-long hybrid',
+  'truncate-frame precopy',
+  'truncate-stream postcopy',
+  'drop hybrid',
+  'duplicate precopy',
+  'kill source precopy COMMIT, before',
+  'kill destination precopy COMMIT, after',
+  'kill source postcopy COMMIT, after',
+  'kill destination hybrid post-copy pages',
+  'hostile garbage-bytes',
+  'hostile out-of-state-each-type',
+  'hostile stranger-races-source',
+  'hostile liar-failed-after-commit',
+  'hostile dest-each-type',
+];
+
+const trap = new CrashTrap();
+beforeAll(() => trap.start());
+afterAll(() => trap.stop());
+
+describe('the short fault campaign', () => {
+  for (const cell of CELLS) {
+    const k = findTrial(SEED, (c) => c === cell);
+    it(`trial ${k} (${cell}) ends completed, failed clean, or unknown with one runnable copy`, async () => {
+      const r = await runTrial(planTrial(SEED, k), trap);
+      expect(r.class, `${r.fault ?? r.cell}: ${r.reasons.join('; ')}`).not.toBe('BAD');
+    });
+  }
+
+  it('passes a guest back and forth 6 times between two processes, byte for byte, with fds and handles where they began', async () => {
+    const soak = await runSoak(6, 8);
+    expect(soak.failures).toEqual([]);
+    expect(soak.completed).toBe(6);
+    for (const s of soak.series) {
+      expect(s.fdsLast, `${s.host} after it ${s.role}`).toBeLessThanOrEqual(s.fdsFirst);
+      expect(s.handlesLast, `${s.host} after it ${s.role}`).toBeLessThanOrEqual(s.handlesFirst);
+    }
+  });
+});
