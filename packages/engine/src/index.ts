@@ -92,7 +92,7 @@ export type { DestinationPhase, SourcePhase } from './session/state-machine.ts';
 export type { DestinationControlPlane, IncomingGuest, SourceControlPlane } from './session/control-plane.ts';
 export { type IncomingMigration, type ListenOptions, MigrationDestination } from './orchestrate/destination.ts';
 export { type MigrateOptions, migrate } from './orchestrate/source.ts';
-export { probe, type ProbeOptions, type ProbeResult } from './orchestrate/probe.ts';
+export { probe, type ProbeOptions, type ProbeResult } from './session/probe.ts';
 export { type MigrationPlan, type PlanOptions, plan } from './orchestrate/plan.ts';
 export { type PlanInputs, type PlannedStrategy, predictStrategies, recommend, type StrategyPrediction } from './estimate/plan-model.ts';
 export { PostcopyPager } from './postcopy/pager.ts';

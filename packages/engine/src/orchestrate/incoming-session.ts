@@ -1,16 +1,15 @@
-/** One accepted migration on the destination: dispatches each message through DESTINATION_TABLE to its phase. */
+/** One accepted migration on the destination: composes its phases, which take their messages through DESTINATION_TABLE. */
 import { ErrorCode, type FerryError, HandshakeError, IntegrityError, MigrationError, ProtocolError, toFerryError } from '../errors.ts';
-import { Feature, messageName } from '../protocol/constants.ts';
+import { Feature } from '../protocol/constants.ts';
 import { IncomingPostcopy } from '../postcopy/incoming.ts';
 import { RoundReceiver } from '../precopy/receiving.ts';
-import type { Frame } from '../protocol/frame.ts';
-import { decode, encode, Msg } from '../protocol/registry.ts';
 import type { DestinationContext } from '../session/destination-context.ts';
-import { DESTINATION_TABLE } from '../session/destination-table.ts';
+import { DESTINATION_TABLE, type DestinationHandler, type DestinationState } from '../session/destination-table.ts';
+import { errorReport } from '../session/error-reports.ts';
 import { IncomingRecovery } from '../session/incoming-recovery.ts';
 import { IncomingSwitchover } from '../session/incoming-switchover.ts';
 import { refuse } from '../session/handshake-gate.ts';
-import { handlerFor } from '../session/message-table.ts';
+import { Dispatcher } from '../session/message-table.ts';
 import type { TcpTransport } from '../transport/tcp.ts';
 import { type Deferred, deferred } from '../util/deferred.ts';
 
@@ -25,6 +24,7 @@ export class IncomingSession {
   private readonly switchover: IncomingSwitchover;
   private readonly postcopy: IncomingPostcopy;
   private readonly recovery: IncomingRecovery;
+  private readonly dispatcher: Dispatcher<DestinationState, DestinationHandler>;
 
   constructor(ctx: DestinationContext) {
     this.ctx = ctx;
@@ -32,6 +32,10 @@ export class IncomingSession {
     this.switchover = new IncomingSwitchover(ctx);
     this.postcopy = new IncomingPostcopy(ctx, this.switchover);
     this.recovery = new IncomingRecovery(ctx);
+    this.dispatcher = new Dispatcher<DestinationState, DestinationHandler>(DESTINATION_TABLE);
+    this.receiving.register(this.dispatcher);
+    this.switchover.register(this.dispatcher, (verify) => this.receiving.whenSettled(verify));
+    this.postcopy.register(this.dispatcher);
     ctx.fail = (error, tellSource) => this.fail(error, tellSource);
   }
 
@@ -81,9 +85,7 @@ export class IncomingSession {
     // in a resumable pre-copy a connection that fails on its own (a bad frame) is recovered.
     transport.setLastWords((err) => {
       const recoverable = ctx.phase.is('receiving') && (ctx.hello.features & Feature.RESUMABLE) !== 0;
-      return ctx.phase.is('resuming', 'postcopy', 'resumed') || recoverable
-        ? undefined
-        : encode(Msg.FAILED, { code: err.code, message: err.message });
+      return ctx.phase.is('resuming', 'postcopy', 'resumed') || recoverable ? undefined : errorReport('FAILED', err);
     });
     transport.onClose((err) => {
       if (transport !== ctx.transport || ctx.phase.is('failed')) return;
@@ -98,7 +100,7 @@ export class IncomingSession {
     transport.onFrame((frame) => {
       if (transport !== ctx.transport || ctx.phase.is('failed')) return;
       try {
-        this.dispatch(frame);
+        this.dispatcher.dispatch(ctx.phase.state, frame);
       } catch (err) {
         const error = toFerryError(err, ErrorCode.FRAME_MALFORMED);
         // Where the connection is recovered (the guest split between the hosts in post-copy, or
@@ -110,64 +112,6 @@ export class IncomingSession {
         else this.fail(error, true);
       }
     });
-  }
-
-  /** DESTINATION_TABLE: the handler for this frame in this state, or the typed error. */
-  private dispatch(frame: Frame): void {
-    const { ctx } = this;
-    switch (handlerFor(DESTINATION_TABLE, ctx.phase.state, frame)) {
-      case 'pages':
-        if (ctx.phase.is('resuming') && !ctx.postcopy) throw handlerError(frame, 'resuming');
-        this.receiving.pages(frame);
-        return;
-      case 'roundEnd':
-        this.receiving.roundEnd(frame);
-        return;
-      case 'echo':
-        this.receiving.echo(frame);
-        return;
-      case 'switchover':
-        decode(Msg.SWITCHOVER, frame);
-        ctx.phase.to('switchover');
-        return;
-      case 'postcopyEnter':
-        this.postcopy.enter(frame);
-        return;
-      case 'postcopyMissing':
-        this.postcopy.missing(frame);
-        return;
-      case 'deviceState':
-        if (ctx.deviceState.add(decode(Msg.DEVICE_STATE, frame)) && ctx.phase.is('postcopy-switchover')) void this.postcopy.ready();
-        return;
-      case 'complete':
-        if (ctx.phase.is('postcopy')) {
-          this.postcopy.complete(frame);
-          return;
-        }
-        if (ctx.phase.is('resumed')) {
-          if (!ctx.postcopy) throw handlerError(frame, 'resumed');
-          this.postcopy.completeAgain(frame);
-          return;
-        }
-        {
-          const complete = decode(Msg.COMPLETE, frame);
-          ctx.phase.to('verifying');
-          // With several channels, verify only once every round's pages are here.
-          this.receiving.whenSettled(() => void this.switchover.verify(complete));
-        }
-        return;
-      case 'commit':
-        decode(Msg.COMMIT, frame);
-        void this.switchover.resume();
-        return;
-      case 'abort': {
-        const report = decode(Msg.ABORT, frame);
-        this.fail(new MigrationError(ErrorCode.ABORTED, `source aborted the migration: ${report.code}: ${report.message}`), false);
-        return;
-      }
-      default:
-        throw handlerError(frame, ctx.phase.state);
-    }
   }
 
   private fail(error: FerryError, tellSource: boolean): void {
@@ -192,7 +136,7 @@ export class IncomingSession {
     for (const c of ctx.channels) c.destroy(error);
     if (tellSource && !ctx.transport.closed) {
       try {
-        ctx.transport.write(encode(Msg.FAILED, { code: error.code, message: error.message }));
+        ctx.transport.write(errorReport('FAILED', error));
         void ctx.transport.end();
       } catch {
         // Already closed.
@@ -203,8 +147,4 @@ export class IncomingSession {
     Promise.resolve(ctx.o.controlPlane.discard?.(error)).catch(() => {});
     ctx.done(error);
   }
-}
-
-function handlerError(frame: Frame, state: string): ProtocolError {
-  return new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `${messageName(frame.type)} is not allowed in state ${state}`);
 }

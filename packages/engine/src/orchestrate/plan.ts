@@ -12,7 +12,7 @@ import { type ErrorCode, HandshakeError } from '../errors.ts';
 import { type PlanInputs, type PlannedStrategy, predictStrategies, recommend, type StrategyPrediction } from '../estimate/plan-model.ts';
 import { memoryDigestAsync } from '../memory/digest.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
-import { probe } from './probe.ts';
+import { probe } from '../session/probe.ts';
 
 export type { PlanOptions } from '../session/plan-options.ts';
 

@@ -1,6 +1,6 @@
 /** The source's failure path: what a failed migration leaves behind, and the error that says so. */
 import { ErrorCode, type FerryError, MigrationError, PeerError } from '../errors.ts';
-import { encode, Msg } from '../protocol/registry.ts';
+import { errorReport } from '../session/error-reports.ts';
 import type { SourceContext } from '../session/source-context.ts';
 
 /**
@@ -38,7 +38,7 @@ export async function failSource(ctx: SourceContext, error: FerryError): Promise
   const transport = ctx.link?.transport;
   if (transport && !transport.closed) {
     try {
-      transport.write(encode(Msg.ABORT, { code: error.code, message: error.message }));
+      transport.write(errorReport('ABORT', error));
       await Promise.race([transport.end(), new Promise((r) => setTimeout(r, 1000).unref())]);
     } catch {
       // The connection is going away anyway; the ABORT was a courtesy.

@@ -5,7 +5,9 @@ import type { Frame } from '../protocol/frame.ts';
 import type * as msg from '../protocol/messages.ts';
 import { decode, encode, Msg } from '../protocol/registry.ts';
 import type { DestinationContext } from '../session/destination-context.ts';
+import type { DestinationHandler, DestinationState } from '../session/destination-table.ts';
 import { checkPageCount, type IncomingSwitchover } from '../session/incoming-switchover.ts';
+import type { Dispatcher } from '../session/message-table.ts';
 import { MissingPageMap } from '../session/missing-map.ts';
 import { toHex } from '../util/bytes.ts';
 import { PostcopyReceiver } from './receiver.ts';
@@ -25,6 +27,17 @@ export class IncomingPostcopy {
   constructor(ctx: DestinationContext, switchover: IncomingSwitchover) {
     this.ctx = ctx;
     this.switchover = switchover;
+  }
+
+  /** The messages this phase takes: POSTCOPY_ENTER, POSTCOPY_MISSING, its DEVICE_STATE, and its COMPLETE (also asked again). */
+  register(d: Dispatcher<DestinationState, DestinationHandler>): void {
+    const { ctx } = this;
+    d.on('postcopyEnter', (f) => this.enter(f))
+      .on('postcopyMissing', (f) => this.missing(f))
+      .on('postcopyDeviceState', (f) => {
+        if (ctx.deviceState.add(decode(Msg.DEVICE_STATE, f))) void this.ready();
+      })
+      .on('postcopyComplete', (f) => (ctx.phase.is('resumed') ? this.completeAgain(f) : this.complete(f)));
   }
 
   /** POSTCOPY_ENTER: only from a source that offered post-copy in its HELLO. */

@@ -5,10 +5,10 @@ import type { Frame } from '../protocol/frame.ts';
 import { MAX_DATA_CHANNELS, MAX_ECHOES, MAX_FRAME_BODY_BYTES } from '../protocol/limits.ts';
 import { PageBatch } from '../protocol/pages.ts';
 import { decode, encode, Msg } from '../protocol/registry.ts';
-import { CHANNEL_TABLE } from '../session/destination-table.ts';
+import { CHANNEL_TABLE, type DestinationHandler, type DestinationState } from '../session/destination-table.ts';
 import type { DestinationContext } from '../session/destination-context.ts';
 import { accept } from '../session/handshake-gate.ts';
-import { handlerFor } from '../session/message-table.ts';
+import { type Dispatcher, handlerFor } from '../session/message-table.ts';
 import type { TcpTransport } from '../transport/tcp.ts';
 
 /**
@@ -30,8 +30,22 @@ export class RoundReceiver {
     this.ctx = ctx;
   }
 
-  /** PAGES: decoded, checked and written through the decoder's sink. */
+  /** The messages this phase takes: PAGES (post-copy's too), ROUND_END, ECHO and SWITCHOVER. */
+  register(d: Dispatcher<DestinationState, DestinationHandler>): void {
+    d.on('pages', (f) => this.pages(f))
+      .on('roundEnd', (f) => this.roundEnd(f))
+      .on('echo', (f) => this.echo(f))
+      .on('switchover', (f) => {
+        decode(Msg.SWITCHOVER, f);
+        this.ctx.phase.to('switchover');
+      });
+  }
+
+  /** PAGES: decoded, checked and written through the decoder's sink (post-copy's receiver from POSTCOPY_ENTER on). */
   pages(frame: Frame): void {
+    if (this.ctx.phase.is('resuming') && !this.ctx.postcopy) {
+      throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, 'PAGES is not allowed in state resuming outside post-copy');
+    }
     const batch = new PageBatch(frame.body, this.ctx.memory.pageSize);
     this.ctx.decoder.apply(batch);
     this.roundPages += batch.count;

@@ -14,7 +14,9 @@ export type DestinationHandler =
   | 'postcopyEnter'
   | 'postcopyMissing'
   | 'deviceState'
+  | 'postcopyDeviceState'
   | 'complete'
+  | 'postcopyComplete'
   | 'commit'
   | 'abort';
 
@@ -34,18 +36,18 @@ export const DESTINATION_TABLE: MessageTable<DestinationState, DestinationHandle
     timeout: 'idleTimeoutMs (30 s)',
   },
   'postcopy-switchover': {
-    on: { POSTCOPY_MISSING: 'postcopyMissing', DEVICE_STATE: 'deviceState', ABORT: 'abort' },
+    on: { POSTCOPY_MISSING: 'postcopyMissing', DEVICE_STATE: 'postcopyDeviceState', ABORT: 'abort' },
     timeout: 'idleTimeoutMs (30 s)',
   },
   verifying: { on: { ABORT: 'abort' }, timeout: 'none (the destination is working)' },
   ready: { on: { COMMIT: 'commit', ABORT: 'abort' }, timeout: 'idleTimeoutMs (30 s)' },
   resuming: { on: { PAGES: 'pages', ABORT: 'abort' }, timeout: 'none (the control plane’s resume hook runs)' },
   postcopy: {
-    on: { PAGES: 'pages', COMPLETE: 'complete', ABORT: 'abort' },
+    on: { PAGES: 'pages', COMPLETE: 'postcopyComplete', ABORT: 'abort' },
     timeout: 'idleTimeoutMs (30 s); a break: recoveryTimeoutMs (30 s)',
   },
   // After post-copy's POSTCOPY_DONE: a source whose copy of it was lost reconnects and asks again.
-  resumed: { on: { COMPLETE: 'complete' }, timeout: 'POSTCOPY_DONE_GRACE_MS (3 s) after the connection closes, post-copy only' },
+  resumed: { on: { COMPLETE: 'postcopyComplete' }, timeout: 'POSTCOPY_DONE_GRACE_MS (3 s) after the connection closes, post-copy only' },
   failed: { on: {}, timeout: 'none' },
 };
 

@@ -1,8 +1,10 @@
 import { ErrorCode, MigrationError, ProtocolError, toFerryError } from '../errors.ts';
 import type * as msg from '../protocol/messages.ts';
-import { encode, Msg } from '../protocol/registry.ts';
+import { decode, encode, Msg } from '../protocol/registry.ts';
 import { toHex } from '../util/bytes.ts';
 import type { DestinationContext } from './destination-context.ts';
+import type { DestinationHandler, DestinationState } from './destination-table.ts';
+import type { Dispatcher } from './message-table.ts';
 
 /**
  * The destination's switchover, after pre-copy's final round or post-copy's entry: checks what
@@ -14,6 +16,29 @@ export class IncomingSwitchover {
 
   constructor(ctx: DestinationContext) {
     this.ctx = ctx;
+  }
+
+  /**
+   * The messages this phase takes: DEVICE_STATE, COMPLETE (verified once `settled` says every
+   * round's pages are here), COMMIT, and ABORT in any state that allows it.
+   */
+  register(d: Dispatcher<DestinationState, DestinationHandler>, settled: (verify: () => void) => void): void {
+    const { ctx } = this;
+    d.on('deviceState', (f) => void ctx.deviceState.add(decode(Msg.DEVICE_STATE, f)))
+      .on('complete', (f) => {
+        const complete = decode(Msg.COMPLETE, f);
+        ctx.phase.to('verifying');
+        // With several channels, verify only once every round's pages are here.
+        settled(() => void this.verify(complete));
+      })
+      .on('commit', (f) => {
+        decode(Msg.COMMIT, f);
+        void this.resume();
+      })
+      .on('abort', (f) => {
+        const report = decode(Msg.ABORT, f);
+        ctx.fail(new MigrationError(ErrorCode.ABORTED, `source aborted the migration: ${report.code}: ${report.message}`), false);
+      });
   }
 
   /** Pre-copy's COMPLETE: every page and the device state are here; verify, load, READY. */

@@ -25,6 +25,32 @@ export function handlerFor<S extends string, H extends string>(table: MessageTab
   return handler;
 }
 
+/**
+ * Dispatch through a table: each phase registers the handlers it owns, and every frame goes
+ * to the one its state names (or is the table's typed error). The composer holds no protocol
+ * detail; a handler named by the table that no phase registered is an engine bug, said so.
+ */
+export class Dispatcher<S extends string, H extends string> {
+  private readonly table: MessageTable<S, H>;
+  private readonly handlers = new Map<H, (frame: Frame) => void>();
+
+  constructor(table: MessageTable<S, H>) {
+    this.table = table;
+  }
+
+  on(handler: H, take: (frame: Frame) => void): this {
+    this.handlers.set(handler, take);
+    return this;
+  }
+
+  dispatch(state: S, frame: Frame): void {
+    const handler = handlerFor(this.table, state, frame);
+    const take = this.handlers.get(handler);
+    if (!take) throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `${messageName(frame.type)} has no handler (${handler}) here`);
+    take(frame);
+  }
+}
+
 /** The table as a Markdown table (states as rows), as docs/protocol.md prints it. */
 export function renderTable<S extends string, H extends string>(table: MessageTable<S, H>): string {
   const lines = ['| state | accepts (→ handler) | timeout |', '|---|---|---|'];

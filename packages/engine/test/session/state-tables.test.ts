@@ -61,7 +61,7 @@ describe('the state × message tables', () => {
   });
 
   it('let the destination take nothing once the migration failed, only a repeated COMPLETE once resumed, and only ABORT while it verifies', () => {
-    expect(DESTINATION_TABLE.resumed.on).toEqual({ COMPLETE: 'complete' }); // post-copy's COMPLETE asked again
+    expect(DESTINATION_TABLE.resumed.on).toEqual({ COMPLETE: 'postcopyComplete' }); // post-copy's COMPLETE asked again
     expect(DESTINATION_TABLE.failed.on).toEqual({});
     expect(DESTINATION_TABLE.verifying.on).toEqual({ ABORT: 'abort' });
     expect(SOURCE_TABLE.ended.on).toEqual({});

@@ -7,9 +7,9 @@ import { frameChecksFor } from '../protocol/frame-check.ts';
 import type { Frame } from '../protocol/frame.ts';
 import { FRAME_HEADER_BYTES, MAX_HELLO_BODY_BYTES, MAX_PROBE_BYTES, MAX_PROBE_DATA_BODY_BYTES } from '../protocol/limits.ts';
 import { decode, encode, Msg } from '../protocol/registry.ts';
-import { checkedRoute, helloMessage } from '../session/connector.ts';
-import { checkProbeOptions } from '../session/option-checks.ts';
-import type { ProbeOptions } from '../session/probe-options.ts';
+import { checkedRoute, helloMessage } from './connector.ts';
+import { checkProbeOptions } from './option-checks.ts';
+import type { ProbeOptions } from './probe-options.ts';
 import { Inbox } from '../transport/inbox.ts';
 import { authenticateToDestination } from '../transport/psk-auth.ts';
 import { TcpTransport } from '../transport/tcp.ts';
@@ -17,7 +17,7 @@ import { deferred } from '../util/deferred.ts';
 import { rateWithoutWaits, runDelayMs } from '../util/run-delay.ts';
 import { withTimeout } from '../util/timeout.ts';
 
-export type { ProbeOptions } from '../session/probe-options.ts';
+export type { ProbeOptions } from './probe-options.ts';
 
 export type ProbeResult =
   | {
