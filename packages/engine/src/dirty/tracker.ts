@@ -11,7 +11,10 @@ export interface DirtyTracker {
   start(): void | Promise<void>;
   /**
    * Adds the pages of `regionIndex` written since the last sync to `into`; returns how many.
-   * May be async, for trackers that scan memory off the event loop.
+   * May be async, for trackers that scan memory off the event loop. The count is only defined
+   * for an `into` with no bit set (pages already set may be counted or not: the write barrier
+   * and the external log count every page they take, the hash scan and the kernel tracker only
+   * the bits they newly set); the engine reads it only so, and the compliance suite checks it so.
    */
   sync(regionIndex: number, into: DirtyBitmap): number | Promise<number>;
   /**
