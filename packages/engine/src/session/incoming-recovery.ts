@@ -52,13 +52,17 @@ export class IncomingRecovery {
   /** Whether a RECOVER handshake for `sessionId` belongs to this session and may take over. */
   canRecover(sessionId: Uint8Array): boolean {
     const { ctx } = this;
+    if (Buffer.compare(Buffer.from(sessionId), Buffer.from(ctx.hello.sessionId)) !== 0) return false;
+    // Waiting already, or in a state that recovers a break this side has not noticed yet (the
+    // source gave up on a stalled connection that still looks open here: it supersedes it).
+    const recoverable =
+      this.timer !== undefined ||
+      ctx.phase.is('ready') ||
+      (ctx.postcopy !== undefined && ctx.phase.is('resuming', 'postcopy', 'resumed')) ||
+      (ctx.phase.is('receiving') && (ctx.hello.features & Feature.RESUMABLE) !== 0);
     // Pre-copy over data channels is not recovered (yet): its rounds span connections. Post-copy
     // runs on the control connection alone, so it is.
-    return (
-      this.timer !== undefined &&
-      (ctx.postcopy !== undefined || ctx.channels.length === 0 || ctx.phase.is('ready')) &&
-      Buffer.compare(Buffer.from(sessionId), Buffer.from(ctx.hello.sessionId)) === 0
-    );
+    return recoverable && (ctx.postcopy !== undefined || ctx.channels.length === 0 || ctx.phase.is('ready'));
   }
 
   /**
@@ -69,7 +73,10 @@ export class IncomingRecovery {
   takeOver(transport: TcpTransport, attach: (transport: TcpTransport) => void): void {
     const { ctx } = this;
     this.cancel();
+    const old = ctx.transport;
     ctx.transport = transport;
+    // A connection the source gave up on (it may still look open here) is superseded.
+    if (!old.closed) old.destroy();
     ctx.recoveries++;
     transport.setMaxBodyBytes(MAX_FRAME_BODY_BYTES);
     transport.setIdleTimeout(ctx.o.idleTimeoutMs ?? 30_000);

@@ -60,6 +60,21 @@ describe('faults while the guest is split between the hosts', () => {
     expect(incoming).toMatchObject({ postcopy: { recoveries: 0 } });
   });
 
+  it('asks again when POSTCOPY_DONE never arrives on a connection that stays open, and completes', async () => {
+    const destination = await listenSink({ recoveryTimeoutMs: 10_000 });
+    let dropped = false;
+    const proxy = await frameProxy(destination.port, ({ direction, type }) => {
+      if (dropped || direction !== 'to-source' || type !== MessageType.POSTCOPY_DONE) return 'pass';
+      dropped = true;
+      return { replace: new Uint8Array(0) };
+    });
+    const source = await sourceHost({ memory: 4 * MiB, fill: 'pattern' });
+    const report = await source.migrateTo(proxy.port, { strategy: 'postcopy', recoveryTimeoutMs: 10_000, idleTimeoutMs: 1_500 });
+    expect(dropped).toBe(true);
+    expect(report).toMatchObject({ outcome: 'completed', postcopy: { recoveries: 1 } });
+    expectSameMemory((await destination.result).memory, source.memory);
+  });
+
   it('completes when POSTCOPY_DONE is held back for a second', async () => {
     const { report, incoming } = await postcopyThrough(({ direction, type }) =>
       direction === 'to-source' && type === MessageType.POSTCOPY_DONE ? { delayMs: 1000 } : 'pass',
