@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
-import { fuzzTargets } from '../src/faults/fuzz-targets.ts';
+import { fuzzTargets, propertyOf } from '../src/faults/fuzz-targets.ts';
 
 /**
  * Every decoder and codec fuzzed with fast-check (a few hundred cases each here; the campaign
@@ -25,7 +25,7 @@ describe('decoders under fuzzing', () => {
   for (const t of targets) {
     const bug = KNOWN_ENGINE_BUGS[t.name];
     (bug ? it.fails : it)(`${t.name} throws only FerryError and stays bounded${bug ? ` (known engine bug: ${bug})` : ''}`, async () => {
-      await fc.assert(t.property as fc.IAsyncProperty<unknown[]>, { numRuns: Math.min(t.maxCases ?? CASES, CASES), seed: 20_260_601 });
+      await fc.assert(propertyOf(t) as fc.IAsyncProperty<[unknown[]]>, { numRuns: Math.min(t.maxCases ?? CASES, CASES), seed: 20_260_601 });
     });
   }
 });

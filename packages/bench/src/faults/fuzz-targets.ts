@@ -26,13 +26,43 @@ import { mutate, mutatedArb, mutationsArb, pagesBody, samplePage, validBatch } f
 import { Rng } from './rng.ts';
 import { sampleFrame } from './sample-frames.ts';
 
-export interface FuzzTarget {
+/** Inputs and a check that throws when a case breaks the rules (sync or async). */
+export interface FuzzCheck {
+  readonly arbitrary: fc.Arbitrary<unknown[]>;
+  readonly predicate: (inputs: unknown[]) => void | Promise<void>;
+  readonly async: boolean;
+}
+
+export interface FuzzTarget extends FuzzCheck {
   readonly name: string;
   /** Relative share of the cases (the slower targets get fewer). */
   readonly weight: number;
   /** At most this many cases whatever the total (a target whose every case is large). */
   readonly maxCases?: number;
-  readonly property: fc.IRawProperty<unknown[]> | fc.IAsyncPropertyWithHooks<unknown[]>;
+}
+
+/** Like `fc.property`: arbitraries then a predicate over their values. */
+function sync<Ts extends [unknown, ...unknown[]]>(
+  ...args: [...arbitraries: { [K in keyof Ts]: fc.Arbitrary<Ts[K]> }, predicate: (...inputs: Ts) => void]
+): FuzzCheck {
+  const predicate = args.at(-1) as (...inputs: Ts) => void;
+  const arbitraries = args.slice(0, -1) as fc.Arbitrary<unknown>[];
+  return { arbitrary: fc.tuple(...arbitraries), predicate: (inputs) => predicate(...(inputs as Ts)), async: false };
+}
+
+function async<Ts extends [unknown, ...unknown[]]>(
+  ...args: [...arbitraries: { [K in keyof Ts]: fc.Arbitrary<Ts[K]> }, predicate: (...inputs: Ts) => Promise<void>]
+): FuzzCheck {
+  const predicate = args.at(-1) as (...inputs: Ts) => Promise<void>;
+  const arbitraries = args.slice(0, -1) as fc.Arbitrary<unknown>[];
+  return { arbitrary: fc.tuple(...arbitraries), predicate: (inputs) => predicate(...(inputs as Ts)), async: true };
+}
+
+/** The fast-check property of a check: it fails on the first case that breaks the rules. */
+export function propertyOf(c: FuzzCheck): fc.IRawProperty<[unknown[]]> {
+  return c.async
+    ? fc.asyncProperty(c.arbitrary, async (inputs) => c.predicate(inputs))
+    : fc.property(c.arbitrary, (inputs) => void c.predicate(inputs));
 }
 
 /** Thrown by a property when a decoder threw something that is not a FerryError. */
@@ -84,7 +114,7 @@ export async function fuzzTargets(): Promise<FuzzTarget[]> {
   targets.push({
     name: 'frame-reader',
     weight: 2,
-    property: fc.property(
+    ...sync(
       fc.array(fc.integer(), { minLength: 1, maxLength: 4 }),
       mutationsArb,
       fc.array(fc.nat(), { maxLength: 6 }),
@@ -113,7 +143,7 @@ export async function fuzzTargets(): Promise<FuzzTarget[]> {
     targets.push({
       name: `message/${name}`,
       weight: 1,
-      property: fc.property(
+      ...sync(
         mutatedArb((seed) => sampleFrame(spec.type, new Rng(seed), ctx).subarray(limits.FRAME_HEADER_BYTES)),
         (body) => {
           const value = onlyFerry(`decode ${name}`, () => decode(spec as (typeof Msg)['HELLO'], { type: spec.type, body }));
@@ -134,7 +164,7 @@ export async function fuzzTargets(): Promise<FuzzTarget[]> {
   targets.push({
     name: 'page-batch',
     weight: 1,
-    property: fc.property(
+    ...sync(
       mutatedArb((seed) => validBatch(native, PAGE, 0, held32, [1, 2, 3], seed), 1024),
       fc.constantFrom(4096, 8192, 65536),
       (body, pageSize) => {
@@ -147,7 +177,7 @@ export async function fuzzTargets(): Promise<FuzzTarget[]> {
   // The batch decoder against memory that holds some pages: only FerryError, and a batch that
   // fails leaves memory exactly as it was.
   const decoderCase = (kernels: Kernels) =>
-    fc.property(fc.integer(), mutationsArb, fc.nat(1), (seed, mutations, region) => {
+    sync(fc.integer(), mutationsArb, fc.nat(1), (seed, mutations, region) => {
       const memory = GuestMemory.create({ regions: CTX_REGIONS });
       const decoder = new BatchDecoder(memory, kernels, true);
       const rng = new Rng(seed);
@@ -173,8 +203,8 @@ export async function fuzzTargets(): Promise<FuzzTarget[]> {
       });
       if (!ok && !memory.regions.every((r, i) => before[i]!.equals(r.bytes))) throw new Error('a batch that failed changed memory');
     });
-  targets.push({ name: 'batch-decoder/native', weight: 2, property: decoderCase(native) });
-  targets.push({ name: 'batch-decoder/js', weight: 1, property: decoderCase(js) });
+  targets.push({ name: 'batch-decoder/native', weight: 2, ...decoderCase(native) });
+  targets.push({ name: 'batch-decoder/js', weight: 1, ...decoderCase(js) });
 
   // One frame's worth of entries must not make the decoder hold more than a bounded multiple of
   // the frame: entries that decode to whole pages (XBZRLE "unchanged", DEDUP) cost 20 to 28
@@ -183,7 +213,7 @@ export async function fuzzTargets(): Promise<FuzzTarget[]> {
     name: 'batch-decoder/bounded',
     weight: 0.05,
     maxCases: 40,
-    property: fc.property(fc.integer({ min: 1, max: 20_000 }), fc.constantFrom(0x04, 0x05), (count, encoding) => {
+    ...sync(fc.integer({ min: 1, max: 20_000 }), fc.constantFrom(0x04, 0x05), (count, encoding) => {
       const memory = GuestMemory.create({ regions: [{ name: 'ram0', sizeBytes: 16 * PAGE }] });
       const decoder = new BatchDecoder(memory, native, true);
       const zero = native.xxh64(new Uint8Array(PAGE));
@@ -215,7 +245,7 @@ export async function fuzzTargets(): Promise<FuzzTarget[]> {
     targets.push({
       name: `xbzrle-decode/${kernels.name}`,
       weight: 1,
-      property: fc.property(fc.integer(), mutationsArb, fc.constantFrom(4096, 8192), (seed, mutations, pageSize) => {
+      ...sync(fc.integer(), mutationsArb, fc.constantFrom(4096, 8192), (seed, mutations, pageSize) => {
         const rng = new Rng(seed);
         const old = samplePage(pageSize, rng.next());
         const cur = Uint8Array.from(old);
@@ -239,7 +269,7 @@ export async function fuzzTargets(): Promise<FuzzTarget[]> {
   targets.push({
     name: 'lz4-page-decode',
     weight: 1,
-    property: fc.property(
+    ...sync(
       mutatedArb((seed) => lz4CompressPage(samplePage(PAGE, seed)), 600),
       fc.constantFrom(4096, 8192),
       (payload, pageSize) => {
@@ -262,7 +292,7 @@ export async function fuzzTargets(): Promise<FuzzTarget[]> {
   targets.push({
     name: 'missing-page-map',
     weight: 1,
-    property: fc.property(
+    ...sync(
       mutatedArb(missingBody),
       fc.constantFrom('POSTCOPY_MISSING', 'RECOVER_MISSING') as fc.Arbitrary<'POSTCOPY_MISSING'>,
       (body, kind) => {
@@ -275,7 +305,7 @@ export async function fuzzTargets(): Promise<FuzzTarget[]> {
   targets.push({
     name: 'missing-page-map/read',
     weight: 0.5,
-    property: fc.asyncProperty(fc.array(mutatedArb(missingBody), { maxLength: 4 }), fc.nat(200), async (bodies, total) => {
+    ...async(fc.array(mutatedArb(missingBody), { maxLength: 4 }), fc.nat(200), async (bodies, total) => {
       const frames = [
         ...bodies.map((body) => ({ type: MessageType.RECOVER_MISSING, body })),
         { type: MessageType.RECOVER_END, body: encode(Msg.RECOVER_END, { missingPages: total }).subarray(limits.FRAME_HEADER_BYTES) },
@@ -295,7 +325,7 @@ export async function fuzzTargets(): Promise<FuzzTarget[]> {
   targets.push({
     name: 'device-state-assembler',
     weight: 1,
-    property: fc.property(
+    ...sync(
       fc.constantFrom(0, 16, 4096, 1 << 20),
       fc.array(
         fc.record({
@@ -317,7 +347,7 @@ export async function fuzzTargets(): Promise<FuzzTarget[]> {
   targets.push({
     name: 'bitmap-runs',
     weight: 1,
-    property: fc.property(
+    ...sync(
       fc.oneof(fc.nat(5000), fc.constantFrom(0, 1, 31, 32, 33, 1 << 20)),
       mutatedArb((seed) => {
         const rng = new Rng(seed);

@@ -44,7 +44,8 @@ export async function runInProcessTrial(plan: Extract<TrialPlan, { kind: 'fault'
         accepted = true;
         events.push(`D ${e.to}`);
       }
-      if (e.type === 'interrupted' || e.type === 'recovered') events.push(`destination ${e.type} (${e.phase})`);
+      if (e.type === 'interrupted') events.push(`destination interrupted (${e.phase}): ${e.reason.slice(0, 120)}`);
+      if (e.type === 'recovered') events.push(`destination recovered (${e.phase}, ${e.missingPages} missing)`);
       if (e.type === 'rejected') events.push(`destination rejected ${e.code}`);
     }),
   );
@@ -58,7 +59,8 @@ export async function runInProcessTrial(plan: Extract<TrialPlan, { kind: 'fault'
       ...migrateOptions(setup, { port: proxy.port, memory, tracker, controlPlane: source, psk }),
       onEvent: (e) => {
         if (e.type === 'phase') events.push(`S ${e.to}`);
-        if (e.type === 'reconnecting' || e.type === 'recovered') events.push(`source ${e.type} (${e.phase})`);
+        if (e.type === 'reconnecting') events.push(`source reconnecting (${e.phase}): ${e.reason.slice(0, 120)}`);
+        if (e.type === 'recovered') events.push(`source recovered (${e.phase})`);
       },
     }),
   );
@@ -124,7 +126,8 @@ export async function runInProcessTrial(plan: Extract<TrialPlan, { kind: 'fault'
     ...(proxy.injected && { injected: proxy.injected }),
     source: { end: sourceOutcome, calls: source.calls },
     destination: { end: dstOutcome, calls: plane.calls },
-    events,
+    // A livelock repeats itself: the first 40 events say what it was.
+    events: events.length > 41 ? [...events.slice(0, 40), `... and ${events.length - 40} more`] : events,
     durationMs: Math.round(durationMs),
   };
 }
