@@ -16,6 +16,7 @@ import { DedupIndex } from './dedup-index.ts';
 import { lz4CompressPage } from './lz4.ts';
 import { calibrateLz4 } from './lz4-calibration.ts';
 import { PageCache } from './page-cache.ts';
+import { PeerCopies } from './peer-copies.ts';
 
 /** Pages per PAGES frame by default: 256 x 4 KiB = 1 MiB of payload. */
 export const DEFAULT_BATCH_PAGES = 256;
@@ -108,11 +109,10 @@ export class BatchEncoder {
   private readonly regionBuffers = new Map<MemoryRegion, Buffer>();
   private readonly pool: Buffer[] = [];
   private readonly frameCapacity: number;
-  /** First global page key of each region: keys index the cache, the dedup index and `sentHashes`. */
+  /** First global page key of each region: keys index the cache, the dedup index and the peer's copies. */
   private readonly keys: PageKeys;
-  /** The hash of every page as the destination holds it (a zero page until sent). */
-  readonly sentHashes: BigUint64Array;
-  private readonly sentWords: Uint32Array;
+  /** What the destination holds, as far as the pages sent say. */
+  private readonly peer: PeerCopies;
   private readonly cache: PageCache | undefined;
   private readonly dedup: DedupIndex | undefined;
   private readonly deltaOut: Uint8Array;
@@ -139,8 +139,7 @@ export class BatchEncoder {
     this.zeroBits = new Uint32Array(Math.ceil(this.batchPages / 32));
     this.frameCapacity = FRAME_HEADER_BYTES + pagesBodyBytes(this.batchPages, this.batchPages * ps);
     this.keys = new PageKeys(layout);
-    this.sentHashes = new BigUint64Array(this.keys.total).fill(kernels.xxh64(new Uint8Array(ps)));
-    this.sentWords = new Uint32Array(this.sentHashes.buffer);
+    this.peer = new PeerCopies(this.keys.total, kernels.xxh64(new Uint8Array(ps)));
     const xbzrle = this.mode === 'xbzrle' || this.mode === 'adaptive';
     this.cache = xbzrle ? new PageCache(options.xbzrleCacheBytes ?? DEFAULT_XBZRLE_CACHE_BYTES, ps) : undefined;
     this.deltaOut = new Uint8Array(xbzrle ? Math.floor(ps * (options.xbzrleMaxFraction ?? 0.5)) : 0);
@@ -229,8 +228,7 @@ export class BatchEncoder {
       const lo = this.hashWords[2 * i]!;
       const hi = this.hashWords[2 * i + 1]!;
       const isZero = (this.zeroBits[i >>> 5]! & (1 << (i & 31))) !== 0;
-      this.sentWords[2 * key] = lo;
-      this.sentWords[2 * key + 1] = hi;
+      this.peer.sent(key, lo, hi);
       if (isZero) {
         this.cache?.drop(key);
         if (skipZero) continue;
@@ -295,7 +293,7 @@ export class BatchEncoder {
       if (this.dedup) {
         // Keep the oldest page still holding this content: it is the one outside this batch.
         const held = this.dedup.lookup(hashKey);
-        if (held === undefined || !this.holds(held, lo, hi)) this.dedup.remember(hashKey, key);
+        if (held === undefined || !this.peer.holds(held, lo, hi)) this.dedup.remember(hashKey, key);
       }
       if (twin !== undefined) {
         const [r2, p2] = this.regionAndPage(twin);
@@ -338,16 +336,31 @@ export class BatchEncoder {
   private dedupTarget(hashKey: number, lo: number, hi: number, key: number, regionIndex: number, position: number): number | undefined {
     if (!this.dedup) return undefined;
     const twin = this.dedup.lookup(hashKey);
-    if (twin === undefined || twin === key || !this.holds(twin, lo, hi)) return undefined;
+    if (twin === undefined || twin === key || !this.peer.holds(twin, lo, hi)) return undefined;
     const [twinRegion, twinPage] = this.regionAndPage(twin);
     if (twinRegion === regionIndex && this.inBatchBefore(twinPage, position)) return undefined;
     this.dedup.hits++;
     return twin;
   }
 
-  /** Whether the destination's copy of page `key` hashes to (lo, hi). */
-  private holds(key: number, lo: number, hi: number): boolean {
-    return this.sentWords[2 * key] === lo && this.sentWords[2 * key + 1] === hi;
+  /**
+   * A connection broke: the destination may hold older copies of `pages` (one bitmap per region)
+   * than were sent, or none. Until each is sent again, no XBZRLE delta is made against its cached
+   * copy and no DEDUP reference points at it: what the destination holds is unknown.
+   */
+  forgetDestinationCopies(pages: readonly DirtyBitmap[]): void {
+    pages.forEach((bitmap, r) => {
+      const first = this.keys.first(r);
+      for (let p = bitmap.nextSet(0); p >= 0; p = bitmap.nextSet(p + 1)) {
+        this.cache?.drop(first + p);
+        this.peer.forget(first + p);
+      }
+    });
+  }
+
+  /** The hash of every page as the destination holds it (a zero page until sent), by page key. */
+  get sentHashes(): BigUint64Array {
+    return this.peer.hashes;
   }
 
   /** Whether `pageIndex` is among the first `position` pages of this batch (sorted ascending). */

@@ -45,6 +45,8 @@ export class PrecopyRounds {
   private readonly policy: SwitchoverPolicy;
   private readonly recoveryMs: number;
   private readonly echo = { warmMs: Number.NaN, coldMs: Number.NaN };
+  /** When the connection first broke since a round was last acknowledged; undefined while rounds go through. */
+  private brokenSinceMs: number | undefined;
 
   private constructor(ctx: SourceContext, kernels: Kernels, digestCostMs: number) {
     const o = ctx.o;
@@ -77,6 +79,9 @@ export class PrecopyRounds {
     const maxDowntimeMs = o.maxDowntimeMs ?? 300;
     const maxRounds = o.maxRounds ?? 30;
     this.policy = o.policy ?? (o.strategy === 'hybrid' ? hybridPolicy(maxDowntimeMs, maxRounds) : defaultPolicy(maxDowntimeMs, maxRounds));
+    ctx.acks.onAcknowledged(() => {
+      this.brokenSinceMs = undefined;
+    });
     const transport = ctx.transport;
     this.predictor = new SwitchoverPredictor({
       sender: this.sender,
@@ -265,9 +270,19 @@ export class PrecopyRounds {
     const transport = ctx.transport;
     if (this.recoveryMs <= 0 || !ctx.worthReconnecting(error, transport)) throw error;
     transport.destroy(error);
-    const back = await ctx.reconnect('precopy', this.recoveryMs, error);
+    // The window runs from the first break since a round was last acknowledged: reconnections
+    // that succeed but never let a round through (a fault that comes back) end within it too.
+    const now = ctx.clock.nowMs();
+    this.brokenSinceMs ??= now;
+    const leftMs = this.recoveryMs - (now - this.brokenSinceMs);
+    if (leftMs <= 0) {
+      throw new MigrationError(ErrorCode.TIMEOUT, `precopy not recovered within ${this.recoveryMs} ms: ${error.message}`, { cause: error });
+    }
+    const back = await ctx.reconnect('precopy', leftMs, error);
     for (let r = 0; r < dirty.length; r++) dirty[r]!.or(back.missing[r]!);
     this.sender.takeUnacknowledged(dirty);
+    // What the destination holds of these is unknown: no XBZRLE delta against, no DEDUP reference to, them.
+    this.encoder.forgetDestinationCopies(dirty);
     this.sender.setTransport(back.transport);
     ctx.acks.forgetWaiting();
     ctx.recoveries++;
