@@ -29,8 +29,8 @@ export interface CampaignOptions {
 
 export interface CampaignResult {
   readonly options: CampaignOptions;
-  /** The engine measured: the commit, and the engine's files changed in the working tree since. */
-  readonly engine: { readonly commit: string; readonly changedFiles: readonly string[] };
+  /** The engine measured, at the start and at the end (others may commit meanwhile): the commit, and the engine's files changed in the working tree since. */
+  readonly engine: { readonly atStart: EngineVersion; readonly atEnd: EngineVersion };
   readonly trials: readonly TrialRecord[];
   readonly counts: Record<TrialClass, number>;
   readonly soak?: SoakResult;
@@ -73,7 +73,12 @@ export async function runTrial(plan: TrialPlan, trap: CrashTrap): Promise<TrialR
   }
 }
 
-function engineVersion(): CampaignResult['engine'] {
+interface EngineVersion {
+  readonly commit: string;
+  readonly changedFiles: readonly string[];
+}
+
+function engineVersion(): EngineVersion {
   const git = (...args: string[]): string => {
     try {
       return execFileSync('git', args, { cwd: import.meta.dirname, encoding: 'utf8' }).trim();
@@ -92,6 +97,7 @@ function endText(r: TrialRecord): string {
 
 export async function faultsBench(o: CampaignOptions): Promise<CampaignResult> {
   const started = performance.now();
+  const atStart = engineVersion();
   const elapsed = (): string => `${((performance.now() - started) / 1000).toFixed(0)} s`;
   const trap = new CrashTrap();
   trap.start();
@@ -199,7 +205,7 @@ export async function faultsBench(o: CampaignOptions): Promise<CampaignResult> {
 
   const result: CampaignResult = {
     options: o,
-    engine: engineVersion(),
+    engine: { atStart, atEnd: engineVersion() },
     trials,
     counts,
     ...(soak && { soak }),

@@ -97,11 +97,16 @@ async function runTarget(t: FuzzTarget, numRuns: number, seed: number): Promise<
 export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
   const started = performance.now();
   const targets = (await fuzzTargets()).filter((t) => !o.only || t.name.startsWith(o.only));
-  const weights = targets.reduce((n, t) => n + t.weight, 0);
+  // Capped targets take their cap; the others share the rest by weight, rounded up, so that the
+  // cases run are at least those asked for.
+  const capped = (t: FuzzTarget): number | undefined =>
+    t.maxCases !== undefined && (o.cases * t.weight) / targets.reduce((n, x) => n + x.weight, 0) > t.maxCases ? t.maxCases : undefined;
+  const cappedCases = targets.reduce((n, t) => n + (capped(t) ?? 0), 0);
+  const freeWeight = targets.reduce((n, t) => n + (capped(t) === undefined ? t.weight : 0), 0);
   const before = held();
   const results: FuzzTargetResult[] = [];
   for (const [i, t] of targets.entries()) {
-    const numRuns = Math.min(t.maxCases ?? Number.POSITIVE_INFINITY, Math.max(1, Math.round((o.cases * t.weight) / weights)));
+    const numRuns = capped(t) ?? Math.max(1, Math.ceil((Math.max(0, o.cases - cappedCases) * t.weight) / freeWeight));
     const result = await runTarget(t, numRuns, (o.seed + i * 7919) | 0);
     results.push(result);
     o.onTarget?.(result, i + 1, targets.length);

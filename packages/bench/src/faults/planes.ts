@@ -60,6 +60,8 @@ export interface RecordingDestination extends DestinationControlPlane {
   readonly loaded: Uint8Array[];
   /** Pages the post-copy guest touched (each waited for first). */
   touched: number;
+  /** The memory the guest was resumed on, once it was. */
+  resumedMemory: GuestMemory | undefined;
 }
 
 export interface DestinationPlaneOptions {
@@ -83,6 +85,7 @@ export function recordingDestination(o: DestinationPlaneOptions): RecordingDesti
     calls,
     loaded,
     touched: 0,
+    resumedMemory: undefined,
     ...(o.allocate && { allocate: o.allocate }),
     loadDeviceState: (state) => {
       note('loadDeviceState');
@@ -91,6 +94,7 @@ export function recordingDestination(o: DestinationPlaneOptions): RecordingDesti
     },
     resume: (memory, _state, access) => {
       note('resume');
+      plane.resumedMemory = memory;
       if (access && o.touches > 0) void touch(memory, access, o.touches, o.rng, () => plane.touched++);
     },
     discard: () => note('discard'),

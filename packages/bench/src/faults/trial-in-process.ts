@@ -85,6 +85,26 @@ export async function runInProcessTrial(plan: Extract<TrialPlan, { kind: 'fault'
       },
     );
   }
+  // A destination that runs the guest but did not complete: how far its memory is from the
+  // source's frozen one, for the record (pages may be missing; the class does not depend on it).
+  if (dstOutcome.end !== 'completed' && plane.resumedMemory && paused) {
+    const theirs = plane.resumedMemory;
+    let differ = 0;
+    memory.regions.forEach((r, i) => {
+      const other = theirs.regions[i]?.bytes;
+      for (let p = 0; p < r.pageCount; p++) {
+        const at = p * memory.pageSize;
+        if (
+          !other ||
+          !Buffer.from(r.bytes.buffer, r.bytes.byteOffset + at, memory.pageSize).equals(
+            Buffer.from(other.buffer, other.byteOffset + at, memory.pageSize),
+          )
+        )
+          differ++;
+      }
+    });
+    events.push(`destination memory after it resumed: ${differ} of ${memory.totalPages} pages differ from the source's`);
+  }
   const tornPages = findTornPages(memory).length;
   await proxy.close();
   await destination.close();
