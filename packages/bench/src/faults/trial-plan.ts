@@ -206,8 +206,10 @@ export function planTrial(seed: number, trial: number): TrialPlan {
   }
   if (family === 'kill') {
     const cell = KILL_CELLS[index % KILL_CELLS.length]!;
-    const setup = makeSetup(rng, cell.strategy, true);
+    const drawn = makeSetup(rng, cell.strategy, true);
     const p = cell.phase;
+    // Hybrid post-copy pages are the pages dirtied in the last round: a guest that writes nothing leaves none.
+    const setup = p.after === M.COMMIT && cell.strategy === 'hybrid' && drawn.pagesPerSec === 0 ? { ...drawn, pagesPerSec: 2000 } : drawn;
     const trigger: FrameTrigger = {
       direction: p.direction,
       types: [p.type],
