@@ -18,7 +18,6 @@ const CASES = 300;
  */
 const KNOWN_ENGINE_BUGS: Readonly<Record<string, string>> = {
   'batch-decoder/bounded': 'one PAGES frame of N entries makes BatchDecoder allocate N pages of scratch',
-  'device-state-assembler': 'a DEVICE_STATE chunk longer than its declared total throws RangeError',
 };
 
 describe('decoders under fuzzing', () => {
