@@ -92,10 +92,10 @@ if (which === 'faults') {
   const result = await faultsBench({
     seed,
     first: Number(values.trial ?? values.first ?? 0),
-    trials: one ? 1 : Number(values.trials ?? (quick ? 30 : 310)),
-    soakMigrations: Number(values.soak ?? (one ? 0 : quick ? 10 : 100)),
+    trials: one ? 1 : Number(values.trials ?? (quick ? 60 : 310)),
+    soakMigrations: Number(values.soak ?? (one ? 0 : quick ? 30 : 100)),
     soakSizeMiB: 16,
-    fuzzCases: Number(values.fuzz ?? (one ? 0 : quick ? 20_000 : 1_000_000)),
+    fuzzCases: Number(values.fuzz ?? (one ? 0 : quick ? 50_000 : 1_000_000)),
     name: one ? `faults-seed${seed}-trial${values.trial}` : quick ? 'faults-quick' : 'faults',
   });
   const bad = result.counts.BAD + (result.soak && !result.soak.flat ? 1 : 0) + (result.fuzz?.failures ?? 0);

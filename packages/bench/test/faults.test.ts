@@ -67,9 +67,7 @@ describe('the short fault campaign', () => {
     const soak = await runSoak(6, 8);
     expect(soak.failures).toEqual([]);
     expect(soak.completed).toBe(6);
-    for (const s of soak.series) {
-      expect(s.fdsLast, `${s.host} after it ${s.role}`).toBeLessThanOrEqual(s.fdsFirst);
-      expect(s.handlesLast, `${s.host} after it ${s.role}`).toBeLessThanOrEqual(s.handlesFirst);
-    }
+    // Six migrations say nothing about an RSS trend (the campaign judges it over 100): fds and handles only.
+    for (const s of soak.series) expect(s.flat, `${s.host} after it ${s.role}: ${JSON.stringify(s)}`).toBe(true);
   });
 });

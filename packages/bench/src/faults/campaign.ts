@@ -170,7 +170,7 @@ export async function faultsBench(o: CampaignOptions): Promise<CampaignResult> {
         'fds last': s.fdsLast,
         'handles first': s.handlesFirst,
         'handles last': s.handlesLast,
-        flat: s.flat ? 'yes' : 'NO',
+        flat: s.flat ? (s.rssJudged ? 'yes' : 'yes (fds, handles)') : 'NO',
       })),
     );
     console.log(

@@ -2,13 +2,20 @@
  * The soak: two long-lived host processes pass one guest back and forth (A to B, B to A, ...),
  * a writer guest running on the sender each time, and after every migration both report RSS,
  * heap, open fds and handles. Flat means: once warmed up, fds and handles end where they began
- * and RSS grows by less than `RSS_GROWTH_LIMIT_BYTES` over the run (least-squares slope times
- * migrations), for each host in each role (it holds the guest after receiving, not after sending),
- * the first fifth of the migrations being the warm-up.
+ * (the median of the last quarter of the samples against the first quarter's) and RSS grows by less
+ * than `RSS_GROWTH_LIMIT_BYTES` over the run (the Theil–Sen slope times the samples), for each host
+ * in each role (it holds the guest after receiving, not after sending), the first fifth of the
+ * migrations being the warm-up.
  */
 import { type HostProcess, startHost } from './host-process.ts';
 
 export const RSS_GROWTH_LIMIT_BYTES: number = 16 * 2 ** 20;
+/**
+ * RSS swings by the guest's size from one sample to the next (whether a collection has freed the
+ * last guest yet): fewer migrations than this say nothing about a trend, and RSS is then reported
+ * but not judged (fds and handles always are).
+ */
+export const RSS_JUDGED_FROM_MIGRATIONS = 50;
 
 export interface SoakSample {
   readonly migration: number;
@@ -23,6 +30,8 @@ export interface SoakSample {
 
 export interface SoakSeries {
   readonly host: 'A' | 'B';
+  /** False when the run was too short to judge RSS (`RSS_JUDGED_FROM_MIGRATIONS`). */
+  readonly rssJudged: boolean;
   readonly role: 'sent' | 'received';
   readonly rssFirstMiB: number;
   readonly rssLastMiB: number;
@@ -104,7 +113,7 @@ export async function runSoak(migrations: number, sizeMiB: number, onProgress?: 
   // The first fifth of the run warms up (allocator arenas, JIT, the kernels' pools).
   const warmup = Math.max(2, Math.round(migrations / 5));
   const series = (['A', 'B'] as const).flatMap((host) =>
-    (['sent', 'received'] as const).map((role) => summarize(samples, host, role, warmup)),
+    (['sent', 'received'] as const).map((role) => summarize(samples, host, role, warmup, migrations >= RSS_JUDGED_FROM_MIGRATIONS)),
   );
   return {
     migrations,
@@ -117,7 +126,27 @@ export async function runSoak(migrations: number, sizeMiB: number, onProgress?: 
   };
 }
 
-function summarize(samples: readonly SoakSample[], host: 'A' | 'B', role: 'sent' | 'received', warmup: number): SoakSeries {
+function median(xs: readonly number[]): number {
+  const v = [...xs].sort((a, b) => a - b);
+  const mid = v.length >> 1;
+  return v.length === 0 ? 0 : v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+}
+
+/** Theil–Sen: the median of the slopes between every two samples; one odd sample (a collection that came late) does not tilt it. */
+function robustSlope(ys: readonly number[]): number {
+  const slopes: number[] = [];
+  for (let i = 0; i < ys.length; i++) for (let j = i + 1; j < ys.length; j++) slopes.push((ys[j]! - ys[i]!) / (j - i));
+  return median(slopes);
+}
+
+/** Exported for re-reading a result's samples. */
+export function summarize(
+  samples: readonly SoakSample[],
+  host: 'A' | 'B',
+  role: 'sent' | 'received',
+  warmup: number,
+  rssJudged: boolean,
+): SoakSeries {
   const all = samples.filter((s) => s.host === host && s.role === role);
   const warm = all.filter((s) => s.migration >= warmup);
   const use = warm.length >= 2 ? warm : all;
@@ -128,6 +157,7 @@ function summarize(samples: readonly SoakSample[], host: 'A' | 'B', role: 'sent'
     return {
       host,
       role,
+      rssJudged,
       rssFirstMiB: 0,
       rssLastMiB: 0,
       rssMaxMiB: 0,
@@ -140,16 +170,17 @@ function summarize(samples: readonly SoakSample[], host: 'A' | 'B', role: 'sent'
       flat: true,
     };
   }
-  const n = use.length;
-  const xs = use.map((_, i) => i);
   const ys = use.map((s) => s.rss);
-  const mx = xs.reduce((a, b) => a + b, 0) / n;
-  const my = ys.reduce((a, b) => a + b, 0) / n;
-  const slope = n < 2 ? 0 : xs.reduce((a, x, i) => a + (x - mx) * (ys[i]! - my), 0) / xs.reduce((a, x) => a + (x - mx) ** 2, 0);
-  const growth = slope * n;
+  const slope = robustSlope(ys);
+  // Fds and handles: the last quarter's median against the first quarter's (a socket still closing
+  // when one sample is taken is not a leak; a leak raises every sample after it).
+  const quarter = Math.max(1, Math.floor(use.length / 4));
+  const head = (f: (s: SoakSample) => number): number => median(use.slice(0, quarter).map(f));
+  const tail = (f: (s: SoakSample) => number): number => median(use.slice(-quarter).map(f));
   return {
     host,
     role,
+    rssJudged,
     rssFirstMiB: mib(first.rss),
     rssLastMiB: mib(last.rss),
     rssMaxMiB: mib(Math.max(...ys)),
@@ -159,6 +190,9 @@ function summarize(samples: readonly SoakSample[], host: 'A' | 'B', role: 'sent'
     fdsMax: Math.max(...use.map((s) => s.fds)),
     handlesFirst: first.handles,
     handlesLast: last.handles,
-    flat: last.fds <= first.fds && last.handles <= first.handles && growth <= RSS_GROWTH_LIMIT_BYTES,
+    flat:
+      tail((s) => s.fds) <= head((s) => s.fds) &&
+      tail((s) => s.handles) <= head((s) => s.handles) &&
+      slope * use.length <= RSS_GROWTH_LIMIT_BYTES,
   };
 }
