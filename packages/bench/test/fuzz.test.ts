@@ -16,9 +16,7 @@ const CASES = 300;
  * "Findings"). `it.fails` keeps them visible without failing CI, and fails as soon as the engine is
  * fixed: then delete the entry.
  */
-const KNOWN_ENGINE_BUGS: Readonly<Record<string, string>> = {
-  'batch-decoder/bounded': 'one PAGES frame of N entries makes BatchDecoder allocate N pages of scratch',
-};
+const KNOWN_ENGINE_BUGS: Readonly<Record<string, string>> = {};
 
 describe('decoders under fuzzing', () => {
   for (const t of targets) {

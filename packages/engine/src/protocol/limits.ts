@@ -24,6 +24,14 @@ export const MAX_HELLO_BODY_BYTES: number = 64 * 1024;
 export const FRAME_DEADLINE_MS = 10_000;
 export const MIN_FRAME_RATE_BYTES_PER_SEC: number = 32 * 1024;
 
+/**
+ * What one PAGES batch may decode to: its entries times the page size. An entry that decodes
+ * to a whole page can cost 20 bytes on the wire (XBZRLE "unchanged", DEDUP), so without this a
+ * 16 MiB frame could make a receiver set aside gigabytes. A sender's batch of raw pages fits a
+ * frame, so this is what a correct sender's batches decode to at most.
+ */
+export const MAX_BATCH_DECODED_BYTES: number = MAX_FRAME_BODY_BYTES;
+
 export const MAX_REGIONS = 256;
 export const MAX_REGION_NAME_BYTES = 256;
 export const MAX_GUEST_ID_BYTES = 256;

@@ -1,7 +1,14 @@
 import { ErrorCode, ProtocolError } from '../errors.ts';
 import { PageEncoding } from './constants.ts';
 import { Cursor } from './cursor.ts';
-import { DEDUP_PAYLOAD_BYTES, FRAME_HEADER_BYTES, LZ4_SIZE_PREFIX_BYTES, PAGE_ENTRY_BYTES, PAGES_HEADER_BYTES } from './limits.ts';
+import {
+  DEDUP_PAYLOAD_BYTES,
+  FRAME_HEADER_BYTES,
+  LZ4_SIZE_PREFIX_BYTES,
+  MAX_BATCH_DECODED_BYTES,
+  PAGE_ENTRY_BYTES,
+  PAGES_HEADER_BYTES,
+} from './limits.ts';
 
 /**
  * PAGES, the hot message. Layout of the body (little-endian):
@@ -75,6 +82,13 @@ export class PageBatch {
     c.zero(2, 'PAGES reserved');
     this.round = c.u32();
     this.count = c.u32();
+    // Before anything is read or set aside for it: what the batch may decode to is bounded.
+    if (this.count * pageSize > MAX_BATCH_DECODED_BYTES) {
+      throw new ProtocolError(
+        ErrorCode.FRAME_TOO_LARGE,
+        `PAGES batch of ${this.count} entries would decode to ${this.count * pageSize} bytes, limit ${MAX_BATCH_DECODED_BYTES}`,
+      );
+    }
     this.entriesOffset = c.offset;
     const tableBytes = this.count * PAGE_ENTRY_BYTES;
     c.need(tableBytes, 'PAGES entry table');

@@ -72,8 +72,15 @@ describe('PAGES batches', () => {
     );
     const hugeCount = Buffer.from(frame);
     hugeCount.writeUInt32LE(0xffff_ffff, FRAME_HEADER_BYTES + 8);
+    // Refused on its count, before anything is read or set aside: it could never decode within the limit.
     expect(() => new PageBatch(hugeCount.subarray(FRAME_HEADER_BYTES), PS)).toThrow(
-      expect.objectContaining({ code: 'FERRY_FRAME_TRUNCATED' }),
+      expect.objectContaining({ code: 'FERRY_FRAME_TOO_LARGE' }),
+    );
+    // Entries that each decode to a whole page from 20 bytes: more than a frame's worth of pages is refused too.
+    const manyPages = Buffer.from(frame);
+    manyPages.writeUInt32LE(4097, FRAME_HEADER_BYTES + 8);
+    expect(() => new PageBatch(manyPages.subarray(FRAME_HEADER_BYTES), PS)).toThrow(
+      expect.objectContaining({ code: 'FERRY_FRAME_TOO_LARGE', message: expect.stringContaining('would decode to 16781312 bytes') }),
     );
   });
 
