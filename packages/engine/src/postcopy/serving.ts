@@ -2,7 +2,7 @@
 import type { Kernels } from '../accel/kernels.ts';
 import { BatchEncoder } from '../codec/batch-encoder.ts';
 import { DirtyBitmap } from '../dirty/bitmap.ts';
-import { ErrorCode, ProtocolError, toFerryError } from '../errors.ts';
+import { ErrorCode, MigrationError, ProtocolError, toFerryError } from '../errors.ts';
 import { digestOfPageHashes, memoryDigestAsync } from '../memory/digest.ts';
 import { PageKeys } from '../memory/page-keys.ts';
 import type * as msg from '../protocol/messages.ts';
@@ -117,6 +117,9 @@ export async function servePostcopy(ctx: SourceContext, kernels: Kernels, entry:
       const pushing = server.run();
       pushing.catch(() => {});
       await Promise.race([pushing, link.closed.promise]);
+      // A push that ended with its connection has not sent every page: the digest of the pages
+      // as sent would miss them (and is kept once taken), so recover first.
+      if (server.pagesLeft > 0) throw new MigrationError(ErrorCode.CONNECTION_LOST, 'post-copy connection lost during the push');
       const digest = await digestOnce();
       // The digest is given here in every version: the guest was handed over at COMMIT already, and
       // the destination, which runs it, must learn itself whether its memory is whole.

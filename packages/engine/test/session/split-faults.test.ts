@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCode, MessageType } from '../../src/index.ts';
 import { expectSameMemory, listenSink, MiB, sourceHost } from '../harness/index.ts';
 import { flipBit, frameProxy } from '../harness/frame-proxy.ts';
+import { sealFrame } from '../../src/protocol/frame-check.ts';
+import { encode, Msg } from '../../src/protocol/registry.ts';
 
 /**
  * Faults while the guest's state is split between the hosts (post-copy, after COMMIT) go
@@ -73,6 +75,21 @@ describe('faults while the guest is split between the hosts', () => {
     expect(dropped).toBe(true);
     expect(report).toMatchObject({ outcome: 'completed', postcopy: { recoveries: 1 } });
     expectSameMemory((await destination.result).memory, source.memory);
+  });
+
+  it('recovers a connection lost while the push is under way, and gives the digest of every page', async () => {
+    // A PAGE_REQUEST past the guest, slipped in behind RESUMED: the source drops the connection
+    // while pages are still to go, reconnects, and must not give a digest taken before they went.
+    let slipped = false;
+    const { report, incoming } = await postcopyThrough(({ direction, type, bytes }) => {
+      if (slipped || direction !== 'to-source' || type !== MessageType.RESUMED) return 'pass';
+      slipped = true;
+      const request = encode(Msg.PAGE_REQUEST, { region: 0, page: 1 << 30, count: 1 });
+      return { replace: Buffer.concat([bytes, request, sealFrame(request)]) };
+    });
+    expect(slipped).toBe(true);
+    expect(report).toMatchObject({ outcome: 'completed', postcopy: { recoveries: 1 } });
+    expect(incoming).toMatchObject({ postcopy: { recoveries: 1 } });
   });
 
   it('completes when POSTCOPY_DONE is held back for a second', async () => {
