@@ -193,6 +193,7 @@ export function summarize(
     flat:
       tail((s) => s.fds) <= head((s) => s.fds) &&
       tail((s) => s.handles) <= head((s) => s.handles) &&
-      slope * use.length <= RSS_GROWTH_LIMIT_BYTES,
+      // RSS only where there are migrations enough to tell a trend from the collector's noise.
+      (!rssJudged || slope * use.length <= RSS_GROWTH_LIMIT_BYTES),
   };
 }
