@@ -4,6 +4,7 @@
  * campaign's progress.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import { messageInbox } from '../hosts/message-inbox.ts';
 import type { SideEnd } from './observation.ts';
 
 export interface HostProcess {
@@ -48,21 +49,15 @@ export async function startHost(script: URL, env: Record<string, string>, execAr
       resolve(killedByUs ? { end: 'killed' } : { end: 'crashed', message: `exited (${how}) before its result: ${out.slice(-400)}` }),
     );
   });
-  const inbox: Record<string, unknown>[] = [];
-  const waiters: { type: string; resolve(m: Record<string, unknown>): void }[] = [];
-  child.on('message', (m: Record<string, unknown>) => {
-    const w = waiters.findIndex((x) => x.type === m.type);
-    if (w >= 0) waiters.splice(w, 1)[0]!.resolve(m);
-    else inbox.push(m);
+  let how = '';
+  void exited.then((e) => {
+    how = e.how;
   });
-  const next = (type: string): Promise<Record<string, unknown>> => {
-    const i = inbox.findIndex((m) => m.type === type);
-    if (i >= 0) return Promise.resolve(inbox.splice(i, 1)[0]!);
-    return new Promise((resolve, reject) => {
-      waiters.push({ type, resolve });
-      void exited.then(({ how }) => reject(new Error(`${script.pathname} exited (${how}) waiting for '${type}': ${out.slice(-1000)}`)));
-    });
-  };
+  const next = messageInbox(
+    child,
+    exited,
+    (type) => new Error(`${script.pathname} exited (${how}) waiting for '${type}': ${out.slice(-1000)}`),
+  );
   const port = await new Promise<number>((resolve, reject) => {
     child.on('message', (m: { type?: string; port?: number }) => {
       if (m.type === 'listening') resolve(m.port ?? 0);

@@ -1,5 +1,6 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { messageInbox } from './message-inbox.ts';
 
 /**
  * Forks a TypeScript host script and waits for its `listening` message. With `netns`, the host
@@ -18,21 +19,12 @@ export async function spawnHost(
         stdio: [...options.stdio],
       })
     : fork(url, { ...options, stdio: [...options.stdio], execArgv: ['--import', 'tsx'] });
-  const inbox: Record<string, unknown>[] = [];
-  const waiters: { type: string; resolve(m: Record<string, unknown>): void }[] = [];
-  child.on('message', (m: Record<string, unknown>) => {
-    const w = waiters.findIndex((x) => x.type === m.type);
-    if (w >= 0) waiters.splice(w, 1)[0]!.resolve(m);
-    else inbox.push(m);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let exitCode: number | null = null;
+  void exited.then((code) => {
+    exitCode = code;
   });
-  const next = (type: string): Promise<Record<string, unknown>> => {
-    const i = inbox.findIndex((m) => m.type === type);
-    if (i >= 0) return Promise.resolve(inbox.splice(i, 1)[0]!);
-    return new Promise((resolve, reject) => {
-      waiters.push({ type, resolve });
-      child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before '${type}'`)));
-    });
-  };
+  const next = messageInbox(child, exited, (type) => new Error(`${script} exited with ${exitCode} before '${type}'`));
   const { port } = (await next('listening')) as { port: number };
   return { child, port, next };
 }
