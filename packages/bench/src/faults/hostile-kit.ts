@@ -72,11 +72,7 @@ export function realSource(port: number, rng: Rng, options: Partial<MigrateOptio
       tracker,
       controlPlane: plane,
       guestId: GUEST_ID,
-      handshakeTimeoutMs: TIMEOUTS.handshakeTimeoutMs,
-      idleTimeoutMs: TIMEOUTS.idleTimeoutMs,
-      handoverTimeoutMs: TIMEOUTS.handoverTimeoutMs,
-      frameDeadlineMs: TIMEOUTS.frameDeadlineMs,
-      recoveryTimeoutMs: TIMEOUTS.recoveryTimeoutMs,
+      ...TIMEOUTS,
       ...rest,
     }),
   );
