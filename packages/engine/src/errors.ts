@@ -30,6 +30,8 @@ export const ErrorCode = {
   ADDRESS_IN_USE: 'FERRY_ADDRESS_IN_USE',
   TIMEOUT: 'FERRY_TIMEOUT',
   ABORTED: 'FERRY_ABORTED',
+  /** Pre-copy could not fit the downtime limit within its bounds; the guest runs on at the source. */
+  WONT_CONVERGE: 'FERRY_WONT_CONVERGE',
   PEER_FAILED: 'FERRY_PEER_FAILED',
   CONTROL_PLANE_FAILED: 'FERRY_CONTROL_PLANE_FAILED',
   OUTCOME_UNKNOWN: 'FERRY_OUTCOME_UNKNOWN',

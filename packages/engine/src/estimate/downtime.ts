@@ -115,6 +115,8 @@ export function switchoverCostMs(c: SwitchoverCosts): number {
 export function predictDowntime(i: DowntimeInputs): DowntimePrediction {
   const fixedMs = i.costs ? switchoverCostMs(i.costs) : (i.fixedCostMs ?? 0);
   if (!(i.bandwidthBytesPerSec > 0)) {
+    // Nothing to send costs no transfer time, whatever the link.
+    if (!(i.dirtyPages > 0)) return { totalMs: fixedMs, transferMs: 0, fixedMs, inputs: i };
     return { totalMs: Number.POSITIVE_INFINITY, transferMs: Number.POSITIVE_INFINITY, fixedMs, inputs: i };
   }
   const bytes = i.dirtyPages * i.bytesPerPage;

@@ -153,12 +153,14 @@ export class LinkMonitor implements LinkView {
   }
 
   /**
-   * A round ended: with more than 1 MiB flushed, its rate (never above the cap) becomes the
-   * round figure, the fastest round's if faster, and without its waits for a CPU the uncontended
-   * figure. Smaller rounds keep the old figures.
+   * A round ended: with more than 1 MiB flushed (or any, before the first figure), its rate
+   * (never above the cap) becomes the round figure, the fastest round's if faster, and without
+   * its waits for a CPU the uncontended figure. Smaller rounds keep the old figures.
    */
   roundEnded(r: RoundDelivery): void {
-    if (r.flushedBytes > MIN_ROUND_BYTES) {
+    // A small round's rate is rough, but better than none: without it a guest whose rounds all
+    // fit in the socket buffers never gets a prediction, and so never a switchover.
+    if (r.flushedBytes > MIN_ROUND_BYTES || (this.bandwidth === 0 && r.flushedBytes > 0 && r.durationMs > 0)) {
       this.bandwidth = Math.min(r.capBytesPerSec, (r.flushedBytes / r.durationMs) * 1000);
       this.peakBandwidth = Math.max(this.peakBandwidth, this.bandwidth);
       const uncontended = rateWithoutWaits(r.flushedBytes, r.durationMs, r.waitedMs);

@@ -4,6 +4,7 @@
  * built-ins below compose with `firstOf`. Pure, so tests and benchmarks run the same policy
  * the engine runs.
  */
+import { projectConvergence } from './convergence.ts';
 
 /** What pre-copy knows after a round, at the sync that starts the next one. */
 export interface RoundFigures {
@@ -28,13 +29,20 @@ export interface RoundFigures {
   readonly predictedDowntimeMs: number;
   /** The throttle the guest runs under now, 0..99 percent. */
   readonly throttlePercent: number;
+  /** Each round's time, sync to sync, in step with `dirtyHistory` (round 0 first). */
+  readonly roundMsHistory: readonly number[];
+  /** The prediction's part that does not grow with the pages (sync, device state, round trips, learned). */
+  readonly fixedDowntimeMs: number;
+  /** What one more dirty page adds to the prediction, ms. */
+  readonly msPerPage: number;
 }
 
 export type PolicyDecision =
   | { readonly action: 'continue' }
   | { readonly action: 'switchover'; readonly reason: string }
   | { readonly action: 'throttle'; readonly percent: number; readonly reason: string }
-  | { readonly action: 'abort'; readonly reason: string }
+  /** Fail the migration, the guest running on here: FERRY_WONT_CONVERGE when `wontConverge`, else FERRY_ABORTED. */
+  | { readonly action: 'abort'; readonly reason: string; readonly wontConverge?: boolean }
   /** Pause and resume the guest on the destination now, fetching the rest on demand (`strategy: 'hybrid'`). */
   | { readonly action: 'postcopy'; readonly reason: string };
 
@@ -122,22 +130,15 @@ export const policies = {
   },
 
   /**
-   * Pre-copy is shrinking the dirty set too slowly to reach `maxDowntimeMs` within `maxRounds`:
-   * extrapolating the last round's shrink factor (dirty pages now over dirty pages before), the
-   * rounds still needed to bring the prediction under the limit exceed the rounds left, or the
-   * set does not shrink at all. Then act now (`then`) rather than after the rounds that would
-   * not have helped. Needs two syncs of history.
+   * Pre-copy cannot reach `maxDowntimeMs` within `maxRounds`: the write model fitted through the
+   * last two rounds (`projectConvergence`) plays the rounds forward and none fits, or the fixed
+   * part alone is above the limit. Then act now (`then`) rather than after rounds that would not
+   * help. Needs two syncs (it decides after round 1 at the earliest).
    */
   wontConverge(maxDowntimeMs: number, maxRounds: number, then: 'switchover' | 'abort' | 'postcopy' = 'postcopy'): SwitchoverPolicy {
     return (f) => {
-      const h = f.dirtyHistory;
-      if (h.length < 2 || f.predictedDowntimeMs <= maxDowntimeMs || !Number.isFinite(f.predictedDowntimeMs)) return CONTINUE;
-      const shrink = h[h.length - 1]! / Math.max(h[h.length - 2]!, 1);
-      if (shrink >= 0.95) return { action: then, reason: 'wont-converge' };
-      // Pages that would fit the limit, at the prediction's cost per page (an upper bound).
-      const target = (f.dirtyPages * maxDowntimeMs) / f.predictedDowntimeMs;
-      const needed = Math.ceil(Math.log(Math.max(target, 1) / Math.max(f.dirtyPages, 1)) / Math.log(shrink));
-      return f.roundsSent + needed > maxRounds ? { action: then, reason: 'wont-converge' } : CONTINUE;
+      const why = cannotConverge(f, maxDowntimeMs, maxRounds);
+      return why ? { action: then, reason: why.reason, ...(then === 'abort' && { wontConverge: true }) } : CONTINUE;
     };
   },
 
@@ -161,28 +162,85 @@ export const policies = {
   },
 };
 
+/** Why pre-copy cannot reach the limit, with the figures that say so; undefined while it still may. */
+export function cannotConverge(f: RoundFigures, maxDowntimeMs: number, maxRounds: number): { reason: string; detail: string } | undefined {
+  if (f.predictedDowntimeMs <= maxDowntimeMs) return undefined;
+  if (f.fixedDowntimeMs > maxDowntimeMs) {
+    return { reason: 'fixed-above-limit', detail: `the downtime's fixed part alone is predicted at ${ms(f.fixedDowntimeMs)}` };
+  }
+  const n = f.dirtyHistory.length;
+  if (n >= 2 && n === f.roundMsHistory.length) {
+    const p = projectConvergence({
+      rounds: f.dirtyHistory.slice(-2).map((dirtyPages, k) => ({ dirtyPages, ms: f.roundMsHistory[n - 2 + k]! })),
+      msPerPage: f.msPerPage,
+      fixedMs: f.fixedDowntimeMs,
+      limitMs: maxDowntimeMs,
+      roundsLeft: maxRounds - f.roundsSent,
+    });
+    if (!p.fits) {
+      const model = Number.isFinite(p.workingSetPages)
+        ? `${Math.round(p.writePagesPerSec)} page writes/s over ${Math.round(p.workingSetPages)} pages`
+        : `${Math.round(p.writePagesPerSec)} new pages/s`;
+      return { reason: 'wont-converge', detail: `the best round reachable is predicted at ${ms(p.bestMs)} (the guest: ${model})` };
+    }
+  }
+  if (stalled(f.dirtyHistory)) return { reason: 'no-progress', detail: `the dirty set stopped shrinking at ${f.dirtyPages} pages` };
+  return undefined;
+}
+
+function ms(x: number): string {
+  return `${x.toFixed(1)} ms`;
+}
+
+/** What the built-in policies do once pre-copy cannot reach the limit (`MigrateOptions.onWontConverge`). */
+export interface ConvergeOptions {
+  /**
+   * `abort` (pre-copy's default): keep the guest running here and iterating until the bound,
+   * then fail with FERRY_WONT_CONVERGE; `postcopy` (hybrid's): hand over now and fetch the rest
+   * on demand; `switchover`: pause anyway, over the limit, and say so in the report.
+   */
+  readonly onWontConverge: 'abort' | 'postcopy' | 'switchover';
+  /** The bound on the whole pre-copy, ms (KubeVirt's completion timeout). */
+  readonly convergeTimeoutMs: number;
+  /** Whether the control plane can slow the guest: escalate through `throttle` first (auto-converge). */
+  readonly throttle: boolean;
+}
+
+const THROTTLE = { initial: 20, increment: 10, max: 99 };
+
 /**
- * The policy `migrate()` uses unless given one: switch over when the prediction fits
- * `maxDowntimeMs`, when nothing is left, when the dirty set stalls, or after `maxRounds`.
+ * The policy `migrate()` uses unless given one. The limit is a promise: it switches over only
+ * when the prediction fits `maxDowntimeMs`. Once pre-copy cannot get there (`cannotConverge`)
+ * it slows the guest through the control plane's `throttle` hook where there is one, then does
+ * what `onWontConverge` says; `maxRounds` and `convergeTimeoutMs` bound it all.
  */
-export function defaultPolicy(maxDowntimeMs: number, maxRounds: number): SwitchoverPolicy {
-  return policies.firstOf(policies.downtimeLimit(maxDowntimeMs), policies.nothingLeft(), policies.stall(), policies.maxRounds(maxRounds));
+export function defaultPolicy(maxDowntimeMs: number, maxRounds: number, o: Partial<ConvergeOptions> = {}): SwitchoverPolicy {
+  const then = o.onWontConverge ?? 'abort';
+  const timeoutMs = o.convergeTimeoutMs ?? Number.POSITIVE_INFINITY;
+  const giveUp = (reason: string, detail: string): PolicyDecision =>
+    then === 'abort' ? { action: 'abort', reason: `${reason}: ${detail}`, wontConverge: true } : { action: then, reason };
+  return (f) => {
+    if (f.predictedDowntimeMs <= maxDowntimeMs) return { action: 'switchover', reason: f.dirtyPages === 0 ? 'nothing-left' : 'converged' };
+    const predicted = `the prediction is ${ms(f.predictedDowntimeMs)} against a limit of ${ms(maxDowntimeMs)}`;
+    if (f.elapsedMs >= timeoutMs) return giveUp('converge-timeout', `${Math.round(f.elapsedMs)} ms of pre-copy; ${predicted}`);
+    if (f.roundsSent >= maxRounds) return giveUp('max-rounds', `${f.roundsSent} rounds; ${predicted}`);
+    const why = cannotConverge(f, maxDowntimeMs, maxRounds);
+    if (!why) return CONTINUE;
+    if (o.throttle && f.throttlePercent < THROTTLE.max) {
+      const percent = f.throttlePercent === 0 ? THROTTLE.initial : Math.min(THROTTLE.max, f.throttlePercent + THROTTLE.increment);
+      return { action: 'throttle', percent, reason: why.reason };
+    }
+    // Abort waits for the bound: the guest runs on meanwhile, and its writes may yet calm down.
+    return then === 'abort' ? CONTINUE : { action: then, reason: why.reason };
+  };
 }
 
 /**
- * The policy of `strategy: 'hybrid'`: switch over (stop-and-copy) when the prediction fits
- * `maxDowntimeMs` or nothing is left; switch to post-copy as soon as the guest is seen to
- * outrun the link or the dirty set shrinks too slowly to fit the limit within `maxRounds`, or
- * when pre-copy stalls or has run `maxRounds`, so a guest that dirties
- * memory faster than the link carries it still moves, without rounds that cannot help.
+ * The policy of `strategy: 'hybrid'`: stop-and-copy when the prediction fits `maxDowntimeMs`;
+ * post-copy as soon as pre-copy cannot get there (after round 1 at the earliest), when it has
+ * run `maxRounds`, or at `convergeTimeoutMs`. It does not throttle: post-copy moves a guest that
+ * outruns the link without slowing it for rounds.
  */
-export function hybridPolicy(maxDowntimeMs: number, maxRounds: number): SwitchoverPolicy {
-  return policies.firstOf(
-    policies.downtimeLimit(maxDowntimeMs),
-    policies.nothingLeft(),
-    policies.outrun('postcopy'),
-    policies.wontConverge(maxDowntimeMs, maxRounds, 'postcopy'),
-    policies.stall('postcopy'),
-    policies.maxRounds(maxRounds, 'postcopy'),
-  );
+export function hybridPolicy(maxDowntimeMs: number, maxRounds: number, convergeTimeoutMs = Number.POSITIVE_INFINITY): SwitchoverPolicy {
+  return defaultPolicy(maxDowntimeMs, maxRounds, { onWontConverge: 'postcopy', convergeTimeoutMs, throttle: false });
 }

@@ -16,6 +16,11 @@ import { withTimeout } from '../util/timeout.ts';
 import { RoundSender } from './round-sender.ts';
 import { SwitchoverPredictor } from './switchover-predictor.ts';
 
+/** Pre-copy's default bound (`convergeTimeoutMs`): a minute, and 30 s more per GiB of guest (KubeVirt allows 150 s per GiB). */
+export function defaultConvergeTimeoutMs(memoryBytes: number): number {
+  return 60_000 + 30_000 * (memoryBytes / 2 ** 30);
+}
+
 /** Where pre-copy left the migration: what is still dirty, and what comes next. */
 export interface PrecopyOutcome {
   /** The round that comes next: the final round, or post-copy's entry (0: none was sent). */
@@ -43,6 +48,7 @@ export class PrecopyRounds {
   readonly verify: 'memory' | 'sent';
   private readonly ctx: SourceContext;
   private readonly policy: SwitchoverPolicy;
+  private readonly maxDowntimeMs: number;
   private readonly recoveryMs: number;
   private readonly echo = { warmMs: Number.NaN, coldMs: Number.NaN };
   /** When the connection first broke since a round was last acknowledged; undefined while rounds go through. */
@@ -77,8 +83,18 @@ export class PrecopyRounds {
       keepUnacknowledged: this.recoveryMs > 0,
     });
     const maxDowntimeMs = o.maxDowntimeMs ?? 300;
+    this.maxDowntimeMs = maxDowntimeMs;
     const maxRounds = o.maxRounds ?? 30;
-    this.policy = o.policy ?? (o.strategy === 'hybrid' ? hybridPolicy(maxDowntimeMs, maxRounds) : defaultPolicy(maxDowntimeMs, maxRounds));
+    const convergeTimeoutMs = o.convergeTimeoutMs ?? defaultConvergeTimeoutMs(o.memory.totalPages * o.memory.pageSize);
+    this.policy =
+      o.policy ??
+      (o.strategy === 'hybrid'
+        ? hybridPolicy(maxDowntimeMs, maxRounds, convergeTimeoutMs)
+        : defaultPolicy(maxDowntimeMs, maxRounds, {
+            onWontConverge: o.onWontConverge ?? 'abort',
+            convergeTimeoutMs,
+            throttle: o.controlPlane.throttle !== undefined,
+          }));
     ctx.acks.onAcknowledged(() => {
       this.brokenSinceMs = undefined;
     });
@@ -171,6 +187,7 @@ export class PrecopyRounds {
     let dirtyPages = o.memory.totalPages;
     let prediction: DowntimePrediction | undefined;
     const dirtyHistory: number[] = [];
+    const roundMsHistory: number[] = [];
     let lastSyncMs = ctx.clock.nowMs();
     let next: PrecopyOutcome['next'];
     for (;;) {
@@ -189,6 +206,7 @@ export class PrecopyRounds {
       predictor.lastSyncCostMs = now - syncStart;
       const dirtyPagesPerSec = (dirtyPages / Math.max(now - lastSyncMs, 0.001)) * 1000;
       sender.noteDirtyRate(dirtyPagesPerSec);
+      roundMsHistory.push(now - lastSyncMs);
       lastSyncMs = now;
       dirtyHistory.push(dirtyPages);
       prediction = predictor.predict(dirtyPages, dirtyPagesPerSec);
@@ -203,7 +221,11 @@ export class PrecopyRounds {
         bytesPerPage: predictor.bytesPerPage(),
         predictedDowntimeMs: prediction.totalMs,
         throttlePercent: ctx.throttled,
+        roundMsHistory,
+        fixedDowntimeMs: prediction.fixedMs,
+        msPerPage: prediction.inputs.bandwidthBytesPerSec > 0 ? (prediction.inputs.bytesPerPage / prediction.inputs.bandwidthBytesPerSec) * 1000 : 0,
       });
+      ctx.decision = { reason: decision.action === 'continue' ? '' : decision.reason, predictedDowntimeMs: prediction.totalMs };
       if (decision.action === 'switchover') {
         ctx.emit({
           type: 'switchover',
@@ -224,6 +246,13 @@ export class PrecopyRounds {
         break;
       }
       if (decision.action === 'abort') {
+        if (decision.wontConverge) {
+          throw new MigrationError(
+            ErrorCode.WONT_CONVERGE,
+            `pre-copy cannot fit maxDowntimeMs ${this.maxDowntimeMs} ms (${decision.reason}); the guest runs on here. ` +
+              "Raise maxDowntimeMs, allow post-copy (strategy: 'hybrid'), give the control plane a throttle hook, or set onWontConverge: 'switchover'",
+          );
+        }
         throw new MigrationError(ErrorCode.ABORTED, `switchover policy aborted the migration: ${decision.reason}`);
       }
       if (decision.action === 'throttle') await ctx.throttle(decision.percent, decision.reason);

@@ -27,20 +27,37 @@ export interface MigrateOptions {
    *   on demand and in the background. Downtime does not grow with memory size; the guest runs
    *   slower until its pages have arrived, and a broken connection then stops it (both sides
    *   keep their state).
-   * - `hybrid`: pre-copy first; switch to post-copy when the policy says so (by default when
-   *   pre-copy stalls or runs out of rounds, see `hybridPolicy`).
+   * - `hybrid`: pre-copy first; switch to post-copy as soon as pre-copy cannot fit
+   *   `maxDowntimeMs` (after round 1 at the earliest, see `hybridPolicy`).
    * The destination needs a guest that waits for missing pages (`PostcopyPager`).
    */
   readonly strategy?: 'precopy' | 'postcopy' | 'hybrid';
   /** Post-copy: push the pages right after each requested one first (guests touch memory in runs). Default true. */
   readonly prepaging?: boolean;
-  /** Switch over once the predicted downtime is at most this. Default 300 ms (QEMU's default). */
+  /**
+   * The downtime limit, ms (QEMU's downtime-limit; default 300). A promise: the default policy
+   * pauses the guest only when the predicted downtime (the whole blackout: pause, final round,
+   * device state, verification, handover, resume) fits it. When pre-copy cannot get there, see
+   * `onWontConverge`.
+   */
   readonly maxDowntimeMs?: number;
-  /** Switch over after this many rounds whatever the prediction says. Default 30. */
+  /** Pre-copy rounds at most before `onWontConverge` applies. Default 30. */
   readonly maxRounds?: number;
   /**
+   * What happens when pre-copy cannot fit `maxDowntimeMs` (judged from the write model after
+   * round 1, a stall, `maxRounds` or `convergeTimeoutMs`), once the control plane's `throttle`
+   * hook, where there is one, has slowed the guest to 99%:
+   * - `abort` (default for `precopy`): the guest keeps running here while rounds go on until
+   *   `maxRounds` or `convergeTimeoutMs`, then the migration fails with FERRY_WONT_CONVERGE;
+   * - `switchover`: pause anyway; the report says `switchover.limitExceeded`;
+   * - `postcopy`: what `strategy: 'hybrid'` does (pass that strategy instead).
+   */
+  readonly onWontConverge?: 'abort' | 'switchover';
+  /** The bound on pre-copy, ms. Default 60 s plus 30 s per GiB of guest memory. */
+  readonly convergeTimeoutMs?: number;
+  /**
    * Decides after every round: continue, switch over, throttle the guest, or abort. Default:
-   * `defaultPolicy(maxDowntimeMs, maxRounds)`; compose others from `policies`.
+   * `defaultPolicy(maxDowntimeMs, maxRounds, …)` (hybrid: `hybridPolicy`); compose others from `policies`.
    */
   readonly policy?: SwitchoverPolicy;
   /**

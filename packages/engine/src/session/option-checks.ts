@@ -33,6 +33,7 @@ type Table<T> = { readonly [K in keyof T]-?: s.OptionSchema };
 
 const COMPRESSION: Record<CompressionMode, true> = { off: true, lz4: true, xbzrle: true, adaptive: true };
 const STRATEGY: Record<NonNullable<MigrateOptions['strategy']>, true> = { precopy: true, postcopy: true, hybrid: true };
+const ON_WONT_CONVERGE: Record<NonNullable<MigrateOptions['onWontConverge']>, true> = { abort: true, switchover: true };
 const VERIFY: Record<NonNullable<MigrateOptions['verify']>, true> = { memory: true, sent: true };
 const POSTCOPY_FAULTS: Record<NonNullable<ListenOptions['postcopyFaults']>, true> = { cooperative: true, userfaultfd: true };
 
@@ -50,6 +51,8 @@ const migrateTable: Table<MigrateOptions> = {
   prepaging: maybe(s.flag),
   maxDowntimeMs: maybe(s.finiteNumber('non-negative', ' of milliseconds')),
   maxRounds: maybe(s.positiveInteger()),
+  onWontConverge: maybe(s.oneOf(ON_WONT_CONVERGE)),
+  convergeTimeoutMs: maybe(s.finiteNumber('non-negative', ' of milliseconds')),
   policy: maybe(s.callback),
   maxBandwidth: maybe(
     v.union(

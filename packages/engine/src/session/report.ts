@@ -68,6 +68,22 @@ export interface PostcopyStats {
   readonly recoveries: number;
 }
 
+/** The decision that paused the guest, and whether the limit held. */
+export interface SwitchoverOutcome {
+  /**
+   * `converged` or `nothing-left` (the prediction fit the limit); `wont-converge`, `no-progress`,
+   * `fixed-above-limit`, `max-rounds` or `converge-timeout` (`onWontConverge: 'switchover'`, or
+   * hybrid's move to post-copy); `strategy` (pure post-copy); or a custom policy's words.
+   */
+  readonly reason: string;
+  /** The downtime predicted at the decision, ms; null for pure post-copy, which pauses at once. */
+  readonly predictedDowntimeMs: number | null;
+  /** `maxDowntimeMs`. */
+  readonly limitMs: number;
+  /** Whether the measured downtime (`downtimeMs`) was above the limit. */
+  readonly limitExceeded: boolean;
+}
+
 export interface MigrationReport {
   readonly sessionId: string;
   readonly outcome: Extract<SourcePhase, 'completed'>;
@@ -75,6 +91,8 @@ export interface MigrationReport {
   /** Pause requested on the source to RESUMED received from the destination. */
   readonly downtimeMs: number;
   readonly downtime: DowntimeBreakdown;
+  /** Why and on what prediction the guest was paused, against the limit it was given. */
+  readonly switchover: SwitchoverOutcome;
   /** What the destination said its own steps took: digest and device state load, resume hook. */
   readonly destination: { readonly verifyMs: number; readonly resumeMs: number };
   /** Every byte written to the connection, headers included. */

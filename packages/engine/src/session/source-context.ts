@@ -45,6 +45,8 @@ export class SourceContext {
   recoveries = 0;
   /** Page and control bytes written in each whole second of the migration. */
   readonly bytesPerSecond: number[] = [];
+  /** The policy's last decision other than continue, and the prediction it saw (pure post-copy: none). */
+  decision: { reason: string; predictedDowntimeMs: number } | undefined;
   /** Answers post-copy page requests from just before COMMIT on; undefined before. */
   pageServer: PageService | undefined;
   private bytesOnEarlierConnections = 0;

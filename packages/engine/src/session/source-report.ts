@@ -27,12 +27,20 @@ export interface SourceOutcome {
 
 /** The report of a completed migration (one assembly for stop-and-copy and post-copy). */
 export function sourceReport(ctx: SourceContext, out: SourceOutcome): MigrationReport {
+  const downtimeMs = out.resumedAt - out.pause.pauseStart;
+  const limitMs = ctx.o.maxDowntimeMs ?? 300;
   return {
     sessionId: Buffer.from(ctx.sessionId).toString('hex'),
     outcome: 'completed',
     totalMs: out.doneAt - ctx.startMs,
-    downtimeMs: out.resumedAt - out.pause.pauseStart,
+    downtimeMs,
     downtime: out.downtime,
+    switchover: {
+      reason: ctx.decision?.reason || (ctx.o.strategy === 'postcopy' ? 'strategy' : 'unknown'),
+      predictedDowntimeMs: ctx.decision?.predictedDowntimeMs ?? null,
+      limitMs,
+      limitExceeded: downtimeMs > limitMs,
+    },
     destination: { verifyMs: out.resumed.verifyMicros / 1000, resumeMs: out.resumed.resumeMicros / 1000 },
     bytesSent: ctx.transportBytes(),
     bytesSentDuringDowntime: out.bytesSentDuringDowntime,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultPolicy, policies, predictDowntimeMs, type RoundFigures, stalled } from '../../src/index.ts';
+import { defaultPolicy, hybridPolicy, policies, predictDowntimeMs, type RoundFigures, stalled } from '../../src/index.ts';
 
 const base: RoundFigures = {
   roundsSent: 1,
@@ -11,7 +11,31 @@ const base: RoundFigures = {
   bytesPerPage: 4116,
   predictedDowntimeMs: 500,
   throttlePercent: 0,
+  roundMsHistory: [1000],
+  fixedDowntimeMs: 5,
+  msPerPage: 0.1,
 };
+
+/** A guest writing `r` pages a second at random over `w` pages: the distinct pages of `ms`. */
+const dirtied = (w: number, r: number, ms: number): number => w * -Math.expm1((-r * ms) / 1000 / w);
+/** Rounds 0 and 1 of such a guest on a link of `msPerPage`, as the policy sees them after round 1. */
+function afterRound1(w: number, r: number, round0Ms: number, msPerPage: number, fixed = 5): RoundFigures {
+  const d0 = dirtied(w, r, round0Ms);
+  const round1Ms = d0 * msPerPage;
+  const d1 = dirtied(w, r, round1Ms);
+  return {
+    ...base,
+    roundsSent: 2,
+    dirtyPages: d1,
+    dirtyHistory: [d0, d1],
+    roundMsHistory: [round0Ms, round1Ms],
+    msPerPage,
+    fixedDowntimeMs: fixed,
+    predictedDowntimeMs: fixed + d1 * msPerPage,
+  };
+}
+// 4116 wire bytes a page at 125 MiB/s.
+const CAPPED = 4116 / (125 * 2 ** 20) * 1000;
 
 describe('downtime prediction', () => {
   it('is dirty bytes over bandwidth plus the measured fixed cost', () => {
@@ -31,19 +55,49 @@ describe('the default switchover policy', () => {
   const policy = defaultPolicy(100, 30);
   it('switches over as soon as the prediction fits the limit', () => {
     expect(policy({ ...base, predictedDowntimeMs: 100 })).toEqual({ action: 'switchover', reason: 'converged' });
+    expect(policy({ ...base, predictedDowntimeMs: 6, dirtyPages: 0 })).toEqual({ action: 'switchover', reason: 'nothing-left' });
   });
   it('keeps iterating while the dirty set shrinks', () => {
-    expect(policy({ ...base, roundsSent: 5, dirtyHistory: [9000, 8000, 7000, 6000, 5000] })).toEqual({ action: 'continue' });
+    expect(policy({ ...base, roundsSent: 5, dirtyHistory: [9000, 8000, 7000, 6000, 5000], roundMsHistory: [9000, 900, 800, 700, 600] })).toEqual({
+      action: 'continue',
+    });
   });
-  it('stops when nothing is dirty even if the fixed cost alone exceeds the limit', () => {
-    expect(policy({ ...base, predictedDowntimeMs: 150, dirtyPages: 0, dirtyHistory: [10, 0] })).toMatchObject({ reason: 'nothing-left' });
+  it('never pauses over the limit: nothing left but a fixed part above it, a stall, the round budget', () => {
+    const fixed = { ...base, predictedDowntimeMs: 150, fixedDowntimeMs: 150, dirtyPages: 0, dirtyHistory: [10, 0] };
+    expect(policy(fixed).action).toBe('continue');
+    expect(policy({ ...base, roundsSent: 4, dirtyHistory: [5000, 5100, 5050, 5000], roundMsHistory: [1, 1, 1, 1] }).action).toBe('continue');
+    expect(policy({ ...base, roundsSent: 30, dirtyHistory: [900, 800] })).toMatchObject({
+      action: 'abort',
+      wontConverge: true,
+      reason: expect.stringContaining('max-rounds'),
+    });
   });
-  it('detects a stall: no new low for three syncs in a row', () => {
-    expect(policy({ ...base, roundsSent: 4, dirtyHistory: [5000, 5100, 5050, 5000] })).toMatchObject({ reason: 'no-progress' });
-    expect(policy({ ...base, roundsSent: 4, dirtyHistory: [5000, 5100, 5050, 4999] })).toEqual({ action: 'continue' });
+  it('ends with FERRY_WONT_CONVERGE at its time bound, the guest running until then', () => {
+    const bounded = defaultPolicy(50, 30, { convergeTimeoutMs: 20_000 });
+    const hot = afterRound1(65_536, 50_000, 8000, CAPPED);
+    expect(bounded({ ...hot, elapsedMs: 19_000 }).action).toBe('continue');
+    expect(bounded({ ...hot, elapsedMs: 20_000 })).toMatchObject({ action: 'abort', wontConverge: true, reason: expect.stringContaining('converge-timeout') });
   });
-  it('stops at the round budget', () => {
-    expect(policy({ ...base, roundsSent: 30, dirtyHistory: [900, 800] })).toMatchObject({ reason: 'max-rounds' });
+  it('throttles through the hook first, then does what onWontConverge says', () => {
+    const hot = afterRound1(65_536, 50_000, 8000, CAPPED);
+    const throttling = defaultPolicy(50, 30, { throttle: true, onWontConverge: 'switchover' });
+    expect(throttling(hot)).toMatchObject({ action: 'throttle', percent: 20, reason: 'wont-converge' });
+    expect(throttling({ ...hot, throttlePercent: 90 })).toMatchObject({ action: 'throttle', percent: 99 });
+    expect(throttling({ ...hot, throttlePercent: 99 })).toEqual({ action: 'switchover', reason: 'wont-converge' });
+    expect(defaultPolicy(50, 30, { onWontConverge: 'switchover' })(hot)).toEqual({ action: 'switchover', reason: 'wont-converge' });
+  });
+});
+
+describe('hybrid', () => {
+  it('goes to post-copy after round 1 when the write model says no round can fit', () => {
+    const p = hybridPolicy(300, 30);
+    // Hot 256 MiB at 50k pages/s over 125 MiB/s: the set only falls to ~40k pages (over a second).
+    expect(p(afterRound1(65_536, 50_000, 8000, CAPPED))).toEqual({ action: 'postcopy', reason: 'wont-converge' });
+  });
+  it('keeps pre-copying a guest that will fit within the rounds', () => {
+    const p = hybridPolicy(50, 30);
+    // Hot 64 MiB at 5k pages/s: about 2400 pages after round 1, then ~370 (12 ms).
+    expect(p(afterRound1(16_384, 5_000, 8000, CAPPED)).action).toBe('continue');
   });
 });
 
@@ -90,24 +144,13 @@ describe('outrun', () => {
 
 describe('wontConverge', () => {
   const p = policies.wontConverge(100, 10);
-  it('acts when the dirty set stops shrinking, or shrinks too slowly for the rounds left', () => {
-    // 10% smaller per round from 20k pages predicted at 1 s: ~22 more rounds to reach 100 ms.
-    expect(p({ ...base, roundsSent: 3, dirtyPages: 18_000, dirtyHistory: [20_000, 18_000], predictedDowntimeMs: 1000 })).toEqual({
-      action: 'postcopy',
-      reason: 'wont-converge',
-    });
-    expect(p({ ...base, roundsSent: 3, dirtyPages: 20_000, dirtyHistory: [20_000, 20_000], predictedDowntimeMs: 1000 }).action).toBe(
-      'postcopy',
-    );
+  it('acts once the fitted model says no round within the budget fits', () => {
+    expect(p(afterRound1(65_536, 50_000, 8000, CAPPED))).toEqual({ action: 'postcopy', reason: 'wont-converge' });
+    expect(p({ ...base, fixedDowntimeMs: 120, predictedDowntimeMs: 200 })).toEqual({ action: 'postcopy', reason: 'fixed-above-limit' });
   });
-  it('waits while halving each round will get there in time, and when the prediction already fits', () => {
-    // Halving: 1000 ms -> 100 ms in about 4 rounds, 3 + 4 <= 10.
-    expect(p({ ...base, roundsSent: 3, dirtyPages: 10_000, dirtyHistory: [20_000, 10_000], predictedDowntimeMs: 1000 }).action).toBe(
-      'continue',
-    );
-    expect(p({ ...base, roundsSent: 3, dirtyPages: 10_000, dirtyHistory: [10_000, 10_000], predictedDowntimeMs: 90 }).action).toBe(
-      'continue',
-    );
+  it('waits while the rounds will get there, with one sync only, and when the prediction already fits', () => {
+    expect(p(afterRound1(16_384, 5_000, 8000, CAPPED)).action).toBe('continue');
     expect(p({ ...base, roundsSent: 1, dirtyHistory: [5000] }).action).toBe('continue');
+    expect(p({ ...base, predictedDowntimeMs: 90 }).action).toBe('continue');
   });
 });

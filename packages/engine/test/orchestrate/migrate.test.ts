@@ -86,6 +86,7 @@ describe('migrate', () => {
     const err = (await pair
       .migrate({
         maxRounds: 2,
+        onWontConverge: 'switchover',
         onEvent: (e) => {
           if (e.type === 'switchover') switchedOver = true;
         },
@@ -126,6 +127,7 @@ describe('migrate', () => {
         maxBandwidth: 100_000_000,
         maxDowntimeMs: 5,
         maxRounds: 4,
+        onWontConverge: 'switchover',
       });
       const incoming = await pair.destination.result;
       expectSameMemory(incoming.memory, pair.memory);

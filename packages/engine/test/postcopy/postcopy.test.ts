@@ -150,8 +150,8 @@ describe('post-copy', () => {
     const incoming = await pair.destination.result;
     expect(pair.destination.plane.resumed[0]?.postcopy, events.join('; ')).toBeDefined();
     expect(report.strategy).toBe('hybrid');
-    expect(report.rounds.length).toBeGreaterThanOrEqual(2);
-    expect(report.postcopy?.reason).toMatch(/outrun|wont-converge|no-progress|max-rounds/);
+    expect(report.rounds.length).toBeGreaterThanOrEqual(1);
+    expect(report.postcopy?.reason).toMatch(/wont-converge|fixed-above-limit|no-progress|max-rounds/);
     expect(events.at(-1)).toMatch(/^postcopy: /);
     expectSameMemory(incoming.memory, pair.memory);
     expect(report.digest).toBe(incoming.digest);
