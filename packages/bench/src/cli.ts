@@ -2,6 +2,9 @@
  * `pnpm bench [scan|migrate|codec|dirty|predict|tls|postcopy|transport|all] [--size-mib N] [--repeats N] [--verify memory|sent] [--quick]`: runs benchmarks, prints tables, and
  * writes JSON (with the machine described) and charts to .bench-out/.
  *
+ * `pnpm bench blackout [--quick] [--repeats N] [--size-mib N] [--only <row>] [--strategies a,b]`: the client-visible
+ * blackout per workload and strategy (separate processes, heartbeats); not part of `all`.
+ *
  * `pnpm bench faults [--quick] [--seed N] [--trial K | --first K --trials N] [--soak N] [--fuzz N]`: the fault
  * campaign (docs/reliability.md); not part of `all`.
  */
@@ -15,6 +18,7 @@ import { transportBench } from './transport.ts';
 import { migrateBench } from './migrate.ts';
 import { scanBench } from './scan.ts';
 import { faultsBench } from './faults/campaign.ts';
+import { blackoutBench } from './blackout/blackout.ts';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -30,6 +34,8 @@ const { positionals, values } = parseArgs({
     trials: { type: 'string' },
     soak: { type: 'string' },
     fuzz: { type: 'string' },
+    only: { type: 'string' },
+    strategies: { type: 'string' },
   },
 });
 const which = positionals[0] ?? 'all';
@@ -101,7 +107,18 @@ if (which === 'faults') {
   const bad = result.counts.BAD + (result.soak && !result.soak.flat ? 1 : 0) + (result.fuzz?.failures ?? 0);
   process.exitCode = bad > 0 ? 1 : 0;
 }
-if (!['scan', 'migrate', 'codec', 'dirty', 'predict', 'tls', 'postcopy', 'transport', 'faults', 'all'].includes(which)) {
-  console.error(`unknown benchmark "${which}": use scan, migrate, codec, dirty, predict, tls, postcopy, transport, faults or all`);
+if (which === 'blackout') {
+  await blackoutBench({
+    repeats: Number(values.repeats ?? (quick ? 1 : 3)),
+    memoryMiB: Number(values['size-mib'] ?? (quick ? 256 : 1024)),
+    dataMiB: (Number(values['size-mib'] ?? (quick ? 256 : 1024)) * 3) / 4,
+    ...(values.only && { only: values.only }),
+    ...(values.strategies && { strategies: values.strategies.split(',') as ('precopy' | 'postcopy' | 'hybrid')[] }),
+  });
+}
+if (!['blackout', 'scan', 'migrate', 'codec', 'dirty', 'predict', 'tls', 'postcopy', 'transport', 'faults', 'all'].includes(which)) {
+  console.error(
+    `unknown benchmark "${which}": use blackout, scan, migrate, codec, dirty, predict, tls, postcopy, transport, faults or all`,
+  );
   process.exit(2);
 }

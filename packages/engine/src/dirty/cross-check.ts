@@ -29,14 +29,15 @@ export class CrossCheckedTracker implements DirtyTracker {
     this.primary = primary;
     this.verifier = verifier;
     this.kind = `${primary.kind}+${verifier.kind}`;
-    const bitmaps = (): DirtyBitmap[] => layout.regions.map((r) => new DirtyBitmap(r.pageCount));
+    const bitmaps = (): DirtyBitmap[] => layout.regions.map((r) => new DirtyBitmap(r.sizeBytes / layout.pageSize));
     this.reported = bitmaps();
     this.owed = bitmaps();
     this.scratch = bitmaps();
     if (primary.syncRange) this.syncRange = (r, from, to, into) => this.primaryRange(r, from, to, into);
   }
 
-  readonly syncRange?: DirtyTracker['syncRange'];
+  /** Only where the primary has it, so that pre-copy takes bits ahead of the sender as it would without the check. */
+  readonly syncRange?: NonNullable<DirtyTracker['syncRange']>;
 
   /** The primary first, so that every write the verifier sees happened after the primary began recording. */
   async start(): Promise<void> {

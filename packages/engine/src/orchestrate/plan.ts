@@ -64,7 +64,7 @@ export async function plan(o: PlanOptions): Promise<MigrationPlan> {
   });
   const sample = samplePages(memory, kernels);
   let verifyMs = 0;
-  if ((o.verify ?? 'memory') === 'memory') {
+  if (o.verify === 'memory') {
     const start = performance.now();
     await memoryDigestAsync(memory, kernels);
     verifyMs = performance.now() - start;

@@ -62,7 +62,12 @@ async function run(ctx: SourceContext): Promise<MigrationReport> {
       round: pre.round,
       reason: pre.next.reason,
       ...(pre.rounds && {
-        precopy: { encoder: pre.rounds.encoder, pagesSent: pre.rounds.sender.pagesSent, rounds: pre.rounds.sender.rounds },
+        precopy: {
+          encoder: pre.rounds.encoder,
+          pagesSent: pre.rounds.sender.pagesSent,
+          rounds: pre.rounds.sender.rounds,
+          verification: pre.rounds.verification,
+        },
       }),
     });
   } finally {

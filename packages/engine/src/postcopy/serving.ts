@@ -13,6 +13,7 @@ import { awaitResumed, commit } from '../session/handover.ts';
 import { MissingPageMap } from '../session/missing-map.ts';
 import type { MigrationReport } from '../session/report.ts';
 import type { SourceContext } from '../session/source-context.ts';
+import type { Verification } from '../session/verification.ts';
 import { sourceReport } from '../session/source-report.ts';
 import { toHex } from '../util/bytes.ts';
 import { PageServer } from './page-server.ts';
@@ -30,6 +31,7 @@ export interface PostcopyEntry {
     readonly encoder: BatchEncoder;
     readonly pagesSent: number;
     readonly rounds: MigrationReport['rounds'];
+    readonly verification: Verification;
   };
 }
 
@@ -54,7 +56,9 @@ export async function servePostcopy(ctx: SourceContext, kernels: Kernels, entry:
     clock: ctx.clock,
   });
   const pause = await ctx.pauseGuest();
-  if (round > 0) for (let r = 0; r < missing.length; r++) await o.tracker.sync(r, missing[r]!);
+  if (round > 0) for (let r = 0; r < missing.length; r++) await ctx.tracker.sync(r, missing[r]!);
+  const crossCheck = entry.precopy?.verification.crossCheck;
+  const missed = crossCheck ? await crossCheck.check(missing, true) : 0;
   const missingPages = missing.reduce((n, d) => n + d.count(), 0);
   ctx.emit({ type: 'switchover', round, reason: `postcopy: ${reason}`, remainingPages: missingPages, predictedDowntimeMs: 0 });
   let link: Link = ctx.link!;
@@ -84,7 +88,7 @@ export async function servePostcopy(ctx: SourceContext, kernels: Kernels, entry:
   // pages as sent is exactly that of memory and costs no pass; after pre-copy rounds it is
   // taken from memory (or from the pages as sent with `verify: 'sent'`), once everything is
   // queued, so that the pass does not slow the answers to page requests.
-  const fromSent = round === 0 || o.verify === 'sent';
+  const fromSent = round === 0 || (entry.precopy !== undefined && entry.precopy.verification.mode !== 'memory');
   let digestPromise: Promise<bigint> | undefined;
   const digestOnce = (): Promise<bigint> => {
     digestPromise ??= fromSent
@@ -150,7 +154,7 @@ export async function servePostcopy(ctx: SourceContext, kernels: Kernels, entry:
   const digest = await digestOnce();
   const doneAt = ctx.clock.nowMs();
   ctx.phase.to('completed');
-  if (round > 0) o.tracker.stop();
+  if (round > 0) ctx.tracker.stop();
   await link.transport.end();
   const stats = server.stats();
   const report = sourceReport(ctx, {
@@ -172,6 +176,13 @@ export async function servePostcopy(ctx: SourceContext, kernels: Kernels, entry:
     deviceStateBytes: state.byteLength,
     digest,
     verify: fromSent ? 'sent' : 'memory',
+    verification: {
+      mode: entry.precopy?.verification.mode ?? 'sent',
+      tracker: ctx.tracker.kind,
+      trackerMissedPages: crossCheck?.missedPages ?? 0,
+      missedAtPause: missed,
+      audit: null,
+    },
     // Pre-copy rounds' encodings; pure post-copy has only the post-copy encoder's.
     codecs: entry.precopy ? entry.precopy.encoder.stats() : encoder.stats(),
     postcopy: { reason, missingPages, ...stats, durationMs: doneAt - resumedAt, recoveries },

@@ -15,6 +15,7 @@ import { TcpTransport } from '../transport/tcp.ts';
 import { withTimeout } from '../util/timeout.ts';
 import { RoundSender } from './round-sender.ts';
 import { SwitchoverPredictor } from './switchover-predictor.ts';
+import { resolveVerification, type Verification } from '../session/verification.ts';
 
 /** Pre-copy's default bound (`convergeTimeoutMs`): a minute, and 30 s more per GiB of guest (KubeVirt allows 150 s per GiB). */
 export function defaultConvergeTimeoutMs(memoryBytes: number): number {
@@ -44,8 +45,8 @@ export class PrecopyRounds {
   readonly encoder: BatchEncoder;
   readonly sender: RoundSender;
   readonly predictor: SwitchoverPredictor;
-  /** `verify` as the migration runs it. */
-  readonly verify: 'memory' | 'sent';
+  /** `verify` as the migration runs it, with the tracker it runs. */
+  readonly verification: Verification;
   private readonly ctx: SourceContext;
   private readonly policy: SwitchoverPolicy;
   private readonly maxDowntimeMs: number;
@@ -54,10 +55,10 @@ export class PrecopyRounds {
   /** When the connection first broke since a round was last acknowledged; undefined while rounds go through. */
   private brokenSinceMs: number | undefined;
 
-  private constructor(ctx: SourceContext, kernels: Kernels, digestCostMs: number) {
+  private constructor(ctx: SourceContext, kernels: Kernels, digestCostMs: number, verification: Verification) {
     const o = ctx.o;
     this.ctx = ctx;
-    this.verify = o.verify ?? 'memory';
+    this.verification = verification;
     this.recoveryMs = o.precopyRecoveryMs ?? 0;
     // One measure of the link: the sender feeds it, the encoder, the predictor and the policy read it.
     const link = new LinkMonitor();
@@ -70,7 +71,7 @@ export class PrecopyRounds {
     });
     this.sender = new RoundSender({
       memory: o.memory,
-      tracker: o.tracker,
+      tracker: verification.tracker,
       transport: ctx.transport,
       encoder: this.encoder,
       link,
@@ -125,8 +126,10 @@ export class PrecopyRounds {
     const strategy = o.strategy ?? 'precopy';
     // Measured, not assumed: the digest is a fixed part of every switchover (an upper bound:
     // at switchover it overlaps the final round).
+    const verification = resolveVerification(o);
+    ctx.tracker = verification.tracker;
     const digestStart = ctx.clock.nowMs();
-    if (strategy !== 'postcopy' && (o.verify ?? 'memory') === 'memory') await memoryDigestAsync(memory, kernels);
+    if (strategy !== 'postcopy' && verification.mode === 'memory') await memoryDigestAsync(memory, kernels);
     const digestCostMs = ctx.clock.nowMs() - digestStart;
     ctx.phase.to('precopy');
     const dirty = memory.regions.map((r) => new DirtyBitmap(r.pageCount));
@@ -134,7 +137,7 @@ export class PrecopyRounds {
       for (const d of dirty) d.fill();
       return { round: 0, dirty, next: { kind: 'postcopy', reason: 'strategy' }, prediction: undefined, rounds: undefined };
     }
-    const rounds = new PrecopyRounds(ctx, kernels, digestCostMs);
+    const rounds = new PrecopyRounds(ctx, kernels, digestCostMs, verification);
     await rounds.openChannels();
     await rounds.timeRoundTrips();
     return rounds.loop(dirty);
@@ -181,7 +184,8 @@ export class PrecopyRounds {
   private async loop(dirty: DirtyBitmap[]): Promise<PrecopyOutcome> {
     const { ctx, sender, predictor } = this;
     const o = ctx.o;
-    await o.tracker.start();
+    const tracker = this.verification.tracker;
+    await tracker.start();
     for (const d of dirty) d.fill();
     let round = 0;
     let dirtyPages = o.memory.totalPages;
@@ -201,7 +205,9 @@ export class PrecopyRounds {
       round++;
       dirtyPages = 0;
       const syncStart = ctx.clock.nowMs();
-      for (let r = 0; r < dirty.length; r++) dirtyPages += await o.tracker.sync(r, dirty[r]!);
+      for (let r = 0; r < dirty.length; r++) dirtyPages += await tracker.sync(r, dirty[r]!);
+      // Pages the second tracker saw and the first missed go in the next round.
+      if (this.verification.crossCheck) dirtyPages += await this.verification.crossCheck.check(dirty, false);
       const now = ctx.clock.nowMs();
       predictor.lastSyncCostMs = now - syncStart;
       const dirtyPagesPerSec = (dirtyPages / Math.max(now - lastSyncMs, 0.001)) * 1000;
@@ -223,7 +229,8 @@ export class PrecopyRounds {
         throttlePercent: ctx.throttled,
         roundMsHistory,
         fixedDowntimeMs: prediction.fixedMs,
-        msPerPage: prediction.inputs.bandwidthBytesPerSec > 0 ? (prediction.inputs.bytesPerPage / prediction.inputs.bandwidthBytesPerSec) * 1000 : 0,
+        msPerPage:
+          prediction.inputs.bandwidthBytesPerSec > 0 ? (prediction.inputs.bytesPerPage / prediction.inputs.bandwidthBytesPerSec) * 1000 : 0,
       });
       ctx.decision = { reason: decision.action === 'continue' ? '' : decision.reason, predictedDowntimeMs: prediction.totalMs };
       if (decision.action === 'switchover') {

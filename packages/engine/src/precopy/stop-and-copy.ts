@@ -11,6 +11,7 @@ import { ErrorCode, toFerryError } from '../errors.ts';
 import type { MigrationReport } from '../session/report.ts';
 import type { SourceContext } from '../session/source-context.ts';
 import { sourceReport } from '../session/source-report.ts';
+import { auditFrozenMemory } from '../session/verification.ts';
 import type { PrecopyRounds } from './rounds.ts';
 
 /**
@@ -28,13 +29,16 @@ export async function stopAndCopy(
 ): Promise<MigrationReport> {
   const o = ctx.o;
   const memory = o.memory;
-  const { sender, encoder, verify } = pre;
+  const { sender, encoder, verification } = pre;
+  const verify = verification.mode;
   const pause = await ctx.pauseGuest();
   // Memory is frozen from here on: hash it off-thread while the final round goes out (with
   // only the TypeScript kernels it runs where it is awaited, so its time lands in digestMs).
   const digestPromise = verify === 'memory' && kernels.hashPagesAsync ? memoryDigestAsync(memory, kernels) : undefined;
   digestPromise?.catch(() => {});
-  for (let r = 0; r < dirty.length; r++) await o.tracker.sync(r, dirty[r]!);
+  for (let r = 0; r < dirty.length; r++) await ctx.tracker.sync(r, dirty[r]!);
+  // The guest is paused: every page the second tracker saw must be among the first's; any it missed go now.
+  const missed = verification.crossCheck ? await verification.crossCheck.check(dirty, true) : 0;
   const finalPages = dirty.reduce((n, d) => n + d.count(), 0);
   const link = ctx.link!;
   await link.transport.send(encode(Msg.SWITCHOVER, { round }));
@@ -47,7 +51,7 @@ export async function stopAndCopy(
   const deviceStateDone = ctx.clock.nowMs();
 
   const digest =
-    verify === 'sent'
+    verify !== 'memory'
       ? digestOfPageHashes(encoder.sentHashes, kernels)
       : digestPromise
         ? await digestPromise
@@ -64,9 +68,12 @@ export async function stopAndCopy(
   const resumedAt = ctx.clock.nowMs();
   ctx.phase.to('completed');
 
-  o.tracker.stop();
+  ctx.tracker.stop();
   await ctx.closeChannels();
   await link.transport.end();
+  // The guest runs on the destination; the copy here is frozen until release: audit it against what was sent.
+  const audit = verification.audit ? await auditFrozenMemory(memory, kernels, encoder.sentHashes, () => ctx.clock.nowMs()) : null;
+  if (audit) ctx.emit({ type: 'audit', ...audit });
   if (prediction) pre.predictor.recordOutcome(prediction, finalPages, resumedAt - pause.pauseStart);
   const report = sourceReport(ctx, {
     pause,
@@ -87,6 +94,13 @@ export async function stopAndCopy(
     deviceStateBytes: state.byteLength,
     digest,
     verify,
+    verification: {
+      mode: verify,
+      tracker: ctx.tracker.kind,
+      trackerMissedPages: verification.crossCheck?.missedPages ?? 0,
+      missedAtPause: missed,
+      audit,
+    },
     codecs: encoder.stats(),
   });
   ctx.emit({ type: 'completed', report });

@@ -1,3 +1,4 @@
+import type { AuditOutcome } from './report.ts';
 import type { DowntimePrediction } from '../estimate/downtime.ts';
 import type { FerryError } from '../errors.ts';
 import type { MigrationReport, RoundStats } from './report.ts';
@@ -41,6 +42,8 @@ export type MigrationEvent =
       readonly prediction?: DowntimePrediction;
     }
   | { readonly type: 'throttle'; readonly percent: number; readonly reason: string }
+  /** The frozen source, audited after the resume (`mismatchedPages` above 0: writes no tracker saw). */
+  | ({ readonly type: 'audit' } & AuditOutcome)
   /** The connection broke; reconnecting (`attempt` from 1) until the recovery timeout of that phase. */
   | { readonly type: 'reconnecting'; readonly phase: 'precopy' | 'postcopy'; readonly attempt: number; readonly reason: string }
   /** Reconnected; the destination lacks `missingPages` pages, which go again. */

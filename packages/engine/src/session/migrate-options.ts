@@ -98,14 +98,27 @@ export interface MigrateOptions {
   /** Pages per PAGES frame. Default 256. */
   readonly batchPages?: number;
   /**
-   * How the source computes the memory digest at switchover (docs/protocol.md §4):
-   * - `memory` (default): hashes all of its guest memory while paused. Catches a write the
-   *   dirty tracker missed, at the cost of reading all memory during downtime.
-   * - `sent`: from the hash of every page as it was sent, kept during pre-copy. Costs nothing
-   *   during downtime and still catches corruption on the wire or on the destination, but
-   *   trusts the dirty tracker. For large guests, or trackers verified by other means.
+   * How the migration is verified (docs/protocol.md §4). Before the guest resumes the
+   * destination's digest of what it wrote always equals the source's; the modes differ in what
+   * the source's digest covers and what catches a tracker that misses writes:
+   * - `auto` (default): `tracker` where a second tracker can run (`verifyTracker`, or the kernel's
+   *   write tracking on memory the addon mapped), else `sent`.
+   * - `tracker`: the pages as sent, and the tracker checked against an independent second one at
+   *   every sync and at the pause; pages it missed are sent before the resume. Costs one more
+   *   sync during downtime, not a pass over memory.
+   * - `sent`: the pages as sent; trusts the tracker until the audit.
+   * - `memory`: hashes all guest memory while paused (the pause grows with memory size).
+   * Except with `memory`, the frozen source is then audited after the resume (`audit`).
    */
-  readonly verify?: 'memory' | 'sent';
+  readonly verify?: 'auto' | 'tracker' | 'sent' | 'memory';
+  /** The second tracker for `verify: 'tracker'` (another mechanism than `tracker`'s). Default: the kernel's, where it can run. */
+  readonly verifyTracker?: DirtyTracker;
+  /**
+   * After the resume, before `release`, hash the frozen source memory off the event loop and
+   * compare every page with what was sent (`report.verification.audit`, an `audit` event).
+   * Default true (ignored with `verify: 'memory'`, which checked it all during the pause).
+   */
+  readonly audit?: boolean;
   /** Hashing kernels; default: the native addon if it loads, else the TypeScript fallback. */
   readonly kernels?: Kernels;
   /**

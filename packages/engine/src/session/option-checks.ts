@@ -34,7 +34,7 @@ type Table<T> = { readonly [K in keyof T]-?: s.OptionSchema };
 const COMPRESSION: Record<CompressionMode, true> = { off: true, lz4: true, xbzrle: true, adaptive: true };
 const STRATEGY: Record<NonNullable<MigrateOptions['strategy']>, true> = { precopy: true, postcopy: true, hybrid: true };
 const ON_WONT_CONVERGE: Record<NonNullable<MigrateOptions['onWontConverge']>, true> = { abort: true, switchover: true };
-const VERIFY: Record<NonNullable<MigrateOptions['verify']>, true> = { memory: true, sent: true };
+const VERIFY: Record<NonNullable<MigrateOptions['verify']>, true> = { auto: true, tracker: true, memory: true, sent: true };
 const POSTCOPY_FAULTS: Record<NonNullable<ListenOptions['postcopyFaults']>, true> = { cooperative: true, userfaultfd: true };
 
 const maybe = v.optional;
@@ -68,6 +68,8 @@ const migrateTable: Table<MigrateOptions> = {
   channels: maybe(s.integerIn(1, MAX_DATA_CHANNELS)),
   batchPages: maybe(s.positiveInteger()),
   verify: maybe(s.oneOf(VERIFY)),
+  verifyTracker: maybe(s.dirtyTracker),
+  audit: maybe(s.flag),
   kernels: maybe(s.kernels),
   psk: maybe(s.psk),
   tls: maybe(s.tls),

@@ -27,7 +27,7 @@ export interface PlanOptions {
   readonly maxRounds?: number;
   /** The device state's size, if known. Default 64 KiB. */
   readonly deviceStateBytes?: number;
-  /** As `MigrateOptions.verify`: `memory` (default) adds a pass over memory to the downtime. */
-  readonly verify?: 'memory' | 'sent';
+  /** As `MigrateOptions.verify`: `memory` adds a pass over memory to the downtime; the others (default `auto`) do not. */
+  readonly verify?: 'auto' | 'tracker' | 'memory' | 'sent';
   readonly kernels?: Kernels;
 }

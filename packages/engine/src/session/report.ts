@@ -68,6 +68,30 @@ export interface PostcopyStats {
   readonly recoveries: number;
 }
 
+/** What the verification checked and found. */
+export interface VerificationOutcome {
+  /** `memory`: all memory hashed while paused; `sent`: the pages as sent; `tracker`: as sent, the tracker cross-checked. */
+  readonly mode: 'memory' | 'sent' | 'tracker';
+  /** The tracker that ran (`write-barrier+kernel-write`: cross-checked). */
+  readonly tracker: string;
+  /** Pages the second tracker saw written that the first missed, all sent again before the resume. */
+  readonly trackerMissedPages: number;
+  /** Of those, the ones found at the pause (sent in the final round). */
+  readonly missedAtPause: number;
+  /** The audit of the frozen source after the resume; null when not run (`verify: 'memory'`, `audit: false`, post-copy). */
+  readonly audit: AuditOutcome | null;
+}
+
+/** The source's frozen memory, hashed after the resume, against every page's hash as sent. */
+export interface AuditOutcome {
+  readonly checkedPages: number;
+  /** Pages whose frozen content differs from what the destination got: writes no tracker saw. 0 when all is well. */
+  readonly mismatchedPages: number;
+  /** The first few of them. */
+  readonly firstMismatches: readonly { readonly region: string; readonly page: number }[];
+  readonly ms: number;
+}
+
 /** The decision that paused the guest, and whether the limit held. */
 export interface SwitchoverOutcome {
   /**
@@ -108,8 +132,10 @@ export interface MigrationReport {
   readonly digestMatched: true;
   /** Pages and payload bytes per encoding, the XBZRLE cache counters, the LZ4 measurements. */
   readonly codecs: CodecStats;
-  /** What the source's digest was computed from: its memory, or the pages as sent. */
-  readonly verify: 'memory' | 'sent';
+  /** What the source's digest was computed from: its memory, or the pages as sent (`sent`, `tracker`). */
+  readonly verify: 'memory' | 'sent' | 'tracker';
+  /** What was verified, when, and what it found (docs/protocol.md §4). */
+  readonly verification: VerificationOutcome;
   /** Which hashing kernels ran: the native addon or the TypeScript fallback. */
   readonly kernels: 'native' | 'js';
   readonly memoryBytes: number;

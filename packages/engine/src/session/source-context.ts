@@ -1,3 +1,4 @@
+import type { DirtyTracker } from '../dirty/tracker.ts';
 import { randomBytes } from 'node:crypto';
 import type { Kernels } from '../accel/kernels.ts';
 import { ErrorCode, type FerryError, MigrationError, PeerError, ProtocolError } from '../errors.ts';
@@ -45,6 +46,8 @@ export class SourceContext {
   recoveries = 0;
   /** Page and control bytes written in each whole second of the migration. */
   readonly bytesPerSecond: number[] = [];
+  /** The tracker pre-copy runs: the caller's, or it cross-checked by a second (`verify: 'tracker'`). */
+  tracker: DirtyTracker;
   /** The policy's last decision other than continue, and the prediction it saw (pure post-copy: none). */
   decision: { reason: string; predictedDowntimeMs: number } | undefined;
   /** Answers post-copy page requests from just before COMMIT on; undefined before. */
@@ -56,6 +59,7 @@ export class SourceContext {
 
   constructor(options: MigrateOptions) {
     this.o = options;
+    this.tracker = options.tracker;
     this.clock = options.clock ?? systemClock;
     this.startMs = this.clock.nowMs();
     this.pacer = options.maxBandwidth instanceof Pacer ? options.maxBandwidth : new Pacer(options.maxBandwidth ?? 0, { clock: this.clock });

@@ -1,7 +1,7 @@
 import type { CodecStats } from '../codec/batch-encoder.ts';
 import type * as msg from '../protocol/messages.ts';
 import { toHex } from '../util/bytes.ts';
-import type { DowntimeBreakdown, MigrationReport, PostcopyStats, RoundStats } from './report.ts';
+import type { DowntimeBreakdown, MigrationReport, PostcopyStats, RoundStats, VerificationOutcome } from './report.ts';
 import type { PauseMark } from './source-context.ts';
 import type { SourceContext } from './source-context.ts';
 
@@ -20,7 +20,8 @@ export interface SourceOutcome {
   readonly finalRoundPages: number;
   readonly deviceStateBytes: number;
   readonly digest: bigint;
-  readonly verify: 'memory' | 'sent';
+  readonly verify: 'memory' | 'sent' | 'tracker';
+  readonly verification: VerificationOutcome;
   readonly codecs: CodecStats;
   readonly postcopy?: PostcopyStats;
 }
@@ -51,6 +52,7 @@ export function sourceReport(ctx: SourceContext, out: SourceOutcome): MigrationR
     digest: toHex(out.digest),
     digestMatched: true,
     verify: out.verify,
+    verification: out.verification,
     codecs: out.codecs,
     kernels: ctx.kernels!.name,
     memoryBytes: ctx.o.memory.totalBytes,

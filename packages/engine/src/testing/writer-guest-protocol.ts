@@ -13,7 +13,8 @@ export const Control = {
 } as const;
 
 export interface WriterGuestData {
-  readonly regions: SharedArrayBuffer[];
+  /** Each region's shared buffer, or the addon mapping the worker attaches to (`GuestMemory.map`). */
+  readonly regions: (SharedArrayBuffer | { readonly mappingId: number })[];
   readonly dirty: SharedArrayBuffer[];
   readonly control: SharedArrayBuffer;
   readonly pageSize: number;

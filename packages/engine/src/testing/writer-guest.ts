@@ -40,7 +40,8 @@ export class WriterGuest {
     this.memory = memory;
     this.ctl = new Int32Array(new SharedArrayBuffer(12));
     const data: WriterGuestData = {
-      regions: memory.regions.map((r) => r.bytes.buffer as SharedArrayBuffer),
+      // A mapped region is not a SharedArrayBuffer (posting it would copy it): the worker attaches to the mapping.
+      regions: memory.regions.map((r) => (r.mapping ? { mappingId: r.mapping.id } : (r.bytes.buffer as SharedArrayBuffer))),
       dirty: tracker.sharedBuffers(),
       control: this.ctl.buffer as SharedArrayBuffer,
       pageSize: memory.pageSize,

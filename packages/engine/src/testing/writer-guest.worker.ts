@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { WriteBarrier } from '../dirty/write-barrier.ts';
+import { GuestMemory } from '../memory/guest-memory.ts';
 import { writePattern } from './page-pattern.ts';
 import { Control, type WriterGuestData } from './writer-guest-protocol.ts';
 
@@ -10,7 +11,11 @@ import { Control, type WriterGuestData } from './writer-guest-protocol.ts';
 const data = workerData as WriterGuestData;
 const ctl = new Int32Array(data.control);
 const barrier = new WriteBarrier(data.dirty, data.pageSize);
-const regions = data.regions.map((b) => new Uint8Array(b));
+const regions = data.regions.map((b, i) =>
+  b instanceof SharedArrayBuffer
+    ? new Uint8Array(b)
+    : GuestMemory.attach({ regions: [{ name: `ram${i}`, mappingId: b.mappingId }] }).region(0).bytes,
+);
 let rng = data.seed | 1;
 const next = (): number => {
   rng ^= rng << 13;

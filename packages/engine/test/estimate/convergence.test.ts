@@ -5,7 +5,10 @@ const dirtied = (w: number, r: number, ms: number): number => w * -Math.expm1((-
 
 describe('fitTwoRounds', () => {
   it('recovers the write rate and working set from two rounds of different length', () => {
-    const m = fitTwoRounds({ ms: 6000, dirtyPages: dirtied(65_536, 50_000, 6000) }, { ms: 1500, dirtyPages: dirtied(65_536, 50_000, 1500) });
+    const m = fitTwoRounds(
+      { ms: 6000, dirtyPages: dirtied(65_536, 50_000, 6000) },
+      { ms: 1500, dirtyPages: dirtied(65_536, 50_000, 1500) },
+    );
     expect(m.workingSetPages).toBeCloseTo(65_536, -1);
     expect(m.writePagesPerSec).toBeCloseTo(50_000, -2);
   });
@@ -43,6 +46,9 @@ describe('projectConvergence', () => {
     ];
     expect(projectConvergence({ rounds, msPerPage: 0.05, fixedMs: 5, limitMs: 50, roundsLeft: 1 }).fits).toBe(false);
     expect(projectConvergence({ rounds, msPerPage: 0.05, fixedMs: 5, limitMs: 50, roundsLeft: 20 }).fits).toBe(true);
-    expect(projectConvergence({ rounds, msPerPage: 0.001, fixedMs: 5, limitMs: 50, roundsLeft: 0 })).toMatchObject({ fits: true, rounds: 0 });
+    expect(projectConvergence({ rounds, msPerPage: 0.001, fixedMs: 5, limitMs: 50, roundsLeft: 0 })).toMatchObject({
+      fits: true,
+      rounds: 0,
+    });
   });
 });

@@ -35,7 +35,7 @@ function afterRound1(w: number, r: number, round0Ms: number, msPerPage: number, 
   };
 }
 // 4116 wire bytes a page at 125 MiB/s.
-const CAPPED = 4116 / (125 * 2 ** 20) * 1000;
+const CAPPED = (4116 / (125 * 2 ** 20)) * 1000;
 
 describe('downtime prediction', () => {
   it('is dirty bytes over bandwidth plus the measured fixed cost', () => {
@@ -58,14 +58,18 @@ describe('the default switchover policy', () => {
     expect(policy({ ...base, predictedDowntimeMs: 6, dirtyPages: 0 })).toEqual({ action: 'switchover', reason: 'nothing-left' });
   });
   it('keeps iterating while the dirty set shrinks', () => {
-    expect(policy({ ...base, roundsSent: 5, dirtyHistory: [9000, 8000, 7000, 6000, 5000], roundMsHistory: [9000, 900, 800, 700, 600] })).toEqual({
+    expect(
+      policy({ ...base, roundsSent: 5, dirtyHistory: [9000, 8000, 7000, 6000, 5000], roundMsHistory: [9000, 900, 800, 700, 600] }),
+    ).toEqual({
       action: 'continue',
     });
   });
   it('never pauses over the limit: nothing left but a fixed part above it, a stall, the round budget', () => {
     const fixed = { ...base, predictedDowntimeMs: 150, fixedDowntimeMs: 150, dirtyPages: 0, dirtyHistory: [10, 0] };
     expect(policy(fixed).action).toBe('continue');
-    expect(policy({ ...base, roundsSent: 4, dirtyHistory: [5000, 5100, 5050, 5000], roundMsHistory: [1, 1, 1, 1] }).action).toBe('continue');
+    expect(policy({ ...base, roundsSent: 4, dirtyHistory: [5000, 5100, 5050, 5000], roundMsHistory: [1, 1, 1, 1] }).action).toBe(
+      'continue',
+    );
     expect(policy({ ...base, roundsSent: 30, dirtyHistory: [900, 800] })).toMatchObject({
       action: 'abort',
       wontConverge: true,
@@ -76,7 +80,11 @@ describe('the default switchover policy', () => {
     const bounded = defaultPolicy(50, 30, { convergeTimeoutMs: 20_000 });
     const hot = afterRound1(65_536, 50_000, 8000, CAPPED);
     expect(bounded({ ...hot, elapsedMs: 19_000 }).action).toBe('continue');
-    expect(bounded({ ...hot, elapsedMs: 20_000 })).toMatchObject({ action: 'abort', wontConverge: true, reason: expect.stringContaining('converge-timeout') });
+    expect(bounded({ ...hot, elapsedMs: 20_000 })).toMatchObject({
+      action: 'abort',
+      wontConverge: true,
+      reason: expect.stringContaining('converge-timeout'),
+    });
   });
   it('throttles through the hook first, then does what onWontConverge says', () => {
     const hot = afterRound1(65_536, 50_000, 8000, CAPPED);

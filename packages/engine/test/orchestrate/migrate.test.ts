@@ -62,7 +62,7 @@ describe('migrate', () => {
     expectSameMemory(incoming.memory, pair.memory);
   });
 
-  it('catches a dirty tracker that misses writes: the digests differ and the source guest runs on', async () => {
+  it("catches a dirty tracker that misses writes with verify: 'memory': the digests differ and the source guest runs on", async () => {
     // A broken tracker: its final sync (while paused) forgets everything the guest wrote.
     let syncs = 0;
     let switchedOver = false;
@@ -87,6 +87,7 @@ describe('migrate', () => {
       .migrate({
         maxRounds: 2,
         onWontConverge: 'switchover',
+        verify: 'memory',
         onEvent: (e) => {
           if (e.type === 'switchover') switchedOver = true;
         },

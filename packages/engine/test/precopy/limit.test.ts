@@ -9,10 +9,13 @@ describe('the downtime limit', () => {
     const pair = await migrationPair({
       memory: 16 * MiB,
       guest: { pagesPerSec: 40_000, workingSetFraction: 1 },
-      controlPlane: { throttle: undefined },
     });
     const writesBefore = pair.guest.writes;
-    const err = (await pair.migrate({ maxBandwidth: 20e6, maxDowntimeMs: 1, convergeTimeoutMs: 3000 }).catch((e: unknown) => e)) as FerryError;
+    // A control plane that cannot throttle: nothing to escalate to.
+    const { throttle: _, ...cannotThrottle } = pair.plane;
+    const err = (await pair
+      .migrate({ controlPlane: cannotThrottle, maxBandwidth: 20e6, maxDowntimeMs: 1, convergeTimeoutMs: 3000 })
+      .catch((e: unknown) => e)) as FerryError;
     expect(err).toMatchObject({ code: 'FERRY_WONT_CONVERGE', message: expect.stringContaining('maxDowntimeMs 1 ms') });
     expect(err.message).toMatch(/converge-timeout|max-rounds/);
     expect(pair.plane.calls).not.toContain('pause');

@@ -49,7 +49,7 @@ describe('migrate() checks its options before it claims the guest or connects', 
   const cases: [string, Record<string, unknown>, string | RegExp][] = [
     ['compression', { compression: 'zstd' }, "migrate(): option 'compression' must be one of off, lz4, xbzrle, adaptive; got 'zstd'"],
     ['strategy', { strategy: 'post-copy' }, "migrate(): option 'strategy' must be one of precopy, postcopy, hybrid; got 'post-copy'"],
-    ['verify', { verify: 'none' }, "migrate(): option 'verify' must be one of memory, sent; got 'none'"],
+    ['verify', { verify: 'none' }, "migrate(): option 'verify' must be one of auto, tracker, memory, sent; got 'none'"],
     [
       'maxDowntimeMs',
       { maxDowntimeMs: -5 },
@@ -234,7 +234,7 @@ describe('the other entry points check their options first too', () => {
     await expectRefused(
       () => plan({ ...base, verify: 'none' as 'sent' }),
       ErrorCode.INVALID_ARGUMENT,
-      "plan(): option 'verify' must be one of memory, sent; got 'none'",
+      "plan(): option 'verify' must be one of auto, tracker, memory, sent; got 'none'",
     );
     await expectRefused(
       () => plan({ ...base, sampelMs: 10 } as Parameters<typeof plan>[0]),
