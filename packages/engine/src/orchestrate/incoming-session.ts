@@ -43,8 +43,21 @@ export class IncomingSession {
   readonly lingered: Deferred<void> = deferred<void>();
 
   start(): void {
-    this.ctx.phase.to('receiving');
-    this.attach(this.ctx.transport);
+    const { ctx } = this;
+    ctx.phase.to('receiving');
+    this.attach(ctx.transport);
+    const prepare = ctx.o.controlPlane.prepare;
+    if (!prepare) return;
+    ctx.prepared = (async () => {
+      try {
+        await prepare.call(ctx.o.controlPlane, ctx.memory);
+      } catch (err) {
+        const error = new MigrationError(ErrorCode.CONTROL_PLANE_FAILED, `prepare() failed: ${(err as Error).message}`, { cause: err });
+        if (!ctx.phase.is('failed', 'resumed')) ctx.fail(error, true);
+        throw error;
+      }
+    })();
+    ctx.prepared.catch(() => {});
   }
 
   canAddChannel(sessionId: Uint8Array): boolean {

@@ -49,6 +49,14 @@ export interface DestinationControlPlane {
    */
   allocate?(layout: MemoryLayout): MaybePromise<GuestMemory>;
   /**
+   * Get the guest ready to run on `memory` while pre-copy goes on, so that `resume` is only a
+   * signal (as a QEMU destination waits paused with `-incoming`): start its worker or VMM
+   * paused, load its code, open its sockets. Called once the migration is accepted, not awaited
+   * by the transfer; the handover waits for it before `loadDeviceState`. A throw fails the
+   * migration at once, and the source keeps the guest.
+   */
+  prepare?(memory: GuestMemory): MaybePromise<void>;
+  /**
    * Apply the device state to the guest-to-be; a throw fails the migration and the source keeps
    * the guest. In post-copy it runs before the missing pages arrive: do not read guest memory
    * here (with `postcopyFaults: 'userfaultfd'` a missing page would block this thread for good).

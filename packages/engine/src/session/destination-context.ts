@@ -58,6 +58,8 @@ export class DestinationContext {
   resumedAtMs = 0;
   digest = 0n;
   verifyMs = 0;
+  /** The control plane's `prepare`, running alongside pre-copy; the handover waits for it. */
+  prepared: Promise<void> = Promise.resolve();
   rounds = 0;
   recoveries = 0;
   /** Ends the migration with a failure (`tellSource`: send FAILED first); set by the session. */

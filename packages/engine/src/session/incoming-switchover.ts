@@ -66,6 +66,8 @@ export class IncomingSwitchover {
   /** Has the control plane load the device state, then answers READY: the source may commit. */
   async loadAndSendReady(start: number, digest: bigint): Promise<void> {
     const { ctx } = this;
+    // The guest prepared alongside pre-copy (it fails the migration itself if it threw).
+    await ctx.prepared;
     try {
       await ctx.o.controlPlane.loadDeviceState(ctx.deviceState.bytes, ctx.memory);
     } catch (err) {

@@ -87,7 +87,7 @@ const migrateTable: Table<MigrateOptions> = {
 };
 
 const listenTable: Table<ListenOptions> = {
-  controlPlane: s.hooks('a DestinationControlPlane', ['loadDeviceState', 'resume'], ['admit', 'allocate', 'discard']),
+  controlPlane: s.hooks('a DestinationControlPlane', ['loadDeviceState', 'resume'], ['admit', 'allocate', 'prepare', 'discard']),
   host: maybe(s.hostName),
   port: maybe(s.integerIn(0, 65535)),
   pageSizes: maybe(s.pageSizes),

@@ -23,7 +23,8 @@ export type SourceState = 'greeting' | 'recovering' | 'channel' | 'probing' | 'p
 /** The source's state × message table (docs/protocol.md §6.1). */
 export const SOURCE_TABLE: MessageTable<SourceState, SourceHandler> = {
   greeting: {
-    on: { HELLO_ACCEPT: 'accepted', HELLO_REJECT: 'refused', AUTH_CHALLENGE: 'await' },
+    // FAILED: a destination may fail the accepted migration before the source's phase moves on (its prepare hook threw).
+    on: { HELLO_ACCEPT: 'accepted', HELLO_REJECT: 'refused', AUTH_CHALLENGE: 'await', FAILED: 'peerFailed' },
     timeout: 'handshakeTimeoutMs (10 s) per reply',
   },
   recovering: {

@@ -1,6 +1,6 @@
 import type { DestinationControlPlane, GuestMemory, IncomingGuest, MemoryLayout, PostcopyAccess } from '../../src/index.ts';
 
-export type DestinationHook = 'admit' | 'allocate' | 'loadDeviceState' | 'resume' | 'discard';
+export type DestinationHook = 'admit' | 'allocate' | 'prepare' | 'loadDeviceState' | 'resume' | 'discard';
 
 export interface ResumeCall {
   readonly memory: GuestMemory;
@@ -23,7 +23,7 @@ export interface RecordingDestinationPlane extends DestinationControlPlane {
 
 /**
  * Wraps `hooks` (default: accept everything and do nothing) so that every call is recorded
- * before the hook runs. `admit` and `allocate` exist only when given, so the engine's own
+ * before the hook runs. `admit`, `allocate` and `prepare` exist only when given, so the engine's own
  * defaults (fresh zeroed memory, no veto) stay in force otherwise.
  */
 export function recordingDestinationPlane(hooks: Partial<DestinationControlPlane> = {}): RecordingDestinationPlane {
@@ -33,7 +33,7 @@ export function recordingDestinationPlane(hooks: Partial<DestinationControlPlane
   const loaded: Uint8Array[] = [];
   const resumed: ResumeCall[] = [];
   const discarded: Error[] = [];
-  const { admit, allocate } = hooks;
+  const { admit, allocate, prepare } = hooks;
   return {
     calls,
     admitted,
@@ -54,6 +54,12 @@ export function recordingDestinationPlane(hooks: Partial<DestinationControlPlane
         calls.push('allocate');
         allocated.push(layout);
         return allocate(layout);
+      },
+    }),
+    ...(prepare && {
+      prepare: (memory: GuestMemory) => {
+        calls.push('prepare');
+        return prepare(memory);
       },
     }),
     loadDeviceState: (state, memory) => {
