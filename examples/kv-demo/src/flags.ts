@@ -9,7 +9,7 @@ export interface DemoFlags {
   /** Passed to migrate(). */
   readonly maxDowntimeMs: number;
   /** Passed to migrate(): what the source's memory digest is computed from. */
-  readonly verify: 'memory' | 'sent';
+  readonly verify: 'auto' | 'tracker' | 'memory' | 'sent';
   /** Passed to migrate(): page encodings. */
   readonly compression: CompressionMode;
   /** Passed to migrate(): bytes per second, 0 for no cap. */
@@ -27,7 +27,7 @@ export const USAGE = `usage: pnpm demo [options]    (this text: pnpm demo -- --h
   --memory-mib N            guest memory in MiB (default 256, ${MIN_MEMORY_MIB}..${MAX_MEMORY_MIB})
   --churn-pages-per-sec N   pages the guest dirties per second in the background (default 5000)
   --max-downtime-ms N       switch over once the predicted downtime is at most this (default 100; the engine's own is 300)
-  --verify memory|sent       source digest from all of its memory while paused (default), or from the pages as sent
+  --verify MODE              auto (default: the tracker cross-checked by the kernel's, no pass over memory while paused), tracker, sent, or memory (hash all of it while paused)
   --compression MODE        page encodings: off (default), lz4, xbzrle, adaptive
   --max-mbps N              cap page data at N megabits per second (default: no cap)
   --channels N              TCP connections for page data, striped by address (default 1, up to 16)
@@ -46,7 +46,7 @@ export function parseFlags(argv: readonly string[]): DemoFlags {
       'memory-mib': { type: 'string', default: '256' },
       'churn-pages-per-sec': { type: 'string', default: '5000' },
       'max-downtime-ms': { type: 'string', default: '100' },
-      verify: { type: 'string', default: 'memory' },
+      verify: { type: 'string', default: 'auto' },
       compression: { type: 'string', default: 'off' },
       'max-mbps': { type: 'string', default: '0' },
       channels: { type: 'string', default: '1' },
@@ -62,8 +62,8 @@ export function parseFlags(argv: readonly string[]): DemoFlags {
   if (!Object.values(InjectedFailure).includes(inject as InjectedFailure)) {
     throw new FlagError(`--inject-failure takes one of ${Object.values(InjectedFailure).join(', ')}`);
   }
-  const verify = values.verify;
-  if (verify !== 'memory' && verify !== 'sent') throw new FlagError('--verify takes memory or sent');
+  const verify = values.verify as DemoFlags['verify'];
+  if (!['auto', 'tracker', 'memory', 'sent'].includes(verify)) throw new FlagError('--verify takes auto, tracker, sent or memory');
   const compression = values.compression as CompressionMode;
   if (!['off', 'lz4', 'xbzrle', 'adaptive'].includes(compression)) throw new FlagError('--compression takes off, lz4, xbzrle or adaptive');
   return {

@@ -13,11 +13,14 @@ export interface GuestLoaded {
   readonly type: 'loaded';
 }
 
-/** The host's message that gives the worker its memory and starts the guest. */
+/**
+ * The host's message that gives the worker its memory: the worker attaches to it, opens its
+ * server socket and answers `GuestPrepared`; the guest runs at `GuestStart`.
+ */
 export interface GuestBoot {
   readonly type: 'boot';
-  /** The guest's one memory region. */
-  readonly memory: SharedArrayBuffer;
+  /** The guest's one memory region: shared memory, or an addon mapping the worker attaches to. */
+  readonly memory: SharedArrayBuffer | { readonly mappingId: number };
   /** The write barrier's bitmaps (`WriteBarrierTracker.sharedBuffers()`). */
   readonly dirty: SharedArrayBuffer[];
   readonly control: SharedArrayBuffer;
@@ -31,7 +34,18 @@ export interface GuestBoot {
   readonly pageSize: number;
 }
 
-/** The worker's answer to `GuestBoot`: the guest serves requests on `port`. */
+/** The worker's answer to `GuestBoot`: memory attached, server socket open, waiting for `GuestStart`. */
+export interface GuestPrepared {
+  readonly type: 'prepared';
+  readonly port: number;
+}
+
+/** The host's signal to run (the registers are in the register file by then). */
+export interface GuestStart {
+  readonly type: 'start';
+}
+
+/** The worker's answer to `GuestStart`: the guest serves requests on `port`. */
 export interface GuestReady {
   readonly type: 'ready';
   readonly port: number;

@@ -1,13 +1,24 @@
 import type { Worker } from 'node:worker_threads';
 import type { GuestMemory } from '@ferry/engine';
 import { startWorker } from '@ferry/engine/testing';
-import { Control, type GuestBoot, type GuestLoaded, type GuestReady } from './guest-protocol.ts';
+import { Control, type GuestBoot, type GuestLoaded, type GuestPrepared, type GuestReady, type GuestStart } from './guest-protocol.ts';
 import { createRegisterFile, loadRegisters, type Registers, storeRegisters } from './registers.ts';
 
 /** A guest thread with its code loaded, waiting for memory to run over. */
 export interface LoadedGuest {
+  /** Hands the thread its memory: it attaches to it and opens its server socket, and waits. */
+  prepare(options: KvGuestOptions): Promise<PreparedGuest>;
+  /** `prepare` then `start`. */
   run(options: KvGuestOptions): Promise<KvGuest>;
   terminate(): Promise<void>;
+}
+
+/** A guest ready to run on its memory (as a VMM started paused with `-incoming`): starting it is a signal. */
+export interface PreparedGuest {
+  /** Where its server listens already. */
+  readonly port: number;
+  /** Runs the guest; given registers (a migrated guest's), it resumes with them instead of booting. */
+  start(registers?: Registers): Promise<KvGuest>;
 }
 
 export interface KvGuestOptions {
@@ -16,8 +27,10 @@ export interface KvGuestOptions {
   readonly dirty: SharedArrayBuffer[];
   readonly hostName: string;
   readonly churnPagesPerSec: number;
-  /** Resume over `memory` with these registers; without them the guest formats memory and boots. */
+  /** Resume over `memory` with these registers; without them the guest formats memory and boots (given to `start` when prepared). */
   readonly registers?: Registers;
+  /** With `prepare`: whether `start` will boot the guest (true) or resume it with registers. Default: no `registers`. */
+  readonly boot?: boolean;
   readonly startTimeoutMs?: number;
 }
 
@@ -71,42 +84,49 @@ export class KvGuest {
       await worker.terminate();
       throw err;
     }
-    return {
-      run: async (options) => {
-        const region = options.memory.region(0);
-        const ctl = new Int32Array(new SharedArrayBuffer(4));
-        const registerFile = createRegisterFile();
-        if (options.registers) storeRegisters(registerFile, options.registers);
-        const boot: GuestBoot = {
-          type: 'boot',
-          memory: region.bytes.buffer as SharedArrayBuffer,
-          dirty: options.dirty,
-          control: ctl.buffer as SharedArrayBuffer,
-          registerFile: registerFile.buffer as SharedArrayBuffer,
-          boot: options.registers === undefined,
-          hostName: options.hostName,
-          churnPagesPerSec: options.churnPagesPerSec,
-          pageSize: options.memory.pageSize,
-        };
-        worker.postMessage(boot);
-        let guest: KvGuest | undefined;
-        const stopped = exited.then((code) => {
-          if (!guest?.stopped && code !== 0) throw new Error(`guest worker exited with code ${code}`);
-        });
-        stopped.catch(() => {});
-        try {
-          const ready = await withDeadline(
-            waitFor<GuestReady>(worker, 'ready', exited),
-            options.startTimeoutMs ?? 30_000,
-            'the guest to start',
-          );
-          guest = new KvGuest(worker, ctl, registerFile, ready, stopped);
+    const prepare = async (options: KvGuestOptions): Promise<PreparedGuest> => {
+      const region = options.memory.region(0);
+      const ctl = new Int32Array(new SharedArrayBuffer(4));
+      const registerFile = createRegisterFile();
+      const boot: GuestBoot = {
+        type: 'boot',
+        // A mapped region is not a SharedArrayBuffer (posting it would copy it): the worker attaches to the mapping.
+        memory: region.mapping ? { mappingId: region.mapping.id } : (region.bytes.buffer as SharedArrayBuffer),
+        dirty: options.dirty,
+        control: ctl.buffer as SharedArrayBuffer,
+        registerFile: registerFile.buffer as SharedArrayBuffer,
+        boot: options.boot ?? options.registers === undefined,
+        hostName: options.hostName,
+        churnPagesPerSec: options.churnPagesPerSec,
+        pageSize: options.memory.pageSize,
+      };
+      const timeoutMs = options.startTimeoutMs ?? 30_000;
+      let guest: KvGuest | undefined;
+      const stopped = exited.then((code) => {
+        if (!guest?.stopped && code !== 0) throw new Error(`guest worker exited with code ${code}`);
+      });
+      stopped.catch(() => {});
+      const fail = async (err: unknown): Promise<never> => {
+        await worker.terminate();
+        throw err;
+      };
+      const prepared = waitFor<GuestPrepared>(worker, 'prepared', exited);
+      worker.postMessage(boot);
+      const { port } = await withDeadline(prepared, timeoutMs, 'the guest to attach its memory').catch(fail);
+      return {
+        port,
+        start: async (registers) => {
+          if (registers) storeRegisters(registerFile, registers);
+          const ready = waitFor<GuestReady>(worker, 'ready', exited);
+          worker.postMessage({ type: 'start' } satisfies GuestStart);
+          guest = new KvGuest(worker, ctl, registerFile, await withDeadline(ready, timeoutMs, 'the guest to start').catch(fail), stopped);
           return guest;
-        } catch (err) {
-          await worker.terminate();
-          throw err;
-        }
-      },
+        },
+      };
+    };
+    return {
+      prepare,
+      run: async (options) => (await prepare(options)).start(options.registers),
       terminate: async () => {
         await worker.terminate();
       },

@@ -1,10 +1,11 @@
 import net from 'node:net';
 import { parentPort } from 'node:worker_threads';
+import { GuestMemory } from '@ferry/engine';
 import { WriteBarrier } from '@ferry/engine/guest';
 import { LineSplitter, MAX_KEY_BYTES, MAX_LINE_BYTES, MAX_VALUE_BYTES } from '../lines.ts';
 import { bootGuest } from './boot.ts';
 import { Churn } from './churn.ts';
-import { Control, type GuestBoot, type GuestLoaded, type GuestReady } from './guest-protocol.ts';
+import { Control, type GuestBoot, type GuestLoaded, type GuestPrepared, type GuestReady, type GuestStart } from './guest-protocol.ts';
 import { readSuperblock } from './layout.ts';
 import { KvStore } from './kv-store.ts';
 import { loadRegisters, storeRegisters } from './registers.ts';
@@ -16,25 +17,40 @@ import { loadRegisters, storeRegisters } from './registers.ts';
  */
 if (!parentPort) throw new Error('the guest runs in a worker thread');
 const host = parentPort;
-// Loaded, not yet booted: wait for memory and registers.
-const data = await new Promise<GuestBoot>((resolve) => {
-  host.once('message', (m: GuestBoot) => resolve(m));
-  const loaded: GuestLoaded = { type: 'loaded' };
-  host.postMessage(loaded);
-});
-const started = performance.now();
+// Loaded, not yet booted: wait for memory.
+const data = await nextMessage<GuestBoot>({ type: 'loaded' } satisfies GuestLoaded);
 const ctl = new Int32Array(data.control);
 const registerFile = new Float64Array(data.registerFile);
-const mem = new Uint8Array(data.memory);
-const view = new DataView(data.memory);
+const mem =
+  data.memory instanceof SharedArrayBuffer
+    ? new Uint8Array(data.memory)
+    : GuestMemory.attach({ pageSize: data.pageSize, regions: [{ name: 'ram', mappingId: data.memory.mappingId }] }).region(0).bytes;
+const view = new DataView(mem.buffer, mem.byteOffset, mem.byteLength);
 const barrier = new WriteBarrier(data.dirty, data.pageSize);
+// The server socket opens now, before the guest runs: starting it is then only a signal.
+let store: KvStore | undefined;
+const server = net.createServer((socket) => serve(socket));
+await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+const port = (server.address() as net.AddressInfo).port;
+await nextMessage<GuestStart>({ type: 'prepared', port } satisfies GuestPrepared);
 
+const started = performance.now();
 const { layout, regs } = data.boot
   ? bootGuest(mem, barrier)
   : { layout: readSuperblock(view, mem.byteLength), regs: loadRegisters(registerFile) };
-const store = new KvStore(mem, layout, barrier, regs);
+store = new KvStore(mem, layout, barrier, regs);
 const churn = new Churn(mem, layout, barrier, regs);
-const keys = store.fsck();
+// The registers count the keys; the full check of the store runs once the guest serves (below),
+// so that it is not part of the blackout, and fails the guest loudly if memory is inconsistent.
+const keys = regs.keys;
+
+/** Posts `reply` and waits for the host's next message. */
+function nextMessage<T>(reply: object): Promise<T> {
+  return new Promise<T>((resolve) => {
+    host.once('message', (m: T) => resolve(m));
+    host.postMessage(reply);
+  });
+}
 
 /** Parks the thread if the host asked for a pause; returns once it may run again. */
 function parkIfAsked(): void {
@@ -73,7 +89,7 @@ function churnTick(): void {
   churnDone += due;
 }
 
-function handle(line: string): string {
+function handle(store: KvStore, line: string): string {
   const [verb, key, value, extra] = line.split(' ');
   switch (verb) {
     case 'SET':
@@ -92,31 +108,30 @@ function handle(line: string): string {
   }
 }
 
-const server = net.createServer((socket) => {
+function serve(socket: net.Socket): void {
   socket.setNoDelay(true);
   const lines = new LineSplitter();
   socket.on('error', () => socket.destroy());
   socket.on('data', (chunk: Buffer) => {
+    if (!store) {
+      socket.end('ERR the guest is not running yet\n');
+      return;
+    }
     parkIfAsked();
     let replies = '';
     try {
-      for (const line of lines.push(chunk)) replies += `${line.length > MAX_LINE_BYTES ? 'ERR line too long' : handle(line)}\n`;
+      for (const line of lines.push(chunk)) replies += `${line.length > MAX_LINE_BYTES ? 'ERR line too long' : handle(store, line)}\n`;
     } catch (err) {
       socket.end(`ERR ${(err as Error).message}\n`);
       return;
     }
     if (replies) socket.write(replies);
   });
-});
-server.listen(0, '127.0.0.1', () => {
-  const ready: GuestReady = {
-    type: 'ready',
-    port: (server.address() as net.AddressInfo).port,
-    keys,
-    generation: regs.generation,
-    startMs: performance.now() - started,
-  };
-  host.postMessage(ready);
-  setInterval(churnTick, 2);
-  watchControl();
-});
+}
+
+const ready: GuestReady = { type: 'ready', port, keys, generation: regs.generation, startMs: performance.now() - started };
+host.postMessage(ready);
+setInterval(churnTick, 2);
+watchControl();
+// fsck throws (and the worker dies) on a store that disagrees with the registers.
+setImmediate(() => store!.fsck());

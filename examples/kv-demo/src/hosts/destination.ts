@@ -1,6 +1,6 @@
 import { type GuestMemory, type IncomingGuest, MigrationDestination, WriteBarrierTracker } from '@ferry/engine';
 import { checkRegisters, decodeDeviceState } from '../guest/device-state.ts';
-import { KvGuest } from '../guest/kv-guest.ts';
+import { KvGuest, type PreparedGuest } from '../guest/kv-guest.ts';
 import { MiB, PAGE_SIZE, readSuperblock } from '../guest/layout.ts';
 import type { Registers } from '../guest/registers.ts';
 import { type FromDestination, type GuestConfig, InjectedFailure, type ToDestination } from '../ipc.ts';
@@ -29,6 +29,7 @@ launcher.on('shutdown', () => {
 async function listen(config: GuestConfig, inject: InjectedFailure, psk: Uint8Array): Promise<void> {
   const memoryBytes = config.memoryMiB * MiB;
   let registers: Registers | undefined;
+  let prepared: PreparedGuest | undefined;
   // The guest's thread is started and its code loaded now, so that resume() is quick.
   const loaded = await KvGuest.load();
   const destination = await MigrationDestination.listen({
@@ -50,16 +51,21 @@ async function listen(config: GuestConfig, inject: InjectedFailure, psk: Uint8Ar
         checkRegisters(regs, readSuperblock(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), memoryBytes));
         registers = regs;
       },
-      async resume(memory: GuestMemory) {
-        if (!registers) throw new Error('resume() before loadDeviceState()');
+      async prepare(memory: GuestMemory) {
+        // While pre-copy runs: the guest's thread attaches to its memory and opens its socket,
+        // so that resume() only hands it its registers.
         const tracker = new WriteBarrierTracker(memory.layout);
-        guest = await loaded.run({
+        prepared = await loaded.prepare({
           memory,
           dirty: tracker.sharedBuffers(),
           hostName: 'destination',
           churnPagesPerSec: config.churnPagesPerSec,
-          registers: { ...registers, generation: registers.generation + 1 },
+          boot: false,
         });
+      },
+      async resume() {
+        if (!registers || !prepared) throw new Error('resume() before prepare() and loadDeviceState()');
+        guest = await prepared.start({ ...registers, generation: registers.generation + 1 });
         guest.exited.catch((err: unknown) => die(launcher, err));
         const { port, keys, generation, startMs } = guest.ready;
         launcher.send({ type: 'guest-ready', port, keys, generation, startMs });

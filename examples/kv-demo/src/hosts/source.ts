@@ -49,7 +49,8 @@ launcher.on('shutdown', () => {
 
 async function start(config: GuestConfig): Promise<void> {
   const started = performance.now();
-  memory = GuestMemory.create({ pageSize: PAGE_SIZE, regions: [{ name: 'ram', sizeBytes: config.memoryMiB * MiB }] });
+  // Mapped by the addon, so that the kernel's write tracking can check the write barrier (verify: 'auto').
+  memory = GuestMemory.map({ pageSize: PAGE_SIZE, regions: [{ name: 'ram', sizeBytes: config.memoryMiB * MiB }] });
   tracker = new WriteBarrierTracker(memory.layout);
   guest = await KvGuest.start({ memory, dirty: tracker.sharedBuffers(), hostName: 'source', churnPagesPerSec: config.churnPagesPerSec });
   guest.exited.catch((err: unknown) => die(launcher, err));

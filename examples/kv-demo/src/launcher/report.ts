@@ -37,7 +37,9 @@ export interface DemoReport {
     readonly deviceStateBytes: number;
     readonly memoryBytes: number;
     readonly kernels: string;
-    readonly verify: 'memory' | 'sent';
+    readonly verify: 'memory' | 'sent' | 'tracker';
+    readonly trackerMissedPages: number;
+    readonly auditMismatches: number | null;
     readonly codecs: CodecStats;
     readonly roundStats: readonly RoundStats[];
   } | null;
@@ -109,6 +111,8 @@ export function buildReport(input: ReportInput): DemoReport {
           memoryBytes: m.memoryBytes,
           kernels: m.kernels,
           verify: m.verify,
+          trackerMissedPages: m.verification.trackerMissedPages,
+          auditMismatches: m.verification.audit?.mismatchedPages ?? null,
           codecs: m.codecs,
           roundStats: m.rounds,
         }
@@ -149,7 +153,7 @@ export function formatReport(r: DemoReport): string {
   row(
     'memory digest',
     r.digest.matched
-      ? `${r.digest.source} on both hosts: match (source side ${r.migration?.verify === 'sent' ? 'from the pages as sent' : 'from all of its memory'})`
+      ? `${r.digest.source} on both hosts: match (source side ${r.migration?.verify === 'memory' ? 'from all of its memory' : 'from the pages as sent'})${verificationNote(r.migration)}`
       : `source ${r.digest.source ?? '-'}, destination ${r.digest.destination ?? '-'}`,
   );
   const c = r.client;
@@ -173,4 +177,13 @@ export function formatReport(r: DemoReport): string {
     );
   }
   return lines.join('\n');
+}
+
+/** How the migration was checked beyond the digest: the second tracker, and the audit after the resume. */
+function verificationNote(m: { verify: string; trackerMissedPages: number; auditMismatches: number | null } | undefined | null): string {
+  if (!m) return '';
+  const parts: string[] = [];
+  if (m.verify === 'tracker') parts.push(`tracker cross-checked by the kernel's, ${m.trackerMissedPages} pages it missed`);
+  if (m.auditMismatches !== null) parts.push(`audit after resume: ${m.auditMismatches} pages differ`);
+  return parts.length ? `; ${parts.join('; ')}` : '';
 }

@@ -8,19 +8,17 @@ import { GuestMemory, MigrationDestination } from '@ferry/engine';
 import { BlackoutGuest } from './guest.ts';
 
 const cfg = JSON.parse(process.env.FERRY_BLACKOUT ?? '{}') as { pagesPerSec: number; hotMiB: number };
-let guest: BlackoutGuest | undefined;
+// The guest's worker starts now, parked; `prepare` gives it its memory while pages arrive.
+const guest = new BlackoutGuest({ pagesPerSec: cfg.pagesPerSec, hotPages: (cfg.hotMiB * 2 ** 20) / 4096, paused: true });
 let resumedAt = 0;
 const destination = await MigrationDestination.listen({
   postcopyFaults: 'userfaultfd',
   controlPlane: {
-    allocate: (layout) => {
-      const memory = GuestMemory.map({ pageSize: layout.pageSize, regions: layout.regions });
-      guest = new BlackoutGuest(memory, { pagesPerSec: cfg.pagesPerSec, hotPages: (cfg.hotMiB * 2 ** 20) / memory.pageSize, paused: true });
-      return memory;
-    },
+    allocate: (layout) => GuestMemory.map({ pageSize: layout.pageSize, regions: layout.regions }),
+    prepare: (memory) => guest.attach(memory),
     loadDeviceState: () => {},
     resume: () => {
-      guest!.resume();
+      guest.resume();
       resumedAt = Number(process.hrtime.bigint()) / 1e6;
     },
   },
@@ -30,13 +28,13 @@ destination.result.then(
   async (r) => {
     // A few heartbeats after the end, so that a guest still waiting for pages shows.
     await new Promise((res) => setTimeout(res, 200));
-    process.send?.({ type: 'resumed', beats: guest?.heartbeats() ?? [], resumedAt, postcopy: r.postcopy ?? null });
-    await guest?.stop();
+    process.send?.({ type: 'resumed', beats: guest.heartbeats(), resumedAt, postcopy: r.postcopy ?? null });
+    await guest.stop();
     setTimeout(() => process.exit(0), 50);
   },
   async (err: { code?: string; message?: string }) => {
     process.send?.({ type: 'failed', code: err.code, message: err.message });
-    await guest?.stop();
+    await guest.stop();
     setTimeout(() => process.exit(1), 50);
   },
 );

@@ -5,19 +5,24 @@
  * process of this machine) into a shared ring. It parks when paused and says so, so that no
  * heartbeat is stamped once `pause()` has returned.
  */
-import { workerData } from 'node:worker_threads';
+import { once } from 'node:events';
+import { parentPort, workerData } from 'node:worker_threads';
 import { GuestMemory } from '@ferry/engine';
 import { WriteBarrier } from '@ferry/engine/guest';
-import { Ctl, type GuestData, HEARTBEAT_MS } from './guest-protocol.ts';
+import { Ctl, type GuestAttach, type GuestData, HEARTBEAT_MS } from './guest-protocol.ts';
 
 const data = workerData as GuestData;
 const ctl = new Int32Array(data.control);
 const beats = new Float64Array(data.heartbeats);
-const memory = GuestMemory.attach({ pageSize: data.pageSize, regions: [{ name: 'ram0', mappingId: data.mappingId }] });
+// Started ahead (its code loaded), the guest waits for its memory.
+const [at] = (await once(parentPort!, 'message')) as [GuestAttach];
+const pageSize = at.pageSize;
+const memory = GuestMemory.attach({ pageSize, regions: [{ name: 'ram0', mappingId: at.mappingId }] });
 const bytes = memory.region(0).bytes;
 const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-const barrier = data.dirty ? new WriteBarrier([data.dirty], data.pageSize) : undefined;
+const barrier = at.dirty ? new WriteBarrier([at.dirty], pageSize) : undefined;
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+parentPort!.postMessage('attached');
 
 let rng = 0x9e3779b9;
 let counter = 0;
@@ -55,8 +60,8 @@ for (;;) {
     rng ^= rng >>> 17;
     rng ^= rng << 5;
     const page = (rng >>> 0) % data.hotPages;
-    view.setUint32(page * data.pageSize + ((counter * 8) % (data.pageSize - 8)), ++counter, true);
-    barrier?.markByte(0, page * data.pageSize);
+    view.setUint32(page * pageSize + ((counter * 8) % (pageSize - 8)), ++counter, true);
+    barrier?.markByte(0, page * pageSize);
   }
 }
 memory.unmap();

@@ -23,11 +23,8 @@ const memory = GuestMemory.map({ regions: [{ name: 'ram0', sizeBytes: cfg.memory
 const bytes = memory.region(0).bytes;
 for (let at = 0; at < cfg.dataMiB * MiB; at += 64 * MiB) randomFillSync(bytes.subarray(at, Math.min(at + 64 * MiB, cfg.dataMiB * MiB)));
 const tracker = new WriteBarrierTracker(memory.layout);
-const guest = new BlackoutGuest(memory, {
-  pagesPerSec: cfg.pagesPerSec,
-  hotPages: (cfg.hotMiB * MiB) / memory.pageSize,
-  dirty: tracker.sharedBuffers()[0]!,
-});
+const guest = new BlackoutGuest({ pagesPerSec: cfg.pagesPerSec, hotPages: (cfg.hotMiB * MiB) / memory.pageSize });
+await guest.attach(memory, tracker.sharedBuffers()[0]!);
 // Let the guest run (and write) before the migration starts.
 await new Promise((r) => setTimeout(r, 1000));
 let pausedAt = 0;

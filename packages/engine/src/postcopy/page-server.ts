@@ -144,12 +144,16 @@ export class PageServer {
       }
       // Pace before encoding, on the batch's largest size: pages are taken from `missing` only
       // when they go, so a request during the wait is still served at once.
-      const waitMs = this.pacer?.reserve(this.encoder.batchPages * (this.memory.pageSize + 20)) ?? 0;
+      const reserved = this.encoder.batchPages * (this.memory.pageSize + 20);
+      const waitMs = this.pacer?.reserve(reserved) ?? 0;
       if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
       if (over()) return;
       const { region, page } = this.nextMissing();
       if (region < 0) return;
-      this.pushedPages += this.sendFrom(region, page, this.missing[region]!.bitCount, true).sent;
+      const { sent, bytes } = this.sendFrom(region, page, this.missing[region]!.bitCount, true);
+      this.pushedPages += sent;
+      // Paid for a full batch of raw pages: zero pages, compression and a short batch cost less.
+      this.pacer?.refund(reserved - bytes);
       // Let requests in between pushes.
       if (this.inFlight >= BACKGROUND_IN_FLIGHT) continue;
       await new Promise((resolve) => setImmediate(resolve));
@@ -177,11 +181,11 @@ export class PageServer {
    * requested range's end, or the region's for the push), writes it, and clears those pages
    * from `missing`. Returns the pages sent and the next missing page below `end` (-1: none).
    */
-  private sendFrom(region: number, from: number, end: number, background: boolean): { sent: number; nextFrom: number } {
+  private sendFrom(region: number, from: number, end: number, background: boolean): { sent: number; nextFrom: number; bytes: number } {
     const r = this.memory.regions[region]!;
     const missing = this.missing[region]!;
     const { batch, nextFrom } = this.encoder.next(r, region, missing, from, this.round, false, end);
-    if (!batch) return { sent: 0, nextFrom: -1 };
+    if (!batch) return { sent: 0, nextFrom: -1, bytes: 0 };
     // The batch holds every missing page from `from` up to the next one it left (or `end`).
     const upTo = nextFrom < 0 ? end : Math.min(nextFrom, end);
     const sent = batch.pages;
@@ -194,7 +198,7 @@ export class PageServer {
     }
     const generation = this.generation;
     this.transport.write(batch.frame, () => this.written(batch, background && generation === this.generation));
-    return { sent, nextFrom: nextFrom >= end ? -1 : nextFrom };
+    return { sent, nextFrom: nextFrom >= end ? -1 : nextFrom, bytes: batch.frame.byteLength };
   }
 
   private written(batch: EncodedBatch, background: boolean): void {

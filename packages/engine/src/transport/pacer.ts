@@ -48,6 +48,13 @@ export class Pacer {
     return this.tokens >= 0 ? 0 : (-this.tokens / this.rateBytesPerSec) * 1000;
   }
 
+  /** Gives back tokens reserved for bytes that were not sent (a batch smaller than reserved for). */
+  refund(bytes: number): void {
+    if (!Number.isFinite(this.rateBytesPerSec) || !(bytes > 0)) return;
+    this.refill();
+    this.tokens = Math.min(this.burstBytes, this.tokens + bytes);
+  }
+
   async take(bytes: number): Promise<void> {
     const waitMs = this.reserve(bytes);
     if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));

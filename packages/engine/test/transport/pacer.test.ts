@@ -16,6 +16,16 @@ describe('Pacer', () => {
     expect(p.reserve(10_000)).toBeCloseTo(10, 9);
   });
 
+  it('takes back what a batch reserved and did not send, never above the burst', () => {
+    const clock = fakeClock();
+    const p = new Pacer(1_000_000, { burstBytes: 100_000, clock });
+    expect(p.reserve(150_000)).toBeCloseTo(50, 9);
+    p.refund(140_000); // the batch was 10 kB of zero-page entries
+    expect(p.available()).toBe(90_000);
+    p.refund(1_000_000);
+    expect(p.available()).toBe(100_000);
+  });
+
   it('refills no further than the burst after an idle gap', () => {
     const clock = fakeClock();
     const p = new Pacer(1_000_000, { burstBytes: 10_000, clock });
