@@ -44,7 +44,7 @@ export {
   MIN_ROUND_BYTES,
   type RoundDelivery,
 } from './estimate/link-monitor.ts';
-export { SwitchoverHistory, type SwitchoverHistoryOptions } from './estimate/switchover-history.ts';
+export { SwitchoverHistory, type SwitchoverHistoryData, type SwitchoverHistoryOptions } from './estimate/switchover-history.ts';
 export {
   type DirtyProfile,
   distinctPagesWritten,

@@ -26,11 +26,13 @@ export async function blackoutBench(o: BlackoutOptions): Promise<BlackoutRun[]> 
   const strategies = o.strategies ?? STRATEGIES;
   const total = o.repeats * rows.length * strategies.length;
   const runs: BlackoutRun[] = [];
+  // One control plane between the same two hosts: it keeps one switchover history for all runs.
+  const kept = { history: null as unknown };
   console.log(`\nblackout: ${o.memoryMiB} MiB guest, ${o.dataMiB} MiB incompressible, ${total} runs, separate processes`);
   for (let repeat = 0; repeat < o.repeats; repeat++) {
     for (const row of rows) {
       for (const strategy of strategies) {
-        const run = await runOnce(row, strategy, repeat, { memoryMiB: o.memoryMiB, dataMiB: o.dataMiB });
+        const run = await runOnce(row, strategy, repeat, { memoryMiB: o.memoryMiB, dataMiB: o.dataMiB }, kept);
         runs.push(run);
         const what = run.outcome === 'completed' ? `gap ${run.gapMs.toFixed(1)} ms, downtime ${run.downtimeMs.toFixed(1)} ms` : run.outcome;
         console.log(`[${runs.length}/${total}] ${row.name} · ${strategy}: ${what} (${run.reason || run.message?.slice(0, 80) || ''})`);
@@ -79,6 +81,7 @@ function summarize(runs: readonly BlackoutRun[], o: BlackoutOptions): Summary {
   const stopAndCopy = ok.filter((r) => r.strategy !== 'postcopy' && Number.isFinite(r.predictedMs) && r.reason !== 'wont-converge');
   const capped = stopAndCopy.filter((r) => ROWS.find((x) => x.name === r.row)?.capBytesPerSec === CAP);
   const errors = capped.map((r) => Math.abs(r.predictedMs - r.gapMs) / r.gapMs);
+  const engineErrors = capped.map((r) => Math.abs(r.predictedMs - r.downtimeMs) / r.downtimeMs);
   const floorMs = ((o.dataMiB * 2 ** 20) / CAP) * 1000;
   const post = ok.filter((r) => r.strategy === 'postcopy' && ROWS.find((x) => x.name === r.row)?.capBytesPerSec === CAP);
   const targets = [
@@ -91,6 +94,7 @@ function summarize(runs: readonly BlackoutRun[], o: BlackoutOptions): Summary {
         .join('; ') || 'none'
     }`,
     `prediction vs gap on capped rows: median error ${(median(errors) * 100).toFixed(0)}%, p90 ${(quantile(errors, 0.9) * 100).toFixed(0)}% (${errors.length} runs)`,
+    `prediction vs engine downtime on capped rows: median error ${(median(engineErrors) * 100).toFixed(0)}%, p90 ${(quantile(engineErrors, 0.9) * 100).toFixed(0)}%`,
     `post-copy total vs floor (${(floorMs / 1000).toFixed(2)} s at 125 MiB/s): ${post.map((r) => (r.totalMs / floorMs).toFixed(2)).join(', ')}`,
   ];
   for (const row of ROWS) {

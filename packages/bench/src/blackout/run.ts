@@ -28,16 +28,23 @@ export interface BlackoutRun {
 
 const SOURCE = new URL('./source-host.ts', import.meta.url);
 
+/** What the control plane keeps between runs: the switchover history of this pair of hosts. */
+export interface ControlPlaneMemory {
+  history: unknown;
+}
+
 export async function runOnce(
   row: BlackoutRow,
   strategy: Strategy,
   repeat: number,
   sizes: { memoryMiB: number; dataMiB: number },
+  kept: ControlPlaneMemory,
 ): Promise<BlackoutRun> {
   const env = { FERRY_BLACKOUT: JSON.stringify({ pagesPerSec: row.pagesPerSec, hotMiB: row.hotMiB }) };
   const dest = await spawnHost('../blackout/destination-host.ts', env);
   const cfg = {
     ...sizes,
+    history: kept.history,
     port: dest.port,
     hotMiB: row.hotMiB,
     pagesPerSec: row.pagesPerSec,
@@ -74,6 +81,7 @@ export async function runOnce(
       rounds: 0,
     };
   }
+  kept.history = done.history;
   const resumed = await Promise.race([dest.next('resumed'), dest.next('failed')]);
   await exited;
   const r = done.report as {

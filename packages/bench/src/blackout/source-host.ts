@@ -5,7 +5,7 @@
  * (or the error) and the guest's last heartbeat here over IPC.
  */
 import { randomFillSync } from 'node:crypto';
-import { type FerryError, GuestMemory, migrate, WriteBarrierTracker } from '@ferry/engine';
+import { type FerryError, GuestMemory, migrate, SwitchoverHistory, type SwitchoverHistoryData, WriteBarrierTracker } from '@ferry/engine';
 import { BlackoutGuest } from './guest.ts';
 
 const cfg = JSON.parse(process.env.FERRY_BLACKOUT ?? '{}') as {
@@ -17,6 +17,8 @@ const cfg = JSON.parse(process.env.FERRY_BLACKOUT ?? '{}') as {
   capBytesPerSec: number;
   maxDowntimeMs: number;
   strategy: 'precopy' | 'postcopy' | 'hybrid';
+  /** The control plane's history of switchovers between these two hosts, kept across runs. */
+  history: SwitchoverHistoryData | null;
 };
 const MiB = 2 ** 20;
 const memory = GuestMemory.map({ regions: [{ name: 'ram0', sizeBytes: cfg.memoryMiB * MiB }] });
@@ -28,6 +30,7 @@ await guest.attach(memory, tracker.sharedBuffers()[0]!);
 // Let the guest run (and write) before the migration starts.
 await new Promise((r) => setTimeout(r, 1000));
 let pausedAt = 0;
+const history = cfg.history ? SwitchoverHistory.fromJSON(cfg.history) : new SwitchoverHistory();
 try {
   const report = await migrate({
     host: '127.0.0.1',
@@ -37,6 +40,7 @@ try {
     strategy: cfg.strategy,
     maxDowntimeMs: cfg.maxDowntimeMs,
     maxBandwidth: cfg.capBytesPerSec,
+    switchoverHistory: history,
     controlPlane: {
       pause: async () => {
         await guest.pause();
@@ -48,7 +52,13 @@ try {
     },
   });
   const { rounds, bytesPerSecond, ...rest } = report;
-  process.send?.({ type: 'done', report: { ...rest, roundCount: rounds.length }, beats: guest.heartbeats(), pausedAt });
+  process.send?.({
+    type: 'done',
+    report: { ...rest, roundCount: rounds.length },
+    beats: guest.heartbeats(),
+    pausedAt,
+    history: history.toJSON(),
+  });
 } catch (err) {
   const e = err as FerryError;
   process.send?.({ type: 'failed', code: e.code, message: e.message, beats: guest.heartbeats(), pausedAt });

@@ -15,6 +15,13 @@ export interface SwitchoverHistoryOptions {
   readonly minSamples?: number;
 }
 
+/** `SwitchoverHistory` as plain data (JSON). */
+export interface SwitchoverHistoryData {
+  readonly size: number;
+  readonly minSamples: number;
+  readonly misses: readonly { readonly transferMs: number; readonly missMs: number }[];
+}
+
 export class SwitchoverHistory {
   private readonly size: number;
   private readonly minSamples: number;
@@ -34,6 +41,21 @@ export class SwitchoverHistory {
     if (!Number.isFinite(predicted.totalMs) || !Number.isFinite(predicted.transferMs) || !Number.isFinite(measuredMs)) return;
     this.misses.push({ transferMs: predicted.transferMs, missMs: measuredMs - predicted.totalMs });
     if (this.misses.length > this.size) this.misses.shift();
+  }
+
+  /** The history as plain data, for a control plane to keep between migrations (and processes). */
+  toJSON(): SwitchoverHistoryData {
+    return { size: this.size, minSamples: this.minSamples, misses: this.misses.map((m) => ({ ...m })) };
+  }
+
+  /** A history saved with `toJSON`; entries that are not finite numbers are dropped. */
+  static fromJSON(data: SwitchoverHistoryData): SwitchoverHistory {
+    const h = new SwitchoverHistory({ size: data.size, minSamples: data.minSamples });
+    for (const m of Array.isArray(data.misses) ? data.misses : []) {
+      if (Number.isFinite(m?.transferMs) && Number.isFinite(m?.missMs)) h.misses.push({ transferMs: m.transferMs, missMs: m.missMs });
+    }
+    h.misses.splice(0, Math.max(0, h.misses.length - h.size));
+    return h;
   }
 
   /** Switchovers recorded (at most `size`). */

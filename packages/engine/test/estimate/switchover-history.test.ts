@@ -25,6 +25,16 @@ describe('the switchover history', () => {
     expect(h.correctionMs(50)).toBeCloseTo(11, 0);
   });
 
+  it('survives a round trip through JSON, the way a control plane keeps it between processes', () => {
+    const h = new SwitchoverHistory({ size: 4, minSamples: 2 });
+    for (const transfer of [0, 10, 20]) h.record(at(transfer + 2, transfer), transfer + 5);
+    const back = SwitchoverHistory.fromJSON(JSON.parse(JSON.stringify(h)));
+    expect(back.samples).toBe(3);
+    expect(back.correctionMs(15)).toBe(h.correctionMs(15));
+    const junk = SwitchoverHistory.fromJSON({ size: 2, minSamples: 1, misses: [{ transferMs: 1, missMs: Number.NaN }, { transferMs: 1, missMs: 3 }] });
+    expect(junk.samples).toBe(1);
+  });
+
   it('forgets the oldest beyond its size, and ignores unknown figures', () => {
     const h = new SwitchoverHistory({ size: 2, minSamples: 1 });
     h.record(at(0), 10);
