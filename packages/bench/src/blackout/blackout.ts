@@ -83,6 +83,8 @@ function summarize(runs: readonly BlackoutRun[], o: BlackoutOptions): Summary {
   const errors = capped.map((r) => Math.abs(r.predictedMs - r.gapMs) / r.gapMs);
   const engineErrors = capped.map((r) => Math.abs(r.predictedMs - r.downtimeMs) / r.downtimeMs);
   const floorMs = ((o.dataMiB * 2 ** 20) / CAP) * 1000;
+  const paced = ok.filter((r) => Number.isFinite(r.rawPipeMs) && r.parts.finalRoundMs! > 0);
+  const pace = paced.map((r) => r.rawPipeMs / (r.parts.finalRoundMs! + r.parts.deviceStateMs!));
   const post = ok.filter((r) => r.strategy === 'postcopy' && ROWS.find((x) => x.name === r.row)?.capBytesPerSec === CAP);
   const targets = [
     `gap ≤ 20 ms on converging rows (stop-and-copy): ${stopAndCopy.filter((r) => r.gapMs <= 20).length}/${stopAndCopy.length}`,
@@ -95,6 +97,7 @@ function summarize(runs: readonly BlackoutRun[], o: BlackoutOptions): Summary {
     }`,
     `prediction vs gap on capped rows: median error ${(median(errors) * 100).toFixed(0)}%, p90 ${(quantile(errors, 0.9) * 100).toFixed(0)}% (${errors.length} runs)`,
     `prediction vs engine downtime on capped rows: median error ${(median(engineErrors) * 100).toFixed(0)}%, p90 ${(quantile(engineErrors, 0.9) * 100).toFixed(0)}%`,
+    `final round's pace against the raw pipe, same bytes (uncapped, > 1 MiB paused): median ${median(pace).toFixed(2)} (${paced.length} runs: ${pace.map((p) => p.toFixed(2)).join(', ')})`,
     `post-copy total vs floor (${(floorMs / 1000).toFixed(2)} s at 125 MiB/s): ${post.map((r) => (r.totalMs / floorMs).toFixed(2)).join(', ')}`,
   ];
   for (const row of ROWS) {

@@ -2,6 +2,7 @@
 import { fork } from 'node:child_process';
 import { messageInbox } from '../hosts/message-inbox.ts';
 import { spawnHost } from '../hosts/spawn.ts';
+import { rawPipe } from '../migrate.ts';
 import type { BlackoutRow, Strategy } from './rows.ts';
 
 export interface BlackoutRun {
@@ -24,6 +25,9 @@ export interface BlackoutRun {
   readonly parts: Record<string, number>;
   readonly destination: { verifyMs: number; resumeMs: number } | null;
   readonly rounds: number;
+  /** Bytes sent with the guest paused, and the same bytes through a raw socket to another process, in this run. */
+  readonly pausedBytes: number;
+  readonly rawPipeMs: number;
 }
 
 const SOURCE = new URL('./source-host.ts', import.meta.url);
@@ -79,6 +83,8 @@ export async function runOnce(
       parts: {},
       destination: null,
       rounds: 0,
+      pausedBytes: 0,
+      rawPipeMs: Number.NaN,
     };
   }
   kept.history = done.history;
@@ -93,7 +99,10 @@ export async function runOnce(
     destination: { verifyMs: number; resumeMs: number };
     switchover: { reason: string; predictedDowntimeMs: number | null; limitExceeded: boolean };
     roundCount: number;
+    bytesSentDuringDowntime: number;
   };
+  // The final round's pace against the raw pipe, for the same bytes (uncapped rows only: capped, the cap sets it).
+  const rawPipeMs = row.capBytesPerSec === 0 && r.bytesSentDuringDowntime > 2 ** 20 ? await rawPipe(r.bytesSentDuringDowntime) : Number.NaN;
   const sourceBeats = done.beats as number[];
   const destBeats = (resumed.beats as number[] | undefined) ?? [];
   const gapMs = destBeats.length && sourceBeats.length ? destBeats[0]! - sourceBeats.at(-1)! : Number.NaN;
@@ -111,5 +120,7 @@ export async function runOnce(
     parts: r.downtime,
     destination: r.destination,
     rounds: r.roundCount,
+    pausedBytes: r.bytesSentDuringDowntime,
+    rawPipeMs,
   };
 }
