@@ -241,6 +241,10 @@ export function defaultPolicy(maxDowntimeMs: number, maxRounds: number, o: Parti
  * run `maxRounds`, or at `convergeTimeoutMs`. It does not throttle: post-copy moves a guest that
  * outruns the link without slowing it for rounds.
  */
-export function hybridPolicy(maxDowntimeMs: number, maxRounds: number, convergeTimeoutMs: number = Number.POSITIVE_INFINITY): SwitchoverPolicy {
+export function hybridPolicy(
+  maxDowntimeMs: number,
+  maxRounds: number,
+  convergeTimeoutMs: number = Number.POSITIVE_INFINITY,
+): SwitchoverPolicy {
   return defaultPolicy(maxDowntimeMs, maxRounds, { onWontConverge: 'postcopy', convergeTimeoutMs, throttle: false });
 }

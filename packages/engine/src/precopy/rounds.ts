@@ -15,6 +15,7 @@ import { TcpTransport } from '../transport/tcp.ts';
 import { withTimeout } from '../util/timeout.ts';
 import { RoundSender } from './round-sender.ts';
 import { SwitchoverPredictor } from './switchover-predictor.ts';
+import { rehearseSwitchover } from '../session/rehearsal.ts';
 import { resolveVerification, type Verification } from '../session/verification.ts';
 
 /** Pre-copy's default bound (`convergeTimeoutMs`): a minute, and 30 s more per GiB of guest (KubeVirt allows 150 s per GiB). */
@@ -132,6 +133,8 @@ export class PrecopyRounds {
     if (strategy !== 'postcopy' && verification.mode === 'memory') await memoryDigestAsync(memory, kernels);
     const digestCostMs = ctx.clock.nowMs() - digestStart;
     ctx.phase.to('precopy');
+    // While the guest runs: the switchover's code, compiled before it is needed in the pause.
+    rehearseSwitchover(memory.layout);
     const dirty = memory.regions.map((r) => new DirtyBitmap(r.pageCount));
     if (strategy === 'postcopy') {
       for (const d of dirty) d.fill();

@@ -31,7 +31,14 @@ describe('the switchover history', () => {
     const back = SwitchoverHistory.fromJSON(JSON.parse(JSON.stringify(h)));
     expect(back.samples).toBe(3);
     expect(back.correctionMs(15)).toBe(h.correctionMs(15));
-    const junk = SwitchoverHistory.fromJSON({ size: 2, minSamples: 1, misses: [{ transferMs: 1, missMs: Number.NaN }, { transferMs: 1, missMs: 3 }] });
+    const junk = SwitchoverHistory.fromJSON({
+      size: 2,
+      minSamples: 1,
+      misses: [
+        { transferMs: 1, missMs: Number.NaN },
+        { transferMs: 1, missMs: 3 },
+      ],
+    });
     expect(junk.samples).toBe(1);
   });
 
