@@ -28,17 +28,28 @@ export async function measureDirtyRate(options: {
   intervalMs?: number;
   clock?: Clock;
 }): Promise<DirtyRateSample> {
+  const release = claimGuest('a dirty-rate sample', undefined, options.tracker);
+  try {
+    return await sampleDirtyRate(options);
+  } finally {
+    release();
+  }
+}
+
+/** `measureDirtyRate` for the one that already holds the guest (a migration sampling its own guest). */
+export async function sampleDirtyRate(options: {
+  tracker: DirtyTracker;
+  layout: MemoryLayout;
+  durationMs: number;
+  intervalMs?: number;
+  clock?: Clock;
+}): Promise<DirtyRateSample> {
   const clock = options.clock ?? systemClock;
   const intervalMs = options.intervalMs ?? Math.max(10, options.durationMs / 5);
   const pageCounts = options.layout.regions.map((r) => r.sizeBytes / options.layout.pageSize);
   const union = pageCounts.map((n) => new DirtyBitmap(n));
   const scratch = pageCounts.map((n) => new DirtyBitmap(n));
-  const release = claimGuest('a dirty-rate sample', undefined, options.tracker);
-  try {
-    return await sample(options, clock, intervalMs, pageCounts, union, scratch);
-  } finally {
-    release();
-  }
+  return sample(options, clock, intervalMs, pageCounts, union, scratch);
 }
 
 async function sample(

@@ -13,6 +13,7 @@ import { ECHO_SCHEDULE } from '../session/connector.ts';
 import type { SourceContext } from '../session/source-context.ts';
 import { TcpTransport } from '../transport/tcp.ts';
 import { withTimeout } from '../util/timeout.ts';
+import { hybridPrecheck } from './hybrid-precheck.ts';
 import { RoundSender } from './round-sender.ts';
 import { SwitchoverPredictor } from './switchover-predictor.ts';
 import { rehearseSwitchover } from '../session/rehearsal.ts';
@@ -139,6 +140,14 @@ export class PrecopyRounds {
     if (strategy === 'postcopy') {
       for (const d of dirty) d.fill();
       return { round: 0, dirty, next: { kind: 'postcopy', reason: 'strategy' }, prediction: undefined, rounds: undefined };
+    }
+    if (strategy === 'hybrid') {
+      const check = await hybridPrecheck(ctx, o.maxDowntimeMs ?? 300, o.maxRounds ?? 30);
+      if (check.postcopy) {
+        ctx.decision = { reason: check.postcopy, predictedDowntimeMs: check.bestMs };
+        for (const d of dirty) d.fill();
+        return { round: 0, dirty, next: { kind: 'postcopy', reason: check.postcopy }, prediction: undefined, rounds: undefined };
+      }
     }
     const rounds = new PrecopyRounds(ctx, kernels, digestCostMs, verification);
     await rounds.openChannels();

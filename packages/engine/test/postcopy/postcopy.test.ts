@@ -1,7 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadNativeMemory } from '../../src/accel/native-memory.ts';
-import { ErrorCode, GuestMemory, type IncomingMigration, type MigrationReport } from '../../src/index.ts';
+import { ErrorCode, GuestMemory, type IncomingMigration, type MigrationReport, policies } from '../../src/index.ts';
 import { startWorker } from '../../src/testing/index.ts';
 import {
   cuttableProxy,
@@ -131,27 +131,47 @@ describe('post-copy', () => {
     checkMemory(source.memory, incoming, guest.stamped);
   });
 
-  it('switches from pre-copy to post-copy when pre-copy cannot converge (hybrid)', async () => {
+  it('goes to post-copy before round 0 when a sample of the guest says no round could fit a capped link (hybrid)', async () => {
     // Dirties far more than a 50 MB/s link carries: pre-copy alone would never converge.
     // No guest runs at the destination in this test: it waits for all pages to arrive in the background.
     const pair = await migrationPair({ memory: 16 * MiB, guest: { pagesPerSec: 40_000, workingSetFraction: 1 } });
     await new Promise((r) => setTimeout(r, 300)); // writing at full rate before pre-copy starts
+    const report = await pair.migrate({ strategy: 'hybrid', maxBandwidth: 50e6, maxDowntimeMs: 5 });
+    const incoming = await pair.destination.result;
+    expect(pair.destination.plane.resumed[0]?.postcopy).toBeDefined();
+    expect(report.strategy).toBe('hybrid');
+    // No round over all memory first: it would only delay the post-copy and send hot pages twice.
+    expect(report.rounds).toHaveLength(0);
+    expect(report.postcopy?.reason).toBe('wont-converge');
+    expect(report.switchover).toMatchObject({ reason: 'wont-converge', limitMs: 5 });
+    expect(report.switchover.predictedDowntimeMs).toBeGreaterThan(5);
+    expectSameMemory(incoming.memory, pair.memory);
+    expect(report.digest).toBe(incoming.digest);
+  });
+
+  it('pre-copies a guest the sample says will fit, and stops and copies it (hybrid)', async () => {
+    const pair = await migrationPair({ memory: 16 * MiB, fill: 'pattern', guest: { pagesPerSec: 500, workingSetFraction: 0.05 } });
+    const report = await pair.migrate({ strategy: 'hybrid', maxBandwidth: 50e6, maxDowntimeMs: 300 });
+    const incoming = await pair.destination.result;
+    expect(report.postcopy).toBeUndefined();
+    expect(report.rounds.length).toBeGreaterThanOrEqual(1);
+    expectSameMemory(incoming.memory, pair.memory);
+  });
+
+  it('switches from pre-copy rounds to post-copy when its policy says so (hybrid)', async () => {
+    const pair = await migrationPair({ memory: 16 * MiB, guest: { pagesPerSec: 40_000, workingSetFraction: 1 } });
     const events: string[] = [];
     const report = await pair.migrate({
       strategy: 'hybrid',
       maxBandwidth: 50e6,
-      maxDowntimeMs: 5,
-      maxRounds: 4,
+      policy: policies.firstOf(policies.downtimeLimit(5), policies.maxRounds(2, 'postcopy')),
       onEvent: (e) => {
         if (e.type === 'switchover') events.push(e.reason);
-        if (e.type === 'round-end') events.push(`round ${e.stats.round}: ${e.stats.pagesSent} pages`);
       },
     });
     const incoming = await pair.destination.result;
-    expect(pair.destination.plane.resumed[0]?.postcopy, events.join('; ')).toBeDefined();
-    expect(report.strategy).toBe('hybrid');
-    expect(report.rounds.length).toBeGreaterThanOrEqual(1);
-    expect(report.postcopy?.reason).toMatch(/wont-converge|fixed-above-limit|no-progress|max-rounds/);
+    expect(report.rounds).toHaveLength(2);
+    expect(report.postcopy?.reason).toBe('max-rounds');
     expect(events.at(-1)).toMatch(/^postcopy: /);
     expectSameMemory(incoming.memory, pair.memory);
     expect(report.digest).toBe(incoming.digest);
@@ -198,6 +218,7 @@ describe.skipIf(!uffd.available)('post-copy by real page faults (userfaultfd)', 
   it('lets an unmodified guest thread touch missing pages and block in the kernel until they arrive', async () => {
     const source = guestMemory([32 * MiB, 4 * MiB], { fill: SOURCE });
     const stop = new Int32Array(new SharedArrayBuffer(4));
+    const go = new Int32Array(new SharedArrayBuffer(4));
     let worker: Worker | undefined;
     let resolveGuest!: (r: { stamped: [number, number][]; firstTouchUs: number[]; wrong: number }) => void;
     const guestDone = new Promise<{ stamped: [number, number][]; firstTouchUs: number[]; wrong: number }>((r) => {
@@ -211,17 +232,24 @@ describe.skipIf(!uffd.available)('post-copy by real page faults (userfaultfd)', 
           mapped = GuestMemory.map({ pageSize: layout.pageSize, regions: layout.regions });
           return mapped;
         },
-        resume: (memory, _state, postcopy) => {
-          expect(postcopy).toBeDefined();
+        // The guest's thread starts before the pause (its start-up is not the resume's) and waits for the signal.
+        prepare: async (memory) => {
           worker = startWorker(new URL('../fixtures/uffd-guest.worker.ts', import.meta.url), {
             workerData: {
               mappingIds: memory.regions.map((r) => r.mapping!.id),
               pageSize: memory.pageSize,
               stop: stop.buffer,
               sequential: false,
+              go: go.buffer,
             },
           });
+          await new Promise((r) => worker!.once('message', r));
           worker.once('message', resolveGuest);
+        },
+        resume: (_memory, _state, postcopy) => {
+          expect(postcopy).toBeDefined();
+          Atomics.store(go, 0, 1);
+          Atomics.notify(go, 0);
         },
       },
     });
@@ -331,8 +359,8 @@ describe('post-copy after pre-copy over several channels', () => {
       strategy: 'hybrid',
       channels: 2,
       maxBandwidth: 30e6,
-      maxDowntimeMs: 5,
-      maxRounds: 3,
+      // Rounds first, on both channels, then post-copy.
+      policy: policies.firstOf(policies.downtimeLimit(5), policies.maxRounds(2, 'postcopy')),
       recoveryTimeoutMs: 5_000,
       onEvent: (e) => {
         if (e.type === 'phase' && e.to === 'postcopy') setTimeout(() => proxy.cut(), 30);
