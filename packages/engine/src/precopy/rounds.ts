@@ -19,6 +19,9 @@ import { SwitchoverPredictor } from './switchover-predictor.ts';
 import { rehearseSwitchover } from '../session/rehearsal.ts';
 import { resolveVerification, type Verification } from '../session/verification.ts';
 
+/** Rounds closer together than this wait: a round that finds next to nothing is not worth spinning on. */
+const MIN_ROUND_MS = 5;
+
 /** Pre-copy's default bound (`convergeTimeoutMs`): a minute, and 30 s more per GiB of guest (KubeVirt allows 150 s per GiB). */
 export function defaultConvergeTimeoutMs(memoryBytes: number): number {
   return 60_000 + 30_000 * (memoryBytes / 2 ** 30);
@@ -205,6 +208,7 @@ export class PrecopyRounds {
     const dirtyHistory: number[] = [];
     const roundMsHistory: number[] = [];
     let lastSyncMs = ctx.clock.nowMs();
+    let roundStartMs = lastSyncMs;
     let next: PrecopyOutcome['next'];
     for (;;) {
       try {
@@ -275,6 +279,11 @@ export class PrecopyRounds {
         throw new MigrationError(ErrorCode.ABORTED, `switchover policy aborted the migration: ${decision.reason}`);
       }
       if (decision.action === 'throttle') await ctx.throttle(decision.percent, decision.reason);
+      // Another round: let the connection's events in first (a peer that died is noticed here,
+      // not after thousands of rounds that never waited for I/O), and do not spin on rounds
+      // that find next to nothing while the guest cannot converge (the bound decides).
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, MIN_ROUND_MS - (ctx.clock.nowMs() - roundStartMs))));
+      roundStartMs = ctx.clock.nowMs();
     }
     await this.lastRoundAcknowledged(dirty, round, prediction);
     return { round, dirty, next, prediction, rounds: this };
