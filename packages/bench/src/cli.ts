@@ -5,6 +5,8 @@
  * `pnpm bench blackout [--quick] [--repeats N] [--size-mib N] [--only <row>] [--strategies a,b]`: the client-visible
  * blackout per workload and strategy (separate processes, heartbeats); not part of `all`.
  *
+ * `pnpm bench verify [--quick] [--repeats N]`: what each verification costs during the pause, at 256 MiB to 4 GiB.
+ *
  * `pnpm bench faults [--quick] [--seed N] [--trial K | --first K --trials N] [--soak N] [--fuzz N]`: the fault
  * campaign (docs/reliability.md); not part of `all`.
  */
@@ -19,6 +21,7 @@ import { migrateBench } from './migrate.ts';
 import { scanBench } from './scan.ts';
 import { faultsBench } from './faults/campaign.ts';
 import { blackoutBench } from './blackout/blackout.ts';
+import { verifyBench } from './verify.ts';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -116,9 +119,18 @@ if (which === 'blackout') {
     ...(values.strategies && { strategies: values.strategies.split(',') as ('precopy' | 'postcopy' | 'hybrid')[] }),
   });
 }
-if (!['blackout', 'scan', 'migrate', 'codec', 'dirty', 'predict', 'tls', 'postcopy', 'transport', 'faults', 'all'].includes(which)) {
+if (which === 'verify') {
+  await verifyBench({
+    sizesMiB: quick ? [64, 256] : [256, 1024, 4096],
+    repeats: Number(values.repeats ?? (quick ? 2 : 5)),
+    dirtyPages: 2000,
+  });
+}
+if (
+  !['verify', 'blackout', 'scan', 'migrate', 'codec', 'dirty', 'predict', 'tls', 'postcopy', 'transport', 'faults', 'all'].includes(which)
+) {
   console.error(
-    `unknown benchmark "${which}": use blackout, scan, migrate, codec, dirty, predict, tls, postcopy, transport, faults or all`,
+    `unknown benchmark "${which}": use verify, blackout, scan, migrate, codec, dirty, predict, tls, postcopy, transport, faults or all`,
   );
   process.exit(2);
 }

@@ -19,7 +19,7 @@ export { loadKernels, nativeStatus, type Kernels } from './accel/index.ts';
 export { GuestMemory, type MappedRegionSpec, type MemoryRegion, type RegionSpec } from './memory/guest-memory.ts';
 export type { NativeMapping } from './accel/native-memory.ts';
 export { DEFAULT_PAGE_SIZE, layoutMismatch, type MemoryLayout } from './memory/layout.ts';
-export { memoryDigest } from './memory/digest.ts';
+export { digestOfPageHashes, hashMemoryAsync, memoryDigest, memoryDigestAsync } from './memory/digest.ts';
 
 export { type CodecStats, type CompressionMode, DEFAULT_XBZRLE_CACHE_BYTES } from './codec/batch-encoder.ts';
 export { type CodecMeasurements, lz4Pays } from './codec/chooser.ts';
@@ -70,6 +70,7 @@ export { WriteBarrier, WriteBarrierTracker } from './dirty/write-barrier.ts';
 export { HashScanTracker } from './dirty/hash-scan.ts';
 export { ExternalTracker } from './dirty/external.ts';
 export { KernelWriteTracker, type KernelTrackingSupport } from './dirty/kernel-write.ts';
+export { CrossCheckedTracker } from './dirty/cross-check.ts';
 export { PerRegionTracker } from './dirty/per-region.ts';
 export { type DirtyRateSample, measureDirtyRate } from './dirty/dirty-rate.ts';
 
