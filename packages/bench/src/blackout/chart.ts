@@ -1,4 +1,5 @@
 import type { TopLevelSpec } from 'vega-lite';
+import { ROWS, STRATEGIES } from './rows.ts';
 import type { BlackoutRun } from './run.ts';
 
 /**
@@ -13,22 +14,30 @@ export function gapChart(runs: readonly BlackoutRun[], machine: string): TopLeve
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: { text: 'Client-visible gap by workload and strategy (log scale)', subtitle: machine },
     data: { values },
-    facet: { column: { field: 'workload', type: 'nominal', title: null, header: { labelAngle: 0, labelFontSize: 10, labelLimit: 170 } } },
+    facet: {
+      column: {
+        field: 'workload',
+        type: 'nominal',
+        title: null,
+        sort: ROWS.map((r) => r.name),
+        header: { labelAngle: 0, labelFontSize: 10, labelLimit: 0, labelExpr: "split(datum.value, ', ')" },
+      },
+    },
     spec: {
-      width: 150,
+      width: 140,
       height: 260,
       layer: [
         {
           mark: { type: 'bar', opacity: 0.55 },
           encoding: {
-            x: { field: 'strategy', type: 'nominal', title: null },
+            x: { field: 'strategy', type: 'nominal', title: null, sort: [...STRATEGIES], axis: { labelAngle: 0 } },
             y: { aggregate: 'median', field: 'gap', type: 'quantitative', title: 'gap, ms', scale: { type: 'log' } },
-            color: { field: 'strategy', type: 'nominal' },
+            color: { field: 'strategy', type: 'nominal', scale: { domain: [...STRATEGIES] } },
           },
         },
         {
           mark: { type: 'point', filled: true, color: 'black', size: 20 },
-          encoding: { x: { field: 'strategy', type: 'nominal' }, y: { field: 'gap', type: 'quantitative' } },
+          encoding: { x: { field: 'strategy', type: 'nominal', sort: [...STRATEGIES] }, y: { field: 'gap', type: 'quantitative' } },
         },
         {
           mark: { type: 'rule', color: 'red', strokeDash: [4, 3], strokeWidth: 2 },
