@@ -12,6 +12,10 @@ const cfg = JSON.parse(process.env.FERRY_BLACKOUT ?? '{}') as { pagesPerSec: num
 const guest = new BlackoutGuest({ pagesPerSec: cfg.pagesPerSec, hotPages: (cfg.hotMiB * 2 ** 20) / 4096, paused: true });
 let resumedAt = 0;
 const destination = await MigrationDestination.listen({
+  ...(process.env.FERRY_BLACKOUT_TRACE && {
+    onEvent: (e: { type: string; to?: string }) =>
+      console.error(`${(Number(process.hrtime.bigint()) / 1e6).toFixed(2)} destination ${e.type}${e.to ? `:${e.to}` : ''}`),
+  }),
   postcopyFaults: 'userfaultfd',
   controlPlane: {
     allocate: (layout) => GuestMemory.map({ pageSize: layout.pageSize, regions: layout.regions }),

@@ -30,6 +30,11 @@ await guest.attach(memory, tracker.sharedBuffers()[0]!);
 // Let the guest run (and write) before the migration starts.
 await new Promise((r) => setTimeout(r, 1000));
 let pausedAt = 0;
+/** `FERRY_BLACKOUT_TRACE=1`: each event with its time on the clock both hosts share. */
+const trace = (host: string, e: { type: string; to?: string }): void => {
+  if (e.type !== 'progress')
+    console.error(`${(Number(process.hrtime.bigint()) / 1e6).toFixed(2)} ${host} ${e.type}${e.to ? `:${e.to}` : ''}`);
+};
 const history = cfg.history ? SwitchoverHistory.fromJSON(cfg.history) : new SwitchoverHistory();
 try {
   const report = await migrate({
@@ -41,6 +46,7 @@ try {
     maxDowntimeMs: cfg.maxDowntimeMs,
     maxBandwidth: cfg.capBytesPerSec,
     switchoverHistory: history,
+    ...(process.env.FERRY_BLACKOUT_TRACE && { onEvent: (e) => trace('source', e) }),
     controlPlane: {
       pause: async () => {
         await guest.pause();
