@@ -7,9 +7,14 @@ import type { BlackoutRun } from './run.ts';
  * run a point and the median a bar, with the run's downtime limit as a red rule.
  */
 export function gapChart(runs: readonly BlackoutRun[], machine: string): TopLevelSpec {
-  const values = runs
-    .filter((r) => Number.isFinite(r.gapMs))
-    .map((r) => ({ workload: r.row, strategy: r.strategy, gap: r.gapMs, limit: r.limitMs }));
+  const values = runs.map((r) => ({
+    workload: r.row,
+    strategy: r.strategy,
+    gap: Number.isFinite(r.gapMs) ? r.gapMs : null,
+    limit: r.limitMs,
+    // A run that ended in a typed error (the guest never paused) is labelled, not drawn as a gap.
+    ended: r.outcome === 'completed' ? null : r.outcome.replace('FERRY_', ''),
+  }));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: { text: 'Client-visible gap by workload and strategy (log scale)', subtitle: machine },
@@ -38,6 +43,15 @@ export function gapChart(runs: readonly BlackoutRun[], machine: string): TopLeve
         {
           mark: { type: 'point', filled: true, color: 'black', size: 20 },
           encoding: { x: { field: 'strategy', type: 'nominal', sort: [...STRATEGIES] }, y: { field: 'gap', type: 'quantitative' } },
+        },
+        {
+          transform: [{ filter: 'datum.ended != null' }, { aggregate: [{ op: 'count', as: 'runs' }], groupby: ['strategy', 'ended'] }],
+          mark: { type: 'text', angle: 270, align: 'left', dx: 0, fontSize: 10, color: '#444' },
+          encoding: {
+            x: { field: 'strategy', type: 'nominal', sort: [...STRATEGIES] },
+            y: { datum: 12 },
+            text: { field: 'ended' },
+          },
         },
         {
           mark: { type: 'rule', color: 'red', strokeDash: [4, 3], strokeWidth: 2 },
