@@ -69,7 +69,7 @@ function summarize(runs: readonly BlackoutRun[], o: BlackoutOptions): Summary {
       'gap ms (med)': median(gaps),
       'gap min-max': ok.length ? `${Math.min(...gaps).toFixed(0)}-${Math.max(...gaps).toFixed(0)}` : '-',
       'downtime ms': median(ok.map((r) => r.downtimeMs)),
-      'predicted ms': median(ok.map((r) => r.predictedMs)),
+      'predicted ms': median(ok.filter((r) => r.reason === 'converged' || r.reason === 'nothing-left').map((r) => r.predictedMs)),
       'limit kept': `${ok.filter((r) => r.limitKept).length}/${ok.length}`,
       'total s': median(ok.map((r) => r.totalMs / 1000)),
       'MiB sent': median(ok.map((r) => r.bytesSent / 2 ** 20)),
@@ -78,7 +78,8 @@ function summarize(runs: readonly BlackoutRun[], o: BlackoutOptions): Summary {
   }
   const ok = runs.filter((r) => r.outcome === 'completed');
   const switchedByDefault = ok.filter((r) => r.strategy !== 'postcopy' && r.reason !== '' && !r.reason.startsWith('postcopy'));
-  const stopAndCopy = ok.filter((r) => r.strategy !== 'postcopy' && Number.isFinite(r.predictedMs) && r.reason !== 'wont-converge');
+  // Runs that stopped and copied because the prediction fit: the ones a prediction is judged on.
+  const stopAndCopy = ok.filter((r) => r.strategy !== 'postcopy' && (r.reason === 'converged' || r.reason === 'nothing-left'));
   const capped = stopAndCopy.filter((r) => ROWS.find((x) => x.name === r.row)?.capBytesPerSec === CAP);
   const errors = capped.map((r) => Math.abs(r.predictedMs - r.gapMs) / r.gapMs);
   const engineErrors = capped.map((r) => Math.abs(r.predictedMs - r.downtimeMs) / r.downtimeMs);
