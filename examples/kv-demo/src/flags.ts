@@ -8,6 +8,8 @@ export interface DemoFlags {
   readonly churnPagesPerSec: number;
   /** Passed to migrate(). */
   readonly maxDowntimeMs: number;
+  /** What the engine does when pre-copy cannot fit the limit: pause anyway (the demo's default), or fail. */
+  readonly onWontConverge: 'abort' | 'switchover';
   /** Passed to migrate(): what the source's memory digest is computed from. */
   readonly verify: 'auto' | 'tracker' | 'memory' | 'sent';
   /** Passed to migrate(): page encodings. */
@@ -26,7 +28,9 @@ export const USAGE = `usage: pnpm demo [options]    (this text: pnpm demo -- --h
 
   --memory-mib N            guest memory in MiB (default 256, ${MIN_MEMORY_MIB}..${MAX_MEMORY_MIB})
   --churn-pages-per-sec N   pages the guest dirties per second in the background (default 5000)
-  --max-downtime-ms N       switch over once the predicted downtime is at most this (default 100; the engine's own is 300)
+  --max-downtime-ms N       switch over once the predicted downtime is at most this (default 20; the engine's own is 300)
+  --strict-limit            if pre-copy cannot fit the limit, fail with FERRY_WONT_CONVERGE (the engine's default)
+                            instead of pausing anyway and saying so in the report
   --verify MODE              auto (default: the tracker cross-checked by the kernel's, no pass over memory while paused), tracker, sent, or memory (hash all of it while paused)
   --compression MODE        page encodings: off (default), lz4, xbzrle, adaptive
   --max-mbps N              cap page data at N megabits per second (default: no cap)
@@ -45,7 +49,8 @@ export function parseFlags(argv: readonly string[]): DemoFlags {
     options: {
       'memory-mib': { type: 'string', default: '256' },
       'churn-pages-per-sec': { type: 'string', default: '5000' },
-      'max-downtime-ms': { type: 'string', default: '100' },
+      'max-downtime-ms': { type: 'string', default: '20' },
+      'strict-limit': { type: 'boolean', default: false },
       verify: { type: 'string', default: 'auto' },
       compression: { type: 'string', default: 'off' },
       'max-mbps': { type: 'string', default: '0' },
@@ -74,6 +79,7 @@ export function parseFlags(argv: readonly string[]): DemoFlags {
     memoryMiB: int(values['memory-mib'], '--memory-mib', MIN_MEMORY_MIB, MAX_MEMORY_MIB),
     churnPagesPerSec: int(values['churn-pages-per-sec'], '--churn-pages-per-sec', 0, 1_000_000),
     maxDowntimeMs: int(values['max-downtime-ms'], '--max-downtime-ms', 1, 60_000),
+    onWontConverge: values['strict-limit'] ? 'abort' : 'switchover',
     jsonPath: values.json,
     warmupMs: int(values['warmup-ms'], '--warmup-ms', 0, 600_000),
     afterMs: int(values['after-ms'], '--after-ms', 0, 600_000),

@@ -30,6 +30,7 @@ export type ToSource =
       readonly type: 'migrate';
       readonly port: number;
       readonly maxDowntimeMs: number;
+      readonly onWontConverge: 'abort' | 'switchover';
       readonly verify: 'auto' | 'tracker' | 'memory' | 'sent';
       readonly compression: CompressionMode;
       /** The pre-shared key both hosts authenticate each other with, hex. */

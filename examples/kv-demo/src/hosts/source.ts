@@ -92,6 +92,7 @@ function runMigration(
     controlPlane,
     guestId: 'kv-demo',
     maxDowntimeMs: m.maxDowntimeMs,
+    onWontConverge: m.onWontConverge,
     verify: m.verify,
     compression: m.compression,
     psk: Buffer.from(m.pskHex, 'hex'),

@@ -98,6 +98,7 @@ export class Demo {
       type: 'migrate',
       port: listening.port,
       maxDowntimeMs: flags.maxDowntimeMs,
+      onWontConverge: flags.onWontConverge,
       verify: flags.verify,
       compression: flags.compression,
       pskHex: this.pskHex,

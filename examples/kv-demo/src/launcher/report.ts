@@ -40,6 +40,7 @@ export interface DemoReport {
     readonly verify: 'memory' | 'sent' | 'tracker';
     readonly trackerMissedPages: number;
     readonly auditMismatches: number | null;
+    readonly switchover: MigrationReport['switchover'];
     readonly codecs: CodecStats;
     readonly roundStats: readonly RoundStats[];
   } | null;
@@ -113,6 +114,7 @@ export function buildReport(input: ReportInput): DemoReport {
           verify: m.verify,
           trackerMissedPages: m.verification.trackerMissedPages,
           auditMismatches: m.verification.audit?.mismatchedPages ?? null,
+          switchover: m.switchover,
           codecs: m.codecs,
           roundStats: m.rounds,
         }
@@ -135,7 +137,13 @@ export function formatReport(r: DemoReport): string {
     const d = m.downtime;
     const rounds = `${m.rounds} pre-copy round${m.rounds === 1 ? '' : 's'}`;
     row('migration', `completed in ${fmtMs(m.totalMs)}: ${rounds} + a final round, ${fmtMiB(m.memoryBytes)} guest, ${m.kernels} kernels`);
-    row('downtime', `${fmtMs(m.downtimeMs)} from pause to resumed on the destination`);
+    const s = m.switchover;
+    const limit = s.limitExceeded ? `OVER the ${fmtMs(s.limitMs)} limit` : `within the ${fmtMs(s.limitMs)} limit`;
+    const why =
+      s.reason === 'converged' || s.reason === 'nothing-left'
+        ? `predicted ${fmtMs(s.predictedDowntimeMs ?? 0)}`
+        : `paused anyway: pre-copy could not fit it (${s.reason}, predicted ${fmtMs(s.predictedDowntimeMs ?? 0)})`;
+    row('downtime', `${fmtMs(m.downtimeMs)} from pause to resumed on the destination, ${limit} (${why})`);
     row('', `= pause ${fmtMs(d.pauseMs)} + final round ${fmtMs(d.finalRoundMs)} + device state ${fmtMs(d.deviceStateMs)}`);
     row(
       '',
