@@ -8,6 +8,7 @@ import { ErrorCode, type FerryError, HandshakeError, toFerryError, UsageError } 
 import { GuestMemory } from '../memory/guest-memory.ts';
 import { layoutMismatch, type MemoryLayout } from '../memory/layout.ts';
 import { Intent } from '../protocol/constants.ts';
+import { rehearseSwitchover } from '../session/rehearsal.ts';
 import { MAX_FRAME_BODY_BYTES, MAX_HELLO_BODY_BYTES } from '../protocol/limits.ts';
 import type * as msg from '../protocol/messages.ts';
 import type { IncomingGuest } from '../session/control-plane.ts';
@@ -170,6 +171,9 @@ export class MigrationDestination {
     }
     transport.setMaxBodyBytes(MAX_FRAME_BODY_BYTES);
     transport.setIdleTimeout(o.idleTimeoutMs ?? 30_000);
+    // The handover's messages and the missing-page map, decoded once before they matter, and
+    // before the accept: a pure post-copy source pauses right after it.
+    rehearseSwitchover(layout);
     await accept(transport, hello);
     const decoder = new BatchDecoder(memory, this.kernels!, !o.controlPlane.allocate);
     const ctx = new DestinationContext({ options: o, transport, hello, memory, decoder, done: (result) => this.finish(result) });

@@ -10,7 +10,6 @@ import { IncomingRecovery } from '../session/incoming-recovery.ts';
 import { IncomingSwitchover } from '../session/incoming-switchover.ts';
 import { refuse } from '../session/handshake-gate.ts';
 import { Dispatcher } from '../session/message-table.ts';
-import { rehearseSwitchover } from '../session/rehearsal.ts';
 import type { TcpTransport } from '../transport/tcp.ts';
 import { type Deferred, deferred } from '../util/deferred.ts';
 
@@ -47,8 +46,6 @@ export class IncomingSession {
     const { ctx } = this;
     ctx.phase.to('receiving');
     this.attach(ctx.transport);
-    // The handover's messages and the missing-page map, decoded once before they matter.
-    rehearseSwitchover(ctx.memory.layout);
     const prepare = ctx.o.controlPlane.prepare;
     if (!prepare) return;
     ctx.prepared = (async () => {
