@@ -62,6 +62,7 @@ export class PrecopyRounds {
       clock: ctx.clock,
       link,
     });
+    o.tracker.compareWithSent?.(this.encoder.sentHashes);
     this.sender = new RoundSender({
       memory: o.memory,
       tracker: o.tracker,
