@@ -47,19 +47,30 @@ export async function checkCompatible(
   if (s.version !== d.version) refusals.push({ check: 'qemu-version', reason: `source runs QEMU ${s.version}, destination ${d.version}` });
   if (s.machine !== d.machine) refusals.push({ check: 'machine-type', reason: `source machine ${s.machine}, destination ${d.machine}` });
   if (s.ramBytes !== d.ramBytes) refusals.push({ check: 'ram-size', reason: `source RAM ${s.ramBytes} B, destination ${d.ramBytes} B` });
-  for (const [side, f] of [['source', s], ['destination', d]] as const) {
+  for (const [side, f] of [
+    ['source', s],
+    ['destination', d],
+  ] as const) {
     if (!f.ignoreShared) refusals.push({ check: 'x-ignore-shared', reason: `the ${side} QEMU has no x-ignore-shared capability` });
   }
-  for (const [side, vm] of [['source', source], ['destination', destination]] as const) {
+  for (const [side, vm] of [
+    ['source', source],
+    ['destination', destination],
+  ] as const) {
     const size = fileSize(vm.spec.ramPath);
     if (size === undefined) refusals.push({ check: 'ram-file', reason: `the ${side}'s RAM file ${vm.spec.ramPath} is missing` });
     else if (size !== vm.spec.ramBytes)
-      refusals.push({ check: 'ram-file', reason: `the ${side}'s RAM file ${vm.spec.ramPath} has ${size} B, the guest ${vm.spec.ramBytes} B` });
+      refusals.push({
+        check: 'ram-file',
+        reason: `the ${side}'s RAM file ${vm.spec.ramPath} has ${size} B, the guest ${vm.spec.ramBytes} B`,
+      });
   }
   if (s.status !== 'running') refusals.push({ check: 'source-state', reason: `the source VM is ${s.status}, not running` });
-  if (d.status !== 'inmigrate') refusals.push({ check: 'destination-state', reason: `the destination QEMU is ${d.status}, not waiting for an incoming migration` });
+  if (d.status !== 'inmigrate')
+    refusals.push({ check: 'destination-state', reason: `the destination QEMU is ${d.status}, not waiting for an incoming migration` });
   const layoutBytes = engine.layout.regions.reduce((sum, r) => sum + r.sizeBytes, 0);
-  if (layoutBytes !== s.ramBytes) refusals.push({ check: 'layout', reason: `Ferry maps ${layoutBytes} B, QEMU has ${s.ramBytes} B of RAM` });
+  if (layoutBytes !== s.ramBytes)
+    refusals.push({ check: 'layout', reason: `Ferry maps ${layoutBytes} B, QEMU has ${s.ramBytes} B of RAM` });
   const answer = await probe(engine);
   if (!answer.accepted) refusals.push({ check: 'ferry-probe', reason: `${answer.code}: ${answer.reason}` });
   return refusals;

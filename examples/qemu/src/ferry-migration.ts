@@ -85,7 +85,10 @@ export async function migrateVmWithFerry(source: QemuVm, destination: QemuVm, op
   try {
     const refusals = await checkCompatible(source, destination, { host: '127.0.0.1', port: incoming.port, psk, layout: memory.layout });
     if (refusals.length > 0)
-      throw new QemuError('VM_INCOMPATIBLE', `the destination cannot take this VM: ${refusals.map((r) => `${r.check}: ${r.reason}`).join('; ')}`);
+      throw new QemuError(
+        'VM_INCOMPATIBLE',
+        `the destination cannot take this VM: ${refusals.map((r) => `${r.check}: ${r.reason}`).join('; ')}`,
+      );
     let deviceStateBytes = 0;
     const report = await migrate({
       host: '127.0.0.1',
@@ -124,7 +127,8 @@ export async function migrateVmWithFerry(source: QemuVm, destination: QemuVm, op
   } catch (err) {
     // The engine already called resume() if it had paused; a source stopped by a failure outside
     // the engine (QMP, the compatibility check) is resumed here.
-    if (source.running && (await source.status().catch(() => 'gone')) !== 'running') await source.qmp.execute('cont').catch(() => undefined);
+    if (source.running && (await source.status().catch(() => 'gone')) !== 'running')
+      await source.qmp.execute('cont').catch(() => undefined);
     throw err;
   } finally {
     memory.unmap();

@@ -9,7 +9,9 @@ import type { VmNetwork } from './vm-spec.ts';
 export function kvRequest(network: VmNetwork, line: string, timeoutMs = 10_000): Promise<string> {
   if (network.kind === 'user') return kvOverTcp('127.0.0.1', network.hostPort, line, timeoutMs);
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', network.namespace, 'busybox', 'nc', network.ip, '7000'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('ip', ['netns', 'exec', network.namespace, 'busybox', 'nc', network.ip, '7000'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let out = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');

@@ -33,7 +33,9 @@ process.exitCode = ok(report) ? 0 : 1;
 
 /** The run passed: moved, the guest's checker clean, the state read back, the source gone. */
 export function ok(r: ScenarioReport): boolean {
-  return r.error === undefined && r.checker.bad === 0 && r.state.readBack === r.state.written && r.runningOn === 'destination' && r.sourceExited;
+  return (
+    r.error === undefined && r.checker.bad === 0 && r.state.readBack === r.state.written && r.runningOn === 'destination' && r.sourceExited
+  );
 }
 
 function describe(r: ScenarioReport): string {
@@ -41,7 +43,9 @@ function describe(r: ScenarioReport): string {
   const gap = (g?: { longestGapMs: number; answered: number }) => (g ? `${g.longestGapMs.toFixed(1)} ms (${g.answered} answers)` : 'n/a');
   return [
     `mover ${r.mover}, ${r.accel}, ${r.network} network, guest RAM ${(r.ramBytes / 2 ** 20).toFixed(2)} MiB`,
-    m ? `moved in ${m.totalMs.toFixed(0)} ms, downtime ${m.downtimeMs.toFixed(0)} ms, ${(m.bytesSent / 2 ** 20).toFixed(1)} MiB sent` : `failed: ${r.error}`,
+    m
+      ? `moved in ${m.totalMs.toFixed(0)} ms, downtime ${m.downtimeMs.toFixed(0)} ms, ${(m.bytesSent / 2 ** 20).toFixed(1)} MiB sent`
+      : `failed: ${r.error}`,
     `longest gap: heartbeat ${r.heartbeatGapMs.toFixed(1)} ms, ping ${gap(r.ping)}, tcp ${gap(r.tcp)}`,
     `guest checker: ${r.checker.checked} page checks, ${r.checker.bad} bad; ${r.checker.heartbeatsAfter} heartbeats after the move`,
     `service: wrote "${r.state.written}", read back "${r.state.readBack}"; runs on the ${r.runningOn}, source exited: ${r.sourceExited}`,

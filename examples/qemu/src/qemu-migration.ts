@@ -27,7 +27,11 @@ const UNCAPPED_BYTES_PER_SEC = 1 << 40;
  * Migrates with QEMU's own migration over loopback TCP (RAM and devices in QEMU's stream, no
  * x-ignore-shared), then quits the source. The destination runs on its own once the stream ends.
  */
-export async function migrateVmWithQemu(source: QemuVm, destination: QemuVm, options: QemuMigrationOptions = {}): Promise<QemuMigrationResult> {
+export async function migrateVmWithQemu(
+  source: QemuVm,
+  destination: QemuVm,
+  options: QemuMigrationOptions = {},
+): Promise<QemuMigrationResult> {
   const port = await freePort();
   const capabilities = [
     { capability: 'xbzrle', state: options.xbzrle ?? false },

@@ -35,8 +35,7 @@ export class QemuVm {
     truncateSync(spec.ramPath, spec.ramBytes);
     rmSync(spec.qmpPath, { force: true });
     const args = qemuArgs(spec);
-    const [cmd, argv] =
-      spec.network.kind === 'bridge' ? ['ip', ['netns', 'exec', spec.network.namespace, qemu, ...args]] : [qemu, args];
+    const [cmd, argv] = spec.network.kind === 'bridge' ? ['ip', ['netns', 'exec', spec.network.namespace, qemu, ...args]] : [qemu, args];
     const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     const serial = new SerialConsole(child.stdout!);
     let stderr = '';
@@ -49,7 +48,7 @@ export class QemuVm {
     const deadline = Date.now() + 15_000;
     let qmp: QmpClient | undefined;
     while (!qmp) {
-      const ended = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(r, 50))]);
+      const ended = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 50))]);
       if (ended !== undefined) throw new QemuError('QEMU_START_FAILED', `QEMU ${ended}: ${stderr.trim()}`);
       if (Date.now() > deadline) {
         child.kill('SIGKILL');

@@ -37,7 +37,9 @@ export class QmpClient {
     const socket = createConnection(path);
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
-      socket.once('error', (err) => reject(new QemuError('QMP_CLOSED', `cannot connect to QMP at ${path}: ${err.message}`, { cause: err })));
+      socket.once('error', (err) =>
+        reject(new QemuError('QMP_CLOSED', `cannot connect to QMP at ${path}: ${err.message}`, { cause: err })),
+      );
     });
     const client = new QmpClient(socket);
     // The greeting comes first and looks like an answer to the first command: take it as one.

@@ -23,7 +23,9 @@ export function guestImage(): { kernel: string; initrd: string } | { missing: st
 
 export interface ScenarioOptions {
   /** Who moves the VM: Ferry (x-ignore-shared, RAM by Ferry) or QEMU's own migration. */
-  readonly mover: { kind: 'ferry'; options?: Omit<FerryVmMigrationOptions, 'scratchDir'> } | { kind: 'qemu'; options?: QemuMigrationOptions };
+  readonly mover:
+    | { kind: 'ferry'; options?: Omit<FerryVmMigrationOptions, 'scratchDir'> }
+    | { kind: 'qemu'; options?: QemuMigrationOptions };
   /** Guest RAM; default 256 MiB - 8 KiB (see VmSpec.ramBytes on why not a round size). */
   readonly ramBytes?: number;
   readonly hotMiB?: number;
@@ -113,7 +115,13 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRep
       if (options.mover.kind === 'ferry') {
         const moved = await migrateVmWithFerry(source, destination, { scratchDir: '/dev/shm', ...options.mover.options });
         const r = moved.report;
-        migration = { totalMs: r.totalMs, downtimeMs: r.downtimeMs, bytesSent: r.bytesSent, deviceStateBytes: moved.deviceStateBytes, rounds: r.rounds.length };
+        migration = {
+          totalMs: r.totalMs,
+          downtimeMs: r.downtimeMs,
+          bytesSent: r.bytesSent,
+          deviceStateBytes: moved.deviceStateBytes,
+          rounds: r.rounds.length,
+        };
       } else {
         migration = await migrateVmWithQemu(source, destination, options.mover.options);
       }

@@ -87,15 +87,19 @@ export class HashScanTracker implements DirtyTracker {
     const b = new Uint32Array(cur.buffer, cur.byteOffset, cur.length * 2);
     const first = this.keys.first(regionIndex);
     let changed = 0;
-    await this.scan(regionIndex, (from, count) => {
-      for (let p = from; p < from + count; p++) {
-        const k = first + p;
-        if (sent[2 * k] !== b[2 * p] || sent[2 * k + 1] !== b[2 * p + 1]) {
-          if (!into.test(p)) changed++;
-          into.set(p);
+    await this.scan(
+      regionIndex,
+      (from, count) => {
+        for (let p = from; p < from + count; p++) {
+          const k = first + p;
+          if (sent[2 * k] !== b[2 * p] || sent[2 * k + 1] !== b[2 * p + 1]) {
+            if (!into.test(p)) changed++;
+            into.set(p);
+          }
         }
-      }
-    }, true);
+      },
+      true,
+    );
     return changed;
   }
 
