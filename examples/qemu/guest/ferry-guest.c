@@ -45,8 +45,9 @@ static uint64_t stamp(uint64_t page, uint64_t gen, uint64_t word) { return mix((
 
 static int dirty(size_t hot_mib, uint64_t pages_per_sec) {
   size_t pages = hot_mib * 1024 * 1024 / PAGE;
-  uint8_t *mem = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-  uint32_t *gen = calloc(pages, sizeof *gen);
+  /* A hot set of 0 MiB is an idle guest: heartbeats only. */
+  uint8_t *mem = pages ? mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0) : NULL;
+  uint32_t *gen = calloc(pages + 1, sizeof *gen);
   if (mem == MAP_FAILED || !gen) {
     printf("DIRTY-ERROR cannot allocate %zu MiB\n", hot_mib);
     return 1;

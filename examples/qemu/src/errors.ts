@@ -1,6 +1,5 @@
 /** Why the example's control plane refused or failed, as a stable code (listed in README.md). */
 export type QemuErrorCode =
-  | 'QEMU_MISSING'
   | 'QEMU_START_FAILED'
   | 'QEMU_EXITED'
   | 'QMP_CLOSED'

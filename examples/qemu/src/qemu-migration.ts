@@ -21,7 +21,7 @@ export interface QemuMigrationResult {
 }
 
 /** QEMU's "uncapped": the largest max-bandwidth it takes is far above what TCG can move. */
-const UNCAPPED_BYTES_PER_SEC = 1 << 40;
+const UNCAPPED_BYTES_PER_SEC = 2 ** 40;
 
 /**
  * Migrates with QEMU's own migration over loopback TCP (RAM and devices in QEMU's stream, no

@@ -2,6 +2,9 @@
  * `pnpm bench [scan|migrate|codec|dirty|predict|tls|postcopy|transport|all] [--size-mib N] [--repeats N] [--verify memory|sent] [--quick]`: runs benchmarks, prints tables, and
  * writes JSON (with the machine described) and charts to .bench-out/.
  *
+ * `pnpm bench qemu [--size-mib N] [--repeats N] [--quick]`: examples/qemu's VM moved by QEMU's own migration and by Ferry,
+ * interleaved (needs examples/qemu/scripts/install.sh); not part of `all`.
+ *
  * `pnpm bench faults [--quick] [--seed N] [--trial K | --first K --trials N] [--soak N] [--fuzz N]`: the fault
  * campaign (docs/reliability.md); not part of `all`.
  */
@@ -14,6 +17,7 @@ import { tlsBench } from './tls.ts';
 import { transportBench } from './transport.ts';
 import { migrateBench } from './migrate.ts';
 import { scanBench } from './scan.ts';
+import { qemuBench } from './qemu.ts';
 import { faultsBench } from './faults/campaign.ts';
 
 const { positionals, values } = parseArgs({
@@ -86,6 +90,10 @@ if (which === 'transport' || which === 'all') {
     repeats: Number(values.repeats ?? (quick ? 1 : 2)),
   });
 }
+if (which === 'qemu') {
+  // Not part of `all`: it boots QEMU VMs (examples/qemu/scripts/install.sh first) and takes minutes.
+  await qemuBench({ ramMiB: Number(values['size-mib'] ?? (quick ? 256 : 512)), repeats: Number(values.repeats ?? 1), quick });
+}
 if (which === 'faults') {
   const one = values.trial !== undefined;
   const seed = Number(values.seed ?? 1);
@@ -101,7 +109,7 @@ if (which === 'faults') {
   const bad = result.counts.BAD + (result.soak && !result.soak.flat ? 1 : 0) + (result.fuzz?.failures ?? 0);
   process.exitCode = bad > 0 ? 1 : 0;
 }
-if (!['scan', 'migrate', 'codec', 'dirty', 'predict', 'tls', 'postcopy', 'transport', 'faults', 'all'].includes(which)) {
-  console.error(`unknown benchmark "${which}": use scan, migrate, codec, dirty, predict, tls, postcopy, transport, faults or all`);
+if (!['scan', 'migrate', 'codec', 'dirty', 'predict', 'tls', 'postcopy', 'transport', 'faults', 'qemu', 'all'].includes(which)) {
+  console.error(`unknown benchmark "${which}": use scan, migrate, codec, dirty, predict, tls, postcopy, transport, faults, qemu or all`);
   process.exit(2);
 }
