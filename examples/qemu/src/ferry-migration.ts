@@ -117,6 +117,10 @@ export async function migrateVmWithFerry(source: QemuVm, destination: QemuVm, op
       ...(options.maxBandwidth ? { maxBandwidth: options.maxBandwidth } : {}),
       ...(options.compression !== undefined && { compression: options.compression }),
       deviceStateBytes: 256 * 1024,
+      // The hash scan's final sync, guest paused, already hashes every page and compares it with
+      // the destination's copy, resending any that differ: hashing all memory again for the
+      // digest would only compete with it for the cores during downtime.
+      verify: 'sent',
       onEvent: (e) => {
         options.onEvent?.(e);
         if (e.type === 'round-end') options.onPrecopyRound?.(e.stats.round);

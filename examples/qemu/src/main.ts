@@ -46,7 +46,7 @@ function describe(r: ScenarioReport): string {
     m
       ? `moved in ${m.totalMs.toFixed(0)} ms, downtime ${m.downtimeMs.toFixed(0)} ms, ${(m.bytesSent / 2 ** 20).toFixed(1)} MiB sent`
       : `failed: ${r.error}`,
-    `longest gap: heartbeat ${r.heartbeatGapMs.toFixed(1)} ms, ping ${gap(r.ping)}, tcp ${gap(r.tcp)}`,
+    `longest gap: heartbeat ${r.heartbeatGapMs.toFixed(1)} ms (switchover ${r.switchoverGapMs?.toFixed(1) ?? 'n/a'} ms), ping ${gap(r.ping)}, tcp ${gap(r.tcp)}`,
     `guest checker: ${r.checker.checked} page checks, ${r.checker.bad} bad; ${r.checker.heartbeatsAfter} heartbeats after the move`,
     `service: wrote "${r.state.written}", read back "${r.state.readBack}"; runs on the ${r.runningOn}, source exited: ${r.sourceExited}`,
   ].join('\n');

@@ -44,11 +44,21 @@ export interface ScenarioReport {
   readonly network: 'bridge' | 'user';
   readonly ramBytes: number;
   /** The move itself: set when it completed. */
-  readonly migration?: { totalMs: number; downtimeMs: number; bytesSent: number; deviceStateBytes?: number; rounds?: number };
+  readonly migration?: {
+    totalMs: number;
+    downtimeMs: number;
+    bytesSent: number;
+    deviceStateBytes?: number;
+    rounds?: number;
+    /** Ferry's downtime in parts (pause, final round, device state, digest, handover), ms. */
+    downtimeParts?: Record<string, number>;
+  };
   /** Why the move failed, when it did. */
   readonly error?: string;
-  /** Longest time between two guest heartbeats reaching the host (serial console), ms. */
+  /** Longest time between two guest heartbeats reaching the host (serial console) from 1 s before the move on, ms. */
   readonly heartbeatGapMs: number;
+  /** From the source's last heartbeat to the destination's first: the switchover as the guest's console shows it, ms. */
+  readonly switchoverGapMs?: number;
   readonly ping?: ClientGaps;
   readonly tcp?: ClientGaps;
   /** The guest's own checker on the VM running at the end: pages checked, bad pages found. */
@@ -121,6 +131,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRep
           bytesSent: r.bytesSent,
           deviceStateBytes: moved.deviceStateBytes,
           rounds: r.rounds.length,
+          downtimeParts: { ...r.downtime, destinationResumeMs: r.destination.resumeMs },
         };
       } else {
         migration = await migrateVmWithQemu(source, destination, options.mover.options);
@@ -145,6 +156,9 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRep
       ...(migration && { migration }),
       ...(error !== undefined && { error }),
       heartbeatGapMs: longestHeartbeatGapMs([...source.serial.heartbeats, ...destination.serial.heartbeats], movedAt - 1000),
+      ...(runningOn === 'destination' &&
+        source.serial.last &&
+        destination.serial.heartbeats[0] && { switchoverGapMs: destination.serial.heartbeats[0].atMs - source.serial.last.atMs }),
       ...(gaps.ping && { ping: gaps.ping }),
       ...(gaps.tcp && { tcp: gaps.tcp }),
       checker: { checked: last?.checked ?? 0, bad: last?.bad ?? -1, heartbeatsAfter: beatsAfter.length },

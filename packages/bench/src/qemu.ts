@@ -19,13 +19,48 @@ const MiB = 2 ** 20;
 const CASES: readonly Case[] = [
   { name: 'idle', hotMiB: 0, ratePagesPerSec: 0, maxBandwidth: 0, maxDowntimeMs: 300, variant: 'precopy' },
   { name: 'hot 64 MiB @ 5k/s', hotMiB: 64, ratePagesPerSec: 5000, maxBandwidth: 0, maxDowntimeMs: 300, variant: 'precopy' },
-  { name: 'hot 64 MiB @ 5k/s, 125 MiB/s', hotMiB: 64, ratePagesPerSec: 5000, maxBandwidth: 125 * MiB, maxDowntimeMs: 300, variant: 'precopy' },
+  {
+    name: 'hot 64 MiB @ 5k/s, 125 MiB/s',
+    hotMiB: 64,
+    ratePagesPerSec: 5000,
+    maxBandwidth: 125 * MiB,
+    maxDowntimeMs: 300,
+    variant: 'precopy',
+  },
   { name: 'hot 64 MiB @ 5k/s, limit 50 ms', hotMiB: 64, ratePagesPerSec: 5000, maxBandwidth: 0, maxDowntimeMs: 50, variant: 'precopy' },
   { name: 'hot 256 MiB @ 50k/s', hotMiB: 256, ratePagesPerSec: 50_000, maxBandwidth: 0, maxDowntimeMs: 300, variant: 'precopy' },
-  { name: 'hot 256 MiB @ 50k/s, 125 MiB/s', hotMiB: 256, ratePagesPerSec: 50_000, maxBandwidth: 125 * MiB, maxDowntimeMs: 300, variant: 'precopy' },
-  { name: 'hot 256 MiB @ 50k/s, limit 50 ms', hotMiB: 256, ratePagesPerSec: 50_000, maxBandwidth: 0, maxDowntimeMs: 50, variant: 'precopy' },
-  { name: 'post-copy, hot 64 MiB @ 5k/s, 125 MiB/s', hotMiB: 64, ratePagesPerSec: 5000, maxBandwidth: 125 * MiB, maxDowntimeMs: 300, variant: 'postcopy' },
-  { name: 'xbzrle vs adaptive, hot 256 MiB @ 50k/s, 125 MiB/s', hotMiB: 256, ratePagesPerSec: 50_000, maxBandwidth: 125 * MiB, maxDowntimeMs: 300, variant: 'compress' },
+  {
+    name: 'hot 256 MiB @ 50k/s, 125 MiB/s',
+    hotMiB: 256,
+    ratePagesPerSec: 50_000,
+    maxBandwidth: 125 * MiB,
+    maxDowntimeMs: 300,
+    variant: 'precopy',
+  },
+  {
+    name: 'hot 256 MiB @ 50k/s, limit 50 ms',
+    hotMiB: 256,
+    ratePagesPerSec: 50_000,
+    maxBandwidth: 0,
+    maxDowntimeMs: 50,
+    variant: 'precopy',
+  },
+  {
+    name: 'post-copy, hot 64 MiB @ 5k/s, 125 MiB/s',
+    hotMiB: 64,
+    ratePagesPerSec: 5000,
+    maxBandwidth: 125 * MiB,
+    maxDowntimeMs: 300,
+    variant: 'postcopy',
+  },
+  {
+    name: 'xbzrle vs adaptive, hot 256 MiB @ 50k/s, 125 MiB/s',
+    hotMiB: 256,
+    ratePagesPerSec: 50_000,
+    maxBandwidth: 125 * MiB,
+    maxDowntimeMs: 300,
+    variant: 'compress',
+  },
 ];
 
 function options(c: Case, mover: 'ferry' | 'qemu', ramBytes: number): ScenarioOptions {
@@ -35,14 +70,23 @@ function options(c: Case, mover: 'ferry' | 'qemu', ramBytes: number): ScenarioOp
       ...common,
       mover: {
         kind: 'qemu',
-        options: { maxDowntimeMs: c.maxDowntimeMs, maxBandwidth: c.maxBandwidth, xbzrle: c.variant === 'compress', postcopy: c.variant === 'postcopy' },
+        options: {
+          maxDowntimeMs: c.maxDowntimeMs,
+          maxBandwidth: c.maxBandwidth,
+          xbzrle: c.variant === 'compress',
+          postcopy: c.variant === 'postcopy',
+        },
       },
     };
   return {
     ...common,
     mover: {
       kind: 'ferry',
-      options: { maxDowntimeMs: c.maxDowntimeMs, maxBandwidth: c.maxBandwidth, ...(c.variant === 'compress' && { compression: 'adaptive' as const }) },
+      options: {
+        maxDowntimeMs: c.maxDowntimeMs,
+        maxBandwidth: c.maxBandwidth,
+        ...(c.variant === 'compress' && { compression: 'adaptive' as const }),
+      },
     },
   };
 }
@@ -76,11 +120,22 @@ export async function qemuBench(o: { ramMiB: number; repeats: number; quick: boo
           console.log(`[${c.name} / ${mover} #${rep}] ${err.message}`);
           return undefined;
         });
-        const label = mover === 'qemu' ? (c.variant === 'postcopy' ? 'qemu post-copy' : c.variant === 'compress' ? 'qemu xbzrle' : 'qemu') : c.variant === 'compress' ? 'ferry adaptive' : 'ferry';
+        const label =
+          mover === 'qemu'
+            ? c.variant === 'postcopy'
+              ? 'qemu post-copy'
+              : c.variant === 'compress'
+                ? 'qemu xbzrle'
+                : 'qemu'
+            : c.variant === 'compress'
+              ? 'ferry adaptive'
+              : 'ferry';
         rows.push(row(c, label, rep, report));
         if (report) raw.push({ case: c.name, mover: label, rep, report });
         const r = rows.at(-1)!;
-        console.log(`[${c.name} / ${label} #${rep}] total ${r['total ms']} ms, ping gap ${r['ping gap ms']} ms, tcp gap ${r['tcp gap ms']} ms, checker ${r.checker}`);
+        console.log(
+          `[${c.name} / ${label} #${rep}] total ${r['total ms']} ms, ping gap ${r['ping gap ms']} ms, tcp gap ${r['tcp gap ms']} ms, checker ${r.checker}`,
+        );
       }
     }
   }
@@ -112,8 +167,15 @@ function row(c: Case, mover: string, rep: number, r: ScenarioReport | undefined)
     'ping gap ms': r?.ping ? Math.round(r.ping.longestGapMs) : 'n/a',
     'tcp gap ms': r?.tcp ? Math.round(r.tcp.longestGapMs) : 'n/a',
     'heartbeat gap ms': r ? Math.round(r.heartbeatGapMs) : 'n/a',
+    'switchover hb gap ms': r?.switchoverGapMs !== undefined ? Math.round(r.switchoverGapMs) : 'n/a',
     'downtime ms': m ? Math.round(m.downtimeMs) : 'n/a',
     'wire MiB': m ? Math.round((m.bytesSent / MiB) * 10) / 10 : 'n/a',
-    checker: !r ? 'n/a' : r.error ? `failed: ${r.error.slice(0, 60)}` : r.checker.bad === 0 && r.state.readBack === r.state.written ? 'ok' : `${r.checker.bad} bad`,
+    checker: !r
+      ? 'n/a'
+      : r.error
+        ? `failed: ${r.error.slice(0, 60)}`
+        : r.checker.bad === 0 && r.state.readBack === r.state.written
+          ? 'ok'
+          : `${r.checker.bad} bad`,
   };
 }
