@@ -1,6 +1,11 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { QemuError } from '../src/errors.ts';
+import { migrateVmWithFerry } from '../src/ferry-migration.ts';
+import { QemuVm } from '../src/qemu-vm.ts';
 import { guestImage, runScenario } from '../src/scenario.ts';
+import type { VmSpec } from '../src/vm-spec.ts';
 
 /** Why this host cannot boot the example's VM (QEMU or the guest image missing), or undefined. */
 function unavailable(): string | undefined {
@@ -57,5 +62,46 @@ describe.skipIf(reason !== undefined)('examples/qemu', () => {
     expect(r.checker.bad).toBe(0);
     expect(r.checker.heartbeatsAfter).toBeGreaterThan(10);
     expect(r.state.readBack).toBe(r.state.written);
+  });
+
+  it('refuses a destination with another RAM size or machine type before any page moves, each with its reason', async () => {
+    const image = guestImage();
+    if ('missing' in image) throw new Error(image.missing);
+    const base = `/dev/shm/ferry-qemu-refusal-${process.pid}`;
+    const spec = (role: string, ramBytes: number, machine: string, port: number): VmSpec => ({
+      accel: 'tcg',
+      machine,
+      ramBytes,
+      ramPath: `${base}-${role}.ram`,
+      qmpPath: `${base}-${role}.qmp`,
+      kernel: image.kernel,
+      initrd: image.initrd,
+      hotMiB: 16,
+      ratePagesPerSec: 1000,
+      network: { kind: 'user', hostPort: port, mac: '52:54:00:0f:00:02' },
+      incoming: role === 'dst',
+    });
+    const source = await QemuVm.start(spec('src', 128 * 2 ** 20 - 8192, 'q35', 24_000 + (process.pid % 1000)));
+    const destination = await QemuVm.start(spec('dst', 160 * 2 ** 20 - 8192, 'pc', 25_000 + (process.pid % 1000)));
+    try {
+      await source.waitForGuest();
+      const error = await migrateVmWithFerry(source, destination, { scratchDir: '/dev/shm' }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(error).toBeInstanceOf(QemuError);
+      expect((error as QemuError).code).toBe('VM_INCOMPATIBLE');
+      expect((error as QemuError).message).toMatch(/machine-type: source machine pc-q35-[\d.]+-machine, destination pc-i440fx-/);
+      expect((error as QemuError).message).toMatch(/ram-size: source RAM 134209536 B, destination 167763968 B/);
+      // Nothing moved: the destination's RAM file is still all zero, and the source runs on.
+      expect(readFileSync(destination.spec.ramPath).equals(Buffer.alloc(destination.spec.ramBytes))).toBe(true);
+      expect(await source.status()).toBe('running');
+      const beats = source.serial.heartbeats.length;
+      await new Promise((r) => setTimeout(r, 300));
+      expect(source.serial.heartbeats.length).toBeGreaterThan(beats);
+    } finally {
+      await source.dispose();
+      await destination.dispose();
+    }
   });
 });
