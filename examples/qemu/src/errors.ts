@@ -8,6 +8,7 @@ export type QemuErrorCode =
   | 'QMP_TIMEOUT'
   | 'VM_INCOMPATIBLE'
   | 'DEVICE_STATE_FAILED'
+  | 'NOT_CONVERGED'
   | 'NETNS_FAILED';
 
 /** The example's one error class: a code to branch on, a short message, the cause kept. */

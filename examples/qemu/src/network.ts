@@ -57,9 +57,9 @@ export class BridgeNamespace {
     }
   }
 
-  /** The command line that runs `argv` inside the namespace. */
+  /** The command line that runs `argv` inside the namespace, killed if this process dies (`diesWithUs`). */
   exec(argv: readonly string[]): [string, string[]] {
-    return ['ip', ['netns', 'exec', this.name, ...argv]];
+    return ['ip', ['netns', 'exec', this.name, ...diesWithUs(argv)]];
   }
 
   destroy(): void {
@@ -75,4 +75,12 @@ export class BridgeNamespace {
 
 function ip(...args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/**
+ * `argv` run under util-linux `setpriv --pdeathsig KILL`: the kernel kills it when this process
+ * dies, however it dies, so no QEMU or client outlives a killed control plane or benchmark.
+ */
+export function diesWithUs(argv: readonly string[]): string[] {
+  return ['setpriv', '--pdeathsig', 'KILL', '--', ...argv];
 }

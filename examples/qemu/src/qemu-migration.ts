@@ -1,5 +1,6 @@
 import { createServer } from 'node:net';
 import { waitForMigration } from './device-state.ts';
+import { QemuError } from './errors.ts';
 import type { QemuVm } from './qemu-vm.ts';
 
 /** QEMU's own migration, for comparison: the options the benchmark varies. */
@@ -11,6 +12,12 @@ export interface QemuMigrationOptions {
   readonly xbzrle?: boolean;
   /** Start in pre-copy, then switch to post-copy after the first pass (`migrate-start-postcopy`). */
   readonly postcopy?: boolean;
+  /**
+   * QEMU never switches over a migration that does not converge (a guest dirtying faster than
+   * the cap): after this long it is cancelled (`migrate_cancel`, the source runs on) and
+   * `NOT_CONVERGED` thrown. Default 60 s.
+   */
+  readonly timeoutMs?: number;
 }
 
 export interface QemuMigrationResult {
@@ -50,7 +57,17 @@ export async function migrateVmWithQemu(
     await waitForFirstPass(source);
     await source.qmp.execute('migrate-start-postcopy');
   }
-  await waitForMigration(source, "QEMU's migration", 600_000);
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  try {
+    await waitForMigration(source, "QEMU's migration", timeoutMs);
+  } catch (err) {
+    const info = await source.qmp.execute<{ status: string }>('query-migrate');
+    if (info.status === 'completed' || info.status === 'failed') throw err;
+    await source.qmp.execute('migrate_cancel');
+    throw new QemuError('NOT_CONVERGED', `QEMU's migration was still ${info.status} after ${timeoutMs} ms: cancelled, the source runs on`, {
+      cause: err,
+    });
+  }
   // QEMU reports `completed` before it fills in the times: ask again.
   let info = await source.qmp.execute<{ 'total-time'?: number; downtime?: number; ram?: { transferred: number } }>('query-migrate');
   for (let i = 0; i < 50 && info.downtime === undefined; i++) {

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { QemuError } from './errors.ts';
+import { diesWithUs } from './network.ts';
 import { QmpClient } from './qmp.ts';
 import { SerialConsole } from './serial-console.ts';
 import { qemuArgs, type VmSpec } from './vm-spec.ts';
