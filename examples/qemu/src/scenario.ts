@@ -8,7 +8,7 @@ import { kvRequest } from './kv-request.ts';
 import { BridgeNamespace, GUEST_IP, GUEST_MAC } from './network.ts';
 import { type QemuMigrationOptions, migrateVmWithQemu } from './qemu-migration.ts';
 import { QemuVm } from './qemu-vm.ts';
-import { longestHeartbeatGapMs } from './serial-console.ts';
+import { type Heartbeat, longestHeartbeatGapMs } from './serial-console.ts';
 import type { VmNetwork, VmSpec } from './vm-spec.ts';
 
 const cacheDir = fileURLToPath(new URL('../.cache/', import.meta.url));
@@ -61,6 +61,12 @@ export interface ScenarioReport {
   readonly switchoverGapMs?: number;
   readonly ping?: ClientGaps;
   readonly tcp?: ClientGaps;
+  /**
+   * Pages per second the guest's dirtier actually wrote on the source while the move ran (its
+   * heartbeats' write counts): below the set rate when migration slows the guest (QEMU's dirty
+   * logging under TCG does), at it when it does not.
+   */
+  readonly guestWritesPerSec?: number;
   /** The guest's own checker on the VM running at the end: pages checked, bad pages found. */
   readonly checker: { checked: number; bad: number; heartbeatsAfter: number };
   /** The value written to the service before the move, and what it answered after. */
@@ -159,6 +165,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRep
       ...(runningOn === 'destination' &&
         source.serial.last &&
         destination.serial.heartbeats[0] && { switchoverGapMs: destination.serial.heartbeats[0].atMs - source.serial.last.atMs }),
+      ...writeRate(source.serial.heartbeats.filter((b) => b.atMs >= movedAt && b.atMs <= movedAt + (migration?.totalMs ?? Infinity))),
       ...(gaps.ping && { ping: gaps.ping }),
       ...(gaps.tcp && { tcp: gaps.tcp }),
       checker: { checked: last?.checked ?? 0, bad: last?.bad ?? -1, heartbeatsAfter: beatsAfter.length },
@@ -172,6 +179,13 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRep
     for (const vm of vms) await vm.dispose().catch(() => undefined);
     ns?.destroy();
   }
+}
+
+function writeRate(beats: readonly Heartbeat[]): { guestWritesPerSec?: number } {
+  const first = beats[0];
+  const last = beats.at(-1);
+  if (!first || !last || last.atMs - first.atMs < 100) return {};
+  return { guestWritesPerSec: ((last.writes - first.writes) / (last.atMs - first.atMs)) * 1000 };
 }
 
 function sleep(ms: number): Promise<void> {

@@ -169,6 +169,7 @@ function row(c: Case, mover: string, rep: number, r: ScenarioReport | undefined)
     'heartbeat gap ms': r ? Math.round(r.heartbeatGapMs) : 'n/a',
     'switchover hb gap ms': r?.switchoverGapMs !== undefined ? Math.round(r.switchoverGapMs) : 'n/a',
     'downtime ms': m ? Math.round(m.downtimeMs) : 'n/a',
+    'guest writes/s': r?.guestWritesPerSec !== undefined ? Math.round(r.guestWritesPerSec) : 'n/a',
     'wire MiB': m ? Math.round((m.bytesSent / MiB) * 10) / 10 : 'n/a',
     checker: !r
       ? 'n/a'
