@@ -44,7 +44,7 @@ function describe(r: ScenarioReport): string {
   return [
     `mover ${r.mover}, ${r.accel}, ${r.network} network, guest RAM ${(r.ramBytes / 2 ** 20).toFixed(2)} MiB`,
     m
-      ? `moved in ${m.totalMs.toFixed(0)} ms, downtime ${m.downtimeMs.toFixed(0)} ms, ${(m.bytesSent / 2 ** 20).toFixed(1)} MiB sent`
+      ? `moved in ${m.totalMs.toFixed(0)} ms, downtime ${m.downtimeMs.toFixed(0)} ms${m.pausedMs === undefined ? '' : ` (stop to cont ${m.pausedMs.toFixed(0)} ms)`}, ${(m.bytesSent / 2 ** 20).toFixed(1)} MiB sent`
       : `failed: ${r.error}`,
     `longest gap: heartbeat ${r.heartbeatGapMs.toFixed(1)} ms (switchover ${r.switchoverGapMs?.toFixed(1) ?? 'n/a'} ms), ping ${gap(r.ping)}, tcp ${gap(r.tcp)}`,
     `guest checker: ${r.checker.checked} page checks, ${r.checker.bad} bad; ${r.checker.heartbeatsAfter} heartbeats after the move`,

@@ -36,7 +36,9 @@ export class QemuVm {
     truncateSync(spec.ramPath, spec.ramBytes);
     rmSync(spec.qmpPath, { force: true });
     const args = qemuArgs(spec);
-    const [cmd, argv] = spec.network.kind === 'bridge' ? ['ip', ['netns', 'exec', spec.network.namespace, qemu, ...args]] : [qemu, args];
+    const inner = diesWithUs([qemu, ...args]);
+    const [cmd, argv] =
+      spec.network.kind === 'bridge' ? ['ip', ['netns', 'exec', spec.network.namespace, ...inner]] : ['setpriv', inner.slice(1)];
     const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     const serial = new SerialConsole(child.stdout!);
     let stderr = '';

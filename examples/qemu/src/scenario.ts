@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { type ClientGaps, PingClient, TcpClient } from './clients.ts';
 import { type FerryVmMigrationOptions, migrateVmWithFerry } from './ferry-migration.ts';
 import { kvRequest } from './kv-request.ts';
+import { removeLeftovers } from './leftovers.ts';
 import { BridgeNamespace, GUEST_IP, GUEST_MAC } from './network.ts';
 import { type QemuMigrationOptions, migrateVmWithQemu } from './qemu-migration.ts';
 import { QemuVm } from './qemu-vm.ts';
@@ -50,6 +51,8 @@ export interface ScenarioReport {
     bytesSent: number;
     deviceStateBytes?: number;
     rounds?: number;
+    /** Ferry: from QMP `stop` answered on the source to `cont` answered on the destination, as the control plane timed it, ms. */
+    pausedMs?: number;
     /** Ferry's downtime in parts (pause, final round, device state, digest, handover), ms. */
     downtimeParts?: Record<string, number>;
   };
@@ -84,6 +87,7 @@ export interface ScenarioReport {
 export async function runScenario(options: ScenarioOptions): Promise<ScenarioReport> {
   const image = guestImage();
   if ('missing' in image) throw new Error(image.missing);
+  removeLeftovers();
   const id = `${process.pid}-${randomBytes(3).toString('hex')}`;
   const ramBytes = options.ramBytes ?? 256 * 1024 * 1024 - 8192;
   const accel = options.accel ?? 'tcg';
@@ -138,6 +142,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRep
           deviceStateBytes: moved.deviceStateBytes,
           rounds: r.rounds.length,
           downtimeParts: { ...r.downtime, destinationResumeMs: r.destination.resumeMs },
+          pausedMs: moved.pausedMs,
         };
       } else {
         migration = await migrateVmWithQemu(source, destination, options.mover.options);
