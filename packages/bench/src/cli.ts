@@ -7,6 +7,9 @@
  *
  * `pnpm bench verify [--quick] [--repeats N]`: what each verification costs during the pause, at 256 MiB to 4 GiB.
  *
+ * `pnpm bench qemu [--size-mib N] [--repeats N] [--quick]`: examples/qemu's VM moved by QEMU's own migration and by Ferry,
+ * interleaved (needs examples/qemu/scripts/install.sh); not part of `all`.
+ *
  * `pnpm bench faults [--quick] [--seed N] [--trial K | --first K --trials N] [--soak N] [--fuzz N]`: the fault
  * campaign (docs/reliability.md); not part of `all`.
  */
@@ -19,6 +22,7 @@ import { tlsBench } from './tls.ts';
 import { transportBench } from './transport.ts';
 import { migrateBench } from './migrate.ts';
 import { scanBench } from './scan.ts';
+import { qemuBench } from './qemu.ts';
 import { faultsBench } from './faults/campaign.ts';
 import { blackoutBench } from './blackout/blackout.ts';
 import { verifyBench } from './verify.ts';
@@ -95,6 +99,10 @@ if (which === 'transport' || which === 'all') {
     repeats: Number(values.repeats ?? (quick ? 1 : 2)),
   });
 }
+if (which === 'qemu') {
+  // Not part of `all`: it boots QEMU VMs (examples/qemu/scripts/install.sh first) and takes minutes.
+  await qemuBench({ ramMiB: Number(values['size-mib'] ?? (quick ? 256 : 512)), repeats: Number(values.repeats ?? 1), quick });
+}
 if (which === 'faults') {
   const one = values.trial !== undefined;
   const seed = Number(values.seed ?? 1);
@@ -127,10 +135,10 @@ if (which === 'verify') {
   });
 }
 if (
-  !['verify', 'blackout', 'scan', 'migrate', 'codec', 'dirty', 'predict', 'tls', 'postcopy', 'transport', 'faults', 'all'].includes(which)
+  !['verify', 'blackout', 'scan', 'migrate', 'codec', 'dirty', 'predict', 'tls', 'postcopy', 'transport', 'faults', 'qemu', 'all'].includes(which)
 ) {
   console.error(
-    `unknown benchmark "${which}": use verify, blackout, scan, migrate, codec, dirty, predict, tls, postcopy, transport, faults or all`,
+    `unknown benchmark "${which}": use verify, blackout, scan, migrate, codec, dirty, predict, tls, postcopy, transport, faults, qemu or all`,
   );
   process.exit(2);
 }

@@ -24,5 +24,13 @@ export interface DirtyTracker {
    * next round (QEMU clears dirty bits the same way, just before sending).
    */
   syncRange?(regionIndex: number, fromPage: number, toPage: number, into: DirtyBitmap): number;
+  /**
+   * Optional: pre-copy calls it once, before `start`, with the hash (`hashPages`) of every page
+   * as the destination holds it, by page key, kept current as pages are sent. A tracker that finds
+   * dirty pages by content compares against these rather than against its own last scan, so a
+   * page that another process changed while it was being sent, then changed back before the
+   * next scan (a lock word taken and released), is still found.
+   */
+  compareWithSent?(sentHashes: BigUint64Array): void;
   stop(): void;
 }

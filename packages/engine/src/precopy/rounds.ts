@@ -74,6 +74,7 @@ export class PrecopyRounds {
       clock: ctx.clock,
       link,
     });
+    o.tracker.compareWithSent?.(this.encoder.sentHashes);
     this.sender = new RoundSender({
       memory: o.memory,
       tracker: verification.tracker,
