@@ -86,14 +86,15 @@ export { Pacer } from './transport/pacer.ts';
 export type { TlsOptions } from './transport/tls-options.ts';
 
 export type { DestinationEvent, MigrationEvent } from './session/events.ts';
-export type { DowntimeBreakdown, MigrationReport, RoundStats } from './session/report.ts';
+export type { DowntimeBreakdown, FailedMigrationReport, MigrationReport, RoundStats } from './session/report.ts';
+export type { MigrationStatus } from './session/migration-status.ts';
 export type { DestinationPhase, SourcePhase } from './session/state-machine.ts';
 
 export type { DestinationControlPlane, IncomingGuest, SourceControlPlane } from './session/control-plane.ts';
 export { type IncomingMigration, type ListenOptions, MigrationDestination } from './orchestrate/destination.ts';
-export { type MigrateOptions, migrate } from './orchestrate/source.ts';
+export { type MigrateOptions, type MigrationHandle, migrate, startMigration } from './orchestrate/source.ts';
 export { probe, type ProbeOptions, type ProbeResult } from './session/probe.ts';
-export { type MigrationPlan, type PlanOptions, plan } from './orchestrate/plan.ts';
+export { type MigrationPlan, type PlanOptions, plan, type RecommendedOptions } from './orchestrate/plan.ts';
 export { type PlanInputs, type PlannedStrategy, predictStrategies, recommend, type StrategyPrediction } from './estimate/plan-model.ts';
 export { PostcopyPager } from './postcopy/pager.ts';
 export type { PostcopyAccess } from './session/control-plane.ts';

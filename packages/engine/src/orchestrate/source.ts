@@ -1,5 +1,5 @@
 /** `migrate()`: composes the source's phases (connect, pre-copy, stop-and-copy or post-copy) over one context. */
-import { loadKernels } from '../accel/index.ts';
+import { loadKernels, nativeStatus } from '../accel/index.ts';
 import { claimGuest } from '../dirty/guest-lock.ts';
 import { ErrorCode, MigrationError, toFerryError } from '../errors.ts';
 import { servePostcopy } from '../postcopy/serving.ts';
@@ -7,12 +7,29 @@ import { PrecopyRounds } from '../precopy/rounds.ts';
 import { stopAndCopy } from '../precopy/stop-and-copy.ts';
 import { Intent } from '../protocol/constants.ts';
 import type { MigrateOptions } from '../session/migrate-options.ts';
+import type { MigrationStatus } from '../session/migration-status.ts';
 import { checkMigrateOptions } from '../session/option-checks.ts';
 import type { MigrationReport } from '../session/report.ts';
 import { SourceContext } from '../session/source-context.ts';
 import { failSource } from './source-failure.ts';
 
 export type { MigrateOptions } from '../session/migrate-options.ts';
+
+/** A migration under way, from `startMigration()`. */
+export interface MigrationHandle {
+  /** Where the migration stands now: phase, round, bytes, rates, the latest prediction, elapsed time. */
+  status(): MigrationStatus;
+  /**
+   * The report once the guest runs on the destination. Rejects as `migrate()` does, with a
+   * FerryError whose `report` says what the migration had done.
+   */
+  readonly result: Promise<MigrationReport>;
+  /**
+   * Cancels, as aborting `options.signal` does: before COMMIT the guest resumes here and
+   * `result` rejects with FERRY_ABORTED; after COMMIT it changes nothing. Idempotent.
+   */
+  cancel(reason?: unknown): void;
+}
 
 /**
  * Live-migrates `memory` to a Ferry destination: by pre-copy (default; rounds while the guest
@@ -25,12 +42,31 @@ export type { MigrateOptions } from '../session/migrate-options.ts';
  * paused for the control plane.
  */
 export async function migrate(options: MigrateOptions): Promise<MigrationReport> {
+  return await startMigration(options).result;
+}
+
+/**
+ * Starts `migrate()` and returns at once with a handle: `status()` while it runs, `result`,
+ * `cancel()`. Options that cannot run and a guest already migrating throw here, synchronously
+ * (FERRY_INVALID_ARGUMENT, FERRY_INSECURE, FERRY_BUSY), before anything is touched.
+ */
+export function startMigration(options: MigrateOptions): MigrationHandle {
   // Options first: a call that cannot run fails before it claims or touches anything.
   checkMigrateOptions(options);
   // Then one migration per guest, before anything else: a second one must not touch the
   // first's tracker or guest, even to fail.
   const release = claimGuest('a migration', options.memory, options.tracker);
-  const ctx = new SourceContext(options);
+  const cancelling = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, cancelling.signal]) : cancelling.signal;
+  const ctx = new SourceContext({ ...options, signal });
+  return {
+    status: () => ctx.status(),
+    result: drive(ctx, release),
+    cancel: (reason) => cancelling.abort(reason ?? new Error('cancelled by MigrationHandle.cancel()')),
+  };
+}
+
+async function drive(ctx: SourceContext, release: () => void): Promise<MigrationReport> {
   const stopSampling = ctx.sampleBytesPerSecond();
   try {
     return await run(ctx);
@@ -47,6 +83,11 @@ async function run(ctx: SourceContext): Promise<MigrationReport> {
   ctx.checkAborted();
   const kernels = o.kernels ?? (await loadKernels());
   ctx.kernels = kernels;
+  if (kernels.name === 'js' && !o.kernels) {
+    // Not asked for: say so, since every page hash now runs several times slower.
+    ctx.kernelsFallback = nativeStatus().reason ?? 'the native addon did not load';
+    ctx.emit({ type: 'kernels-fallback', reason: ctx.kernelsFallback });
+  }
   const transport = await ctx.connector.connect();
   ctx.link = ctx.connector.attach(transport);
   const onAbort = (): void =>

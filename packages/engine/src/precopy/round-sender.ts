@@ -189,11 +189,12 @@ export class RoundSender {
           const c = stripe % channelCount;
           channel = c === 0 ? transport : this.dataChannels[c - 1]!;
         }
-        const { batch, nextFrom } = encoder.next(region, r, bitmap, from, round, skipZero, limit);
+        const { batch, nextFrom, zeroPages: zeros } = encoder.next(region, r, bitmap, from, round, skipZero, limit);
         from = nextFrom;
+        // Zero pages count whether they went as ZERO entries or, in round 0, were left out.
+        zeroPages += zeros;
         if (!batch) continue;
         pages += batch.pages;
-        zeroPages += batch.zeroPages;
         const waitMs = pacer.reserve(batch.frame.byteLength);
         if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
         if (!channel.write(batch.frame, () => encoder.release(batch))) await channel.drain();

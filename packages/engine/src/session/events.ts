@@ -40,6 +40,8 @@ export type MigrationEvent =
       /** The prediction behind the decision, with its parts and inputs (absent for post-copy, which has no final round). */
       readonly prediction?: DowntimePrediction;
     }
+  /** The native addon did not load, so the JavaScript kernels run (same results, slower hashing); `reason` says why and what to install. */
+  | { readonly type: 'kernels-fallback'; readonly reason: string }
   | { readonly type: 'throttle'; readonly percent: number; readonly reason: string }
   /** The connection broke; reconnecting (`attempt` from 1) until the recovery timeout of that phase. */
   | { readonly type: 'reconnecting'; readonly phase: 'precopy' | 'postcopy'; readonly attempt: number; readonly reason: string }

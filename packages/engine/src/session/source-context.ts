@@ -9,6 +9,7 @@ import { type Clock, systemClock } from '../util/clock.ts';
 import { type Link, type RecoveredLink, SourceConnector } from './connector.ts';
 import type { MigrationEvent } from './events.ts';
 import type { MigrateOptions } from './migrate-options.ts';
+import { type MigrationStatus, StatusBoard } from './migration-status.ts';
 import { RoundAcks } from './round-acks.ts';
 import { SOURCE_TRANSITIONS, type SourcePhase, StateMachine } from './state-machine.ts';
 
@@ -34,11 +35,15 @@ export class SourceContext {
   readonly pacer: Pacer;
   readonly acks: RoundAcks;
   readonly startMs: number;
+  /** Follows the events for `status()` and a failed migration's report. */
+  readonly board: StatusBoard = new StatusBoard();
   /** The control connection; replaced when a broken one is recovered. */
   link: Link | undefined;
   /** Extra data channels (`channels` − 1), open during pre-copy and the final round. */
   dataChannels: TcpTransport[] = [];
   kernels: Kernels | undefined;
+  /** Why the JavaScript kernels run instead of the addon, when nobody asked for them. */
+  kernelsFallback: string | undefined;
   /** The protocol version the destination chose. */
   version = 0;
   /** Connections lost and recovered during pre-copy. */
@@ -176,7 +181,18 @@ export class SourceContext {
     if (this.o.signal?.aborted) throw new MigrationError(ErrorCode.ABORTED, 'migration cancelled', { cause: this.o.signal.reason });
   }
 
+  /** Where the migration stands now. */
+  status(): MigrationStatus {
+    return this.board.status({
+      phase: this.phase.state,
+      elapsedMs: this.clock.nowMs() - this.startMs,
+      bytesSent: this.transportBytes(),
+      recoveries: this.recoveries,
+    });
+  }
+
   emit(event: MigrationEvent): void {
+    this.board.observe(event);
     try {
       this.o.onEvent?.(event);
     } catch {
