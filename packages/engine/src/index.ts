@@ -94,7 +94,7 @@ export type { DestinationControlPlane, IncomingGuest, SourceControlPlane } from 
 export { type IncomingMigration, type ListenOptions, MigrationDestination } from './orchestrate/destination.ts';
 export { type MigrateOptions, type MigrationHandle, migrate, startMigration } from './orchestrate/source.ts';
 export { probe, type ProbeOptions, type ProbeResult } from './session/probe.ts';
-export { type MigrationPlan, type PlanOptions, plan, type RecommendedOptions } from './orchestrate/plan.ts';
+export { type MigrationPlan, type PlanOptions, plan, type RecommendedOptions, recommendedOptions } from './orchestrate/plan.ts';
 export { type PlanInputs, type PlannedStrategy, predictStrategies, recommend, type StrategyPrediction } from './estimate/plan-model.ts';
 export { PostcopyPager } from './postcopy/pager.ts';
 export type { PostcopyAccess } from './session/control-plane.ts';

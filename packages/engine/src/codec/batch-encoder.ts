@@ -323,11 +323,8 @@ export class BatchEncoder {
     }
     writeFrameHeader(view, 0, MessageType.PAGES, out - FRAME_HEADER_BYTES);
     writePagesHeader(view, FRAME_HEADER_BYTES, regionIndex, round, kept);
-    return {
-      batch: { frame: frame.subarray(0, out), buffer: frame, pages: kept, zeroPages: zeroCount, compressed: usedLz4 },
-      nextFrom: at,
-      zeroPages: zeroCount,
-    };
+    const batch = { frame: frame.subarray(0, out), buffer: frame, pages: kept, zeroPages: zeroCount, compressed: usedLz4 };
+    return { batch, nextFrom: at, zeroPages: zeroCount };
   }
 
   /**
