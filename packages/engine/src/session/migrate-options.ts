@@ -61,9 +61,11 @@ export interface MigrateOptions {
   readonly switchoverHistory?: SwitchoverHistory;
   /**
    * A separate cap for the final round, sent while the guest is paused (bytes per second; 0:
-   * uncapped). Like QEMU's avail-switchover-bandwidth, it lets pre-copy stay polite to a shared
-   * network while the stop-and-copy takes what it needs; the downtime prediction uses it.
-   * Default: the same cap as pre-copy.
+   * uncapped): the pacer enforces it, so pre-copy can stay polite to a shared network while the
+   * stop-and-copy takes more. The downtime prediction assumes the final round runs at exactly
+   * this rate, so give no more than the link carries. Unlike QEMU's avail-switchover-bandwidth,
+   * which is only a hint to QEMU's downtime estimate and limits nothing, this is a limit.
+   * Default: the same cap as pre-copy (`maxBandwidth`).
    */
   readonly switchoverBandwidth?: number;
   /**

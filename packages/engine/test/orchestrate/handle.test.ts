@@ -96,13 +96,13 @@ describe('startMigration', () => {
   it('gives a report for a failure to connect too, and throws synchronously for options that cannot run', async () => {
     const source = await sourceHost({ memory: 4 * MiB });
     const port = await closedPort();
-    const error = await startMigration({
+    const error = (await startMigration({
       host: '127.0.0.1',
       port,
       memory: source.memory,
       tracker: source.tracker,
       controlPlane: source.plane,
-    }).result.catch((e: FerryError) => e);
+    }).result.catch((e: unknown) => e)) as FerryError;
     expect(error.code).toBe(ErrorCode.CONNECT_FAILED);
     expect(error.report).toMatchObject({ failedIn: 'connecting', round: -1, bytesSent: 0, pagesSent: 0, guestResumed: true });
     expect(() =>
