@@ -91,8 +91,12 @@ describe('ferry', () => {
     const { port } = await listen.next('listening');
     const migrate = await ferryRun(['migrate', '--to', `127.0.0.1:${port}`, '--guest', 'raw', '--image', img, '--json'], {
       FERRY_PSK_HEX: key.toString('hex'),
+      DEBUG: 'ferry:*',
     });
     expect(migrate.code).toBe(0);
+    // Logs on demand, one namespace per layer; none where DEBUG was not set.
+    for (const ns of ['accel', 'orchestrate', 'transport', 'session', 'precopy']) expect(migrate.stderr).toContain(`ferry:${ns}`);
+    expect(migrate.stderr).toMatch(/ferry:precopy round 0: 3072 pages \(1024 zero\)/);
     const lines = migrate.stdout.split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines[0]).toMatchObject({ event: 'guest', adapter: 'raw', bytes: 16 * MiB });
     const done = lines.at(-1) as { event: string; report: { digest: string; rounds: { zeroPages: number }[]; memoryBytes: number } };
@@ -103,6 +107,7 @@ describe('ferry', () => {
     const received = await listen.next('completed');
     expect(received.digest).toBe(done.report.digest);
     expect(await listen.exit).toBe(0);
+    expect(listen.stderr()).not.toContain('ferry:');
     expect(readFileSync(out).equals(readFileSync(img))).toBe(true);
   });
 

@@ -23,6 +23,10 @@ import { TcpTransport } from '../transport/tcp.ts';
 import { deferred } from '../util/deferred.ts';
 import { admission } from './admission.ts';
 import { IncomingSession } from './incoming-session.ts';
+import { loggable } from '../session/loggable.ts';
+import { logger } from '../util/log.ts';
+
+const log = logger('session');
 
 export type { IncomingMigration, ListenOptions } from '../session/listen-options.ts';
 
@@ -218,6 +222,7 @@ export class MigrationDestination {
   }
 
   private emit(event: DestinationEvent): void {
+    if (log.enabled) log('destination %s %o', event.type, loggable(event));
     try {
       this.o.onEvent?.(event);
     } catch {

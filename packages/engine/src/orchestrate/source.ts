@@ -12,6 +12,9 @@ import { checkMigrateOptions } from '../session/option-checks.ts';
 import type { MigrationReport } from '../session/report.ts';
 import { SourceContext } from '../session/source-context.ts';
 import { failSource } from './source-failure.ts';
+import { logger } from '../util/log.ts';
+
+const log = logger('orchestrate');
 
 export type { MigrateOptions } from '../session/migrate-options.ts';
 
@@ -68,10 +71,29 @@ export function startMigration(options: MigrateOptions): MigrationHandle {
 
 async function drive(ctx: SourceContext, release: () => void): Promise<MigrationReport> {
   const stopSampling = ctx.sampleBytesPerSecond();
+  const o = ctx.o;
+  log(
+    'migrate %s to %s:%d: %d bytes, strategy %s',
+    Buffer.from(ctx.sessionId).toString('hex'),
+    o.host,
+    o.port,
+    o.memory.totalBytes,
+    o.strategy ?? 'precopy',
+  );
   try {
-    return await run(ctx);
+    const report = await run(ctx);
+    log('completed in %s ms, downtime %s ms', report.totalMs.toFixed(1), report.downtimeMs.toFixed(1));
+    return report;
   } catch (err) {
-    throw await failSource(ctx, toFerryError(err, ErrorCode.CONNECTION_LOST));
+    const error = await failSource(ctx, toFerryError(err, ErrorCode.CONNECTION_LOST));
+    log(
+      'failed in %s: %s %s; %s',
+      error.report?.failedIn,
+      error.code,
+      error.message,
+      error.report?.guestResumed ? 'the guest runs here' : 'the guest stays paused',
+    );
+    throw error;
   } finally {
     stopSampling();
     release();

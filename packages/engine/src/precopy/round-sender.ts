@@ -15,6 +15,9 @@ import { runDelayMs } from '../util/run-delay.ts';
 import type { DowntimePrediction } from '../estimate/downtime.ts';
 import type { BatchDelivery, LinkMonitor, LinkView } from '../estimate/link-monitor.ts';
 import { PageKeys } from '../memory/page-keys.ts';
+import { logger } from '../util/log.ts';
+
+const log = logger('precopy');
 
 /** Pages whose live dirty bits are taken at a time during a round: 256 bitmap words. */
 export const TAKE_WINDOW_PAGES = 8192;
@@ -236,6 +239,17 @@ export class RoundSender {
       elapsedMs: this.o.elapsedMs(),
     };
     this.roundTable.push(stats);
+    log(
+      'round %d%s: %d pages (%d zero) of %d dirty, %d bytes in %s ms, %s MB/s',
+      round,
+      final ? ' (final)' : '',
+      pages,
+      zeroPages,
+      dirtyPages,
+      bytesSent,
+      durationMs.toFixed(1),
+      (stats.bandwidthBytesPerSec / 1e6).toFixed(1),
+    );
     this.o.emit({ type: 'round-end', stats });
     return stats;
   }

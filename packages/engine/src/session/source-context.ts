@@ -12,6 +12,10 @@ import type { MigrateOptions } from './migrate-options.ts';
 import { type MigrationStatus, StatusBoard } from './migration-status.ts';
 import { RoundAcks } from './round-acks.ts';
 import { SOURCE_TRANSITIONS, type SourcePhase, StateMachine } from './state-machine.ts';
+import { logger } from '../util/log.ts';
+import { loggable } from './loggable.ts';
+
+const log = logger('session');
 
 /** When the guest was paused, and what had been written by then: the start of downtime. */
 export interface PauseMark {
@@ -193,6 +197,7 @@ export class SourceContext {
 
   emit(event: MigrationEvent): void {
     this.board.observe(event);
+    if (log.enabled && event.type !== 'progress') log('source %s %o', event.type, loggable(event));
     try {
       this.o.onEvent?.(event);
     } catch {
