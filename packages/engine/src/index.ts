@@ -14,7 +14,8 @@ export {
   UsageError,
 } from './errors.ts';
 
-export { loadKernels, nativeStatus, type Kernels } from './accel/index.ts';
+export { type Kernels, type LoadKernelsOptions, loadKernels, nativeStatus } from './accel/index.ts';
+export type { Clock } from './util/clock.ts';
 
 export { GuestMemory, type MappedRegionSpec, type MemoryRegion, type RegionSpec } from './memory/guest-memory.ts';
 export type { NativeMapping } from './accel/native-memory.ts';
@@ -74,6 +75,7 @@ export { PerRegionTracker } from './dirty/per-region.ts';
 export { type DirtyRateSample, measureDirtyRate } from './dirty/dirty-rate.ts';
 
 export { Feature, Intent, MAGIC, MessageType, PageEncoding, PROTOCOL_VERSION } from './protocol/constants.ts';
+export { Cursor } from './protocol/cursor.ts';
 export { FrameReader } from './protocol/frame-reader.ts';
 export { decodeBody, encodeFrame, type Frame } from './protocol/frame.ts';
 export * as limits from './protocol/limits.ts';
@@ -90,7 +92,7 @@ export type { DowntimeBreakdown, FailedMigrationReport, MigrationReport, RoundSt
 export type { MigrationStatus } from './session/migration-status.ts';
 export type { DestinationPhase, SourcePhase } from './session/state-machine.ts';
 
-export type { DestinationControlPlane, IncomingGuest, SourceControlPlane } from './session/control-plane.ts';
+export type { DestinationControlPlane, IncomingGuest, MaybePromise, SourceControlPlane } from './session/control-plane.ts';
 export { type IncomingMigration, type ListenOptions, MigrationDestination } from './orchestrate/destination.ts';
 export { type MigrateOptions, type MigrationHandle, migrate, startMigration } from './orchestrate/source.ts';
 export { probe, type ProbeOptions, type ProbeResult } from './session/probe.ts';
