@@ -4,7 +4,7 @@ import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ferry, ferryRun } from './ferry.ts';
+import { type Ferry, ferry, ferryRun } from './ferry.ts';
 
 const MiB = 2 ** 20;
 
@@ -44,6 +44,16 @@ function kv(port: number, line: string): Promise<string> {
     socket.on('error', reject);
     socket.write(`${line}\n`);
   });
+}
+
+/** Waits for a human-readable stdout line of `f` that matches. */
+async function lineMatching(f: Ferry, pattern: RegExp): Promise<string> {
+  for (let i = 0; i < 300; i++) {
+    const line = f.stdout.find((l) => pattern.test(l));
+    if (line) return line;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no line matching ${pattern}: ${f.stdout.join('\n')}\n${f.stderr()}`);
 }
 
 async function closedPort(): Promise<number> {
@@ -219,14 +229,16 @@ describe('ferry', () => {
 
   it('announces the JavaScript kernels when the addon is not used, in the report and on stderr', async () => {
     // The kv guest: a raw image needs the addon to map its file.
-    const listen = ferry(['listen', '--guest', 'kv', '--json']);
-    const { port } = await listen.next('listening');
+    const listen = ferry(['listen', '--guest', 'kv'], { FERRY_NO_NATIVE: '1' });
+    const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(await lineMatching(listen, /listening on/))![1]);
     const migrate = await ferryRun(['migrate', '--to', `127.0.0.1:${port}`, '--guest', 'kv', '--size-mib', '16'], { FERRY_NO_NATIVE: '1' });
     expect(migrate.code).toBe(0);
     expect(migrate.stdout).toContain('kernels js');
     expect(migrate.stdout).toContain('note: the native addon is disabled by FERRY_NO_NATIVE=1');
     expect(migrate.stderr).toContain('FERRY_NO_NATIVE=1');
-    await listen.next('completed');
+    await lineMatching(listen, /^received kv/);
+    // The destination says so too.
+    expect(listen.stderr()).toContain('note: the native addon is disabled by FERRY_NO_NATIVE=1');
     listen.child.kill('SIGTERM');
     expect(await listen.exit).toBe(0);
   });

@@ -41,6 +41,9 @@ async function listen(out: Output, v: ListenValues): Promise<number> {
       port: parseInteger(v.port, '--port', 0, 65_535),
       ...sec,
       controlPlane: guest.controlPlane,
+      onEvent: (e) => {
+        if (e.type === 'kernels-fallback') out.note(`note: ${e.reason}`);
+      },
       ...(v.maxGuestMib !== undefined && { maxGuestBytes: parseInteger(v.maxGuestMib, '--max-guest-mib', 1) * 2 ** 20 }),
       ...(v.recoveryTimeoutMs !== undefined && { recoveryTimeoutMs: parseInteger(v.recoveryTimeoutMs, '--recovery-timeout-ms', 1) }),
     });

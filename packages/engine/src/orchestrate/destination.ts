@@ -1,7 +1,7 @@
 /** `MigrationDestination`: the listener, its door (greeting, admission) and the one migration it takes. */
 import net from 'node:net';
 import tls from 'node:tls';
-import { loadKernels } from '../accel/index.ts';
+import { loadKernels, nativeStatus } from '../accel/index.ts';
 import type { Kernels } from '../accel/kernels.ts';
 import { BatchDecoder } from '../codec/batch-decoder.ts';
 import { ErrorCode, type FerryError, HandshakeError, toFerryError, UsageError } from '../errors.ts';
@@ -75,6 +75,9 @@ export class MigrationDestination {
     checkListenOptions(options);
     const d = new MigrationDestination(options);
     d.kernels = options.kernels ?? (await loadKernels());
+    if (d.kernels.name === 'js' && !options.kernels) {
+      d.emit({ type: 'kernels-fallback', reason: nativeStatus().reason ?? 'the native addon did not load' });
+    }
     const host = options.host ?? '127.0.0.1';
     const port = options.port ?? 0;
     await new Promise<void>((resolve, reject) => {

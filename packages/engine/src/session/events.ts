@@ -53,6 +53,8 @@ export type MigrationEvent =
 /** What happens on the destination, as typed events. */
 export type DestinationEvent =
   | { readonly type: 'connection'; readonly remote: string }
+  /** The native addon did not load, so this destination hashes with the JavaScript kernels; `reason` says why and what to install. */
+  | { readonly type: 'kernels-fallback'; readonly reason: string }
   | { readonly type: 'rejected'; readonly remote: string; readonly code: string; readonly reason: string }
   | { readonly type: 'probe'; readonly remote: string; readonly accepted: boolean }
   | { readonly type: 'phase'; readonly from: DestinationPhase; readonly to: DestinationPhase }

@@ -51,7 +51,11 @@ describe('option docs', () => {
         if (!o.doc) problems.push(`${o.name}: no doc comment`);
         else if (o.optional && !/default/i.test(o.doc)) problems.push(`${o.name}: no default stated`);
         const numeric = /\bnumber\b/.test(o.type);
-        if (numeric && !/(Ms|Bytes|PerSec|Bandwidth)$/.test(o.name) && !/bytes|milliseconds|\bms\b|\bs\b|per second|percent|count|rounds|pages|port|channels|connections/i.test(o.doc)) {
+        if (
+          numeric &&
+          !/(Ms|Bytes|PerSec|Bandwidth)$/.test(o.name) &&
+          !/bytes|milliseconds|\bms\b|\bs\b|per second|percent|count|rounds|pages|port|channels|connections/i.test(o.doc)
+        ) {
           problems.push(`${o.name}: a number without its unit`);
         }
       }
