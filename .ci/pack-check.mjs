@@ -8,6 +8,7 @@
 // Without a registry holding @ferry/*, pnpm is pointed at the tarballs with overrides, as a
 // registry would serve them; npm takes them from the install line.
 import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -176,7 +177,7 @@ async function consumer(manager) {
   run(process.execPath, ['-e', "import('@ferry/engine').then((m) => { if (!m.nativeStatus().loaded) throw new Error(m.nativeStatus().reason); console.log('plain node imports @ferry/engine; addon loaded') })"], dir);
   run(process.execPath, [join(dir, 'node_modules/typescript/bin/tsc'), '-p', '.'], dir);
   run(process.execPath, ['out/contract.js'], dir);
-  const env = { FERRY_PSK_HEX: execFileSync('openssl', ['rand', '-hex', '32'], { encoding: 'utf8' }).trim() };
+  const env = { FERRY_PSK_HEX: randomBytes(32).toString('hex') };
   const destination = spawnNode(dir, 'out/destination.js', env);
   const { port } = await destination.line(0);
   const source = spawnNode(dir, 'out/source.js', { ...env, FERRY_PORT: String(port) });
