@@ -83,6 +83,9 @@ describe('ferry', () => {
     const badGuest = await ferryRun(['migrate', '--to', '127.0.0.1:1', '--guest', 'qemu']);
     expect(badGuest.code).toBe(2);
     expect(badGuest.stderr).toContain('--guest must be one of raw, kv');
+    const bare = await ferryRun(['bench']);
+    expect(bare.code).toBe(0);
+    expect(bare.stdout).toContain('usage: ferry bench <name>');
     const bench = await ferryRun(['bench', '--help']);
     expect(bench.code).toBe(0);
     expect(bench.stdout).toContain('usage: ferry bench <name>');
@@ -90,6 +93,10 @@ describe('ferry', () => {
     const benchOne = await ferryRun(['bench', 'scan', '--help']);
     expect(benchOne.stdout).toContain('--size-mib');
     expect((await ferryRun(['bench', 'nope'])).code).toBe(2);
+    const badOption = await ferryRun(['bench', 'scan', '--sise-mib', '8']);
+    expect(badOption.code).toBe(2);
+    expect(badOption.stderr).toContain("Unknown option '--sise-mib'");
+    expect(badOption.stderr).not.toMatch(/\n\s+at /);
   });
 
   it('migrates a raw memory image between two processes with a key from a file and from the environment', async () => {

@@ -79,8 +79,17 @@ async function migrate(out: Output, v: MigrateValues): Promise<number> {
         if (e.type === 'kernels-fallback' && !progress) out.note(`note: ${e.reason}`);
       },
     });
-    const status = await serveStatus(v.statusSocket, () => ({ pid: process.pid, to: v.to, guest: v.guest!, status: handle.status() }));
-    out.note(`status: ferry status ${status.path}`);
+    // The migration runs already: a socket that cannot be made costs `ferry status`, not the migration.
+    const status = await serveStatus(v.statusSocket, () => ({
+      pid: process.pid,
+      to: v.to,
+      guest: v.guest!,
+      status: handle.status(),
+    })).catch((err: unknown) => {
+      out.note(`no status socket (${(err as Error).message}): ferry status will not see this migration`);
+      return { path: '', close() {} };
+    });
+    if (status.path) out.note(`status: ferry status ${status.path}`);
     const cancel = (): void => handle.cancel(new Error('cancelled by a signal'));
     process.once('SIGINT', cancel);
     process.once('SIGTERM', cancel);
