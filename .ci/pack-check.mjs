@@ -7,7 +7,7 @@
 //
 // Without a registry holding @ferry/*, pnpm is pointed at the tarballs with overrides, as a
 // registry would serve them; npm takes them from the install line.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,7 +33,7 @@ function platformDir() {
 }
 
 // 1. Pack: the platform binary, the loader, the engine (prepack builds dist/ with tsc).
-const packages = [`packages/native/npm/${platformDir()}`, 'packages/native', 'packages/engine'];
+const packages = [`packages/native/npm/${platformDir()}`, 'packages/native', 'packages/engine', 'packages/cli'];
 for (const dir of packages) run('pnpm', ['pack', '--pack-destination', tarballs], join(root, dir));
 const tgz = Object.fromEntries(
   readdirSync(tarballs).map((f) => [f.replace(/-\d+\.\d+\.\d+\.tgz$/, ''), join(tarballs, f)]),
@@ -41,10 +41,11 @@ const tgz = Object.fromEntries(
 const engineTgz = tgz['ferry-engine'];
 const nativeTgz = tgz['ferry-native'];
 const platformTgz = tgz[`ferry-native-${platformDir()}`];
-for (const [name, file] of Object.entries({ engineTgz, nativeTgz, platformTgz })) if (!file) throw new Error(`pack made no ${name}`);
+const cliTgz = tgz['ferry-cli'];
+for (const [name, file] of Object.entries({ engineTgz, nativeTgz, platformTgz, cliTgz })) if (!file) throw new Error(`pack made no ${name}`);
 
 // 2. Lint what was packed: publint (warnings are errors) and attw (the engine is ESM only).
-for (const file of [engineTgz, nativeTgz, platformTgz]) run('pnpm', ['exec', 'publint', 'run', file, '--strict'], root);
+for (const file of [engineTgz, nativeTgz, platformTgz, cliTgz]) run('pnpm', ['exec', 'publint', 'run', file, '--strict'], root);
 run('pnpm', ['exec', 'attw', engineTgz, '--profile', 'esm-only'], root);
 run('pnpm', ['exec', 'attw', nativeTgz], root);
 const engineManifest = JSON.parse(execFileSync('tar', ['-xzOf', engineTgz, 'package/package.json'], { encoding: 'utf8' }));
@@ -167,11 +168,17 @@ async function consumer(manager) {
   mkdirSync(dir);
   const pkg = { name: `ferry-consumer-${manager}`, private: true, type: 'module' };
   if (manager === 'pnpm') {
-    pkg.pnpm = { overrides: { '@ferry/native': `file:${nativeTgz}`, [`@ferry/native-${platformDir()}`]: `file:${platformTgz}` } };
+    pkg.pnpm = {
+      overrides: {
+        '@ferry/engine': `file:${engineTgz}`,
+        '@ferry/native': `file:${nativeTgz}`,
+        [`@ferry/native-${platformDir()}`]: `file:${platformTgz}`,
+      },
+    };
   }
   writeFileSync(join(dir, 'package.json'), JSON.stringify(pkg, null, 2));
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
-  const deps = [engineTgz, nativeTgz, platformTgz, `typescript@${typescript}`, '@types/node@20'];
+  const deps = [engineTgz, nativeTgz, platformTgz, cliTgz, `typescript@${typescript}`, '@types/node@20'];
   if (manager === 'npm') run('npm', ['install', '--no-audit', '--no-fund', ...deps], dir);
   else run('pnpm', ['add', ...deps], dir, { env: { ...process.env, npm_config_workspace_dir: dir } });
   run(process.execPath, ['-e', "import('@ferry/engine').then((m) => { if (!m.nativeStatus().loaded) throw new Error(m.nativeStatus().reason); console.log('plain node imports @ferry/engine; addon loaded') })"], dir);
@@ -189,6 +196,33 @@ async function consumer(manager) {
     throw new Error(`the example moved the guest wrong: ${JSON.stringify({ sent, received })}`);
   }
   console.log(`${manager}: README example ran as two processes; digest ${sent.digest}, downtime ${sent.downtimeMs.toFixed(1)} ms, kernels ${sent.kernels}`);
+  await installedCli(dir, manager);
+}
+
+/** The installed `ferry` command: help, and a raw image moved between two of its processes with a key file. */
+async function installedCli(dir, manager) {
+  const ferry = join(dir, 'node_modules/.bin/ferry');
+  run(ferry, ['--help'], dir);
+  const bench = spawnSync(ferry, ['bench'], { cwd: dir, encoding: 'utf8' });
+  if (bench.status !== 2 || !bench.stderr.includes('needs packages/bench')) throw new Error(`installed ferry bench: ${bench.status} ${bench.stderr}`);
+  const image = randomBytes(8 * 2 ** 20);
+  image.fill(0, 0, 2 ** 20);
+  writeFileSync(join(dir, 'guest.img'), image);
+  writeFileSync(join(dir, 'key'), randomBytes(32).toString('hex'), { mode: 0o600 });
+  const listen = spawn(ferry, ['listen', '--guest', 'raw', '--out', 'received.img', '--psk-file', 'key', '--json'], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise((resolve, reject) => {
+    listen.stdout.setEncoding('utf8').once('data', (s) => resolve(JSON.parse(s.split('\n')[0]).port));
+    listen.once('exit', (code) => reject(new Error(`installed ferry listen exited ${code}`)));
+  });
+  const migrate = spawnSync(ferry, ['migrate', '--to', `127.0.0.1:${port}`, '--guest', 'raw', '--image', 'guest.img', '--psk-file', 'key', '--json'], {
+    cwd: dir,
+    encoding: 'utf8',
+  });
+  const listened = await new Promise((r) => (listen.exitCode !== null ? r(listen.exitCode) : listen.once('exit', r)));
+  if (migrate.status !== 0 || listened !== 0) throw new Error(`installed ferry: migrate ${migrate.status}, listen ${listened}\n${migrate.stdout}${migrate.stderr}`);
+  if (!readFileSync(join(dir, 'received.img')).equals(image)) throw new Error('installed ferry: the received image differs');
+  const report = JSON.parse(migrate.stdout.trim().split('\n').at(-1)).report;
+  console.log(`${manager}: the installed ferry moved an 8 MiB image between two processes (${report.rounds[0].zeroPages} zero pages counted, kernels ${report.kernels})`);
 }
 
 try {

@@ -2,6 +2,7 @@
  * `ferry`: the command line for Ferry live migration. Each subcommand is a file in commands/;
  * guests come from adapters/ (`--guest`). Exit codes: exit-codes.ts (and the README).
  */
+import { createRequire } from 'node:module';
 import { FerryError } from '@ferry/engine';
 import { Command, CommanderError } from 'commander';
 import { benchCommand } from './commands/bench.ts';
@@ -13,6 +14,8 @@ import { statusCommand } from './commands/status.ts';
 import { ExitCode, exitCodeOf } from './exit-codes.ts';
 import { type Action, output, type Runner, type Streams } from './output.ts';
 import { UsageError } from './usage-error.ts';
+
+const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
 /** Runs `ferry` with `argv` (without node and the script); resolves with the exit code. */
 export async function main(argv: readonly string[], io: Streams = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
@@ -28,7 +31,7 @@ export async function main(argv: readonly string[], io: Streams = { stdout: proc
     };
   const program = new Command('ferry')
     .description('Ferry live migration: move a running guest between hosts.')
-    .version('0.1.0')
+    .version(VERSION)
     .showHelpAfterError('(ferry --help for usage)')
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .addHelpText(

@@ -197,7 +197,8 @@ describe('ferry', () => {
     });
     await migrate.next('guest');
     let status: { pid: number; status: { phase: string; round: number; bytesSent: number; elapsedMs: number } } | undefined;
-    for (let i = 0; i < 100 && !(status && status.status.bytesSent > 0); i++) {
+    // Until it is sending round 0 (connecting and the handshake come first).
+    for (let i = 0; i < 100 && !(status && status.status.phase === 'precopy' && status.status.bytesSent > 0); i++) {
       await new Promise((r) => setTimeout(r, 100));
       const asked = await ferryRun(['status', '--json'], { XDG_RUNTIME_DIR: runtime });
       if (asked.code === 0) status = JSON.parse(asked.stdout.split('\n')[0]!) as typeof status;

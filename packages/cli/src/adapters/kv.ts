@@ -2,12 +2,48 @@ import { type GuestMemory, GuestMemory as Memory, WriteBarrierTracker } from '@f
 import { UsageError } from '../usage-error.ts';
 import type { AdapterOptions, DestinationGuest, GuestAdapter, SourceGuest } from './adapter.ts';
 
-type KvModule = typeof import('@ferry/example-kv-demo/guest');
+/** What this adapter uses of the demo's guest module (examples/kv-demo/src/guest/index.ts). */
+interface KvRegisters {
+  readonly generation: number;
+}
+interface RunningKvGuest {
+  readonly port: number;
+  readonly ready: { readonly keys: number; readonly generation: number };
+  pause(): Promise<void>;
+  resume(): void;
+  registers(): KvRegisters;
+  stop(): Promise<void>;
+}
+interface KvGuestOptions {
+  readonly memory: GuestMemory;
+  readonly dirty: SharedArrayBuffer[];
+  readonly hostName: string;
+  readonly churnPagesPerSec: number;
+  readonly registers?: KvRegisters;
+}
+interface KvModule {
+  readonly KvGuest: {
+    start(options: KvGuestOptions): Promise<RunningKvGuest>;
+    load(): Promise<{ run(options: KvGuestOptions): Promise<RunningKvGuest>; terminate(): Promise<void> }>;
+  };
+  encodeDeviceState(registers: KvRegisters): Uint8Array;
+  decodeDeviceState(bytes: Uint8Array): KvRegisters;
+  checkRegisters(registers: KvRegisters, layout: unknown): void;
+  readSuperblock(view: DataView, memoryBytes: number): unknown;
+  readonly PAGE_SIZE: number;
+  readonly MiB: number;
+  readonly MIN_MEMORY_MIB: number;
+}
 
-/** The demo's guest lives in the example package: there in a Ferry checkout, not in an install. */
+/**
+ * The demo's guest lives in the example package: there in a Ferry checkout, not in an install.
+ * Loaded by name at run time, so that the command builds and installs without it.
+ */
+const KV_MODULE = '@ferry/example-kv-demo/guest';
+
 async function kvModule(): Promise<KvModule> {
   try {
-    return await import('@ferry/example-kv-demo/guest');
+    return (await import(KV_MODULE)) as KvModule;
   } catch (err) {
     throw new UsageError(`--guest kv needs the kv demo's guest (examples/kv-demo, in a Ferry checkout): ${(err as Error).message}`);
   }
@@ -48,8 +84,8 @@ export const kvAdapter: GuestAdapter = {
   async destination(o: AdapterOptions): Promise<DestinationGuest> {
     const kv = await kvModule();
     const loaded = await kv.KvGuest.load();
-    let registers: ReturnType<KvModule['decodeDeviceState']> | undefined;
-    let guest: Awaited<ReturnType<typeof loaded.run>> | undefined;
+    let registers: KvRegisters | undefined;
+    let guest: RunningKvGuest | undefined;
     return {
       runsGuest: true,
       info: () => (guest ? { guestPort: guest.port, keys: guest.ready.keys, generation: guest.ready.generation } : {}),

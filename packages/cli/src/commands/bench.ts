@@ -1,6 +1,9 @@
 import { Command } from 'commander';
 import { UsageError } from '../usage-error.ts';
 
+/** The benchmarks' command line, loaded by name at run time: a Ferry checkout has it, an install does not. */
+const BENCH_MODULE = '@ferry/bench/cli';
+
 /**
  * `ferry bench <name>`: the benchmarks of packages/bench (a Ferry checkout), with their own
  * parser and help, so `ferry bench migrate --quick` is `pnpm bench migrate --quick`.
@@ -12,9 +15,9 @@ export function benchCommand(setCode: (code: number) => void): Command {
     .allowUnknownOption()
     .helpOption(false)
     .action(async (args: string[]) => {
-      let cli: typeof import('@ferry/bench/cli');
+      let cli: { benchCli(args: readonly string[], command: string): Promise<number> };
       try {
-        cli = await import('@ferry/bench/cli');
+        cli = (await import(BENCH_MODULE)) as typeof cli;
       } catch (err) {
         throw new UsageError(`ferry bench needs packages/bench, in a Ferry checkout: ${(err as Error).message}`);
       }
