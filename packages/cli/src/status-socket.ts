@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +24,11 @@ export function statusDir(): string {
 export async function serveStatus(path: string | undefined, answer: () => StatusAnswer): Promise<{ path: string; close(): void }> {
   const where = path ?? join(statusDir(), `migrate-${process.pid}.sock`);
   if (!path) mkdirSync(statusDir(), { recursive: true, mode: 0o700 });
-  rmSync(where, { force: true });
+  // A socket left by an earlier run goes; anything else at that path is not ours to delete.
+  if (existsSync(where)) {
+    if (!lstatSync(where).isSocket()) throw new Error(`${where} exists and is not a socket`);
+    rmSync(where, { force: true });
+  }
   const server: Server = createServer((socket) => {
     socket.on('error', () => {});
     socket.end(`${JSON.stringify(answer())}\n`);
