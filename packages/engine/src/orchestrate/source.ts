@@ -29,7 +29,8 @@ export interface MigrationHandle {
   readonly result: Promise<MigrationReport>;
   /**
    * Cancels, as aborting `options.signal` does: before COMMIT the guest resumes here and
-   * `result` rejects with FERRY_ABORTED; after COMMIT it changes nothing. Idempotent.
+   * `result` rejects with FERRY_ABORTED; once COMMIT is sent it is ignored (the destination may
+   * run the guest). Idempotent.
    */
   cancel(reason?: unknown): void;
 }
@@ -112,8 +113,12 @@ async function run(ctx: SourceContext): Promise<MigrationReport> {
   }
   const transport = await ctx.connector.connect();
   ctx.link = ctx.connector.attach(transport);
-  const onAbort = (): void =>
+  const onAbort = (): void => {
+    // Once COMMIT is sent the destination may run the guest: breaking the connection then would
+    // only make the outcome unknown, so a cancellation that late is ignored.
+    if (ctx.pastCommit) return;
     ctx.link?.transport.destroy(new MigrationError(ErrorCode.ABORTED, 'migration cancelled', { cause: o.signal?.reason }));
+  };
   o.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     ctx.phase.to('handshake');

@@ -113,8 +113,8 @@ export interface MigrateOptions {
   readonly insecure?: boolean;
   /**
    * Cancels the migration: before COMMIT the guest resumes on the source and the call rejects
-   * with FERRY_ABORTED; after COMMIT it changes nothing. Default none (`MigrationHandle.cancel()`
-   * does the same).
+   * with FERRY_ABORTED; once COMMIT is sent it is ignored, since the destination may run the
+   * guest. Default none (`MigrationHandle.cancel()` does the same).
    */
   readonly signal?: AbortSignal;
   /** Receives every `MigrationEvent` as it happens; a listener that throws is ignored. Default none. */

@@ -148,7 +148,7 @@ export class SourceContext {
    * wrong (that stays wrong), nor a cancellation.
    */
   worthReconnecting(error: FerryError, transport: FrameTransport): boolean {
-    if (error instanceof PeerError || this.o.signal?.aborted) return false;
+    if (error instanceof PeerError || (this.o.signal?.aborted && !this.pastCommit)) return false;
     return transport.closed || error.code === ErrorCode.CONNECTION_LOST || error.code === ErrorCode.TIMEOUT;
   }
 
@@ -181,8 +181,14 @@ export class SourceContext {
     }
   }
 
+  /** COMMIT has been sent: the destination may run the guest, and a cancellation is ignored. */
+  get pastCommit(): boolean {
+    return this.phase.is('committed', 'postcopy', 'completed', 'outcome-unknown');
+  }
+
   checkAborted(): void {
-    if (this.o.signal?.aborted) throw new MigrationError(ErrorCode.ABORTED, 'migration cancelled', { cause: this.o.signal.reason });
+    if (this.o.signal?.aborted && !this.pastCommit)
+      throw new MigrationError(ErrorCode.ABORTED, 'migration cancelled', { cause: this.o.signal.reason });
   }
 
   /** Where the migration stands now. */

@@ -93,6 +93,25 @@ describe('startMigration', () => {
     expect(handle.status().phase).toBe('failed');
   });
 
+  it('ignores cancel() once COMMIT is sent: the destination may run the guest, so the migration completes', async () => {
+    const pair = await migrationPair({ memory: 8 * MiB, fill: 'random' });
+    const holder: { handle?: ReturnType<typeof startMigration> } = {};
+    holder.handle = startMigration({
+      host: '127.0.0.1',
+      port: pair.destination.port,
+      memory: pair.memory,
+      tracker: pair.tracker,
+      controlPlane: pair.plane,
+      onEvent: (e) => {
+        if (e.type === 'phase' && e.to === 'committed') holder.handle!.cancel();
+      },
+    });
+    const report = await holder.handle.result;
+    expect(report.outcome).toBe('completed');
+    expect(pair.plane.released).toBe(true);
+    expect((await pair.destination.result).digest).toBe(report.digest);
+  });
+
   it('gives a report for a failure to connect too, and throws synchronously for options that cannot run', async () => {
     const source = await sourceHost({ memory: 4 * MiB });
     const port = await closedPort();
