@@ -14,7 +14,8 @@ export {
   UsageError,
 } from './errors.ts';
 
-export { loadKernels, nativeStatus, type Kernels } from './accel/index.ts';
+export { type Kernels, type LoadKernelsOptions, loadKernels, nativeStatus } from './accel/index.ts';
+export type { Clock } from './util/clock.ts';
 
 export { GuestMemory, type MappedRegionSpec, type MemoryRegion, type RegionSpec } from './memory/guest-memory.ts';
 export type { NativeMapping } from './accel/native-memory.ts';
@@ -54,6 +55,8 @@ export {
   type WriteModel,
 } from './estimate/write-model.ts';
 export {
+  type ConvergeOptions,
+  cannotConverge,
   defaultPolicy,
   hybridPolicy,
   type PolicyDecision,
@@ -75,6 +78,7 @@ export { PerRegionTracker } from './dirty/per-region.ts';
 export { type DirtyRateSample, measureDirtyRate } from './dirty/dirty-rate.ts';
 
 export { Feature, Intent, MAGIC, MessageType, PageEncoding, PROTOCOL_VERSION } from './protocol/constants.ts';
+export { Cursor } from './protocol/cursor.ts';
 export { FrameReader } from './protocol/frame-reader.ts';
 export { decodeBody, encodeFrame, type Frame } from './protocol/frame.ts';
 export * as limits from './protocol/limits.ts';
@@ -87,14 +91,30 @@ export { Pacer } from './transport/pacer.ts';
 export type { TlsOptions } from './transport/tls-options.ts';
 
 export type { DestinationEvent, MigrationEvent } from './session/events.ts';
-export type { DowntimeBreakdown, MigrationReport, RoundStats } from './session/report.ts';
+export type {
+  AuditOutcome,
+  DowntimeBreakdown,
+  FailedMigrationReport,
+  MigrationReport,
+  RoundStats,
+  SwitchoverOutcome,
+  VerificationOutcome,
+} from './session/report.ts';
+export {
+  type ConvergenceInputs,
+  type ConvergenceProjection,
+  fitTwoRounds,
+  projectConvergence,
+  type RoundSample,
+} from './estimate/convergence.ts';
+export type { MigrationStatus } from './session/migration-status.ts';
 export type { DestinationPhase, SourcePhase } from './session/state-machine.ts';
 
-export type { DestinationControlPlane, IncomingGuest, SourceControlPlane } from './session/control-plane.ts';
+export type { DestinationControlPlane, IncomingGuest, MaybePromise, SourceControlPlane } from './session/control-plane.ts';
 export { type IncomingMigration, type ListenOptions, MigrationDestination } from './orchestrate/destination.ts';
-export { type MigrateOptions, migrate } from './orchestrate/source.ts';
+export { type MigrateOptions, type MigrationHandle, migrate, startMigration } from './orchestrate/source.ts';
 export { probe, type ProbeOptions, type ProbeResult } from './session/probe.ts';
-export { type MigrationPlan, type PlanOptions, plan } from './orchestrate/plan.ts';
+export { type MigrationPlan, type PlanOptions, plan, type RecommendedOptions, recommendedOptions } from './orchestrate/plan.ts';
 export { type PlanInputs, type PlannedStrategy, predictStrategies, recommend, type StrategyPrediction } from './estimate/plan-model.ts';
 export { PostcopyPager } from './postcopy/pager.ts';
 export type { PostcopyAccess } from './session/control-plane.ts';

@@ -19,6 +19,9 @@ export {
   xbzrleDecode,
   xbzrleEncode,
 } from './xbzrle.ts';
+import { logger } from '../util/log.ts';
+
+const log = logger('accel');
 
 /** What `loadKernels` may return: the addon if it loads, or only the addon, or only the twin. */
 export interface LoadKernelsOptions {
@@ -57,6 +60,13 @@ export function nativeStatus(): { loaded: boolean; reason?: string } {
 }
 
 function native(): ReturnType<typeof loadNativeKernels> {
-  nativeResult ??= loadNativeKernels();
+  if (!nativeResult) {
+    nativeResult = loadNativeKernels();
+    log(
+      'error' in nativeResult
+        ? `native addon unavailable, JavaScript kernels instead: ${nativeResult.error.message}`
+        : 'native addon loaded',
+    );
+  }
   return nativeResult;
 }

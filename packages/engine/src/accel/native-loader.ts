@@ -53,8 +53,7 @@ export function requireNative(): { binding: unknown } | { error: FerryError } {
       return { binding: createRequire(import.meta.url)('@ferry/native') as unknown };
     } catch (err) {
       const detail = err instanceof Error ? err.message.split('\n', 1)[0] : String(err);
-      const hint = 'build it with `pnpm --filter @ferry/native build`';
-      return { error: unavailable(`@ferry/native did not load (${hint}): ${detail}`, err) };
+      return { error: unavailable(`@ferry/native did not load: ${detail}. ${installHint()}`, err) };
     }
   })();
   return required;
@@ -154,6 +153,24 @@ async function runAbortable<T>(signal: AbortSignal | undefined, start: (signal: 
   } finally {
     signal.removeEventListener('abort', forward);
   }
+}
+
+/**
+ * What to do about a missing addon: the platform package npm installs with @ferry/native (its
+ * optional dependency for this platform), or, on a platform without one, a build from source.
+ */
+function installHint(): string {
+  const platform = `${process.platform}-${process.arch}`;
+  const abi =
+    process.platform === 'linux' ? (process.report?.getReport?.() as { header?: { glibcVersionRuntime?: string } } | undefined) : undefined;
+  const libc =
+    process.platform === 'linux' ? (abi?.header?.glibcVersionRuntime ? '-gnu' : '-musl') : process.platform === 'win32' ? '-msvc' : '';
+  const pkg = `@ferry/native-${platform}${libc}`;
+  const built = ['linux-x64-gnu', 'linux-arm64-gnu', 'darwin-x64', 'darwin-arm64', 'win32-x64-msvc'];
+  return built.includes(`${platform}${libc}`)
+    ? `Its binary for this platform comes in ${pkg}, an optional dependency of @ferry/native: install it (\`npm install ${pkg}\`; ` +
+        'a lockfile made on another platform, or --no-optional, leaves it out). In a Ferry checkout, `pnpm --filter @ferry/native build` builds it.'
+    : `No prebuilt binary exists for ${platform}${libc}: build @ferry/native from source (Rust, \`napi build --platform --release\`).`;
 }
 
 function unavailable(message: string, cause?: unknown): FerryError {

@@ -80,6 +80,7 @@ export interface EncodedBatch {
   /** The pooled buffer behind `frame`: hand it back with `release` once written. */
   readonly buffer: Buffer;
   readonly pages: number;
+  /** Pages of the batch found all zero: sent as ZERO entries, or left out when zero pages are skipped. */
   readonly zeroPages: number;
   /** Some page went out LZ4-compressed (the link meter leaves such batches out). */
   readonly compressed: boolean;
@@ -183,16 +184,16 @@ export class BatchEncoder {
     skipZero: boolean,
     /** Take no page at or past this one (a stripe's end with several channels). */
     limit: number = Number.POSITIVE_INFINITY,
-  ): { batch: EncodedBatch | undefined; nextFrom: number } {
+  ): { batch: EncodedBatch | undefined; nextFrom: number; zeroPages: number } {
     const ps = this.pageSize;
     let count = 0;
     let at = dirty.nextSet(from);
-    if (at >= limit) return { batch: undefined, nextFrom: at };
+    if (at >= limit) return { batch: undefined, nextFrom: at, zeroPages: 0 };
     while (at >= 0 && at < limit && count < this.batchPages) {
       this.indices[count++] = at;
       at = dirty.nextSet(at + 1);
     }
-    if (count === 0) return { batch: undefined, nextFrom: -1 };
+    if (count === 0) return { batch: undefined, nextFrom: -1, zeroPages: 0 };
 
     const src = this.regionBuffer(region);
     const frame = this.pool.pop() ?? Buffer.allocUnsafeSlow(this.frameCapacity);
@@ -318,14 +319,12 @@ export class BatchEncoder {
     }
     if (kept === 0) {
       this.pool.push(frame);
-      return { batch: undefined, nextFrom: at };
+      return { batch: undefined, nextFrom: at, zeroPages: zeroCount };
     }
     writeFrameHeader(view, 0, MessageType.PAGES, out - FRAME_HEADER_BYTES);
     writePagesHeader(view, FRAME_HEADER_BYTES, regionIndex, round, kept);
-    return {
-      batch: { frame: frame.subarray(0, out), buffer: frame, pages: kept, zeroPages: skipZero ? 0 : zeroCount, compressed: usedLz4 },
-      nextFrom: at,
-    };
+    const batch = { frame: frame.subarray(0, out), buffer: frame, pages: kept, zeroPages: zeroCount, compressed: usedLz4 };
+    return { batch, nextFrom: at, zeroPages: zeroCount };
   }
 
   /**

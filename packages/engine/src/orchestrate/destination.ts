@@ -1,7 +1,7 @@
 /** `MigrationDestination`: the listener, its door (greeting, admission) and the one migration it takes. */
 import net from 'node:net';
 import tls from 'node:tls';
-import { loadKernels } from '../accel/index.ts';
+import { loadKernels, nativeStatus } from '../accel/index.ts';
 import type { Kernels } from '../accel/kernels.ts';
 import { BatchDecoder } from '../codec/batch-decoder.ts';
 import { ErrorCode, type FerryError, HandshakeError, toFerryError, UsageError } from '../errors.ts';
@@ -24,6 +24,10 @@ import { TcpTransport } from '../transport/tcp.ts';
 import { deferred } from '../util/deferred.ts';
 import { admission } from './admission.ts';
 import { IncomingSession } from './incoming-session.ts';
+import { loggable } from '../session/loggable.ts';
+import { logger } from '../util/log.ts';
+
+const log = logger('session');
 
 export type { IncomingMigration, ListenOptions } from '../session/listen-options.ts';
 
@@ -72,6 +76,9 @@ export class MigrationDestination {
     checkListenOptions(options);
     const d = new MigrationDestination(options);
     d.kernels = options.kernels ?? (await loadKernels());
+    if (d.kernels.name === 'js' && !options.kernels) {
+      d.emit({ type: 'kernels-fallback', reason: nativeStatus().reason ?? 'the native addon did not load' });
+    }
     const host = options.host ?? '127.0.0.1';
     const port = options.port ?? 0;
     await new Promise<void>((resolve, reject) => {
@@ -222,6 +229,7 @@ export class MigrationDestination {
   }
 
   private emit(event: DestinationEvent): void {
+    if (log.enabled) log('destination %s %o', event.type, loggable(event));
     try {
       this.o.onEvent?.(event);
     } catch {

@@ -16,12 +16,25 @@ import { probe } from '../session/probe.ts';
 
 export type { PlanOptions } from '../session/plan-options.ts';
 
+/** The `migrate()` options a plan recommends: spread them into `MigrateOptions`. */
+export interface RecommendedOptions {
+  readonly strategy: 'precopy' | 'postcopy' | 'hybrid';
+  /** `lz4` when pre-copy is clearly faster, or only converges, with it; else `off`. */
+  readonly compression: 'off' | 'lz4';
+}
+
 export interface MigrationPlan {
   /** The inputs every prediction came from, each measured here (or given). */
   readonly inputs: PlanInputs;
   readonly dirtyRate: DirtyRateSample;
+  /** Each strategy's prediction; `precopy-lz4` is pre-copy with `compression: 'lz4'`. */
   readonly strategies: readonly StrategyPrediction[];
-  readonly recommended: PlannedStrategy;
+  /** The recommended `strategy`: a value `migrate()` takes (with `options.compression`). */
+  readonly recommended: RecommendedOptions['strategy'];
+  /** The recommended options, for `migrate({ ...options, ...plan.options })`. */
+  readonly options: RecommendedOptions;
+  /** Which prediction of `strategies` the recommendation is. */
+  readonly recommendedPrediction: PlannedStrategy;
   readonly reasons: readonly string[];
 }
 
@@ -98,7 +111,13 @@ export async function plan(o: PlanOptions): Promise<MigrationPlan> {
   };
   const strategies = predictStrategies(inputs);
   const { strategy, reasons } = recommend(strategies);
-  return { inputs, dirtyRate, strategies, recommended: strategy, reasons };
+  const options = recommendedOptions(strategy);
+  return { inputs, dirtyRate, strategies, recommended: options.strategy, options, recommendedPrediction: strategy, reasons };
+}
+
+/** The model's label as options `migrate()` takes: `precopy-lz4` is pre-copy with LZ4. */
+export function recommendedOptions(planned: PlannedStrategy): RecommendedOptions {
+  return planned === 'precopy-lz4' ? { strategy: 'precopy', compression: 'lz4' } : { strategy: planned, compression: 'off' };
 }
 
 /** Zero pages among evenly spread sample pages, and LZ4's ratio and speed on the others. */

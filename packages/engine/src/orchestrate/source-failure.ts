@@ -2,6 +2,7 @@
 import { ErrorCode, type FerryError, MigrationError, PeerError } from '../errors.ts';
 import { errorReport } from '../session/error-reports.ts';
 import type { SourceContext } from '../session/source-context.ts';
+import { attachFailureReport } from '../session/source-report.ts';
 
 /**
  * Ends a failed migration and returns the error to reject with. Before COMMIT: ABORT to the
@@ -11,6 +12,12 @@ import type { SourceContext } from '../session/source-context.ts';
  */
 export async function failSource(ctx: SourceContext, error: FerryError): Promise<FerryError> {
   const o = ctx.o;
+  const failedIn = ctx.phase.state;
+  const settle = (final: FerryError, guestResumed: boolean): FerryError => {
+    attachFailureReport(ctx, final, failedIn, guestResumed);
+    ctx.emit({ type: 'failed', error: final, guestResumed });
+    return final;
+  };
   const channels = ctx.dataChannels;
   ctx.dataChannels = [];
   const neverRanThere = ctx.phase.is('committed') && destinationNeverResumed(error);
@@ -22,8 +29,7 @@ export async function failSource(ctx: SourceContext, error: FerryError): Promise
         'this host still holds; the source guest stays paused with its memory intact',
       { cause: error },
     );
-    ctx.emit({ type: 'failed', error: interrupted, guestResumed: false });
-    return interrupted;
+    return settle(interrupted, false);
   }
   if (ctx.phase.is('committed') && !neverRanThere) {
     ctx.phase.to('outcome-unknown');
@@ -32,8 +38,7 @@ export async function failSource(ctx: SourceContext, error: FerryError): Promise
       'connection lost after COMMIT: the destination may be running the guest; the source guest stays paused',
       { cause: error },
     );
-    ctx.emit({ type: 'failed', error: unknown, guestResumed: false });
-    return unknown;
+    return settle(unknown, false);
   }
   const transport = ctx.link?.transport;
   if (transport && !transport.closed) {
@@ -64,8 +69,7 @@ export async function failSource(ctx: SourceContext, error: FerryError): Promise
     }
   }
   if (!ctx.phase.is('failed')) ctx.phase.to('failed');
-  ctx.emit({ type: 'failed', error, guestResumed: resumed });
-  return error;
+  return settle(error, resumed);
 }
 
 /**

@@ -5,6 +5,9 @@ import type { GuestMemory } from '../memory/guest-memory.ts';
 import type { Pacer } from '../transport/pacer.ts';
 import type { FrameTransport } from '../transport/transport.ts';
 import type { Clock } from '../util/clock.ts';
+import { logger } from '../util/log.ts';
+
+const log = logger('postcopy');
 
 /** Background frames allowed in the socket's user-space queue: what a requested page may wait behind. */
 const BACKGROUND_IN_FLIGHT = 2;
@@ -92,6 +95,7 @@ export class PageServer {
       return;
     }
     this.requests++;
+    if (log.enabled) log('page request: region %d page %d (+%d)', region, page, count);
     const missing = this.missing[region]!;
     const end = Math.min(page + count, missing.bitCount);
     const first = missing.nextSet(page);

@@ -15,6 +15,9 @@ import { runDelayMs } from '../util/run-delay.ts';
 import type { DowntimePrediction } from '../estimate/downtime.ts';
 import type { BatchDelivery, LinkMonitor, LinkView } from '../estimate/link-monitor.ts';
 import { PageKeys } from '../memory/page-keys.ts';
+import { logger } from '../util/log.ts';
+
+const log = logger('precopy');
 
 /** Pages whose live dirty bits are taken at a time during a round: 256 bitmap words. */
 export const TAKE_WINDOW_PAGES = 8192;
@@ -189,11 +192,12 @@ export class RoundSender {
           const c = stripe % channelCount;
           channel = c === 0 ? transport : this.dataChannels[c - 1]!;
         }
-        const { batch, nextFrom } = encoder.next(region, r, bitmap, from, round, skipZero, limit);
+        const { batch, nextFrom, zeroPages: zeros } = encoder.next(region, r, bitmap, from, round, skipZero, limit);
         from = nextFrom;
+        // Zero pages count whether they went as ZERO entries or, in round 0, were left out.
+        zeroPages += zeros;
         if (!batch) continue;
         pages += batch.pages;
-        zeroPages += batch.zeroPages;
         const waitMs = pacer.reserve(batch.frame.byteLength);
         if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
         if (!channel.write(batch.frame, () => encoder.release(batch))) await channel.drain();
@@ -235,6 +239,17 @@ export class RoundSender {
       elapsedMs: this.o.elapsedMs(),
     };
     this.roundTable.push(stats);
+    log(
+      'round %d%s: %d pages (%d zero) of %d dirty, %d bytes in %s ms, %s MB/s',
+      round,
+      final ? ' (final)' : '',
+      pages,
+      zeroPages,
+      dirtyPages,
+      bytesSent,
+      durationMs.toFixed(1),
+      (stats.bandwidthBytesPerSec / 1e6).toFixed(1),
+    );
     this.o.emit({ type: 'round-end', stats });
     return stats;
   }

@@ -2,7 +2,8 @@ import type { MessagePort } from 'node:worker_threads';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import type { MemoryLayout } from '../memory/layout.ts';
 
-type MaybePromise<T> = T | Promise<T>;
+/** A hook may answer at once or with a promise. */
+export type MaybePromise<T> = T | Promise<T>;
 
 /**
  * What the embedding program does for the engine on the source host. Ferry moves memory; the

@@ -14,6 +14,10 @@ import type { DestinationEvent } from './events.ts';
 import type { IncomingMigration, ListenOptions } from './listen-options.ts';
 import type { FaultStats } from './report.ts';
 import { DESTINATION_TRANSITIONS, type DestinationPhase, StateMachine } from './state-machine.ts';
+import { logger } from '../util/log.ts';
+import { loggable } from './loggable.ts';
+
+const log = logger('session');
 
 /** What the destination's phases need of post-copy's receiver, once POSTCOPY_ENTER arrived. */
 export interface PostcopyPort {
@@ -124,6 +128,7 @@ export class DestinationContext {
 
   /** Every event goes through here: a listener that throws must not fail the migration. */
   emit(event: DestinationEvent): void {
+    if (log.enabled) log('destination %s %o', event.type, loggable(event));
     try {
       this.o.onEvent?.(event);
     } catch {

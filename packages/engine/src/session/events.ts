@@ -41,6 +41,8 @@ export type MigrationEvent =
       /** The prediction behind the decision, with its parts and inputs (absent for post-copy, which has no final round). */
       readonly prediction?: DowntimePrediction;
     }
+  /** The native addon did not load, so the JavaScript kernels run (same results, slower hashing); `reason` says why and what to install. */
+  | { readonly type: 'kernels-fallback'; readonly reason: string }
   | { readonly type: 'throttle'; readonly percent: number; readonly reason: string }
   /** The frozen source, audited after the resume (`mismatchedPages` above 0: writes no tracker saw). */
   | ({ readonly type: 'audit' } & AuditOutcome)
@@ -54,6 +56,8 @@ export type MigrationEvent =
 /** What happens on the destination, as typed events. */
 export type DestinationEvent =
   | { readonly type: 'connection'; readonly remote: string }
+  /** The native addon did not load, so this destination hashes with the JavaScript kernels; `reason` says why and what to install. */
+  | { readonly type: 'kernels-fallback'; readonly reason: string }
   | { readonly type: 'rejected'; readonly remote: string; readonly code: string; readonly reason: string }
   | { readonly type: 'probe'; readonly remote: string; readonly accepted: boolean }
   | { readonly type: 'phase'; readonly from: DestinationPhase; readonly to: DestinationPhase }

@@ -8,22 +8,23 @@ import type { FaultStats } from './report.ts';
 
 /** What `MigrationDestination.listen()` takes (every option with its default). */
 export interface ListenOptions {
+  /** The hooks through which the engine admits, loads and resumes the incoming guest. */
   readonly controlPlane: DestinationControlPlane;
   /** Default 127.0.0.1 (loopback). Any other address needs `psk`, `tls` or `insecure: true`. */
   readonly host?: string;
   /** Default 0: the OS picks; read `port` afterwards. */
   readonly port?: number;
-  /** Page sizes this host can run; a guest with another is refused at the handshake. Default: any. */
+  /** Page sizes in bytes this host can run; a guest with another is refused at the handshake. Default: any. */
   readonly pageSizes?: readonly number[];
   /**
    * A pre-shared key: only sources that prove they know it are taken, and we prove it to them,
    * before anything is allocated. Without one (nor `tls`), any source that speaks the protocol is
-   * taken, which is why listening beyond loopback then needs `insecure: true`.
+   * taken, which is why listening beyond loopback then needs `insecure: true`. Default none.
    */
   readonly psk?: Uint8Array;
   /**
    * Mutual TLS: present `cert`, require a client certificate that chains to `ca`. A peer that
-   * fails the TLS handshake never reaches the protocol.
+   * fails the TLS handshake never reaches the protocol. Default none.
    */
   readonly tls?: TlsOptions;
   /**
@@ -62,8 +63,11 @@ export interface ListenOptions {
    * docs/limits.md before lowering it.
    */
   readonly frameDeadlineMs?: number;
+  /** Hashing kernels. Default: the native addon if it loads, else the TypeScript fallback. */
   readonly kernels?: Kernels;
+  /** Receives every `DestinationEvent`; a listener that throws is ignored. Default none. */
   readonly onEvent?: (event: DestinationEvent) => void;
+  /** The time source, for tests. Default the system's monotonic clock. */
   readonly clock?: Clock;
 }
 

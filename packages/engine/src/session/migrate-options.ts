@@ -12,14 +12,17 @@ import type { MigrationEvent } from './events.ts';
 
 /** What `migrate()` takes: the guest, where it goes, and how (every option with its default). */
 export interface MigrateOptions {
-  /** Where the destination listens. */
+  /** Where the destination listens: a name or address (beyond loopback: `psk`, `tls` or `insecure`). */
   readonly host: string;
+  /** The destination's TCP port. */
   readonly port: number;
+  /** The guest's memory (`GuestMemory.create`, `wrap` or `map`); the engine reads it and never writes it. */
   readonly memory: GuestMemory;
   /** Finds the pages the running guest writes; must cover every region of `memory`. */
   readonly tracker: DirtyTracker;
+  /** The hooks through which the engine pauses, resumes and releases the guest and takes its device state. */
   readonly controlPlane: SourceControlPlane;
-  /** The control plane's name for the guest, shown to the destination. */
+  /** The control plane's name for the guest, shown to the destination (its `admit` hook). Default empty. */
   readonly guestId?: string;
   /**
    * - `precopy` (default): iterate rounds while the guest runs, then stop and copy the rest.
@@ -61,8 +64,8 @@ export interface MigrateOptions {
    */
   readonly policy?: SwitchoverPolicy;
   /**
-   * Cap on the rate page data is sent, bytes per second (like QEMU's max-bandwidth); 0 or
-   * absent: unlimited. Pass a `Pacer` instead to change the cap while the migration runs.
+   * Cap on the rate page data is sent, bytes per second (like QEMU's max-bandwidth). Default
+   * 0: unlimited. Pass a `Pacer` instead to change the cap while the migration runs.
    */
   readonly maxBandwidth?: number | Pacer;
   /**
@@ -78,9 +81,11 @@ export interface MigrateOptions {
   readonly switchoverHistory?: SwitchoverHistory;
   /**
    * A separate cap for the final round, sent while the guest is paused (bytes per second; 0:
-   * uncapped). Like QEMU's avail-switchover-bandwidth, it lets pre-copy stay polite to a shared
-   * network while the stop-and-copy takes what it needs; the downtime prediction uses it.
-   * Default: the same cap as pre-copy.
+   * uncapped): the pacer enforces it, so pre-copy can stay polite to a shared network while the
+   * stop-and-copy takes more. The downtime prediction assumes the final round runs at exactly
+   * this rate, so give no more than the link carries. Unlike QEMU's avail-switchover-bandwidth,
+   * which is only a hint to QEMU's downtime estimate and limits nothing, this is a limit.
+   * Default: the same cap as pre-copy (`maxBandwidth`).
    */
   readonly switchoverBandwidth?: number;
   /**
@@ -124,10 +129,10 @@ export interface MigrateOptions {
   /**
    * A pre-shared key: the source then sends only to a destination that proves it knows the
    * key, and proves it knows it too (HMAC challenge-response, nonces from both sides, no key
-   * on the wire). Both sides must be given the same key.
+   * on the wire). Both sides must be given the same key. Default none.
    */
   readonly psk?: Uint8Array;
-  /** Mutual TLS: encrypt and authenticate the whole stream (both sides need certificates from `ca`). */
+  /** Mutual TLS: encrypt and authenticate the whole stream (both sides need certificates from `ca`). Default none. */
   readonly tls?: TlsOptions;
   /**
    * Migrate to a host that is not loopback (127.0.0.0/8, ::1, `localhost`) without `psk` or
@@ -136,10 +141,17 @@ export interface MigrateOptions {
    * network you trust (a private link, a namespace of your own).
    */
   readonly insecure?: boolean;
-  /** Cancels the migration; the guest keeps running on the source. */
+  /**
+   * Cancels the migration: before COMMIT the guest resumes on the source and the call rejects
+   * with FERRY_ABORTED; once COMMIT is sent it is ignored, since the destination may run the
+   * guest. Default none (`MigrationHandle.cancel()` does the same).
+   */
   readonly signal?: AbortSignal;
+  /** Receives every `MigrationEvent` as it happens; a listener that throws is ignored. Default none. */
   readonly onEvent?: (event: MigrationEvent) => void;
+  /** How long opening the connection may take. Default 10 s (5 s per attempt when reconnecting). */
   readonly connectTimeoutMs?: number;
+  /** How long each handshake reply (and each recovery message) may take. Default 10 s. */
   readonly handshakeTimeoutMs?: number;
   /** The migration fails when the connection moves no byte either way for this long. Default 30 s. */
   readonly idleTimeoutMs?: number;
@@ -164,5 +176,6 @@ export interface MigrateOptions {
   readonly recoveryTimeoutMs?: number;
   /** How long the destination may take from COMPLETE to RESUMED. Default 60 s. */
   readonly handoverTimeoutMs?: number;
+  /** The time source, for tests. Default the system's monotonic clock. */
   readonly clock?: Clock;
 }

@@ -3,16 +3,19 @@ import type { TlsOptions } from '../transport/tls-options.ts';
 
 /** What `probe()` takes (every option with its default). */
 export interface ProbeOptions {
+  /** Where the destination listens (beyond loopback: `psk`, `tls` or `insecure`). */
   readonly host: string;
+  /** The destination's TCP port. */
   readonly port: number;
   /** The guest's layout (`memory.layout`): what the destination is asked to take. */
   readonly layout: MemoryLayout;
+  /** The guest's name, for the destination's `admit` hook. Default empty. */
   readonly guestId?: string;
   /** Connecting, the handshake and each answer must each come within this. Default 10 s. */
   readonly timeoutMs?: number;
-  /** The pre-shared key, when the destination requires one (see `MigrateOptions.psk`). */
+  /** The pre-shared key, when the destination requires one (see `MigrateOptions.psk`). Default none. */
   readonly psk?: Uint8Array;
-  /** Mutual TLS, when the destination requires it (see `MigrateOptions.tls`). */
+  /** Mutual TLS, when the destination requires it (see `MigrateOptions.tls`). Default none. */
   readonly tls?: TlsOptions;
   /** Probe a host that is not loopback without `psk` or `tls` (see `MigrateOptions.insecure`). Default false. */
   readonly insecure?: boolean;

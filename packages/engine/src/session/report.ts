@@ -2,6 +2,16 @@ import type { DowntimePrediction } from '../estimate/downtime.ts';
 import type { CodecStats } from '../codec/batch-encoder.ts';
 import type { SourcePhase } from './state-machine.ts';
 
+declare module '../errors.ts' {
+  interface FerryError {
+    /**
+     * Set on the error `migrate()` (and `MigrationHandle.result`) rejects with: what the
+     * migration had done when it failed. Absent on every other error.
+     */
+    readonly report?: FailedMigrationReport;
+  }
+}
+
 /** What one pre-copy round did. */
 export interface RoundStats {
   readonly round: number;
@@ -11,6 +21,10 @@ export interface RoundStats {
   readonly dirtyPages: number;
   /** Pages put on the wire (RAW and ZERO entries). */
   readonly pagesSent: number;
+  /**
+   * Pages of the round found all zero: sent as ZERO entries, or (round 0) left out because the
+   * destination starts from zeroed memory. Round 0's are not among `pagesSent`.
+   */
   readonly zeroPages: number;
   /** Frame bytes written for this round. */
   readonly bytesSent: number;
@@ -138,6 +152,12 @@ export interface MigrationReport {
   readonly verification: VerificationOutcome;
   /** Which hashing kernels ran: the native addon or the TypeScript fallback. */
   readonly kernels: 'native' | 'js';
+  /**
+   * Set when the JavaScript kernels ran without the `kernels` option asking for them (the addon
+   * did not load, or `FERRY_NO_NATIVE=1`): why, and what to install. Results are the same; page
+   * hashing is slower.
+   */
+  readonly kernelsFallback?: string;
   readonly memoryBytes: number;
   /**
    * Bytes written in each whole second of the migration, in order: its achieved rate second by
@@ -150,6 +170,37 @@ export interface MigrationReport {
   readonly strategy: 'precopy' | 'postcopy' | 'hybrid';
   /** Set when the guest resumed before all its pages had arrived. */
   readonly postcopy?: PostcopyStats;
+}
+
+/** What a failed migration had done: the partial report on the error it rejected with (`error.report`). */
+export interface FailedMigrationReport {
+  readonly sessionId: string;
+  /** `failed`: the guest runs on the source (unless `guestResumed` is false); `outcome-unknown`: it may run on the destination. */
+  readonly outcome: Extract<SourcePhase, 'failed' | 'outcome-unknown'>;
+  /** The phase the migration was in when it failed. */
+  readonly failedIn: SourcePhase;
+  /** The error's code and message, as on the error itself. */
+  readonly code: string;
+  readonly message: string;
+  /** Whether the source guest runs (was never paused, or was resumed). */
+  readonly guestResumed: boolean;
+  readonly totalMs: number;
+  /** Every byte written to the connections, headers included. */
+  readonly bytesSent: number;
+  /** Pages put on the wire in the rounds that ended. */
+  readonly pagesSent: number;
+  /** The rounds that ended. */
+  readonly rounds: readonly RoundStats[];
+  /** The round in progress when it failed (-1: none had begun). */
+  readonly round: number;
+  readonly recoveries: number;
+  readonly bytesPerSecond: readonly number[];
+  /** Which hashing kernels ran; absent when it failed before loading them. */
+  readonly kernels?: 'native' | 'js';
+  /** As `MigrationReport.kernelsFallback`. */
+  readonly kernelsFallback?: string;
+  readonly memoryBytes: number;
+  readonly strategy: 'precopy' | 'postcopy' | 'hybrid';
 }
 
 /** How long post-copy guests waited for their pages. */

@@ -10,8 +10,13 @@ import { type Clock, systemClock } from '../util/clock.ts';
 import { type Link, type RecoveredLink, SourceConnector } from './connector.ts';
 import type { MigrationEvent } from './events.ts';
 import type { MigrateOptions } from './migrate-options.ts';
+import { type MigrationStatus, StatusBoard } from './migration-status.ts';
 import { RoundAcks } from './round-acks.ts';
 import { SOURCE_TRANSITIONS, type SourcePhase, StateMachine } from './state-machine.ts';
+import { logger } from '../util/log.ts';
+import { loggable } from './loggable.ts';
+
+const log = logger('session');
 
 /** When the guest was paused, and what had been written by then: the start of downtime. */
 export interface PauseMark {
@@ -35,11 +40,15 @@ export class SourceContext {
   readonly pacer: Pacer;
   readonly acks: RoundAcks;
   readonly startMs: number;
+  /** Follows the events for `status()` and a failed migration's report. */
+  readonly board: StatusBoard = new StatusBoard();
   /** The control connection; replaced when a broken one is recovered. */
   link: Link | undefined;
   /** Extra data channels (`channels` − 1), open during pre-copy and the final round. */
   dataChannels: TcpTransport[] = [];
   kernels: Kernels | undefined;
+  /** Why the JavaScript kernels run instead of the addon, when nobody asked for them. */
+  kernelsFallback: string | undefined;
   /** The protocol version the destination chose. */
   version = 0;
   /** Connections lost and recovered during pre-copy. */
@@ -145,7 +154,7 @@ export class SourceContext {
    * wrong (that stays wrong), nor a cancellation.
    */
   worthReconnecting(error: FerryError, transport: FrameTransport): boolean {
-    if (error instanceof PeerError || this.o.signal?.aborted) return false;
+    if (error instanceof PeerError || (this.o.signal?.aborted && !this.pastCommit)) return false;
     return transport.closed || error.code === ErrorCode.CONNECTION_LOST || error.code === ErrorCode.TIMEOUT;
   }
 
@@ -178,11 +187,29 @@ export class SourceContext {
     }
   }
 
+  /** COMMIT has been sent: the destination may run the guest, and a cancellation is ignored. */
+  get pastCommit(): boolean {
+    return this.phase.is('committed', 'postcopy', 'completed', 'outcome-unknown');
+  }
+
   checkAborted(): void {
-    if (this.o.signal?.aborted) throw new MigrationError(ErrorCode.ABORTED, 'migration cancelled', { cause: this.o.signal.reason });
+    if (this.o.signal?.aborted && !this.pastCommit)
+      throw new MigrationError(ErrorCode.ABORTED, 'migration cancelled', { cause: this.o.signal.reason });
+  }
+
+  /** Where the migration stands now. */
+  status(): MigrationStatus {
+    return this.board.status({
+      phase: this.phase.state,
+      elapsedMs: this.clock.nowMs() - this.startMs,
+      bytesSent: this.transportBytes(),
+      recoveries: this.recoveries,
+    });
   }
 
   emit(event: MigrationEvent): void {
+    this.board.observe(event);
+    if (log.enabled && event.type !== 'progress') log('source %s %o', event.type, loggable(event));
     try {
       this.o.onEvent?.(event);
     } catch {

@@ -1,9 +1,18 @@
 import type { CodecStats } from '../codec/batch-encoder.ts';
 import type * as msg from '../protocol/messages.ts';
 import { toHex } from '../util/bytes.ts';
-import type { DowntimeBreakdown, MigrationReport, PostcopyStats, RoundStats, VerificationOutcome } from './report.ts';
+import type { FerryError } from '../errors.ts';
+import type {
+  DowntimeBreakdown,
+  FailedMigrationReport,
+  MigrationReport,
+  PostcopyStats,
+  RoundStats,
+  VerificationOutcome,
+} from './report.ts';
 import type { PauseMark } from './source-context.ts';
 import type { SourceContext } from './source-context.ts';
+import type { SourcePhase } from './state-machine.ts';
 
 /** What a completed migration's last phase measured; the rest of the report comes from the context. */
 export interface SourceOutcome {
@@ -55,10 +64,40 @@ export function sourceReport(ctx: SourceContext, out: SourceOutcome): MigrationR
     verification: out.verification,
     codecs: out.codecs,
     kernels: ctx.kernels!.name,
+    ...(ctx.kernelsFallback !== undefined && { kernelsFallback: ctx.kernelsFallback }),
     memoryBytes: ctx.o.memory.totalBytes,
     strategy: ctx.o.strategy ?? 'precopy',
     recoveries: ctx.recoveries,
     bytesPerSecond: [...ctx.bytesPerSecond],
     ...(out.postcopy && { postcopy: out.postcopy }),
   };
+}
+
+/**
+ * Puts the partial report of a failed migration on its error (`error.report`), taken when the
+ * failure was settled: `failedIn` is the phase it failed in, the rest what it had done by then.
+ */
+export function attachFailureReport(ctx: SourceContext, error: FerryError, failedIn: SourcePhase, guestResumed: boolean): void {
+  const status = ctx.status();
+  const report: FailedMigrationReport = {
+    sessionId: Buffer.from(ctx.sessionId).toString('hex'),
+    outcome: ctx.phase.is('outcome-unknown') ? 'outcome-unknown' : 'failed',
+    failedIn,
+    code: error.code,
+    message: error.message,
+    guestResumed,
+    totalMs: status.elapsedMs,
+    bytesSent: status.bytesSent,
+    pagesSent: ctx.board.pagesSent,
+    rounds: status.rounds,
+    round: status.round,
+    recoveries: ctx.recoveries,
+    bytesPerSecond: [...ctx.bytesPerSecond],
+    ...(ctx.kernels && { kernels: ctx.kernels.name }),
+    ...(ctx.kernelsFallback !== undefined && { kernelsFallback: ctx.kernelsFallback }),
+    memoryBytes: ctx.o.memory.totalBytes,
+    strategy: ctx.o.strategy ?? 'precopy',
+  };
+  // Not enumerable: logging the error does not print every round.
+  Object.defineProperty(error, 'report', { value: report, enumerable: false, configurable: true });
 }

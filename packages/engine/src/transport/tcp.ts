@@ -10,6 +10,9 @@ import { hostPort } from './address.ts';
 import { FrameDeadline } from './frame-deadline.ts';
 import type { TlsOptions } from './tls-options.ts';
 import type { FrameTransport } from './transport.ts';
+import { logger } from '../util/log.ts';
+
+const log = logger('transport');
 
 /**
  * Bytes queued in user space before `write` reports backpressure: a few page batches, so the
@@ -118,6 +121,7 @@ export class TcpTransport implements FrameTransport {
       options.signal?.removeEventListener('abort', onAbort);
       const transport = new TcpTransport(socket, options.maxBodyBytes);
       transport.connectRttMs = tcpConnectedAt - started;
+      log('connected to %s:%d%s in %s ms', options.host, options.port, t ? ' (TLS)' : '', (performance.now() - started).toFixed(1));
       d.resolve(transport);
     });
     socket.once('error', (err: NodeJS.ErrnoException) => {
@@ -275,6 +279,7 @@ export class TcpTransport implements FrameTransport {
   private fail(error: FerryError): void {
     if (this.closeError) return;
     this.closeError = error;
+    log('closed %s: %s (%d bytes written, %d read)', this.remoteAddress, error.message, this.socket.bytesWritten, this.socket.bytesRead);
     this.deadline.stop();
     const words = this.socket.writable && error.code !== ErrorCode.CONNECTION_LOST ? this.lastWords?.(error) : undefined;
     if (words) {

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, type PlanInputs, plan, predictStrategies, probe, recommend, WriteBarrierTracker } from '../../src/index.ts';
+import {
+  ErrorCode,
+  migrate,
+  type PlanInputs,
+  plan,
+  predictStrategies,
+  probe,
+  recommend,
+  recommendedOptions,
+  WriteBarrierTracker,
+} from '../../src/index.ts';
 import { WriterGuest } from '../../src/testing/index.ts';
 import { guestMemory, listenSink, MiB } from '../harness/index.ts';
 
@@ -53,6 +63,9 @@ describe('the plan model', () => {
     // 30k pages/s = 123 MB/s of writes: too much for 125 MB/s raw, fine at 0.2 the bytes.
     const compressible = { ...base, dirtyPagesPerSec: 30_000, workingSetPages: 65_536, lz4Ratio: 0.2 };
     expect(recommend(predictStrategies(compressible)).strategy).toBe('precopy-lz4');
+    // The model's label becomes options migrate() takes: pre-copy with LZ4.
+    expect(recommendedOptions(recommend(predictStrategies(compressible)).strategy)).toEqual({ strategy: 'precopy', compression: 'lz4' });
+    expect(recommendedOptions('hybrid')).toEqual({ strategy: 'hybrid', compression: 'off' });
     // 10 000 hot pages take 329 ms to send at 125 MB/s, however short the round before.
     const hot = { ...base, dirtyPagesPerSec: 100_000, workingSetPages: 10_000, lz4Ratio: 1 };
     const r = recommend(predictStrategies(hot));
@@ -110,6 +123,19 @@ describe('probe() measuring the link, and plan()', () => {
     const tracker = new WriteBarrierTracker(memory.layout);
     const idle = await plan({ host: '127.0.0.1', port: destination.port, memory, tracker, sampleMs: 200, probeBytes: 8 * MiB });
     expect(idle.recommended).toBe('precopy');
+    expect(idle.options).toEqual({ strategy: 'precopy', compression: 'off' });
+    expect(idle.recommendedPrediction).toBe('precopy');
+    // What the plan recommends is what migrate() takes: the options spread straight in.
+    const target = await listenSink();
+    const moved = await migrate({
+      host: '127.0.0.1',
+      port: target.port,
+      memory,
+      tracker,
+      controlPlane: { pause() {}, resume() {}, saveDeviceState: () => new Uint8Array(0) },
+      ...idle.options,
+    });
+    expect(moved.strategy).toBe('precopy');
     expect(idle.inputs.nonZeroFraction).toBeCloseTo(0.5, 1);
     expect(idle.inputs.bandwidthBytesPerSec).toBeGreaterThan(0);
     expect(idle.dirtyRate.dirtyPagesPerSec).toBe(0);
@@ -132,6 +158,7 @@ describe('probe() measuring the link, and plan()', () => {
     expect(busy.inputs.dirtyPagesPerSec).toBeGreaterThan(1000);
     expect(busy.strategies.find((s) => s.strategy === 'precopy')!.converges).toBe(false);
     expect(['hybrid', 'postcopy']).toContain(busy.recommended);
+    expect(busy.options).toEqual({ strategy: busy.recommended, compression: 'off' });
     await destination.close();
   });
 
