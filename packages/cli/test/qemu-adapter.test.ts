@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { QemuVm } from '@ferry/example-qemu/qemu-vm';
 import { QmpClient } from '@ferry/example-qemu/qmp';
 import { guestImage } from '@ferry/example-qemu/scenario';
@@ -21,13 +22,13 @@ function unavailable(): string | undefined {
 const reason = unavailable();
 if (reason) console.warn(`ferry --guest qemu tests skipped: ${reason}`);
 
-function spec(role: 'src' | 'dst'): VmSpec {
+function spec(role: 'src' | 'dst', machine = 'q35'): VmSpec {
   const image = guestImage();
   if ('missing' in image) throw new Error(image.missing);
   const base = `/dev/shm/ferry-cli-qemu-${process.pid}`;
   return {
     accel: 'tcg',
-    machine: 'q35',
+    machine,
     // Off a multiple of 256 KiB: QEMU 7.2 under TCG loses dirty pages otherwise (examples/qemu/README.md).
     ramBytes: 128 * 2 ** 20 - 8192,
     ramPath: `${base}-${role}.ram`,
@@ -146,6 +147,54 @@ describe.skipIf(reason !== undefined)('ferry --guest qemu', () => {
       await monitor?.execute('quit').catch(() => undefined);
       monitor?.close();
       await source.dispose();
+    }
+  });
+
+  it('a destination QEMU of another machine type refuses the VM before any page moves: migrate exits 3, the source runs on', async () => {
+    const source = await QemuVm.start(spec('src'));
+    const destination = await QemuVm.start(spec('dst', 'pc')).catch(async (err: unknown) => {
+      await source.dispose();
+      throw err;
+    });
+    let monitor: QmpClient | undefined;
+    try {
+      source.qmp.close();
+      destination.qmp.close();
+      const d = destination.spec;
+      const listen = ferry(['listen', '--guest', 'qemu', '--qmp', d.qmpPath, '--ram', d.ramPath, '--json']);
+      const { port } = await listen.next('listening');
+      const s = source.spec;
+      const refused = await ferryRun([
+        'migrate',
+        '--to',
+        `127.0.0.1:${port}`,
+        '--guest',
+        'qemu',
+        '--qmp',
+        s.qmpPath,
+        '--ram',
+        s.ramPath,
+        '--json',
+      ]);
+      expect(refused.code, refused.stderr).toBe(3);
+      const failed = JSON.parse(refused.stdout.split('\n').at(-1)!) as { event: string; message: string };
+      expect(failed.event).toBe('failed');
+      expect(failed.message).toMatch(/this host runs qemu .* pc-i440fx-[\d.]+-machine; the guest comes from 'qemu .* pc-q35-[\d.]+-machine'/);
+      listen.child.kill('SIGTERM');
+      await listen.exit;
+      // Nothing moved: the destination's RAM file is still all zero; the source was never stopped.
+      expect(readFileSync(d.ramPath).equals(Buffer.alloc(d.ramBytes))).toBe(true);
+      monitor = await QmpClient.connect(s.qmpPath);
+      expect(await monitor.execute<{ status: string }>('query-status')).toMatchObject({ status: 'running' });
+      expect(source.running).toBe(true);
+    } finally {
+      await monitor?.execute('quit').catch(() => undefined);
+      monitor?.close();
+      const other = await QmpClient.connect(destination.spec.qmpPath).catch(() => undefined);
+      await other?.execute('quit').catch(() => undefined);
+      other?.close();
+      await source.dispose();
+      await destination.dispose();
     }
   });
 });
