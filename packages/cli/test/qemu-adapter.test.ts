@@ -179,7 +179,9 @@ describe.skipIf(reason !== undefined)('ferry --guest qemu', () => {
       expect(refused.code, refused.stderr).toBe(3);
       const failed = JSON.parse(refused.stdout.split('\n').at(-1)!) as { event: string; message: string };
       expect(failed.event).toBe('failed');
-      expect(failed.message).toMatch(/this host runs qemu .* pc-i440fx-[\d.]+-machine; the guest comes from 'qemu .* pc-q35-[\d.]+-machine'/);
+      expect(failed.message).toMatch(
+        /this host runs qemu .* pc-i440fx-[\d.]+-machine; the guest comes from 'qemu .* pc-q35-[\d.]+-machine'/,
+      );
       listen.child.kill('SIGTERM');
       await listen.exit;
       // Nothing moved: the destination's RAM file is still all zero; the source was never stopped.
