@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import { type MemoryLayout, type ProbeOptions, probe } from '@ferry/engine';
+import type { QmpTarget } from './device-state.ts';
 import type { QemuVm } from './qemu-vm.ts';
 
 /** One reason the destination cannot take this VM. */
@@ -8,7 +9,7 @@ export interface Refusal {
   readonly reason: string;
 }
 
-interface QemuFacts {
+export interface QemuFacts {
   readonly version: string;
   readonly machine: string;
   readonly ramBytes: number;
@@ -17,7 +18,7 @@ interface QemuFacts {
 }
 
 /** What QMP says about one QEMU: version, resolved machine type, RAM size, x-ignore-shared support, run state. */
-async function facts(vm: QemuVm): Promise<QemuFacts> {
+export async function qemuFacts(vm: QmpTarget): Promise<QemuFacts> {
   const v = await vm.qmp.execute<{ qemu: { major: number; minor: number; micro: number }; package: string }>('query-version');
   const machine = await vm.qmp.execute<string>('qom-get', { path: '/machine', property: 'type' });
   const memory = await vm.qmp.execute<{ 'base-memory': number }>('query-memory-size-summary');
@@ -27,7 +28,7 @@ async function facts(vm: QemuVm): Promise<QemuFacts> {
     machine,
     ramBytes: memory['base-memory'],
     ignoreShared: caps.some((c) => c.capability === 'x-ignore-shared'),
-    status: await vm.status(),
+    status: (await vm.qmp.execute<{ status: string }>('query-status')).status,
   };
 }
 
@@ -43,7 +44,7 @@ export async function checkCompatible(
   engine: Omit<ProbeOptions, 'layout'> & { layout: MemoryLayout },
 ): Promise<Refusal[]> {
   const refusals: Refusal[] = [];
-  const [s, d] = await Promise.all([facts(source), facts(destination)]);
+  const [s, d] = await Promise.all([qemuFacts(source), qemuFacts(destination)]);
   if (s.version !== d.version) refusals.push({ check: 'qemu-version', reason: `source runs QEMU ${s.version}, destination ${d.version}` });
   if (s.machine !== d.machine) refusals.push({ check: 'machine-type', reason: `source machine ${s.machine}, destination ${d.machine}` });
   if (s.ramBytes !== d.ramBytes) refusals.push({ check: 'ram-size', reason: `source RAM ${s.ramBytes} B, destination ${d.ramBytes} B` });

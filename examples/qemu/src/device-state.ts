@@ -2,6 +2,9 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { QemuError } from './errors.ts';
 import type { QemuVm } from './qemu-vm.ts';
 
+/** All these need of a VM: its QMP connection (a `QemuVm`, or a bare client as `ferry --guest qemu` has). */
+export type QmpTarget = Pick<QemuVm, 'qmp'>;
+
 interface MigrateInfo {
   status: string;
   'error-desc'?: string;
@@ -11,12 +14,12 @@ interface MigrateInfo {
 }
 
 /** Turns on x-ignore-shared: QEMU's stream then skips RAM in shared memory backends (Ferry moves it). */
-export async function ignoreSharedRam(vm: QemuVm): Promise<void> {
+export async function ignoreSharedRam(vm: QmpTarget): Promise<void> {
   await vm.qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
 }
 
 /** Polls `query-migrate` until QEMU's migration leaves its running states; throws on `failed`. */
-export async function waitForMigration(vm: QemuVm, what: string, timeoutMs = 60_000): Promise<MigrateInfo> {
+export async function waitForMigration(vm: QmpTarget, what: string, timeoutMs = 60_000): Promise<MigrateInfo> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const info = await vm.qmp.execute<MigrateInfo>('query-migrate');
@@ -34,7 +37,7 @@ export async function waitForMigration(vm: QemuVm, what: string, timeoutMs = 60_
  * which Node's sockets cannot send). Without the RAM it is a few hundred KiB: CPU and device
  * state plus the ROM blocks, which are not in the shared file.
  */
-export async function saveDeviceState(vm: QemuVm, path: string): Promise<Uint8Array> {
+export async function saveDeviceState(vm: QmpTarget, path: string): Promise<Uint8Array> {
   await vm.qmp.execute('migrate', { uri: `exec:cat > ${shellQuote(path)}` });
   await waitForMigration(vm, 'saving device state');
   try {
@@ -49,7 +52,7 @@ export async function saveDeviceState(vm: QemuVm, path: string): Promise<Uint8Ar
  * has filled: QEMU's `migrate-incoming` reads the bytes and leaves the VM paused (the source
  * was paused when they were saved) until `cont`.
  */
-export async function loadDeviceState(vm: QemuVm, path: string, state: Uint8Array): Promise<void> {
+export async function loadDeviceState(vm: QmpTarget, path: string, state: Uint8Array): Promise<void> {
   writeFileSync(path, state);
   try {
     await vm.qmp.execute('migrate-incoming', { uri: `exec:cat ${shellQuote(path)}` });

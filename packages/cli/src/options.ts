@@ -50,7 +50,10 @@ export function security(v: SecurityValues): { psk?: Uint8Array; tls?: TlsOption
 
 /** The guest adapter options (`--guest` and what each adapter reads). */
 export function guestOptions(cmd: Command, required: boolean): Command {
-  const guest = new Option('--guest <adapter>', 'where the guest comes from: raw (a memory image file) or kv (the demo key-value guest)');
+  const guest = new Option(
+    '--guest <adapter>',
+    'where the guest comes from: raw (a memory image file), kv (the demo key-value guest) or qemu (a QEMU VM)',
+  );
   return cmd
     .addOption(required ? guest.makeOptionMandatory() : guest)
     .option('--image <file>', 'raw: the memory image to migrate (a whole number of 4 KiB pages)')
@@ -59,7 +62,9 @@ export function guestOptions(cmd: Command, required: boolean): Command {
     .option('--pid <pid>', 'raw: the process writing the image (stopped for the switchover, killed once the destination runs the guest)')
     .option('--device-state <file>', 'raw: device state to send (source) or where to write it (destination)')
     .option('--size-mib <n>', 'kv: guest memory in MiB (default 64); on a destination, the only size it takes')
-    .option('--churn <pages>', 'kv: pages per second the guest rewrites in the background (default 2000)');
+    .option('--churn <pages>', 'kv: pages per second the guest rewrites in the background (default 2000)')
+    .option('--qmp <socket>', 'qemu: the QEMU QMP socket (the destination QEMU started with -incoming defer)')
+    .option('--ram <file>', 'qemu: the QEMU RAM file (memory-backend-file share=on)');
 }
 
 export interface GuestValues {
@@ -71,6 +76,8 @@ export interface GuestValues {
   readonly deviceState?: string;
   readonly sizeMib?: string;
   readonly churn?: string;
+  readonly qmp?: string;
+  readonly ram?: string;
 }
 
 export function adapterOptions(v: GuestValues): AdapterOptions {
@@ -82,5 +89,7 @@ export function adapterOptions(v: GuestValues): AdapterOptions {
     pid: v.pid === undefined ? undefined : parseInteger(v.pid, '--pid', 1),
     sizeMiB: v.sizeMib === undefined ? undefined : parseInteger(v.sizeMib, '--size-mib', 1, 1 << 20),
     churn: v.churn === undefined ? undefined : parseInteger(v.churn, '--churn', 0),
+    qmp: v.qmp,
+    ram: v.ram,
   };
 }

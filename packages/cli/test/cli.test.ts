@@ -80,9 +80,9 @@ describe('ferry', () => {
     expect(argvKey.code).toBe(2);
     expect(argvKey.stderr).toContain('--psk-file');
     expect(argvKey.stderr).not.toMatch(/\n\s+at /);
-    const badGuest = await ferryRun(['migrate', '--to', '127.0.0.1:1', '--guest', 'qemu']);
+    const badGuest = await ferryRun(['migrate', '--to', '127.0.0.1:1', '--guest', 'firecracker']);
     expect(badGuest.code).toBe(2);
-    expect(badGuest.stderr).toContain('--guest must be one of raw, kv');
+    expect(badGuest.stderr).toContain('--guest must be one of raw, kv, qemu');
     const bare = await ferryRun(['bench']);
     expect(bare.code).toBe(0);
     expect(bare.stdout).toContain('usage: ferry bench <name>');

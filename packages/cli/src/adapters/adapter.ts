@@ -15,6 +15,10 @@ export interface AdapterOptions {
   readonly sizeMiB?: number | undefined;
   /** `kv`: pages the guest's background churn rewrites per second. */
   readonly churn?: number | undefined;
+  /** `qemu`: the QEMU's QMP (monitor) unix socket. */
+  readonly qmp?: string | undefined;
+  /** `qemu`: the QEMU's RAM file (its `memory-backend-file`, share=on). */
+  readonly ram?: string | undefined;
 }
 
 /** A guest on the source host, ready to migrate. */
@@ -43,7 +47,8 @@ export interface DestinationGuest {
 
 /**
  * Where a guest comes from and goes to: `ferry migrate` gets a `SourceGuest` from it, `ferry
- * listen` a `DestinationGuest`. An adapter for another VMM (QEMU: its RAM file and QMP socket)
+ * listen` a `DestinationGuest`. Three implement it: `raw` (a memory image file), `kv` (the
+ * demo's guest) and `qemu` (a QEMU VM: its RAM file and QMP socket). Another VMM's adapter
  * implements this and is added to `adapters/index.ts`.
  */
 export interface GuestAdapter {

@@ -20,7 +20,7 @@ export function listenCommand(run: Runner): Command {
     .summary('wait for one incoming migration')
     .description(
       'Listens for one migration and hands the guest to --guest: raw writes the memory to --out and exits; kv runs the ' +
-        'guest here until SIGINT or SIGTERM. With --json, JSON lines: {"event":"listening"}, then {"event":"completed"} or {"event":"failed"}.',
+        'guest here until SIGINT or SIGTERM; qemu fills the RAM file of a QEMU started with -incoming defer, runs it there and exits. With --json, JSON lines: {"event":"listening"}, then {"event":"completed"} or {"event":"failed"}.',
     )
     .option('--host <address>', 'address to listen on (beyond loopback: a key, TLS or --insecure)', '127.0.0.1')
     .option('--port <port>', 'port (0: the system picks; read it from the listening line)', '0')
