@@ -1,5 +1,5 @@
 import type { MemoryLayout } from '../memory/layout.ts';
-import { DirtyBitmap } from './bitmap.ts';
+import { DirtyBitmap, popcount32 } from './bitmap.ts';
 import type { DirtyTracker } from './tracker.ts';
 
 /**
@@ -107,15 +107,11 @@ export class CrossCheckedTracker implements DirtyTracker {
 function takeMissing(want: Uint32Array, have: Uint32Array, into: Uint32Array): number {
   let n = 0;
   for (let w = 0; w < want.length; w++) {
-    let bits = want[w]! & ~have[w]!;
+    const bits = want[w]! & ~have[w]!;
     want[w] = 0;
     if (bits === 0) continue;
     into[w]! |= bits;
-    bits >>>= 0;
-    while (bits !== 0) {
-      bits &= bits - 1;
-      n++;
-    }
+    n += popcount32(bits);
   }
   return n;
 }

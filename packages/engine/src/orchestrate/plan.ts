@@ -11,6 +11,7 @@ import type { PlanOptions } from '../session/plan-options.ts';
 import { type ErrorCode, HandshakeError } from '../errors.ts';
 import { type PlanInputs, type PlannedStrategy, predictStrategies, recommend, type StrategyPrediction } from '../estimate/plan-model.ts';
 import { memoryDigestAsync } from '../memory/digest.ts';
+import { samplePages } from '../memory/page-sample.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import { probe } from '../session/probe.ts';
 
@@ -75,7 +76,7 @@ export async function plan(o: PlanOptions): Promise<MigrationPlan> {
     intervals,
     intervalMs,
   });
-  const sample = samplePages(memory, kernels);
+  const sample = sampleCodecs(memory, kernels);
   let verifyMs = 0;
   if (o.verify === 'memory') {
     const start = performance.now();
@@ -121,33 +122,25 @@ export function recommendedOptions(planned: PlannedStrategy): RecommendedOptions
 }
 
 /** Zero pages among evenly spread sample pages, and LZ4's ratio and speed on the others. */
-function samplePages(memory: GuestMemory, kernels: Kernels): { nonZeroFraction: number; lz4Ratio: number; lz4BytesPerSec: number } {
+function sampleCodecs(memory: GuestMemory, kernels: Kernels): { nonZeroFraction: number; lz4Ratio: number; lz4BytesPerSec: number } {
   const ps = memory.pageSize;
-  const total = memory.totalPages;
-  const step = Math.max(1, Math.floor(total / SAMPLE_PAGES));
-  const hash = new BigUint64Array(1);
-  const zeroBit = new Uint32Array(1);
   let sampled = 0;
   let zero = 0;
   let lz4In = 0;
   let lz4Out = 0;
   let lz4Ms = 0;
-  for (let key = 0; key < total; key += step) {
-    let r = 0;
-    let page = key;
-    while (page >= memory.regions[r]!.pageCount) page -= memory.regions[r++]!.pageCount;
-    const bytes = memory.page(r, page);
+  samplePages(memory, kernels, SAMPLE_PAGES, (bytes, isZero) => {
     sampled++;
-    if (kernels.scanPages(bytes, ps, hash, zeroBit) === 1) {
+    if (isZero) {
       zero++;
-      continue;
+      return;
     }
     const start = performance.now();
     const out = lz4CompressPage(bytes);
     lz4Ms += performance.now() - start;
     lz4In += ps;
     lz4Out += Math.min(out.byteLength, ps);
-  }
+  });
   return {
     nonZeroFraction: sampled ? (sampled - zero) / sampled : 1,
     lz4Ratio: lz4In ? lz4Out / lz4In : 1,

@@ -8,7 +8,8 @@
  */
 import { sampleDirtyRate } from '../dirty/dirty-rate.ts';
 import { distinctPagesWritten, fitWriteModel } from '../estimate/write-model.ts';
-import type { GuestMemory } from '../memory/guest-memory.ts';
+import type { Kernels } from '../accel/kernels.ts';
+import { nonZeroFraction } from '../memory/page-sample.ts';
 import { PAGE_ENTRY_BYTES } from '../protocol/limits.ts';
 import type { SourceContext } from '../session/source-context.ts';
 
@@ -25,7 +26,7 @@ export interface Precheck {
   readonly bestMs: number;
 }
 
-export async function hybridPrecheck(ctx: SourceContext, maxDowntimeMs: number, maxRounds: number): Promise<Precheck> {
+export async function hybridPrecheck(ctx: SourceContext, kernels: Kernels, maxDowntimeMs: number, maxRounds: number): Promise<Precheck> {
   const o = ctx.o;
   const cap = ctx.pacer.rate;
   if (!Number.isFinite(cap) || o.policy) return { postcopy: undefined, bestMs: Number.NaN };
@@ -45,7 +46,9 @@ export async function hybridPrecheck(ctx: SourceContext, maxDowntimeMs: number, 
     intervalMs: s.durationMs / Math.max(intervals, 1),
   });
   const msPerPage = ((memory.pageSize + PAGE_ENTRY_BYTES) / cap) * 1000;
-  let pages = distinctPagesWritten(model, nonZeroPages(memory) * msPerPage);
+  // Round 0 skips zero pages: it sends memory's pages times the share of sampled pages that are not all zero.
+  const round0Pages = memory.totalPages * nonZeroFraction(memory, kernels, ZERO_SAMPLE_PAGES);
+  let pages = distinctPagesWritten(model, round0Pages * msPerPage);
   let best = pages * msPerPage;
   for (let round = 1; round < maxRounds && best > maxDowntimeMs; round++) {
     const next = distinctPagesWritten(model, pages * msPerPage);
@@ -55,25 +58,4 @@ export async function hybridPrecheck(ctx: SourceContext, maxDowntimeMs: number, 
   }
   // Only the transfer is counted (the fixed part is not known yet): a "no" here is a sure one.
   return { postcopy: best > maxDowntimeMs ? 'wont-converge' : undefined, bestMs: best };
-}
-
-/** Pages round 0 would send: memory's pages times the share of sampled pages that are not all zero. */
-function nonZeroPages(memory: GuestMemory): number {
-  let sampled = 0;
-  let nonZero = 0;
-  const step = Math.max(1, Math.floor(memory.totalPages / ZERO_SAMPLE_PAGES));
-  memory.regions.forEach((region, r) => {
-    for (let p = 0; p < region.pageCount; p += step) {
-      const page = memory.page(r, p);
-      const words = new Uint32Array(page.buffer, page.byteOffset, page.byteLength >>> 2);
-      sampled++;
-      for (let w = 0; w < words.length; w++) {
-        if (words[w] !== 0) {
-          nonZero++;
-          break;
-        }
-      }
-    }
-  });
-  return sampled === 0 ? memory.totalPages : (memory.totalPages * nonZero) / sampled;
 }

@@ -146,7 +146,7 @@ export class PrecopyRounds {
       return { round: 0, dirty, next: { kind: 'postcopy', reason: 'strategy' }, prediction: undefined, rounds: undefined };
     }
     if (strategy === 'hybrid') {
-      const check = await hybridPrecheck(ctx, o.maxDowntimeMs ?? 300, o.maxRounds ?? 30);
+      const check = await hybridPrecheck(ctx, kernels, o.maxDowntimeMs ?? 300, o.maxRounds ?? 30);
       if (check.postcopy) {
         ctx.decision = { reason: check.postcopy, predictedDowntimeMs: check.bestMs };
         for (const d of dirty) d.fill();
