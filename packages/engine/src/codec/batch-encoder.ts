@@ -80,8 +80,6 @@ export interface EncodedBatch {
   /** The pooled buffer behind `frame`: hand it back with `release` once written. */
   readonly buffer: Buffer;
   readonly pages: number;
-  /** Pages of the batch found all zero: sent as ZERO entries, or left out when zero pages are skipped. */
-  readonly zeroPages: number;
   /** Some page went out LZ4-compressed (the link meter leaves such batches out). */
   readonly compressed: boolean;
 }
@@ -323,7 +321,8 @@ export class BatchEncoder {
     }
     writeFrameHeader(view, 0, MessageType.PAGES, out - FRAME_HEADER_BYTES);
     writePagesHeader(view, FRAME_HEADER_BYTES, regionIndex, round, kept);
-    const batch = { frame: frame.subarray(0, out), buffer: frame, pages: kept, zeroPages: zeroCount, compressed: usedLz4 };
+    const batch = { frame: frame.subarray(0, out), buffer: frame, pages: kept, compressed: usedLz4 };
+    // Zero pages are counted apart from the batch: in round 0 they may leave no batch at all.
     return { batch, nextFrom: at, zeroPages: zeroCount };
   }
 
