@@ -81,7 +81,11 @@ export interface IncomingMigration {
   readonly pagesReceived: number;
   readonly bytesReceived: number;
   readonly rounds: number;
-  /** Times the source reconnected after a broken connection (pre-copy or post-copy). */
+  /**
+   * Times the source reconnected after a broken connection (pre-copy or post-copy), up to the
+   * moment this report was made. After post-copy the source may reconnect once more, only to ask
+   * again for a lost POSTCOPY_DONE: that shows as a `recovered` event and in the source's count.
+   */
   readonly recoveries: number;
   /** Connections pages came on: the control connection and the data channels. */
   readonly channels: number;

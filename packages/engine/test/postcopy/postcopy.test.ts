@@ -317,7 +317,12 @@ describe('post-copy over a connection that breaks', () => {
     const guest = await stopGuest();
     expect(cuts).toBe(2);
     expect(report.postcopy!.recoveries).toBeGreaterThanOrEqual(1);
-    expect(incoming.postcopy!.recoveries).toBe(report.postcopy!.recoveries);
+    // Every reconnection of the source was taken over by the destination. The destination's report
+    // is made when its side is done: a cut that then loses POSTCOPY_DONE is recovered after it.
+    const takenOver = destination.events.filter((e) => e.type === 'recovered').length;
+    expect(takenOver).toBe(report.postcopy!.recoveries);
+    expect(incoming.postcopy!.recoveries).toBeLessThanOrEqual(takenOver);
+    expect(incoming.postcopy!.recoveries).toBeGreaterThanOrEqual(takenOver - 1);
     expect(report.digest).toBe(incoming.digest);
     expect(guest.wrong).toBe(0);
     checkMemory(source.memory, incoming, guest.stamped);
