@@ -1,0 +1,75 @@
+import { Feature, MessageType as M } from '@ferry/engine';
+import { check, expectReport, type SourceScenario } from '../scenario.ts';
+import { completeBody, deviceStateBody, u32Body } from '../wire/messages.ts';
+import { open } from './session.ts';
+
+const ENC_RAW = 0x02;
+const ENC_ZERO = 0x04;
+const ENC_LZ4 = 0x08;
+const ENC_ALL = 0x3e;
+
+export const v4Scenarios: SourceScenario[] = [
+  {
+    id: 'src-v4-negotiation',
+    role: 'source',
+    title: 'version 4: HELLO with every feature and an unknown bit gets a 16-byte HELLO_ACCEPT with a consistent subset',
+    clauses: ['NG-1', 'NG-2', 'HS-3'],
+    requiresV4: true,
+    async run(ctx) {
+      const offered = Feature.POSTCOPY | Feature.RESUMABLE | Feature.CHANNELS | 0x100;
+      const s = await open(ctx, { versionMin: 1, versionMax: 4, features: offered });
+      try {
+        const a = s.accept as typeof s.accept & { bodyBytes: number };
+        check(s.version === 4, `expected HELLO_ACCEPT version 4, got ${s.version}`);
+        check(a.bodyBytes === 16, `expected a 16-byte HELLO_ACCEPT body in version 4, got ${a.bodyBytes}`);
+        const acc = a.acceptedFeatures ?? 0;
+        check(
+          (acc & ~s.hello.features) === 0,
+          `acceptedFeatures 0x${acc.toString(16)} has bits outside the HELLO's 0x${s.hello.features.toString(16)}`,
+        );
+        check((acc & 0x100) === 0, 'acceptedFeatures accepts the unknown bit 0x100');
+        check(
+          ((acc & Feature.PSK_AUTH) !== 0) === ((s.hello.features & Feature.PSK_AUTH) !== 0),
+          'PSK_AUTH in acceptedFeatures differs from the HELLO',
+        );
+        const enc = a.encodings ?? 0;
+        check((enc & (ENC_RAW | ENC_ZERO)) === (ENC_RAW | ENC_ZERO), `encodings 0x${enc.toString(16)} lacks RAW or ZERO`);
+        check((enc & ~ENC_ALL) === 0, `encodings 0x${enc.toString(16)} has bits outside 0x3e`);
+        return `version 4, acceptedFeatures 0x${acc.toString(16)}, encodings 0x${enc.toString(16)}`;
+      } finally {
+        s.conn.destroy();
+      }
+    },
+  },
+  {
+    id: 'src-v4-migrate-announced',
+    role: 'source',
+    title: 'version 4: a migration using LZ4 only if the destination announced it completes',
+    clauses: ['NG-1', 'PG-1', 'SW-1'],
+    requiresV4: true,
+    async run(ctx) {
+      const s = await open(ctx, { versionMin: 4, versionMax: 4 });
+      const lz4 = ((s.accept.encodings ?? 0) & ENC_LZ4) !== 0;
+      return s.migrate({ mode: lz4 ? 'lz4' : 'raw' });
+    },
+  },
+  {
+    id: 'src-v4-final-round-end',
+    role: 'source',
+    title: 'version 4: COMPLETE without the final ROUND_END is refused',
+    clauses: ['RD-5'],
+    requiresV4: true,
+    async run(ctx) {
+      const s = await open(ctx, { versionMin: 4, versionMax: 4 });
+      try {
+        await s.precopy();
+        await s.conn.send(M.SWITCHOVER, u32Body(1));
+        await s.conn.send(M.DEVICE_STATE, deviceStateBody(1, 0, Buffer.from('x')));
+        await s.conn.send(M.COMPLETE, completeBody(0n, s.guest.totalPages, 1));
+        return await expectReport(s.conn, M.FAILED, ['FERRY_UNEXPECTED_MESSAGE'], ctx.replyTimeoutMs);
+      } finally {
+        s.conn.destroy();
+      }
+    },
+  },
+];
