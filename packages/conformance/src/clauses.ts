@@ -51,6 +51,11 @@ export const CLAUSES: readonly Clause[] = [
     text: 'maxFrameBodyBytes in HELLO_ACCEPT MUST be at least max(65536, pageSize + 4096); a smaller one makes the source fail with FERRY_FRAME_MALFORMED.',
   },
   { id: 'HS-12', section: '§5', text: 'A source that reads HELLO_REJECT stops and reports its code.' },
+  {
+    id: 'HS-13',
+    section: '§5',
+    text: 'A refused connection allocates nothing and holds nothing: the destination takes the next migration.',
+  },
   { id: 'FR-1', section: '§3', text: 'An unassigned message type MUST be rejected (FERRY_UNKNOWN_MESSAGE).' },
   {
     id: 'FR-2',

@@ -1,4 +1,4 @@
-import type { Conn, Event } from './wire/conn.ts';
+import type { Conn, Event, Received } from './wire/conn.ts';
 import { typeName } from './wire/frames.ts';
 import { parseReport } from './wire/messages.ts';
 
@@ -45,8 +45,8 @@ export interface SourceContext {
 
 /** What a scenario of role destination gets: a listener the implementation's source connects to. */
 export interface DestinationContext {
-  /** The next connection from the source under test (the kit launched it when --source-command is given). */
-  accept(): Promise<Conn>;
+  /** The next migration's connection from the source under test, with its HELLO (fails the scenario after a timeout). */
+  accept(): Promise<{ conn: Conn; hello: Received }>;
   /** The source process's outcome, when the kit launched it; undefined when the source runs elsewhere. */
   readonly sourceExit: () => Promise<SourceExit | undefined>;
   readonly psk: Buffer | undefined;

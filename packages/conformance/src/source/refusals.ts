@@ -153,6 +153,23 @@ export const refusalScenarios: SourceScenario[] = [
     },
   },
   {
+    id: 'src-refused-then-migrate',
+    role: 'source',
+    title: 'after a refused pipelined HELLO, the same destination takes a whole migration',
+    clauses: ['HS-9', 'HS-13'],
+    async run(ctx) {
+      const { conn } = await sendHello(ctx, {});
+      await conn.write(frame(M.ROUND_END, roundEndBody(0, 0)));
+      try {
+        await expectReport(conn, M.HELLO_REJECT, ['FERRY_UNEXPECTED_MESSAGE'], ctx.replyTimeoutMs);
+      } finally {
+        conn.destroy();
+      }
+      const s = await open(ctx);
+      return `refused, then ${await s.migrate()}`;
+    },
+  },
+  {
     id: 'src-psk-unkeyed',
     role: 'source',
     title: 'an unkeyed destination refuses a HELLO with PSK_AUTH',

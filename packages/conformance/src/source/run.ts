@@ -37,8 +37,11 @@ export async function runSourceRole(o: SourceRunOptions): Promise<{ results: Res
         peerMaxVersion: 4,
         signal: new AbortController().signal,
       });
-    } catch {
-      // The scenarios will say what is wrong with the handshake.
+    } catch (err) {
+      // Nobody there: no scenario can run. A handshake fault: the scenarios will say what it is.
+      if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED' || (err as NodeJS.ErrnoException).code === 'ENOTFOUND') {
+        throw new Error(`cannot reach the destination at ${t.host}:${t.port}: ${(err as Error).message}`);
+      }
       peerMaxVersion = 1;
     } finally {
       await t.done?.();
