@@ -114,7 +114,6 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
     await conn.write(frame(M.HELLO_REJECT, reportBody('FERRY_VERSION_UNSUPPORTED', `the kit speaks ${lo}..${hi}`)));
     return seen;
   }
-  const minFrame = Math.max(65536, hello.pageSize + 4096);
   const normal: Accept =
     version >= 4
       ? {
