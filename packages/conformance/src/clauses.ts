@@ -170,6 +170,11 @@ export const CLAUSES: readonly Clause[] = [
     text: 'A message not allowed in the destination’s current state is answered with FAILED FERRY_UNEXPECTED_MESSAGE.',
   },
   {
+    id: 'SW-8',
+    section: '§3',
+    text: 'DEVICE_STATE chunks carry the same totalBytes and follow each other (offset = bytes sent before), and add up to totalBytes before COMPLETE.',
+  },
+  {
     id: 'RC-1',
     section: '§6.4',
     text: 'With RESUMABLE, a pre-copy connection that breaks is recovered: a RECOVER HELLO with the same sessionId gets HELLO_ACCEPT, RECOVER_MISSING naming every page never received, and RECOVER_END with their total.',
@@ -191,6 +196,11 @@ export const CLAUSES: readonly Clause[] = [
     id: 'AU-3',
     section: '§3.4',
     text: 'A keyed destination refuses a HELLO without PSK_AUTH (FERRY_AUTH_REQUIRED); an unkeyed one refuses a HELLO with it (FERRY_INCOMPATIBLE_GUEST).',
+  },
+  {
+    id: 'AU-4',
+    section: '§3.4',
+    text: 'A source MUST check the AUTH_CHALLENGE proof and close with FERRY_AUTH_FAILED when it is wrong.',
   },
   {
     id: 'NG-1',

@@ -36,6 +36,8 @@ export interface Faults {
   readonly lieInAck?: number;
   /** Send READY with a digest that differs from the memory's. */
   readonly wrongDigest?: boolean;
+  /** Send an AUTH_CHALLENGE whose proof is wrong (keyed runs). */
+  readonly badChallenge?: boolean;
   /** On COMMIT close the connection at once (no RESUMED). */
   readonly dropAfterCommit?: boolean;
 }
@@ -92,7 +94,18 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
       return seen;
     }
     const nd = randomBytes(32);
-    await conn.write(frame(M.AUTH_CHALLENGE, Buffer.concat([nd, pskProof(psk, 'destination', hello.sessionId, first.body, ns.body, nd)])));
+    const mac = pskProof(psk, 'destination', hello.sessionId, first.body, ns.body, nd);
+    if (faults.badChallenge) mac[0]! ^= 0xff;
+    await conn.write(frame(M.AUTH_CHALLENGE, Buffer.concat([nd, mac])));
+    if (faults.badChallenge) {
+      const e = await conn.next(CLIENT_TIMEOUT_MS);
+      if (e.kind === 'frame') {
+        seen.frames.push(typeName(e.type));
+        if (e.type === M.AUTH_PROOF) violate('expected the source to refuse a wrong AUTH_CHALLENGE proof, got AUTH_PROOF');
+      }
+      seen.end = e.kind === 'closed' ? 'source-closed' : e.kind === 'timeout' ? 'timeout' : 'kit-closed';
+      return seen;
+    }
     const proof = await conn.next(CLIENT_TIMEOUT_MS);
     if (
       proof.kind !== 'frame' ||
@@ -147,6 +160,8 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
   let pagesInRound = 0;
   let finalRound = -1;
   let deferredAck: Buffer | undefined;
+  let stateTotal: bigint | undefined;
+  let stateBytes = 0n;
   const send = (type: number, body: Uint8Array): Promise<boolean> => conn.send(type, body);
 
   for (;;) {
@@ -214,11 +229,22 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
         }
         case M.DEVICE_STATE:
           if (state !== 'switchover') throw new Error(`DEVICE_STATE in state ${state}`);
-          parseDeviceState(e.body);
+          {
+            const d = parseDeviceState(e.body);
+            if (stateTotal !== undefined && d.total !== stateTotal)
+              violate(`expected every DEVICE_STATE to carry totalBytes ${stateTotal}, got ${d.total} (SW-8)`);
+            if (d.offset !== stateBytes)
+              violate(`expected a DEVICE_STATE chunk at offset ${stateBytes} (the bytes sent before), got ${d.offset} (SW-8)`);
+            stateTotal = d.total;
+            stateBytes += BigInt(d.bytes.byteLength);
+            if (stateBytes > d.total) violate(`expected DEVICE_STATE to add up to ${d.total} bytes, got ${stateBytes} (SW-8)`);
+          }
           break;
         case M.COMPLETE: {
           if (state !== 'switchover') throw new Error(`COMPLETE in state ${state}`);
           const c = parseComplete(e.body);
+          if ((stateTotal ?? 0n) !== stateBytes)
+            violate(`expected the whole device state (${stateTotal} bytes) before COMPLETE, got ${stateBytes} (SW-8)`);
           if (c.totalPages !== BigInt(totalPages))
             violate(`expected COMPLETE.totalPages = the guest's ${totalPages} pages, got ${c.totalPages} (RD-6)`);
           if (c.finalRound !== finalRound)

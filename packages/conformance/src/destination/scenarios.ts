@@ -66,7 +66,7 @@ export const DESTINATION_SCENARIOS: readonly DestinationScenario[] = [
     title: 'a correct destination: the source completes, every frame checked, rounds numbered, totals right',
     expect:
       'completes (COMMIT, then closes after RESUMED; exit 0); CHECKED frames from v3; rounds from 0 up by one; COMPLETE.totalPages = guest pages',
-    clauses: ['HS-3', 'FR-4', 'RD-6', 'SW-2', 'SW-3'],
+    clauses: ['HS-3', 'FR-4', 'RD-6', 'SW-2', 'SW-3', 'SW-8'],
     async run(ctx) {
       const { seen, exit } = await migrateWith(ctx, {});
       return completed(seen, exit);
@@ -231,6 +231,19 @@ export const DESTINATION_SCENARIOS: readonly DestinationScenario[] = [
       });
       check(!seen.frames.includes('PAGES'), 'expected no PAGES after a version outside the range, got PAGES');
       return stopped(seen, exit);
+    },
+  },
+  {
+    id: 'dst-psk-bad-challenge',
+    role: 'destination',
+    title: 'keyed: AUTH_CHALLENGE carries a wrong proof',
+    expect: 'closes without AUTH_PROOF and fails with FERRY_AUTH_FAILED',
+    clauses: ['AU-4'],
+    psk: 'key',
+    async run(ctx) {
+      const { seen, exit } = await migrateWith(ctx, { badChallenge: true });
+      noViolations(seen);
+      return stopped(seen, exit, 'FERRY_AUTH_FAILED');
     },
   },
   {
