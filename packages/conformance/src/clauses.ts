@@ -175,6 +175,17 @@ export const CLAUSES: readonly Clause[] = [
     text: 'DEVICE_STATE chunks carry the same totalBytes and follow each other (offset = bytes sent before), and add up to totalBytes before COMPLETE.',
   },
   {
+    id: 'PC-1',
+    section: '§6',
+    text: 'Post-copy: after POSTCOPY_ENTER, POSTCOPY_MISSING and the device state the destination sends READY with digest 0, RESUMED after COMMIT, takes the missing pages, and answers COMPLETE with POSTCOPY_DONE carrying the digest of the memory as received.',
+  },
+  {
+    id: 'PC-2',
+    section: '§6',
+    text: 'POSTCOPY_ENTER is allowed only in receiving, in a session whose HELLO set POSTCOPY; else FERRY_UNEXPECTED_MESSAGE.',
+  },
+  { id: 'PC-3', section: '§6', text: 'A POSTCOPY_MISSING range past the region’s end is FERRY_PAGE_OUT_OF_RANGE.' },
+  {
     id: 'RC-1',
     section: '§6.4',
     text: 'With RESUMABLE, a pre-copy connection that breaks is recovered: a RECOVER HELLO with the same sessionId gets HELLO_ACCEPT, RECOVER_MISSING naming every page never received, and RECOVER_END with their total.',

@@ -165,3 +165,28 @@ export function parseMissing(body: Uint8Array): { region: number; firstPage: num
   if (at !== count) throw new Error(`missing-page bitmap covers ${at} pages, the message says ${count}`);
   return { region, firstPage, pages };
 }
+
+function uleb(w: Writer, n: number): void {
+  let v = n;
+  do {
+    const b = v & 0x7f;
+    v = Math.floor(v / 128);
+    w.u8(v > 0 ? b | 0x80 : b);
+  } while (v > 0);
+}
+
+/** POSTCOPY_MISSING: pages `missing` (sorted, within firstPage .. firstPage + count − 1) as set bits of a run-length bitmap. */
+export function missingBody(region: number, firstPage: number, count: number, missing: readonly number[]): Buffer {
+  const w = new Writer().u16(region).u16(0).u32(firstPage).u32(count);
+  let at = firstPage;
+  for (let i = 0; i < missing.length; ) {
+    let j = i;
+    while (j + 1 < missing.length && missing[j + 1] === missing[j]! + 1) j++;
+    uleb(w, missing[i]! - at);
+    uleb(w, j - i + 1);
+    at = missing[j]! + 1;
+    i = j + 1;
+  }
+  if (at < firstPage + count) uleb(w, firstPage + count - at);
+  return w.bytes();
+}
