@@ -56,6 +56,11 @@ export const CLAUSES: readonly Clause[] = [
     section: '§5',
     text: 'A refused connection allocates nothing and holds nothing: the destination takes the next migration.',
   },
+  {
+    id: 'HS-14',
+    section: '§5',
+    text: 'A destination that refuses a connection with input still unread shuts down its side and drains before it closes, so that the refusal is not destroyed by a reset.',
+  },
   { id: 'FR-1', section: '§3', text: 'An unassigned message type MUST be rejected (FERRY_UNKNOWN_MESSAGE).' },
   {
     id: 'FR-2',

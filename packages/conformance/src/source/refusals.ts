@@ -92,6 +92,24 @@ export const refusalScenarios: SourceScenario[] = [
     ['FERRY_REJECTED'],
   ),
   {
+    id: 'src-refuse-unread',
+    role: 'source',
+    title: 'a refused HELLO (bad magic) followed at once by 1 MiB the destination never reads: the refusal still arrives',
+    clauses: ['HS-4', 'HS-14'],
+    async run(ctx) {
+      const { conn } = await sendHello(ctx, { magic: Buffer.from('FERRYXXX'), auth: false });
+      // Pipelined bytes the destination will not read: a close with them unread resets the connection, which may
+      // destroy the HELLO_REJECT in flight unless the destination shuts down its side and drains first.
+      void conn.write(Buffer.alloc(1024 * 1024, 0x5a));
+      try {
+        // The bytes after HELLO are no frame: either fault may be named; what matters is that the refusal arrives.
+        return await expectReport(conn, M.HELLO_REJECT, ['FERRY_BAD_MAGIC', 'FERRY_UNKNOWN_MESSAGE'], ctx.replyTimeoutMs);
+      } finally {
+        conn.destroy();
+      }
+    },
+  },
+  {
     id: 'src-first-not-hello',
     role: 'source',
     title: 'a connection whose first frame is ROUND_END is refused',
