@@ -137,7 +137,7 @@ export const CLAUSES: readonly Clause[] = [
   {
     id: 'RD-7',
     section: '§3.7',
-    text: 'In a version 2+ session the destination answers every ECHO with ECHO_REPLY carrying its token; an ECHO in a version 1 session is FERRY_UNEXPECTED_MESSAGE.',
+    text: 'In a version 2+ session the destination answers every ECHO with ECHO_REPLY carrying its token; an ECHO in a version 1 session, after SWITCHOVER, or past the 64th is FERRY_UNEXPECTED_MESSAGE (a source sends none of these).',
   },
   {
     id: 'SW-1',

@@ -162,6 +162,7 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
   let deferredAck: Buffer | undefined;
   let stateTotal: bigint | undefined;
   let stateBytes = 0n;
+  let echoes = 0;
   const send = (type: number, body: Uint8Array): Promise<boolean> => conn.send(type, body);
 
   for (;;) {
@@ -217,6 +218,8 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
         }
         case M.ECHO:
           if (seen.version < 2) violate('expected no ECHO in a version 1 session');
+          if (state !== 'receiving') violate(`expected ECHO only in receiving (before SWITCHOVER), got one in ${state}`);
+          if (++echoes > 64) violate('expected at most 64 ECHO messages in a session, got a 65th');
           await send(M.ECHO_REPLY, e.body);
           break;
         case M.SWITCHOVER: {

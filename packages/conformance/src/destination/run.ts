@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { type Result, runOne, skipped, skipReason } from '../runner.ts';
 import { type DestinationContext, type DestinationScenario, fail, type SourceExit } from '../scenario.ts';
+import { Conn } from '../wire/conn.ts';
 import { DESTINATION_SCENARIOS } from './scenarios.ts';
 import { KitListener } from './server.ts';
 
@@ -101,6 +102,7 @@ export async function runDestinationRole(o: DestinationRunOptions): Promise<{ re
       });
       source?.kill();
       if (source) await source.exit;
+      Conn.destroyAll();
       results.push(r);
       o.onResult?.(r);
     }

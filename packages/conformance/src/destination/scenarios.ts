@@ -66,7 +66,7 @@ export const DESTINATION_SCENARIOS: readonly DestinationScenario[] = [
     title: 'a correct destination: the source completes, every frame checked, rounds numbered, totals right',
     expect:
       'completes (COMMIT, then closes after RESUMED; exit 0); CHECKED frames from v3; rounds from 0 up by one; COMPLETE.totalPages = guest pages',
-    clauses: ['HS-3', 'FR-4', 'RD-6', 'SW-2', 'SW-3', 'SW-8'],
+    clauses: ['HS-3', 'FR-4', 'RD-6', 'RD-7', 'SW-2', 'SW-3', 'SW-8'],
     async run(ctx) {
       const { seen, exit } = await migrateWith(ctx, {});
       return completed(seen, exit);

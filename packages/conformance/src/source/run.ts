@@ -1,5 +1,6 @@
 import type { Layout, SourceContext, SourceScenario } from '../scenario.ts';
 import { type Result, runOne, skipped, skipReason } from '../runner.ts';
+import { Conn } from '../wire/conn.ts';
 import { discoverVersion } from './session.ts';
 import { SOURCE_SCENARIOS } from './index.ts';
 
@@ -62,6 +63,7 @@ export async function runSourceRole(o: SourceRunOptions): Promise<{ results: Res
           return s.run(ctx);
         });
       } finally {
+        Conn.destroyAll();
         await t.done?.();
       }
     }

@@ -35,8 +35,17 @@ export class Conn {
   private waiter: (() => void) | undefined;
   private ended = false;
 
+  /** Every connection not yet closed: a runner ends those of a scenario that is over. */
+  static readonly live: Set<Conn> = new Set();
+
+  /** Destroys every connection still open (the scenario that made them is over). */
+  static destroyAll(): void {
+    for (const c of Conn.live) c.destroy();
+  }
+
   constructor(socket: net.Socket) {
     this.socket = socket;
+    Conn.live.add(this);
     socket.setNoDelay(true);
     socket.on('data', (d: Buffer) => this.onData(d));
     socket.on('error', (err) => this.finish(err.message));
@@ -70,6 +79,7 @@ export class Conn {
   private finish(error?: string): void {
     if (this.ended) return;
     this.ended = true;
+    Conn.live.delete(this);
     this.push(error ? { kind: 'closed', error } : { kind: 'closed' });
   }
 
