@@ -189,7 +189,7 @@ async function runKit(v: RunValues, io: Streams): Promise<number> {
       timeoutMs,
       onResult: progress,
     });
-    report = { role: 'source', implementation: v.target, peerMaxVersion, results, durationMs: performance.now() - started };
+    report = { role: 'source', implementation: v.target, peerMaxVersion, scenarios, results, durationMs: performance.now() - started };
   } else {
     if (v.listen === undefined) throw new Error('--role destination needs --listen PORT');
     const { results, port } = await runDestinationRole({

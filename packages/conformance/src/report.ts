@@ -7,6 +7,8 @@ export interface RunReport {
   /** The implementation under test: the destination's address, or the kit's listening port. */
   readonly implementation: string;
   readonly peerMaxVersion?: number;
+  /** The scenarios of the role (those run and those not selected). */
+  readonly scenarios: readonly Scenario[];
   readonly results: readonly Result[];
   readonly durationMs: number;
 }
@@ -48,6 +50,15 @@ export function json(r: RunReport): string {
       summary: summary(r.results),
       durationMs: r.durationMs,
       clauses: CLAUSES,
+      scenarios: r.scenarios.map((s) => ({
+        id: s.id,
+        role: s.role,
+        title: s.title,
+        clauses: s.clauses,
+        ...(s.role === 'destination' && { sourceMust: s.expect }),
+        requiresV4: s.requiresV4 ?? false,
+        psk: s.psk ?? null,
+      })),
       results: r.results,
     },
     null,

@@ -22,13 +22,13 @@ function expectConformant(results: readonly Result[]): void {
 
 describe('the kit against Ferry itself', () => {
   it('role source: a Ferry destination passes every scenario, unkeyed', async () => {
-    const { results, peerMaxVersion } = await runSourceRole({ target: ferryDestination(layout), layout, replyTimeoutMs: 2000 });
+    const { results, peerMaxVersion } = await runSourceRole({ target: ferryDestination(layout), layout, replyTimeoutMs: 4000 });
     expect(peerMaxVersion).toBeGreaterThanOrEqual(3);
     expectConformant(results);
   });
 
   it('role source: a keyed Ferry destination passes every scenario', async () => {
-    const { results } = await runSourceRole({ target: ferryDestination(layout, key), layout, psk: key, replyTimeoutMs: 2000 });
+    const { results } = await runSourceRole({ target: ferryDestination(layout, key), layout, psk: key, replyTimeoutMs: 4000 });
     expect(results.find((r) => r.id === 'src-psk')?.status).toBe('pass');
     expectConformant(results);
   });

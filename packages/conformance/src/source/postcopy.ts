@@ -11,7 +11,7 @@ export const postcopyScenarios: SourceScenario[] = [
     title: 'post-copy after one pre-copy round: READY 0, RESUMED, the rest pushed, POSTCOPY_DONE with the digest',
     clauses: ['PC-1'],
     async run(ctx) {
-      const s = await open(ctx, { features: Feature.POSTCOPY });
+      const s = await open(ctx, { features: Feature.POSTCOPY, optional: 'POSTCOPY' });
       try {
         const pages = s.nonZeroPages();
         const half = pages.filter((_, i) => i % 2 === 0);
@@ -74,7 +74,7 @@ export const postcopyScenarios: SourceScenario[] = [
     title: 'POSTCOPY_MISSING past the region’s end fails the migration',
     clauses: ['PC-3'],
     async run(ctx) {
-      const s = await open(ctx, { features: Feature.POSTCOPY });
+      const s = await open(ctx, { features: Feature.POSTCOPY, optional: 'POSTCOPY' });
       try {
         await s.conn.send(M.POSTCOPY_ENTER, u32Body(0));
         const pages = s.guest.pagesIn(0);

@@ -14,7 +14,7 @@ export const recoveryScenarios: SourceScenario[] = [
       'RESUMABLE pre-copy: the connection breaks mid-round; a RECOVER reconnection names the missing pages and the migration completes',
     clauses: ['RC-1'],
     async run(ctx) {
-      const first = await open(ctx, { features: Feature.RESUMABLE });
+      const first = await open(ctx, { features: Feature.RESUMABLE, optional: 'RESUMABLE' });
       const pages = first.nonZeroPages();
       const half = pages.slice(0, Math.floor(pages.length / 2));
       await first.sendPages(0, half);
@@ -65,7 +65,7 @@ export const recoveryScenarios: SourceScenario[] = [
     title: 'CHANNELS: one extra data channel; pages striped over both connections are counted in one ROUND_ACK',
     clauses: ['CH-1', 'RD-1'],
     async run(ctx) {
-      const s = await open(ctx, { features: Feature.CHANNELS });
+      const s = await open(ctx, { features: Feature.CHANNELS, optional: 'CHANNELS' });
       const ch = await open(ctx, { features: Feature.CHANNELS, intent: Intent.CHANNEL, sessionId: s.hello.sessionId });
       try {
         const conns = [s.conn, ch.conn];

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Feature, Intent, type Kernels, MessageType as M, PageEncoding } from '@ferry/engine';
-import { check, checkCrc, describe, expectFrame, fail, type Layout, type SourceContext } from '../scenario.ts';
+import { check, checkCrc, describe, expectFrame, fail, type Layout, type SourceContext, skip } from '../scenario.ts';
 import { Conn } from '../wire/conn.ts';
 import { frame } from '../wire/frames.ts';
 import { kernels } from '../wire/kernels.ts';
@@ -11,6 +11,7 @@ import {
   type Hello,
   helloBody,
   parseAccept,
+  parseReport,
   parseRoundAck,
   parseU64,
   roundEndBody,
@@ -37,6 +38,8 @@ export interface HelloOptions {
   readonly magic?: Uint8Array;
   /** Authenticate with the context's key (default: when one is given). */
   readonly auth?: boolean;
+  /** The optional feature this HELLO asks for: a refusal with FERRY_INCOMPATIBLE_GUEST skips the scenario. */
+  readonly optional?: string;
   /** Send this AUTH_PROOF instead of the right one. */
   readonly badProof?: boolean;
 }
@@ -90,6 +93,10 @@ export async function open(ctx: SourceContext, o: HelloOptions = {}): Promise<Se
     await prove(ctx, { conn, hello, body, ns }, challenge, o.badProof ?? false);
   }
   const e = await conn.next(ctx.replyTimeoutMs);
+  if (o.optional && e.kind === 'frame' && e.type === M.HELLO_REJECT && parseReport(e.body).code === 'FERRY_INCOMPATIBLE_GUEST') {
+    // Features are optional: a destination that does not implement one refuses its bit (§3.1).
+    skip(`the destination does not take ${o.optional} (${describe(e)})`);
+  }
   if (e.kind !== 'frame' || e.type !== M.HELLO_ACCEPT) fail(`expected HELLO_ACCEPT, got ${describe(e)}`);
   check(e.flags === 0, `HELLO_ACCEPT must not be CHECKED (it precedes the checksums), flags are 0x${e.flags.toString(16)}`);
   let accept: ReturnType<typeof parseAccept>;
