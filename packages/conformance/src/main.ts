@@ -207,6 +207,7 @@ async function runKit(v: RunValues, io: Streams): Promise<number> {
     report = {
       role: 'destination',
       implementation: `source connecting to 127.0.0.1:${port}`,
+      scenarios,
       results,
       durationMs: performance.now() - started,
     };
