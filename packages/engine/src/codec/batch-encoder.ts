@@ -5,7 +5,7 @@ import { LinkMonitor, type LinkView } from '../estimate/link-monitor.ts';
 import type { MemoryLayout } from '../memory/layout.ts';
 import { PageKeys } from '../memory/page-keys.ts';
 import type { MemoryRegion } from '../memory/guest-memory.ts';
-import { ALL_ENCODINGS, encodingBit, MessageType, PageEncoding } from '../protocol/constants.ts';
+import { ALL_ENCODINGS, MessageType, PageEncoding } from '../protocol/constants.ts';
 import { writeFrameHeader } from '../protocol/frame.ts';
 import { DEDUP_PAYLOAD_BYTES, FRAME_HEADER_BYTES, PAGE_ENTRY_BYTES, PAGES_HEADER_BYTES } from '../protocol/limits.ts';
 import { pagesBodyBytes, writePageEntry, writePagesHeader } from '../protocol/pages.ts';
