@@ -25,7 +25,7 @@ export type DestinationState = DestinationPhase | 'probing';
 
 /** The destination's state × message table for the control connection. */
 export const DESTINATION_TABLE: MessageTable<DestinationState, DestinationHandler> = {
-  handshake: { on: { HELLO: 'hello', AUTH_SOURCE: 'auth', AUTH_PROOF: 'auth' }, timeout: 'handshakeTimeoutMs (10 s)' },
+  handshake: { on: { HELLO: 'hello', AUTH_SOURCE: 'auth', AUTH_PROOF: 'auth', ABORT: 'abort' }, timeout: 'handshakeTimeoutMs (10 s)' },
   probing: { on: { PROBE_DATA: 'probeData', PROBE_END: 'probeEnd' }, timeout: 'handshakeTimeoutMs (10 s) idle' },
   receiving: {
     on: { PAGES: 'pages', ROUND_END: 'roundEnd', ECHO: 'echo', SWITCHOVER: 'switchover', POSTCOPY_ENTER: 'postcopyEnter', ABORT: 'abort' },
