@@ -111,8 +111,8 @@ export const CLAUSES: readonly Clause[] = [
   },
   {
     id: 'RD-2',
-    section: '§5 (v4 design, all versions)',
-    text: 'A PAGES batch whose round is not the current round, or a ROUND_END out of sequence, is FERRY_UNEXPECTED_MESSAGE.',
+    section: '§5 (version 4)',
+    text: 'From version 4 the destination checks round numbers: a PAGES batch whose round is not the current round, or a ROUND_END out of sequence, is FERRY_UNEXPECTED_MESSAGE.',
   },
   {
     id: 'RD-3',
@@ -131,8 +131,8 @@ export const CLAUSES: readonly Clause[] = [
   },
   {
     id: 'RD-6',
-    section: '§5 (v4 design, all versions)',
-    text: 'Rounds are numbered from 0 up by one, every batch carries its round, COMPLETE.finalRound is the last round and COMPLETE.totalPages the guest’s page count.',
+    section: '§5 (v4 design)',
+    text: 'COMPLETE.totalPages is the guest’s page count (all versions); from version 4 rounds are numbered from 0 up by one, every batch carries its round, SWITCHOVER and COMPLETE.finalRound name the final round.',
   },
   {
     id: 'RD-7',

@@ -5,15 +5,11 @@
  * its line here. Everything else must pass.
  */
 export const KNOWN_ENGINE_FAILURES: Readonly<Record<string, string>> = {
-  'src-round-mismatch': 'RD-2: a PAGES batch of round 5 during round 0 is taken silently (no FAILED within 5 s)',
-  'src-round-end-sequence': 'RD-2: a first ROUND_END of round 2 is taken silently (no FAILED within 5 s)',
-  'src-dedup-zero-ref': 'PG-5: DEDUP of a never-sent (zero) page fails with FERRY_DECODE_FAILED',
-  'src-refused-then-migrate':
-    'HS-13 (timing): when the pipelined frame arrives after the HELLO was read, the refused connection leaves the destination busy: the next MIGRATE gets FERRY_REJECTED "already taking a migration" and result never settles',
-  'src-abort-handshake': 'SW-6: ABORT after AUTH_SOURCE is answered HELLO_REJECT FERRY_UNEXPECTED_MESSAGE (keyed run only)',
-  'dst-frame-limit-too-small': 'HS-11: the source accepts maxFrameBodyBytes 4096 and sends PAGES',
-  'dst-early-failed': 'FR-4: after FAILED right behind HELLO_ACCEPT (v3), the source sends ABORT without CHECKED',
+  'src-dedup-zero-ref':
+    'PG-5 (v4 design: a never-sent page is held, as zero): DEDUP of never-sent page 3 fails with FERRY_DECODE_FAILED "DEDUP refers to region 0 page 3, which this host never received"',
+  'dst-early-failed':
+    'FR-4: after FAILED right behind HELLO_ACCEPT (version 3 or 4), the source answers with an ABORT frame without the CHECKED flag and trailer',
 };
 
 /** Failures that depend on timing (the frame's arrival against the event loop): not held strictly. */
-export const TIMING_DEPENDENT: ReadonlySet<string> = new Set(['src-refused-then-migrate']);
+export const TIMING_DEPENDENT: ReadonlySet<string> = new Set<string>();

@@ -22,7 +22,7 @@ import { pskProof } from '../wire/psk.ts';
 
 /** The faults a scenario injects into the kit's otherwise correct destination. */
 export interface Faults {
-  /** Versions the kit speaks (default 1..3). */
+  /** Versions the kit speaks (default 1..4). */
   readonly versions?: readonly [number, number];
   /** Answer HELLO with this instead of the normal accept (a version outside the source's range, a small frame limit…). */
   readonly accept?: (hello: Hello, normal: Accept) => Accept;
@@ -121,7 +121,7 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
     await conn.write(frame(M.HELLO_REJECT, reportBody(faults.reject, 'conformance kit: refused on purpose')));
     return seen;
   }
-  const [lo, hi] = faults.versions ?? [1, 3];
+  const [lo, hi] = faults.versions ?? [1, 4];
   const version = Math.min(hi, hello.versionMax);
   if (version < Math.max(lo, hello.versionMin)) {
     await conn.write(frame(M.HELLO_REJECT, reportBody('FERRY_VERSION_UNSUPPORTED', `the kit speaks ${lo}..${hi}`)));
@@ -190,7 +190,8 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
         case M.PAGES: {
           if (state !== 'receiving' && state !== 'switchover') throw new Error(`PAGES in state ${state}`);
           const b = decodePages(k, e.body, memory, ps);
-          if (b.round !== round) violate(`expected PAGES of the current round ${round}, got a batch of round ${b.round} (RD-6)`);
+          if (seen.version >= 4 && b.round !== round)
+            violate(`expected PAGES of the current round ${round}, got a batch of round ${b.round} (RD-6)`);
           for (const p of b.pages) {
             seen.encodings.add(p.encoding);
             if ((acceptedEncodings & (1 << p.encoding)) === 0)
@@ -202,7 +203,7 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
         }
         case M.ROUND_END: {
           const r = parseRoundEnd(e.body);
-          if (r.round !== round) violate(`expected ROUND_END of round ${round}, got round ${r.round} (RD-6)`);
+          if (seen.version >= 4 && r.round !== round) violate(`expected ROUND_END of round ${round}, got round ${r.round} (RD-6)`);
           if (r.pages !== pagesInRound)
             violate(`expected ROUND_END to count the ${pagesInRound} pages received in round ${round}, it says ${r.pages}`);
           const ack = roundAckBody(r.round, pagesInRound + (round === 0 ? (faults.lieInAck ?? 0) : 0), 0);
@@ -225,7 +226,7 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
         case M.SWITCHOVER: {
           if (state !== 'receiving') throw new Error(`SWITCHOVER in state ${state}`);
           const r = e.body.readUInt32LE(0);
-          if (r !== round) violate(`expected SWITCHOVER to carry the final round's number ${round}, got ${r}`);
+          if (seen.version >= 4 && r !== round) violate(`expected SWITCHOVER to carry the final round's number ${round}, got ${r}`);
           state = 'switchover';
           finalRound = round;
           break;

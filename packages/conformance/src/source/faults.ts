@@ -19,8 +19,9 @@ function failing(
     role: 'source',
     title,
     clauses,
+    ...(versionMax >= 4 && { requiresV4: true }),
     async run(ctx: SourceContext) {
-      const s = await open(ctx, { versionMax });
+      const s = await open(ctx, versionMax >= 4 ? { versionMin: 4, versionMax } : { versionMax });
       try {
         await act(s);
         return await expectReport(s.conn, M.FAILED, codes, ctx.replyTimeoutMs);
@@ -86,17 +87,19 @@ export const faultScenarios: SourceScenario[] = [
   ),
   failing(
     'src-round-mismatch',
-    'a PAGES batch of round 5 during round 0 fails the migration',
+    'version 4: a PAGES batch of round 5 during round 0 fails the migration',
     ['RD-2'],
     (s) => s.conn.send(M.PAGES, pagesBody(0, 5, s.entries(0, [0], 'raw'))),
     ['FERRY_UNEXPECTED_MESSAGE'],
+    4,
   ),
   failing(
     'src-round-end-sequence',
-    'a first ROUND_END for round 2 (round 0 expected) fails the migration',
+    'version 4: a first ROUND_END for round 2 (round 0 expected) fails the migration',
     ['RD-2'],
     (s) => s.roundEnd(2, 0),
     ['FERRY_UNEXPECTED_MESSAGE'],
+    4,
   ),
   failing(
     'src-commit-early',
