@@ -232,7 +232,7 @@ export const CLAUSES: readonly Clause[] = [
   {
     id: 'NG-4',
     section: 'v4 design',
-    text: 'A source fails with FERRY_FRAME_MALFORMED when acceptedFeatures has bits outside its HELLO’s features.',
+    text: 'A source fails with FERRY_FRAME_MALFORMED when acceptedFeatures has bits outside its HELLO’s features, or encodings lacks RAW or ZERO or has a bit outside 0x3e.',
   },
 ];
 

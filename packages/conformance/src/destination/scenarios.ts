@@ -279,4 +279,21 @@ export const DESTINATION_SCENARIOS: readonly DestinationScenario[] = [
       return stopped(seen, exit, 'FERRY_FRAME_MALFORMED');
     },
   },
+  {
+    id: 'dst-v4-bad-encodings',
+    role: 'destination',
+    title: 'version 4: HELLO_ACCEPT announces RAW without ZERO',
+    expect: 'fails with FERRY_FRAME_MALFORMED, no pages',
+    clauses: ['NG-4'],
+    requiresV4: true,
+    async run(ctx) {
+      const { seen, exit } = await migrateWith(ctx, {
+        versions: [1, 4],
+        accept: (h, n) => (h.versionMax < 4 ? n : { ...n, encodings: 0x02 }),
+      });
+      needsV4(seen);
+      check(!seen.frames.includes('PAGES'), 'expected no PAGES after encodings without ZERO, got PAGES');
+      return stopped(seen, exit, 'FERRY_FRAME_MALFORMED');
+    },
+  },
 ];
