@@ -234,6 +234,11 @@ export const CLAUSES: readonly Clause[] = [
     section: 'v4 design',
     text: 'A source fails with FERRY_FRAME_MALFORMED when acceptedFeatures has bits outside its HELLO’s features, or encodings lacks RAW or ZERO or has a bit outside 0x3e.',
   },
+  {
+    id: 'NG-5',
+    section: 'v4 design',
+    text: 'A version 4 destination refuses a message of a feature it did not accept (FERRY_UNEXPECTED_MESSAGE) and a page encoding it did not announce (FERRY_FRAME_MALFORMED).',
+  },
 ];
 
 export function clause(id: string): Clause {

@@ -1,6 +1,7 @@
-import { Feature, MessageType as M } from '@ferry/engine';
-import { check, expectReport, type SourceScenario } from '../scenario.ts';
+import { Feature, MessageType as M, PageEncoding } from '@ferry/engine';
+import { check, expectReport, type SourceScenario, skip } from '../scenario.ts';
 import { completeBody, deviceStateBody, u32Body } from '../wire/messages.ts';
+import { encodePage, pagesBody } from '../wire/pages.ts';
 import { open } from './session.ts';
 
 const ENC_RAW = 0x02;
@@ -67,6 +68,42 @@ export const v4Scenarios: SourceScenario[] = [
         await s.conn.send(M.DEVICE_STATE, deviceStateBody(1, 0, Buffer.from('x')));
         await s.conn.send(M.COMPLETE, completeBody(0n, s.guest.totalPages, 1));
         return await expectReport(s.conn, M.FAILED, ['FERRY_UNEXPECTED_MESSAGE'], ctx.replyTimeoutMs);
+      } finally {
+        s.conn.destroy();
+      }
+    },
+  },
+  {
+    id: 'src-v4-unaccepted-feature',
+    role: 'source',
+    title: 'version 4: POSTCOPY_ENTER in a session whose HELLO did not ask for POSTCOPY is refused',
+    clauses: ['NG-5', 'PC-2'],
+    requiresV4: true,
+    async run(ctx) {
+      const s = await open(ctx, { versionMin: 4, versionMax: 4 });
+      try {
+        await s.conn.send(M.POSTCOPY_ENTER, u32Body(0));
+        return await expectReport(s.conn, M.FAILED, ['FERRY_UNEXPECTED_MESSAGE'], ctx.replyTimeoutMs);
+      } finally {
+        s.conn.destroy();
+      }
+    },
+  },
+  {
+    id: 'src-v4-unannounced-encoding',
+    role: 'source',
+    title: 'version 4: a page in an encoding the destination did not announce is refused',
+    clauses: ['NG-5'],
+    requiresV4: true,
+    async run(ctx) {
+      const s = await open(ctx, { versionMin: 4, versionMax: 4 });
+      try {
+        const enc = s.accept.encodings ?? 0;
+        if ((enc & (1 << PageEncoding.LZ4)) !== 0)
+          skip(`the destination announces LZ4 (encodings 0x${enc.toString(16)}): nothing to refuse`);
+        const e = encodePage(s.k, 0, s.guest.page(0, 0), PageEncoding.LZ4);
+        await s.conn.send(M.PAGES, pagesBody(0, 0, [e]));
+        return await expectReport(s.conn, M.FAILED, ['FERRY_FRAME_MALFORMED', 'FERRY_DECODE_FAILED'], ctx.replyTimeoutMs);
       } finally {
         s.conn.destroy();
       }
