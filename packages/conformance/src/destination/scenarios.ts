@@ -187,7 +187,7 @@ export const DESTINATION_SCENARIOS: readonly DestinationScenario[] = [
     role: 'destination',
     title: 'FAILED FERRY_REJECTED right after HELLO_ACCEPT',
     expect: 'stops: no COMMIT, closes, fails reporting FERRY_REJECTED',
-    clauses: ['SW-4'],
+    clauses: ['SW-4', 'FR-4'],
     async run(ctx) {
       const { seen, exit } = await migrateWith(ctx, { failAfterAccept: 'FERRY_REJECTED' });
       noViolations(seen);
