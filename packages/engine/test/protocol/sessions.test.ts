@@ -12,8 +12,8 @@ import { RawFrames, type RecordedFrame, recordFrame, stable, type Transcript } f
 import { VECTORS_DIR } from './vectors-gen.ts';
 
 /**
- * Recorded migrations of a tiny deterministic guest at protocol versions 1, 2 and 3
- * (packages/conformance/vectors/sessions/vN-precopy.json), replayed both ways against today's
+ * Recorded pre-copy and post-copy migrations of a tiny deterministic guest at protocol versions 1, 2 and 3
+ * (packages/conformance/vectors/sessions/vN-precopy.json and vN-postcopy.json), replayed both ways against today's
  * engine: the recorded source against today's destination, and the recorded destination against
  * today's source. So a peer that speaks only an older version still interoperates.
  *
@@ -25,7 +25,11 @@ const SESSIONS_DIR = `${VECTORS_DIR}sessions/`;
 /** Every version the engine speaks; a version without a recording yet (a new one) is skipped until recorded. */
 const VERSIONS: readonly number[] = Array.from({ length: PROTOCOL_VERSION }, (_, i) => i + 1);
 const DEVICE_STATE = Buffer.from('ferry device state v1');
-const fileOf = (version: number): string => `${SESSIONS_DIR}v${version}-precopy.json`;
+/** Pre-copy (rounds, switchover) and pure post-copy (missing map, then pages after COMMIT). */
+const STRATEGIES = ['precopy', 'postcopy'] as const;
+type Strategy = (typeof STRATEGIES)[number];
+const SESSIONS = VERSIONS.flatMap((version) => STRATEGIES.map((strategy) => ({ version, strategy })));
+const fileOf = (version: number, strategy: Strategy): string => `${SESSIONS_DIR}v${version}-${strategy}.json`;
 
 function tinyGuest(): GuestMemory {
   const memory = GuestMemory.create(GUEST);
@@ -33,7 +37,7 @@ function tinyGuest(): GuestMemory {
   return memory;
 }
 
-async function record(version: number): Promise<Transcript> {
+async function record(version: number, strategy: Strategy): Promise<Transcript> {
   const destination = await listenSink();
   const frames: RecordedFrame[] = [];
   const proxy = await frameProxy(destination.port, ({ direction, type, bytes }) => {
@@ -46,11 +50,11 @@ async function record(version: number): Promise<Transcript> {
     return out === bytes ? 'pass' : { replace: out };
   });
   const source = await sourceHost({ memory: tinyGuest(), deviceState: DEVICE_STATE });
-  await source.migrateTo(proxy.port, { strategy: 'precopy' });
+  await source.migrateTo(proxy.port, { strategy });
   await destination.result;
   return {
     version,
-    description: `A complete pre-copy migration at protocol version ${version}, recorded between Ferry's source and destination. Frames in the order they crossed a proxy; a replay ignores the fields named in \`timing\`. The HELLO is shown as the destination received it (versionMax ${version}).`,
+    description: `A complete ${strategy} migration at protocol version ${version}, recorded between Ferry's source and destination. Frames in the order they crossed a proxy; a replay ignores the fields named in \`timing\`. The HELLO is shown as the destination received it (versionMax ${version}).`,
     guest: GUEST,
     pages: DIGEST_PAGES,
     deviceState: DEVICE_STATE.toString('hex'),
@@ -58,7 +62,7 @@ async function record(version: number): Promise<Transcript> {
   };
 }
 
-const load = (version: number): Transcript => JSON.parse(readFileSync(fileOf(version), 'utf8')) as Transcript;
+const load = (version: number, strategy: Strategy): Transcript => JSON.parse(readFileSync(fileOf(version, strategy), 'utf8')) as Transcript;
 const byDirection = (t: Transcript, d: RecordedFrame['direction']): RecordedFrame[] => t.frames.filter((f) => f.direction === d);
 
 /** Checks `actual` (raw bytes) against the recorded frame, ignoring its timing fields and `also`. */
@@ -72,22 +76,23 @@ function expectLike(actualBytes: Buffer | undefined, recorded: RecordedFrame, al
 }
 
 describe.runIf(process.env.FERRY_RECORD === '1')('recording sessions', () => {
-  for (const version of VERSIONS) {
-    it(`records a complete pre-copy migration at version ${version}`, async () => {
-      const t = await record(version);
+  for (const { version, strategy } of SESSIONS) {
+    it(`records a complete ${strategy} migration at version ${version}`, async () => {
+      const t = await record(version, strategy);
       expect(t.frames.find((f) => f.message === 'HELLO_ACCEPT')?.fields.version).toBe(version);
       mkdirSync(SESSIONS_DIR, { recursive: true });
-      writeFileSync(fileOf(version), `${JSON.stringify(t, null, 2)}\n`);
+      writeFileSync(fileOf(version, strategy), `${JSON.stringify(t, null, 2)}\n`);
     });
   }
 });
 
 describe.skipIf(process.env.FERRY_RECORD === '1')('recorded sessions replayed against today’s engine', () => {
-  for (const version of VERSIONS) {
-    it.runIf(existsSync(fileOf(version)))(
-      `version ${version}: the recorded source's frames get the recorded answers from today's destination`,
+  for (const { version, strategy } of SESSIONS) {
+    const recorded = existsSync(fileOf(version, strategy));
+    it.runIf(recorded)(
+      `v${version} ${strategy}: the recorded source's frames get the recorded answers from today's destination`,
       async () => {
-        const t = load(version);
+        const t = load(version, strategy);
         const destination = await listenSink();
         const socket = net.connect(destination.port, '127.0.0.1');
         onTestFinished(() => void socket.destroy());
@@ -98,15 +103,16 @@ describe.skipIf(process.env.FERRY_RECORD === '1')('recorded sessions replayed ag
         }
         const incoming = await destination.result;
         expect(Buffer.from(incoming.deviceState).toString('hex')).toBe(t.deviceState);
-        for (const p of DIGEST_PAGES)
+        for (const p of DIGEST_PAGES) {
           expect(Buffer.compare(Buffer.from(incoming.memory.page(p.region, p.page)), pageBytes(p.content, GUEST.pageSize))).toBe(0);
+        }
       },
     );
 
-    it.runIf(existsSync(fileOf(version)))(
-      `version ${version}: today's source, answered with the recorded destination's frames, sends the recorded frames`,
+    it.runIf(recorded)(
+      `v${version} ${strategy}: today's source, answered with the recorded destination's frames, sends the recorded frames`,
       async () => {
-        const t = load(version);
+        const t = load(version, strategy);
         const server = net.createServer();
         onTestFinished(() => void server.close());
         const script = new Promise<void>((resolve, reject) => {
@@ -123,7 +129,7 @@ describe.skipIf(process.env.FERRY_RECORD === '1')('recorded sessions replayed ag
         });
         await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
         const source = await sourceHost({ memory: tinyGuest(), deviceState: DEVICE_STATE });
-        const report = source.migrateTo((server.address() as net.AddressInfo).port, { strategy: 'precopy' });
+        const report = source.migrateTo((server.address() as net.AddressInfo).port, { strategy });
         await script;
         const recordedPages = byDirection(t, 'to-destination')
           .filter((f) => f.message === 'PAGES')
