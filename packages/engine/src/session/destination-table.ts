@@ -23,6 +23,8 @@ export type DestinationHandler =
 /** The destination's states: the migration's phases, and `probing` for a PROBE connection. */
 export type DestinationState = DestinationPhase | 'probing';
 
+/** What ABORT leads to before COMMIT: the source is leaving; a FAILED goes only to one still connected a second later. */
+const ABORTED = '`failed`, close (FAILED `FERRY_ABORTED` if the source has not closed within 1 s)';
 /** What an unexpected message gets from the destination while the guest is still the source's. */
 const FAIL = 'FAILED `FERRY_UNEXPECTED_MESSAGE`, close (→ `failed`)';
 /** …and while the guest is split between the hosts (post-copy after COMMIT): the connection is recovered, not failed. */
@@ -53,32 +55,32 @@ export const DESTINATION_TABLE: MessageTable<DestinationState, DestinationHandle
       ECHO: 'ECHO_REPLY',
       SWITCHOVER: '`switchover`',
       POSTCOPY_ENTER: '`postcopy-switchover`',
-      ABORT: '`failed`, no answer, close',
+      ABORT: ABORTED,
     },
     otherwise: `${FAIL}; with RESUMABLE: ${DROP.replace(' (§6.3)', ' (§6.4)')}`,
     timeout: 'idleTimeoutMs (30 s); a break with RESUMABLE: recoveryTimeoutMs (30 s)',
   },
   switchover: {
     on: { PAGES: 'pages', ROUND_END: 'roundEnd', DEVICE_STATE: 'deviceState', COMPLETE: 'complete', ABORT: 'abort' },
-    to: { ROUND_END: 'ROUND_ACK', COMPLETE: '`verifying`', ABORT: '`failed`, no answer, close' },
+    to: { ROUND_END: 'ROUND_ACK', COMPLETE: '`verifying`', ABORT: ABORTED },
     otherwise: FAIL,
     timeout: 'idleTimeoutMs (30 s)',
   },
   'postcopy-switchover': {
     on: { POSTCOPY_MISSING: 'postcopyMissing', DEVICE_STATE: 'postcopyDeviceState', ABORT: 'abort' },
-    to: { DEVICE_STATE: '`verifying` once the whole state is here', ABORT: '`failed`, no answer, close' },
+    to: { DEVICE_STATE: '`verifying` once the whole state is here', ABORT: ABORTED },
     otherwise: FAIL,
     timeout: 'idleTimeoutMs (30 s)',
   },
   verifying: {
     on: { ABORT: 'abort' },
-    to: { ABORT: '`failed`, no answer, close' },
+    to: { ABORT: ABORTED },
     otherwise: `${FAIL}; on its own: READY (→ \`ready\`) or FAILED`,
     timeout: 'none (the destination is working)',
   },
   ready: {
     on: { COMMIT: 'commit', ABORT: 'abort' },
-    to: { COMMIT: '`resuming`', ABORT: '`failed`, no answer, close' },
+    to: { COMMIT: '`resuming`', ABORT: ABORTED },
     otherwise: FAIL,
     timeout: 'idleTimeoutMs (30 s)',
   },
