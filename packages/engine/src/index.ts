@@ -96,6 +96,7 @@ export type {
   DowntimeBreakdown,
   FailedMigrationReport,
   MigrationReport,
+  NegotiatedTerms,
   RoundStats,
   SwitchoverOutcome,
   VerificationOutcome,
@@ -108,6 +109,7 @@ export {
   type RoundSample,
 } from './estimate/convergence.ts';
 export type { MigrationStatus } from './session/migration-status.ts';
+export type { OptionalEncoding, OptionalFeature } from './session/negotiation.ts';
 export type { DestinationPhase, SourcePhase } from './session/state-machine.ts';
 
 export type { DestinationControlPlane, IncomingGuest, MaybePromise, SourceControlPlane } from './session/control-plane.ts';

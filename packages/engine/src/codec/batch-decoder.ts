@@ -4,7 +4,7 @@ import { ErrorCode, IntegrityError, ProtocolError } from '../errors.ts';
 import { digestOfPageHashes, hashMemorySparse } from '../memory/digest.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import { PageKeys } from '../memory/page-keys.ts';
-import { PageEncoding } from '../protocol/constants.ts';
+import { ALL_ENCODINGS, PageEncoding } from '../protocol/constants.ts';
 import type { PageBatch } from '../protocol/pages.ts';
 import { toHex } from '../util/bytes.ts';
 import { lz4DecompressPage } from './lz4.ts';
@@ -38,6 +38,8 @@ export class BatchDecoder {
   /** Where verified pages go: memory, or in post-copy the receiver that guards it. */
   sink: PageSink;
   private zeroPage: Buffer | undefined;
+  /** The encodings this side announced in HELLO_ACCEPT (version 4); a batch with another is refused. */
+  allowedEncodings: number = ALL_ENCODINGS;
 
   /**
    * `fresh`: the memory is known to be all zero (just allocated), so the hash table starts as
@@ -70,6 +72,13 @@ export class BatchDecoder {
       throw new ProtocolError(
         ErrorCode.PAGE_OUT_OF_RANGE,
         `PAGES for region ${batch.regionIndex}, guest has ${this.memory.regions.length}`,
+      );
+    }
+    const unannounced = batch.encodings & ~this.allowedEncodings;
+    if (unannounced !== 0) {
+      throw new ProtocolError(
+        ErrorCode.FRAME_MALFORMED,
+        `PAGES uses page encoding ${encodingName(31 - Math.clz32(unannounced))}, which this destination did not announce in HELLO_ACCEPT`,
       );
     }
     for (let i = 0; i < batch.count; i++) {
@@ -206,4 +215,8 @@ export class BatchDecoder {
       this.hashWords = new Uint32Array(this.hashes.buffer);
     }
   }
+}
+
+function encodingName(encoding: number): string {
+  return Object.entries(PageEncoding).find(([, value]) => value === encoding)?.[0] ?? `0x${encoding.toString(16)}`;
 }

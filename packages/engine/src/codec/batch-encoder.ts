@@ -5,13 +5,14 @@ import { LinkMonitor, type LinkView } from '../estimate/link-monitor.ts';
 import type { MemoryLayout } from '../memory/layout.ts';
 import { PageKeys } from '../memory/page-keys.ts';
 import type { MemoryRegion } from '../memory/guest-memory.ts';
-import { MessageType, PageEncoding } from '../protocol/constants.ts';
+import { ALL_ENCODINGS, MessageType, PageEncoding } from '../protocol/constants.ts';
 import { writeFrameHeader } from '../protocol/frame.ts';
 import { DEDUP_PAYLOAD_BYTES, FRAME_HEADER_BYTES, PAGE_ENTRY_BYTES, PAGES_HEADER_BYTES } from '../protocol/limits.ts';
 import { pagesBodyBytes, writePageEntry, writePagesHeader } from '../protocol/pages.ts';
 import { type Clock, systemClock } from '../util/clock.ts';
 import { decayingMax, ewma } from '../util/smoothing.ts';
 import { lz4Pays } from './chooser.ts';
+import { type CompressionMode, ENCODING_NAMES, type EncodingName, encodingsUsed } from './encodings.ts';
 import { DedupIndex } from './dedup-index.ts';
 import { lz4CompressPage } from './lz4.ts';
 import { calibrateLz4 } from './lz4-calibration.ts';
@@ -33,16 +34,7 @@ export const DEFAULT_XBZRLE_CACHE_BYTES: number = 64 * 1024 * 1024;
 /** Slots of the dedup index at most (16 bytes each). */
 const DEDUP_MAX_SLOTS = 1 << 20;
 
-/**
- * How pages are encoded:
- * - `off`: RAW and ZERO only.
- * - `lz4`: every non-zero page LZ4-compressed when that makes it smaller.
- * - `xbzrle`: a delta against the cached copy when the page is cached and the delta is short.
- * - `adaptive`: ZERO, then DEDUP when the destination holds a page with the same content, then
- *   XBZRLE when cached, then LZ4 when the cost model (measured LZ4 speed, this batch's sampled
- *   ratio, the link rate) says it shortens delivery.
- */
-export type CompressionMode = 'off' | 'lz4' | 'xbzrle' | 'adaptive';
+export type { CompressionMode } from './encodings.ts';
 
 export interface EncoderOptions {
   readonly compression?: CompressionMode;
@@ -57,6 +49,8 @@ export interface EncoderOptions {
    * fed by whoever sends the batches. Default: one nobody feeds (uncapped, unmeasured).
    */
   readonly link?: LinkView;
+  /** The encodings the destination decodes (HELLO_ACCEPT, version 4), bit `1 << encoding` each. Default all. */
+  readonly encodings?: number;
 }
 
 /** What the encodings did, for the report. */
@@ -83,8 +77,6 @@ export interface EncodedBatch {
   /** Some page went out LZ4-compressed (the link meter leaves such batches out). */
   readonly compressed: boolean;
 }
-
-type EncodingName = keyof CodecStats['pages'];
 
 /**
  * Builds PAGES frames from guest memory. Per batch: copy the pages into the frame's payload run
@@ -115,6 +107,8 @@ export class BatchEncoder {
   private readonly cache: PageCache | undefined;
   private readonly dedup: DedupIndex | undefined;
   private readonly deltaOut: Uint8Array;
+  /** LZ4 for every page (`true`), never (`false`), or as the cost model decides per batch. */
+  private readonly lz4Mode: boolean | undefined;
   private xbzrleFallbacks = 0;
   private lz4BytesPerSec = 0;
   private lz4Ratio = 0;
@@ -139,10 +133,11 @@ export class BatchEncoder {
     this.frameCapacity = FRAME_HEADER_BYTES + pagesBodyBytes(this.batchPages, this.batchPages * ps);
     this.keys = new PageKeys(layout);
     this.peer = new PeerCopies(this.keys.total, kernels.xxh64(new Uint8Array(ps)));
-    const xbzrle = this.mode === 'xbzrle' || this.mode === 'adaptive';
-    this.cache = xbzrle ? new PageCache(options.xbzrleCacheBytes ?? DEFAULT_XBZRLE_CACHE_BYTES, ps) : undefined;
-    this.deltaOut = new Uint8Array(xbzrle ? Math.floor(ps * (options.xbzrleMaxFraction ?? 0.5)) : 0);
-    this.dedup = this.mode === 'adaptive' ? new DedupIndex(Math.min(2 * this.keys.total, DEDUP_MAX_SLOTS)) : undefined;
+    const uses = encodingsUsed(this.mode, options.encodings ?? ALL_ENCODINGS);
+    this.lz4Mode = uses.lz4 ? (this.mode === 'lz4' ? true : undefined) : false;
+    this.cache = uses.xbzrle ? new PageCache(options.xbzrleCacheBytes ?? DEFAULT_XBZRLE_CACHE_BYTES, ps) : undefined;
+    this.deltaOut = new Uint8Array(uses.xbzrle ? Math.floor(ps * (options.xbzrleMaxFraction ?? 0.5)) : 0);
+    this.dedup = uses.dedup ? new DedupIndex(Math.min(2 * this.keys.total, DEDUP_MAX_SLOTS)) : undefined;
     if (this.mode === 'adaptive') this.lz4BytesPerSec = calibrateLz4(ps, this.clock);
   }
 
@@ -209,7 +204,7 @@ export class BatchEncoder {
     // LZ4 in adaptive mode: the batch's first candidate page is compressed as a sample; its
     // ratio, LZ4's measured speed and the link's rate (its cap, or raw windows' measured rate)
     // decide for the rest of the batch.
-    let useLz4: boolean | undefined = this.mode === 'lz4' ? true : this.mode === 'adaptive' && !this.link.forceRaw ? undefined : false;
+    let useLz4 = this.lz4Mode === undefined && this.link.forceRaw ? false : this.lz4Mode;
     let usedLz4 = false;
     let lz4In = 0;
     let lz4Out = 0;
@@ -295,7 +290,7 @@ export class BatchEncoder {
         if (held === undefined || !this.peer.holds(held, lo, hi)) this.dedup.remember(hashKey, key);
       }
       if (twin !== undefined) {
-        const [r2, p2] = this.regionAndPage(twin);
+        const [r2, p2] = this.keys.locate(twin);
         view.setUint16(out, r2, true);
         view.setUint16(out + 2, 0, true);
         view.setUint32(out + 4, p2, true);
@@ -335,7 +330,7 @@ export class BatchEncoder {
     if (!this.dedup) return undefined;
     const twin = this.dedup.lookup(hashKey);
     if (twin === undefined || twin === key || !this.peer.holds(twin, lo, hi)) return undefined;
-    const [twinRegion, twinPage] = this.regionAndPage(twin);
+    const [twinRegion, twinPage] = this.keys.locate(twin);
     if (twinRegion === regionIndex && this.inBatchBefore(twinPage, position)) return undefined;
     this.dedup.hits++;
     return twin;
@@ -373,10 +368,6 @@ export class BatchEncoder {
     return lo < position && this.indices[lo] === pageIndex;
   }
 
-  private regionAndPage(key: number): [number, number] {
-    return this.keys.locate(key);
-  }
-
   private regionBuffer(region: MemoryRegion): Buffer {
     let b = this.regionBuffers.get(region);
     if (!b) {
@@ -386,11 +377,3 @@ export class BatchEncoder {
     return b;
   }
 }
-
-const ENCODING_NAMES: Record<PageEncoding, EncodingName> = {
-  [PageEncoding.RAW]: 'raw',
-  [PageEncoding.ZERO]: 'zero',
-  [PageEncoding.LZ4]: 'lz4',
-  [PageEncoding.XBZRLE]: 'xbzrle',
-  [PageEncoding.DEDUP]: 'dedup',
-};

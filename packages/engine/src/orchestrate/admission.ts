@@ -1,10 +1,11 @@
 /** The destination's admission: whether it takes a guest, before anything is allocated for it. */
 import { ErrorCode } from '../errors.ts';
 import { checkLayout, totalBytes } from '../memory/layout.ts';
-import { KNOWN_FEATURES, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
+import { Feature, KNOWN_FEATURES, MIN_PROTOCOL_VERSION, NEGOTIATION_MIN_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
 import type * as msg from '../protocol/messages.ts';
 import type { IncomingGuest } from '../session/control-plane.ts';
 import type { ListenOptions } from '../session/listen-options.ts';
+import { destinationOffer, featureNames } from '../session/negotiation.ts';
 
 /** Why a guest is refused: a stable code and words for the source's error. */
 export interface Refusal {
@@ -20,8 +21,15 @@ export async function admission(o: ListenOptions, hello: msg.Hello, guest: Incom
       message: `source speaks versions ${hello.versionMin}..${hello.versionMax}, we speak ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}`,
     };
   }
-  if ((hello.features & ~KNOWN_FEATURES) !== 0) {
-    return { code: ErrorCode.INCOMPATIBLE_GUEST, message: `unknown feature bits 0x${hello.features.toString(16)}` };
+  // Up to version 3 features are refuse-only; from version 4 the accept says which are taken.
+  if (Math.min(PROTOCOL_VERSION, hello.versionMax) < NEGOTIATION_MIN_VERSION) {
+    if ((hello.features & ~KNOWN_FEATURES) !== 0) {
+      return { code: ErrorCode.INCOMPATIBLE_GUEST, message: `unknown feature bits 0x${hello.features.toString(16)}` };
+    }
+    const declined = hello.features & ~destinationOffer(o).features & ~Feature.PSK_AUTH;
+    if (declined !== 0) {
+      return { code: ErrorCode.INCOMPATIBLE_GUEST, message: `this destination does not take ${featureNames(declined)}` };
+    }
   }
   try {
     checkLayout(guest.layout);

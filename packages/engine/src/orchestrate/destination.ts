@@ -4,18 +4,18 @@ import tls from 'node:tls';
 import { loadKernels, nativeStatus } from '../accel/index.ts';
 import type { Kernels } from '../accel/kernels.ts';
 import { BatchDecoder } from '../codec/batch-decoder.ts';
-import { ErrorCode, type FerryError, HandshakeError, toFerryError, UsageError } from '../errors.ts';
+import { ErrorCode, type FerryError, HandshakeError, MigrationError, toFerryError, UsageError } from '../errors.ts';
 import { GuestMemory } from '../memory/guest-memory.ts';
 import { layoutMismatch, type MemoryLayout } from '../memory/layout.ts';
 import { Intent } from '../protocol/constants.ts';
 import { rehearseSwitchover } from '../session/rehearsal.ts';
-import { MAX_FRAME_BODY_BYTES, MAX_HELLO_BODY_BYTES } from '../protocol/limits.ts';
+import { MAX_HELLO_BODY_BYTES } from '../protocol/limits.ts';
 import type * as msg from '../protocol/messages.ts';
 import type { IncomingGuest } from '../session/control-plane.ts';
 import { DestinationContext } from '../session/destination-context.ts';
 import { errorReport } from '../session/error-reports.ts';
 import type { DestinationEvent } from '../session/events.ts';
-import { accept, greet, refuse } from '../session/handshake-gate.ts';
+import { accept, greet, refuse, termsFor } from '../session/handshake-gate.ts';
 import type { IncomingMigration, ListenOptions } from '../session/listen-options.ts';
 import { checkListenOptions } from '../session/option-checks.ts';
 import { respondToProbe } from '../session/probe-responder.ts';
@@ -114,7 +114,8 @@ export class MigrationDestination {
     const o = this.o;
     const transport = new TcpTransport(socket, MAX_HELLO_BODY_BYTES);
     const remote = transport.remoteAddress;
-    transport.setLastWords((err) => errorReport('HELLO_REJECT', err));
+    // A source that sent ABORT is gone: it gets no answer.
+    transport.setLastWords((err) => (err.code === ErrorCode.ABORTED ? undefined : errorReport('HELLO_REJECT', err)));
     this.emit({ type: 'connection', remote });
     transport.setIdleTimeout(o.handshakeTimeoutMs ?? 10_000);
     if (o.frameDeadlineMs !== undefined) transport.setFrameDeadline(o.frameDeadlineMs);
@@ -124,7 +125,8 @@ export class MigrationDestination {
     } catch (err) {
       const error = toFerryError(err, ErrorCode.CONNECTION_LOST);
       // A stranger gets one typed refusal and the door; nothing was allocated for it.
-      if (!transport.closed) await refuse(transport, error.code, error.message);
+      if (error.code === ErrorCode.ABORTED) transport.destroy(error);
+      else if (!transport.closed) await refuse(transport, error.code, error.message);
       this.emit({ type: 'rejected', remote, code: error.code, reason: error.message });
       return;
     }
@@ -142,6 +144,23 @@ export class MigrationDestination {
       return;
     }
     if (migrating) this.active = true;
+    try {
+      await this.admit(transport, hello, guest, layout);
+    } catch (err) {
+      // The source left (or sent ABORT) before its migration began: nothing runs here, so the
+      // slot is free again and the destination goes on listening.
+      const error = toFerryError(err, ErrorCode.CONNECTION_LOST);
+      if (migrating && !this.session) this.active = false;
+      transport.destroy(error);
+      this.emit({ type: 'rejected', remote, code: error.code, reason: error.message });
+    }
+  }
+
+  /** Admission, then a probe's answer or the migration's accept. */
+  private async admit(transport: TcpTransport, hello: msg.Hello, guest: IncomingGuest, layout: MemoryLayout): Promise<void> {
+    const o = this.o;
+    const { remote } = guest;
+    const migrating = hello.intent === Intent.MIGRATE;
     const refusal = await admission(o, hello, guest);
     if (refusal && migrating) this.active = false;
     if (refusal) {
@@ -154,7 +173,7 @@ export class MigrationDestination {
       return;
     }
     if (hello.intent === Intent.PROBE) {
-      await accept(transport, hello);
+      await accept(transport, termsFor(o, hello));
       this.emit({ type: 'probe', remote, accepted: true });
       respondToProbe(transport, this.kernels!);
       return;
@@ -176,14 +195,22 @@ export class MigrationDestination {
       this.finish(error);
       return;
     }
-    transport.setMaxBodyBytes(MAX_FRAME_BODY_BYTES);
+    const terms = termsFor(o, hello);
+    transport.setMaxBodyBytes(terms.maxFrameBodyBytes);
     transport.setIdleTimeout(o.idleTimeoutMs ?? 30_000);
     // The handover's messages and the missing-page map, decoded once before they matter, and
     // before the accept: a pure post-copy source pauses right after it.
     rehearseSwitchover(layout);
-    await accept(transport, hello);
+    try {
+      if (transport.closed) throw new MigrationError(ErrorCode.CONNECTION_LOST, 'the source left before it was accepted');
+      await accept(transport, terms);
+    } catch (err) {
+      await Promise.resolve(o.controlPlane.discard?.(toFerryError(err, ErrorCode.CONNECTION_LOST))).catch(() => {});
+      throw err;
+    }
     const decoder = new BatchDecoder(memory, this.kernels!, !o.controlPlane.allocate);
-    const ctx = new DestinationContext({ options: o, transport, hello, memory, decoder, done: (result) => this.finish(result) });
+    decoder.allowedEncodings = terms.encodings;
+    const ctx = new DestinationContext({ options: o, transport, hello, terms, memory, decoder, done: (result) => this.finish(result) });
     this.session = new IncomingSession(ctx);
     this.session.start();
   }

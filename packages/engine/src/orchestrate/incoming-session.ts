@@ -97,7 +97,7 @@ export class IncomingSession {
     // COMMIT the guest runs here (the source must never read a FAILED as "not resumed" then), and
     // in a resumable pre-copy a connection that fails on its own (a bad frame) is recovered.
     transport.setLastWords((err) => {
-      const recoverable = ctx.phase.is('receiving') && (ctx.hello.features & Feature.RESUMABLE) !== 0;
+      const recoverable = ctx.phase.is('receiving') && (ctx.terms.features & Feature.RESUMABLE) !== 0;
       return ctx.phase.is('resuming', 'postcopy', 'resumed') || recoverable ? undefined : errorReport('FAILED', err);
     });
     transport.onClose((err) => {
@@ -120,7 +120,7 @@ export class IncomingSession {
         // a resumable pre-copy), a bad frame is a fault of the connection (a flipped bit, a
         // truncated message): drop it and recover instead of ending the migration.
         const split = ctx.postcopy !== undefined && ctx.phase.is('resuming', 'postcopy');
-        const resumable = ctx.phase.is('receiving') && (ctx.hello.features & Feature.RESUMABLE) !== 0;
+        const resumable = ctx.phase.is('receiving') && (ctx.terms.features & Feature.RESUMABLE) !== 0;
         if (split || (resumable && (error instanceof ProtocolError || error instanceof IntegrityError))) transport.destroy(error);
         else this.fail(error, true);
       }

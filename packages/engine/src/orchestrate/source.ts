@@ -122,7 +122,7 @@ async function run(ctx: SourceContext): Promise<MigrationReport> {
   o.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     ctx.phase.to('handshake');
-    ctx.version = await ctx.connector.handshake(transport, ctx.link.inbox, Intent.MIGRATE);
+    ctx.agree(await ctx.connector.handshake(transport, ctx.link.inbox, Intent.MIGRATE));
     const pre = await PrecopyRounds.run(ctx, kernels);
     if (pre.next.kind === 'switchover') return await stopAndCopy(ctx, kernels, pre.rounds!, pre.dirty, pre.round, pre.prediction);
     return await servePostcopy(ctx, kernels, {

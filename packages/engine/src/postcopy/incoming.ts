@@ -43,10 +43,10 @@ export class IncomingPostcopy {
   /** POSTCOPY_ENTER: only from a source that offered post-copy in its HELLO. */
   enter(frame: Frame): void {
     const { ctx } = this;
-    if ((ctx.hello.features & Feature.POSTCOPY) === 0) {
+    if ((ctx.terms.features & Feature.POSTCOPY) === 0) {
       throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, 'POSTCOPY_ENTER from a source that did not offer post-copy');
     }
-    decode(Msg.POSTCOPY_ENTER, frame);
+    ctx.roundNumbers.postcopyEnter(decode(Msg.POSTCOPY_ENTER, frame).round);
     ctx.phase.to('postcopy-switchover');
     const receiver = new PostcopyReceiver(ctx.memory, ctx.clock, (region, page) => {
       // While the connection is down the request is remembered and sent again on recovery.
@@ -84,6 +84,7 @@ export class IncomingPostcopy {
    */
   complete(frame: Frame): void {
     const complete = decode(Msg.COMPLETE, frame);
+    this.ctx.roundNumbers.postcopyComplete(complete.finalRound);
     void this.finish(complete);
   }
 

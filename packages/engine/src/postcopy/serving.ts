@@ -11,6 +11,7 @@ import type { Link } from '../session/connector.ts';
 import { sendDeviceState } from '../session/device-state.ts';
 import { awaitResumed, commit } from '../session/handover.ts';
 import { MissingPageMap } from '../session/missing-map.ts';
+import { batchPagesFor } from '../session/negotiation.ts';
 import type { MigrationReport } from '../session/report.ts';
 import type { SourceContext } from '../session/source-context.ts';
 import type { Verification } from '../session/verification.ts';
@@ -52,7 +53,8 @@ export async function servePostcopy(ctx: SourceContext, kernels: Kernels, entry:
   // before the pause: its tables grow with the guest, the downtime must not.
   const encoder = new BatchEncoder(memory.layout, kernels, {
     compression: o.compression === 'lz4' ? 'lz4' : 'off',
-    batchPages: 32,
+    batchPages: batchPagesFor(ctx.terms!.maxFrameBodyBytes, memory.pageSize, 32),
+    encodings: ctx.terms!.encodings,
     clock: ctx.clock,
   });
   const pause = await ctx.pauseGuest();
@@ -63,10 +65,11 @@ export async function servePostcopy(ctx: SourceContext, kernels: Kernels, entry:
   ctx.emit({ type: 'switchover', round, reason: `postcopy: ${reason}`, remainingPages: missingPages, predictedDowntimeMs: 0 });
   let link: Link = ctx.link!;
   await link.transport.send(encode(Msg.POSTCOPY_ENTER, { round }));
-  for (const frame of MissingPageMap.encode('POSTCOPY_MISSING', missing).frames) await link.transport.send(frame);
+  for (const frame of MissingPageMap.encode('POSTCOPY_MISSING', missing, ctx.terms!.maxFrameBodyBytes).frames)
+    await link.transport.send(frame);
   const mapDone = ctx.clock.nowMs();
   const state = await ctx.hook('saveDeviceState', () => o.controlPlane.saveDeviceState());
-  await sendDeviceState(link.transport, state);
+  await sendDeviceState(link.transport, state, ctx.terms!.maxFrameBodyBytes);
   const deviceStateDone = ctx.clock.nowMs();
 
   // Pages go only after COMMIT: before it the source may still resume the guest here.

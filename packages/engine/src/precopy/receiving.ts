@@ -2,7 +2,7 @@
 import { ErrorCode, ProtocolError, toFerryError } from '../errors.ts';
 import { ECHO_MIN_VERSION, Feature, PROTOCOL_VERSION } from '../protocol/constants.ts';
 import type { Frame } from '../protocol/frame.ts';
-import { MAX_DATA_CHANNELS, MAX_ECHOES, MAX_FRAME_BODY_BYTES } from '../protocol/limits.ts';
+import { MAX_DATA_CHANNELS, MAX_ECHOES } from '../protocol/limits.ts';
 import { PageBatch } from '../protocol/pages.ts';
 import { decode, encode, Msg } from '../protocol/registry.ts';
 import { CHANNEL_TABLE, type DestinationHandler, type DestinationState } from '../session/destination-table.ts';
@@ -24,6 +24,8 @@ export class RoundReceiver {
   /** With data channels: pages counted per round, and rounds announced but not all here. */
   private readonly pagesByRound = new Map<number, number>();
   private readonly pendingRounds = new Map<number, number>();
+  /** With data channels: rounds acknowledged, which no page may join any more. */
+  private readonly acknowledged = new Set<number>();
   private pendingVerify: (() => void) | undefined;
 
   constructor(ctx: DestinationContext) {
@@ -36,17 +38,21 @@ export class RoundReceiver {
       .on('roundEnd', (f) => this.roundEnd(f))
       .on('echo', (f) => this.echo(f))
       .on('switchover', (f) => {
-        decode(Msg.SWITCHOVER, f);
+        this.ctx.roundNumbers.switchover(decode(Msg.SWITCHOVER, f).round);
         this.ctx.phase.to('switchover');
       });
   }
 
   /** PAGES: decoded, checked and written through the decoder's sink (post-copy's receiver from POSTCOPY_ENTER on). */
-  pages(frame: Frame): void {
+  pages(frame: Frame, channel = false): void {
     if (this.ctx.phase.is('resuming') && !this.ctx.postcopy) {
       throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, 'PAGES is not allowed in state resuming outside post-copy');
     }
     const batch = new PageBatch(frame.body, this.ctx.memory.pageSize);
+    this.ctx.roundNumbers.pages(batch.round, channel);
+    if (this.acknowledged.has(batch.round) && !this.ctx.postcopy) {
+      throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `PAGES for round ${batch.round}, which was acknowledged already`);
+    }
     this.ctx.decoder.apply(batch);
     this.roundPages += batch.count;
     if (this.ctx.channels.length > 0) {
@@ -58,6 +64,7 @@ export class RoundReceiver {
   /** ROUND_END: acknowledged at once on one connection, or once the round's pages are all here. */
   roundEnd(frame: Frame): void {
     const end = decode(Msg.ROUND_END, frame);
+    this.ctx.roundNumbers.roundEnd(end.round);
     if (this.ctx.channels.length === 0) {
       // One connection: every page of the round came before its ROUND_END; the count we
       // report lets the source check that none went missing.
@@ -91,13 +98,14 @@ export class RoundReceiver {
   /** A reconnection: pages counted for the interrupted round may be lost with it. */
   restart(): void {
     this.roundPages = 0;
+    this.ctx.roundNumbers.resync();
   }
 
   /** Whether a CHANNEL handshake for `sessionId` may join this session now. */
   canAddChannel(sessionId: Uint8Array): boolean {
     const { ctx } = this;
     return (
-      (ctx.hello.features & Feature.CHANNELS) !== 0 &&
+      (ctx.terms.features & Feature.CHANNELS) !== 0 &&
       ctx.phase.is('receiving') &&
       ctx.channels.length < MAX_DATA_CHANNELS - 1 &&
       Buffer.compare(Buffer.from(sessionId), Buffer.from(ctx.hello.sessionId)) === 0
@@ -114,9 +122,9 @@ export class RoundReceiver {
     const { ctx } = this;
     ctx.channels.push(transport);
     transport.reuseFrameBodies();
-    transport.setMaxBodyBytes(MAX_FRAME_BODY_BYTES);
+    transport.setMaxBodyBytes(ctx.terms.maxFrameBodyBytes);
     transport.setIdleTimeout(0);
-    void accept(transport, ctx.hello).catch(() => {});
+    void accept(transport, ctx.terms).catch(() => {});
     transport.onFrame((frame) => {
       if (ctx.phase.is('failed')) return;
       try {
@@ -124,7 +132,7 @@ export class RoundReceiver {
         if (ctx.phase.is('verifying') && this.pendingVerify === undefined) {
           throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, 'PAGES on a data channel after every round had arrived');
         }
-        this.pages(frame);
+        this.pages(frame, true);
       } catch (err) {
         ctx.fail(toFerryError(err, ErrorCode.FRAME_MALFORMED), true);
       }
@@ -147,6 +155,7 @@ export class RoundReceiver {
       if (got < pages) continue;
       this.pendingRounds.delete(round);
       this.pagesByRound.delete(round);
+      this.acknowledged.add(round);
       this.acknowledge(round, pages);
     }
     if (this.pendingRounds.size === 0 && this.pendingVerify) {

@@ -1,6 +1,6 @@
 /** Pre-copy's round loop on the source: rounds while the guest runs, until the policy decides. */
 import type { Kernels } from '../accel/kernels.ts';
-import { BatchEncoder } from '../codec/batch-encoder.ts';
+import { BatchEncoder, DEFAULT_BATCH_PAGES } from '../codec/batch-encoder.ts';
 import { DirtyBitmap } from '../dirty/bitmap.ts';
 import { ErrorCode, type FerryError, MigrationError, toFerryError, UsageError } from '../errors.ts';
 import type { DowntimePrediction } from '../estimate/downtime.ts';
@@ -10,6 +10,7 @@ import { memoryDigestAsync } from '../memory/digest.ts';
 import { ECHO_MIN_VERSION } from '../protocol/constants.ts';
 import { MAX_DATA_CHANNELS } from '../protocol/limits.ts';
 import { ECHO_SCHEDULE } from '../session/connector.ts';
+import { batchPagesFor } from '../session/negotiation.ts';
 import type { SourceContext } from '../session/source-context.ts';
 import { TcpTransport } from '../transport/tcp.ts';
 import { withTimeout } from '../util/timeout.ts';
@@ -69,7 +70,8 @@ export class PrecopyRounds {
     const link = new LinkMonitor();
     this.encoder = new BatchEncoder(o.memory.layout, kernels, {
       compression: o.compression ?? 'off',
-      ...(o.batchPages !== undefined && { batchPages: o.batchPages }),
+      batchPages: batchPagesFor(ctx.terms!.maxFrameBodyBytes, o.memory.pageSize, o.batchPages ?? DEFAULT_BATCH_PAGES),
+      encodings: ctx.terms!.encodings,
       ...(o.xbzrleCacheBytes !== undefined && { xbzrleCacheBytes: o.xbzrleCacheBytes }),
       clock: ctx.clock,
       link,

@@ -47,7 +47,7 @@ export async function stopAndCopy(
   const finalRoundDone = ctx.clock.nowMs();
 
   const state = await ctx.hook('saveDeviceState', () => o.controlPlane.saveDeviceState());
-  await sendDeviceState(link.transport, state);
+  await sendDeviceState(link.transport, state, ctx.terms!.maxFrameBodyBytes);
   const deviceStateDone = ctx.clock.nowMs();
 
   const digest =

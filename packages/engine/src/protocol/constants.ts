@@ -1,13 +1,17 @@
 /**
- * Protocol constants (versions 1 and 2). Normative definitions are in docs/protocol.md; value 0 is reserved as
+ * Protocol constants (versions 1 to 4). Normative definitions are in docs/protocol.md; value 0 is reserved as
  * invalid in every enumeration so that a zeroed buffer never decodes as a valid message.
  */
 
 /** First eight bytes of every HELLO body: "FERRY", CR, LF, 0x1A (catches text-mode mangling). */
 export const MAGIC: Uint8Array = Uint8Array.of(0x46, 0x45, 0x52, 0x52, 0x59, 0x0d, 0x0a, 0x1a);
 
-/** Version 2 adds ECHO / ECHO_REPLY (§3.7); version 3 a checksum on every frame after HELLO_ACCEPT (§2.1). */
-export const PROTOCOL_VERSION = 3 as const;
+/**
+ * Version 2 adds ECHO / ECHO_REPLY (§3.7); version 3 a checksum on every frame after HELLO_ACCEPT
+ * (§2.1); version 4 the negotiation of features and page encodings in HELLO_ACCEPT (§3.1.1) and
+ * checked round numbers (§5.2).
+ */
+export const PROTOCOL_VERSION = 4 as const;
 export const MIN_PROTOCOL_VERSION = 1 as const;
 /**
  * From version 3 the source withholds its digest (COMPLETE carries 0): the destination must
@@ -15,6 +19,12 @@ export const MIN_PROTOCOL_VERSION = 1 as const;
  * that never received the memory cannot pass by echoing the source's (docs/protocol.md §4).
  */
 export const DIGEST_WITHHELD_MIN_VERSION = 3 as const;
+/**
+ * From version 4 HELLO_ACCEPT says which of the HELLO's features the destination accepts and which
+ * page encodings it decodes (a destination may take a subset; the source adapts), and the
+ * destination checks round numbers and requires the final round's ROUND_END.
+ */
+export const NEGOTIATION_MIN_VERSION = 4 as const;
 /** The first version in which ECHO may be sent. */
 export const ECHO_MIN_VERSION = 2 as const;
 
@@ -76,6 +86,20 @@ export const PageEncoding = {
 } as const;
 export type PageEncoding = (typeof PageEncoding)[keyof typeof PageEncoding];
 
+/** The bit of `encoding` in HELLO_ACCEPT's `encodings` (version 4): 1 << encoding. */
+export function encodingBit(encoding: PageEncoding): number {
+  return 1 << encoding;
+}
+/** Every page encoding this implementation decodes, as HELLO_ACCEPT's `encodings` bits. */
+export const ALL_ENCODINGS: number =
+  encodingBit(PageEncoding.RAW) |
+  encodingBit(PageEncoding.ZERO) |
+  encodingBit(PageEncoding.LZ4) |
+  encodingBit(PageEncoding.XBZRLE) |
+  encodingBit(PageEncoding.DEDUP);
+/** The encodings every destination decodes: RAW and ZERO (their bits MUST be set). */
+export const REQUIRED_ENCODINGS: number = encodingBit(PageEncoding.RAW) | encodingBit(PageEncoding.ZERO);
+
 /** Why a HELLO carries this session: a real migration or a compatibility dry run. */
 export const Intent = {
   MIGRATE: 0x01,
@@ -87,7 +111,10 @@ export const Intent = {
 } as const;
 export type Intent = (typeof Intent)[keyof typeof Intent];
 
-/** HELLO feature bits. A destination refuses bits it does not know. */
+/**
+ * HELLO feature bits. Up to version 3 a destination refuses bits it does not know; from version 4 it
+ * leaves them (and those it does not want) out of HELLO_ACCEPT's accepted features.
+ */
 export const Feature = {
   /** Mutual authentication with a pre-shared key (AUTH_SOURCE, AUTH_CHALLENGE, AUTH_PROOF). */
   PSK_AUTH: 0x1,

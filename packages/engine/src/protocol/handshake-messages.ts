@@ -1,6 +1,6 @@
 // The messages that open a connection: HELLO, HELLO_ACCEPT, the error report, and the PSK proofs (AUTH_*).
 import { ErrorCode, ProtocolError } from '../errors.ts';
-import { Intent, MAGIC } from './constants.ts';
+import { ALL_ENCODINGS, Intent, MAGIC, NEGOTIATION_MIN_VERSION, REQUIRED_ENCODINGS } from './constants.ts';
 import { string16Bytes } from './cursor.ts';
 import {
   AUTH_MAC_BYTES,
@@ -91,23 +91,50 @@ export const hello: MessageCodec<Hello> = {
 export interface HelloAccept {
   /** The version both sides now speak. */
   readonly version: number;
-  /** Largest frame body the destination accepts from now on. */
+  /** Largest frame body the destination accepts from now on; the source MUST NOT send a larger one. */
   readonly maxFrameBodyBytes: number;
+  /**
+   * Version 4 on: the HELLO's feature bits the destination accepts (a subset; PSK_AUTH as in the
+   * HELLO). Absent before version 4, where every feature of an accepted HELLO is accepted.
+   */
+  readonly features?: number;
+  /**
+   * Version 4 on: the page encodings the destination decodes, bit `1 << encoding` each (RAW and
+   * ZERO always). Absent before version 4, where every encoding is decoded.
+   */
+  readonly encodings?: number;
 }
 
+/** HELLO_ACCEPT: 8 bytes up to version 3; 16 from version 4, whose layout the first field, the version, announces. */
 export const helloAccept: MessageCodec<HelloAccept> = {
-  preencode: () => 8,
+  preencode: (m) => (m.version >= NEGOTIATION_MIN_VERSION ? 16 : 8),
   encode(m, c) {
     c.setU16(m.version);
     c.setU16(0);
     c.setU32(m.maxFrameBodyBytes);
+    if (m.version >= NEGOTIATION_MIN_VERSION) {
+      c.setU32(m.features ?? 0);
+      c.setU32(m.encodings ?? ALL_ENCODINGS);
+    }
   },
   decode(c) {
     const version = c.u16();
     c.zero(2, 'accept reserved');
     const maxFrameBodyBytes = c.u32();
+    if (version < NEGOTIATION_MIN_VERSION) {
+      c.done('HELLO_ACCEPT');
+      return { version, maxFrameBodyBytes };
+    }
+    const features = c.u32();
+    const encodings = c.u32();
     c.done('HELLO_ACCEPT');
-    return { version, maxFrameBodyBytes };
+    if ((encodings & REQUIRED_ENCODINGS) !== REQUIRED_ENCODINGS || (encodings & ~ALL_ENCODINGS) !== 0) {
+      throw new ProtocolError(
+        ErrorCode.FRAME_MALFORMED,
+        `HELLO_ACCEPT encodings 0x${encodings.toString(16)}: RAW and ZERO (0x${REQUIRED_ENCODINGS.toString(16)}) must be set, nothing outside 0x${ALL_ENCODINGS.toString(16)}`,
+      );
+    }
+    return { version, maxFrameBodyBytes, features, encodings };
   },
 };
 

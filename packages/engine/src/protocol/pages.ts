@@ -73,6 +73,8 @@ export class PageBatch {
   readonly payload: Uint8Array;
   /** Every entry is RAW or ZERO: the payload is whole pages back to back, hashable in one pass. */
   readonly plain: boolean;
+  /** The encodings the entries use, bit `1 << encoding` each (checked against HELLO_ACCEPT's in version 4). */
+  readonly encodings: number;
   private readonly view: DataView;
   private readonly entriesOffset: number;
 
@@ -95,6 +97,7 @@ export class PageBatch {
     this.view = c.view;
     let payloadBytes = 0;
     let plain = true;
+    let encodings = 0;
     for (let i = 0; i < this.count; i++) {
       const at = this.entriesOffset + i * PAGE_ENTRY_BYTES;
       const encodingWord = this.view.getUint32(at + 4, true);
@@ -102,6 +105,7 @@ export class PageBatch {
       const problem = lengthProblem(encodingWord, length, pageSize);
       if (problem) throw new ProtocolError(ErrorCode.FRAME_MALFORMED, `page entry ${i}: ${problem}`);
       if (encodingWord !== PageEncoding.RAW && encodingWord !== PageEncoding.ZERO) plain = false;
+      encodings |= 1 << encodingWord;
       payloadBytes += length;
     }
     c.offset += tableBytes;
@@ -110,6 +114,7 @@ export class PageBatch {
     }
     this.payload = c.raw(payloadBytes, 'PAGES payload');
     this.plain = plain;
+    this.encodings = encodings;
   }
 
   pageIndex(i: number): number {

@@ -17,6 +17,7 @@ import type { MigrationEvent } from './events.ts';
 import { handlerFor } from './message-table.ts';
 import type { MigrateOptions } from './migrate-options.ts';
 import { MissingPageMap } from './missing-map.ts';
+import { type SessionTerms, sourceTerms } from './negotiation.ts';
 import { SOURCE_TABLE, type SourceHandler, type SourceState, sourceStateOf } from './source-table.ts';
 import type { SourcePhase } from './state-machine.ts';
 
@@ -81,7 +82,7 @@ export function helloMessage(o: {
  * that arrives on it is dispatched through SOURCE_TABLE.
  */
 export class SourceConnector {
-  private readonly o: MigrateOptions;
+  private o: MigrateOptions;
   private readonly sessionId: Uint8Array;
   private readonly clock: Clock;
   private readonly routing: SourceRouting;
@@ -112,6 +113,11 @@ export class SourceConnector {
    */
   get handshakeRttMs(): number {
     return this.shortestHandshakeRttMs;
+  }
+
+  /** The options as the destination's terms allow them (recovery, channels), from the handshake on. */
+  adapt(options: MigrateOptions): void {
+    this.o = options;
   }
 
   /** A new connection to the destination (TLS when configured), within `timeoutMs` if given. */
@@ -200,20 +206,15 @@ export class SourceConnector {
     }
   }
 
-  /** HELLO (and the PSK exchange when keyed) up to HELLO_ACCEPT; returns the version chosen. */
-  async handshake(transport: FrameTransport, inbox: Inbox, intent: Intent): Promise<number> {
+  /** HELLO (and the PSK exchange when keyed) up to HELLO_ACCEPT; returns the terms the destination accepted on. */
+  async handshake(transport: FrameTransport, inbox: Inbox, intent: Intent): Promise<SessionTerms> {
     const o = this.o;
-    const helloFrame = helloMessage({
-      intent,
-      sessionId: this.sessionId,
-      layout: o.memory.layout,
-      features:
-        (o.psk ? Feature.PSK_AUTH : 0) |
-        ((o.strategy ?? 'precopy') === 'precopy' ? 0 : Feature.POSTCOPY) |
-        ((o.precopyRecoveryMs ?? 0) > 0 ? Feature.RESUMABLE : 0) |
-        ((o.channels ?? 1) > 1 ? Feature.CHANNELS : 0),
-      guestId: o.guestId,
-    });
+    const features =
+      (o.psk ? Feature.PSK_AUTH : 0) |
+      ((o.strategy ?? 'precopy') === 'precopy' ? 0 : Feature.POSTCOPY) |
+      ((o.precopyRecoveryMs ?? 0) > 0 ? Feature.RESUMABLE : 0) |
+      ((o.channels ?? 1) > 1 ? Feature.CHANNELS : 0);
+    const helloFrame = helloMessage({ intent, sessionId: this.sessionId, layout: o.memory.layout, features, guestId: o.guestId });
     await transport.send(helloFrame);
     let lastSentAt = this.clock.nowMs();
     if (o.psk) {
@@ -223,9 +224,14 @@ export class SourceConnector {
     }
     const reply = await inbox.next(o.handshakeTimeoutMs ?? 10_000, 'handshake');
     this.shortestHandshakeRttMs = Math.min(this.shortestHandshakeRttMs, this.clock.nowMs() - lastSentAt);
-    const version = acceptedVersion(decode(Msg.HELLO_ACCEPT, reply));
-    transport.setFrameChecks(frameChecksFor(version));
-    return version;
+    const accept = decode(Msg.HELLO_ACCEPT, reply);
+    acceptedVersion(accept);
+    const terms = sourceTerms(accept, features, o.memory.layout.pageSize);
+    transport.setFrameChecks(frameChecksFor(terms.version));
+    // Nothing larger than the destination takes leaves this connection (a guard behind the
+    // batch, chunk and map sizes chosen to fit).
+    transport.setMaxSendBodyBytes(terms.maxFrameBodyBytes);
+    return terms;
   }
 
   /**

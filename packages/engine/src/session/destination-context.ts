@@ -1,7 +1,7 @@
 import type { BatchDecoder } from '../codec/batch-decoder.ts';
 import type { FerryError } from '../errors.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
-import { DIGEST_WITHHELD_MIN_VERSION, PROTOCOL_VERSION } from '../protocol/constants.ts';
+import { DIGEST_WITHHELD_MIN_VERSION } from '../protocol/constants.ts';
 import { MAX_DEVICE_STATE_BYTES } from '../protocol/limits.ts';
 import type * as msg from '../protocol/messages.ts';
 import type { TcpTransport } from '../transport/tcp.ts';
@@ -12,7 +12,9 @@ import type { PostcopyAccess } from './control-plane.ts';
 import { DeviceStateAssembler } from './device-state.ts';
 import type { DestinationEvent } from './events.ts';
 import type { IncomingMigration, ListenOptions } from './listen-options.ts';
+import type { SessionTerms } from './negotiation.ts';
 import type { FaultStats } from './report.ts';
+import { RoundNumbers } from './round-numbers.ts';
 import { DESTINATION_TRANSITIONS, type DestinationPhase, StateMachine } from './state-machine.ts';
 import { logger } from '../util/log.ts';
 import { loggable } from './loggable.ts';
@@ -47,6 +49,10 @@ export class DestinationContext {
   readonly hello: msg.Hello;
   /** The session's protocol version (the highest both sides speak). */
   readonly version: number;
+  /** What HELLO_ACCEPT announced: the frame limit, and the features and encodings taken. */
+  readonly terms: SessionTerms;
+  /** Round numbers as the source sends them, checked from version 4 on. */
+  readonly roundNumbers: RoundNumbers;
   readonly memory: GuestMemory;
   readonly decoder: BatchDecoder;
   readonly deviceState: DeviceStateAssembler;
@@ -74,6 +80,7 @@ export class DestinationContext {
     options: ListenOptions;
     transport: TcpTransport;
     hello: msg.Hello;
+    terms: SessionTerms;
     memory: GuestMemory;
     decoder: BatchDecoder;
     done: (result: IncomingMigration | FerryError) => void;
@@ -82,10 +89,12 @@ export class DestinationContext {
     this.clock = c.options.clock ?? systemClock;
     this.transport = c.transport;
     this.hello = c.hello;
-    this.version = Math.min(PROTOCOL_VERSION, c.hello.versionMax);
+    this.terms = c.terms;
+    this.version = c.terms.version;
     this.memory = c.memory;
     this.decoder = c.decoder;
     this.finish = c.done;
+    this.roundNumbers = new RoundNumbers(this.version);
     this.deviceState = new DeviceStateAssembler(c.options.maxDeviceStateBytes ?? MAX_DEVICE_STATE_BYTES);
     this.phase = new StateMachine<DestinationPhase>('handshake', DESTINATION_TRANSITIONS, (from, to) =>
       this.emit({ type: 'phase', from, to }),

@@ -33,11 +33,12 @@ const DROP = 'drop the connection without FAILED, wait for a RECOVER HELLO (§6.
 /** The destination's state × message table for the control connection. */
 export const DESTINATION_TABLE: MessageTable<DestinationState, DestinationHandler> = {
   handshake: {
-    on: { HELLO: 'hello', AUTH_SOURCE: 'auth', AUTH_PROOF: 'auth' },
+    on: { HELLO: 'hello', AUTH_SOURCE: 'auth', AUTH_PROOF: 'auth', ABORT: 'abort' },
     to: {
       HELLO: 'HELLO_ACCEPT: `receiving` (MIGRATE), `probing` (PROBE), the session’s state (RECOVER, CHANNEL); or HELLO_REJECT, close',
       AUTH_SOURCE: 'AUTH_CHALLENGE',
       AUTH_PROOF: 'HELLO_ACCEPT, or HELLO_REJECT `FERRY_AUTH_FAILED`',
+      ABORT: 'nothing kept; no answer, close',
     },
     otherwise: 'HELLO_REJECT `FERRY_UNEXPECTED_MESSAGE`, close',
     timeout: 'handshakeTimeoutMs (10 s)',

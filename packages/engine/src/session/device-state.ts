@@ -6,11 +6,18 @@ import type { FrameTransport } from '../transport/transport.ts';
 /** Device state travels in chunks no larger than this. */
 export const DEVICE_STATE_CHUNK_BYTES: number = 4 * 1024 * 1024;
 
-/** Sends `state` as DEVICE_STATE chunks in order (one empty chunk for an empty state). */
-export async function sendDeviceState(transport: FrameTransport, state: Uint8Array): Promise<void> {
+/** Bytes of a DEVICE_STATE body before its data: u64 total, u64 offset. */
+const DEVICE_STATE_HEADER_BYTES = 16;
+
+/**
+ * Sends `state` as DEVICE_STATE chunks in order, each at most 4 MiB and within the destination's
+ * `maxFrameBodyBytes`; one empty chunk for an empty state.
+ */
+export async function sendDeviceState(transport: FrameTransport, state: Uint8Array, maxFrameBodyBytes: number): Promise<void> {
+  const chunkBytes = Math.min(DEVICE_STATE_CHUNK_BYTES, maxFrameBodyBytes - DEVICE_STATE_HEADER_BYTES);
   let offset = 0;
   do {
-    const data = state.subarray(offset, offset + DEVICE_STATE_CHUNK_BYTES);
+    const data = state.subarray(offset, offset + chunkBytes);
     await transport.send(encode(Msg.DEVICE_STATE, { totalBytes: state.byteLength, offset, data }));
     offset += data.byteLength;
   } while (offset < state.byteLength);

@@ -1,5 +1,5 @@
-import { ErrorCode, HandshakeError, ProtocolError, toFerryError } from '../errors.ts';
-import { Feature, MessageType, messageName, PROTOCOL_VERSION } from '../protocol/constants.ts';
+import { ErrorCode, type FerryError, HandshakeError, MigrationError, ProtocolError, toFerryError } from '../errors.ts';
+import { Feature, MessageType, messageName } from '../protocol/constants.ts';
 import { frameChecksFor } from '../protocol/frame-check.ts';
 import type { Frame } from '../protocol/frame.ts';
 import { MAX_FRAME_BODY_BYTES } from '../protocol/limits.ts';
@@ -11,6 +11,7 @@ import type { TcpTransport } from '../transport/tcp.ts';
 import { DESTINATION_TABLE } from './destination-table.ts';
 import type { ListenOptions } from './listen-options.ts';
 import { handlerFor } from './message-table.ts';
+import { destinationOffer, destinationTerms, type SessionTerms } from './negotiation.ts';
 
 /**
  * The destination's door: reads a connection's HELLO and, when keyed, proves and checks the
@@ -32,6 +33,13 @@ export async function greet(transport: TcpTransport, o: ListenOptions): Promise<
       return true;
     }
   });
+  // ABORT may come at any point of the handshake (a source cancelled while we authenticate or
+  // admit it): nothing was allocated, so the connection just closes, unanswered.
+  const next = async (what: string): Promise<Frame> => {
+    const f = await inbox.next(timeoutMs, what);
+    if (f.type === MessageType.ABORT) throw sourceAborted(f);
+    return f;
+  };
   const frame = await inbox.next(timeoutMs, 'HELLO');
   if (frame.type !== MessageType.HELLO) {
     throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `first message must be HELLO, got ${messageName(frame.type)}`);
@@ -48,32 +56,54 @@ export async function greet(transport: TcpTransport, o: ListenOptions): Promise<
     if ((hello.features & Feature.PSK_AUTH) === 0) {
       throw new HandshakeError(ErrorCode.AUTH_REQUIRED, 'this destination takes only sources authenticated with its pre-shared key');
     }
-    const next = (): Promise<Frame> => inbox.next(timeoutMs, 'authentication');
-    await authenticateSource(transport, next, key, hello.sessionId, Buffer.from(frame.body));
+    await authenticateSource(transport, () => next('authentication'), key, hello.sessionId, Buffer.from(frame.body));
   }
-  // A source waits for our answer; anything it sends before that breaks the protocol.
-  const early = (what: string): ProtocolError =>
-    new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `${what} sent before the handshake was answered`);
-  if (inbox.pending > 0) throw early('a frame');
-  transport.onFrame((f) => transport.destroy(early(messageName(f.type))));
+  // A source waits for our answer; anything it sends before that breaks the protocol (but ABORT).
+  const early = (f: Frame): FerryError =>
+    f.type === MessageType.ABORT
+      ? sourceAborted(f)
+      : new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `${messageName(f.type)} sent before the handshake was answered`);
+  if (inbox.pending > 0) throw early(await inbox.next(timeoutMs, 'HELLO'));
+  transport.onFrame((f) => transport.destroy(early(f)));
   return hello;
 }
 
-/** The version of a session: the highest both sides speak (§5: a v1 source gets v1, and no ECHO). */
-export function sessionVersion(hello: { readonly versionMax: number }): number {
-  return Math.min(PROTOCOL_VERSION, hello.versionMax);
+/**
+ * The terms this destination offers `hello`: the highest version both speak (a v1 source gets
+ * v1, and no ECHO), its frame limit, and from version 4 the features and encodings it takes.
+ */
+export function termsFor(o: ListenOptions, hello: msg.Hello): SessionTerms {
+  return destinationTerms(hello, destinationOffer(o), o.maxFrameBodyBytes ?? MAX_FRAME_BODY_BYTES);
 }
 
 /**
- * Answers HELLO_ACCEPT with the session's version, and from the next frame on seals and
- * demands frame checksums where that version has them: the source sends nothing before it has
- * read the accept, so no frame of the old kind can follow.
+ * Answers HELLO_ACCEPT with the session's terms, and from the next frame on seals and demands
+ * frame checksums where its version has them: the source sends nothing before it has read the
+ * accept, so no frame of the old kind can follow.
  */
-export function accept(transport: TcpTransport, hello: { readonly versionMax: number }): Promise<void> {
-  const version = sessionVersion(hello);
-  const sent = transport.send(encode(Msg.HELLO_ACCEPT, { version, maxFrameBodyBytes: MAX_FRAME_BODY_BYTES }));
-  transport.setFrameChecks(frameChecksFor(version));
+export function accept(transport: TcpTransport, terms: SessionTerms): Promise<void> {
+  const sent = transport.send(
+    encode(Msg.HELLO_ACCEPT, {
+      version: terms.version,
+      maxFrameBodyBytes: terms.maxFrameBodyBytes,
+      features: terms.features,
+      encodings: terms.encodings,
+    }),
+  );
+  transport.setFrameChecks(frameChecksFor(terms.version));
   return sent;
+}
+
+/** The source sent ABORT before its migration began: FERRY_ABORTED with its reason. */
+function sourceAborted(frame: Frame): MigrationError {
+  let why = 'no reason given';
+  try {
+    const report = decode(Msg.ABORT, frame);
+    why = `${report.code}: ${report.message}`;
+  } catch {
+    // A malformed ABORT still aborts.
+  }
+  return new MigrationError(ErrorCode.ABORTED, `the source aborted during the handshake (${why})`);
 }
 
 /** Sends a typed refusal (HELLO_REJECT) and closes. */

@@ -1,6 +1,5 @@
 import { ErrorCode, type FerryError, MigrationError } from '../errors.ts';
 import { Feature } from '../protocol/constants.ts';
-import { MAX_FRAME_BODY_BYTES } from '../protocol/limits.ts';
 import { encode, Msg } from '../protocol/registry.ts';
 import type { TcpTransport } from '../transport/tcp.ts';
 import type { DestinationContext } from './destination-context.ts';
@@ -42,7 +41,7 @@ export class IncomingRecovery {
       this.wait(ctx.postcopy ? 'postcopy' : 'precopy', cause);
       return true;
     }
-    if (ctx.phase.is('receiving') && (ctx.hello.features & Feature.RESUMABLE) !== 0) {
+    if (ctx.phase.is('receiving') && (ctx.terms.features & Feature.RESUMABLE) !== 0) {
       this.wait('precopy', cause);
       return true;
     }
@@ -59,7 +58,7 @@ export class IncomingRecovery {
       this.timer !== undefined ||
       ctx.phase.is('ready') ||
       (ctx.postcopy !== undefined && ctx.phase.is('resuming', 'postcopy', 'resumed')) ||
-      (ctx.phase.is('receiving') && (ctx.hello.features & Feature.RESUMABLE) !== 0);
+      (ctx.phase.is('receiving') && (ctx.terms.features & Feature.RESUMABLE) !== 0);
     // Pre-copy over data channels is not recovered (yet): its rounds span connections. Post-copy
     // runs on the control connection alone, so it is.
     return recoverable && (ctx.postcopy !== undefined || ctx.channels.length === 0 || ctx.phase.is('ready'));
@@ -78,10 +77,10 @@ export class IncomingRecovery {
     // A connection the source gave up on (it may still look open here) is superseded.
     if (!old.closed) old.destroy();
     ctx.recoveries++;
-    transport.setMaxBodyBytes(MAX_FRAME_BODY_BYTES);
+    transport.setMaxBodyBytes(ctx.terms.maxFrameBodyBytes);
     transport.setIdleTimeout(ctx.o.idleTimeoutMs ?? 30_000);
     attach(transport);
-    void accept(transport, ctx.hello).catch(() => {});
+    void accept(transport, ctx.terms).catch(() => {});
     const receiver = ctx.postcopy;
     // Post-copy: the pages not here. Pre-copy: the pages never received (the source adds those
     // of rounds we had not acknowledged, which may have been lost with the connection).

@@ -27,6 +27,7 @@ export class IncomingSwitchover {
     d.on('deviceState', (f) => void ctx.deviceState.add(decode(Msg.DEVICE_STATE, f)))
       .on('complete', (f) => {
         const complete = decode(Msg.COMPLETE, f);
+        ctx.roundNumbers.complete(complete.finalRound);
         ctx.phase.to('verifying');
         // With several channels, verify only once every round's pages are here.
         settled(() => void this.verify(complete));

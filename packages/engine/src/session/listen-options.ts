@@ -4,6 +4,7 @@ import type { TlsOptions } from '../transport/tls-options.ts';
 import type { Clock } from '../util/clock.ts';
 import type { DestinationControlPlane } from './control-plane.ts';
 import type { DestinationEvent } from './events.ts';
+import type { OptionalEncoding, OptionalFeature } from './negotiation.ts';
 import type { FaultStats } from './report.ts';
 
 /** What `MigrationDestination.listen()` takes (every option with its default). */
@@ -48,6 +49,28 @@ export interface ListenOptions {
    * `FERRY_POSTCOPY_INTERRUPTED` (keeping everything). Default 30 s.
    */
   readonly recoveryTimeoutMs?: number;
+  /**
+   * The optional features this destination takes: `postcopy` (POSTCOPY), `resumable` (a broken
+   * pre-copy connection is recovered), `channels` (extra data channels). A version 4 source
+   * adapts to what is left out (or fails with `FERRY_FEATURE_REFUSED` where it cannot); a
+   * version 1–3 source that asks for one is refused with `FERRY_INCOMPATIBLE_GUEST`.
+   * Default all three.
+   */
+  readonly acceptFeatures?: readonly OptionalFeature[];
+  /**
+   * The optional page encodings this destination decodes, announced to version 4 sources:
+   * `lz4`, `xbzrle`, `dedup` (RAW and ZERO always). A batch using another fails the migration
+   * with `FERRY_FRAME_MALFORMED`; a version 1–3 source is not told, so it can still send one.
+   * Default all three.
+   */
+  readonly acceptEncodings?: readonly OptionalEncoding[];
+  /**
+   * The largest frame body this destination takes after the handshake, announced in
+   * HELLO_ACCEPT; a larger one fails the migration with `FERRY_FRAME_TOO_LARGE` before it is
+   * buffered. Raised to what one page needs (64 KiB or the page size plus 4 KiB). Default 16 MiB
+   * (`MAX_FRAME_BODY_BYTES`), in bytes.
+   */
+  readonly maxFrameBodyBytes?: number;
   /** Refuse guests larger than this. Default 16 GiB. */
   readonly maxGuestBytes?: number;
   /** Refuse device state larger than this. Default 256 MiB. */

@@ -2,7 +2,7 @@ import { DirtyBitmap } from '../dirty/bitmap.ts';
 import { ErrorCode, ProtocolError } from '../errors.ts';
 import type { MemoryLayout } from '../memory/layout.ts';
 import type { Frame } from '../protocol/frame.ts';
-import { MAX_MISSING_PAGES_PER_MESSAGE } from '../protocol/limits.ts';
+import { FRAME_HEADER_BYTES, MAX_FRAME_BODY_BYTES, MAX_MISSING_PAGES_PER_MESSAGE } from '../protocol/limits.ts';
 import { decode, encode, Msg } from '../protocol/registry.ts';
 
 /** The two messages that carry a map of missing pages: post-copy's entry, and a reconnection's answer. */
@@ -21,19 +21,35 @@ export interface MissingPart {
  * page set are left out. One codec for both directions and both messages.
  */
 export const MissingPageMap = {
-  /** The frames that carry `bitmaps` (one per region), and how many pages they mark. */
-  encode(kind: MissingMapMessage, bitmaps: readonly DirtyBitmap[]): { frames: Buffer[]; count: number } {
+  /**
+   * The frames that carry `bitmaps` (one per region), and how many pages they mark. A message
+   * whose body would pass `maxBodyBytes` (the peer's HELLO_ACCEPT) is cut in two until it fits.
+   */
+  encode(
+    kind: MissingMapMessage,
+    bitmaps: readonly DirtyBitmap[],
+    maxBodyBytes: number = MAX_FRAME_BODY_BYTES,
+  ): { frames: Buffer[]; count: number } {
     const frames: Buffer[] = [];
     let count = 0;
+    const part = (region: number, missing: DirtyBitmap, first: number, pageCount: number): void => {
+      const next = missing.nextSet(first);
+      if (next < 0 || next >= first + pageCount) return;
+      // `first` is a multiple of 32: the chunk's bits are whole words of the region's bitmap.
+      const bits = new DirtyBitmap(pageCount, missing.words.slice(first >>> 5, (first + pageCount + 31) >>> 5));
+      const frame = encode(Msg[kind], { region, firstPage: first, pageCount, runs: bits.toRuns() });
+      if (frame.byteLength - FRAME_HEADER_BYTES > maxBodyBytes && pageCount > 32) {
+        const half = Math.ceil(pageCount / 64) * 32;
+        part(region, missing, first, half);
+        part(region, missing, first + half, pageCount - half);
+        return;
+      }
+      count += bits.count();
+      frames.push(frame);
+    };
     bitmaps.forEach((missing, region) => {
       for (let first = 0; first < missing.bitCount; first += MAX_MISSING_PAGES_PER_MESSAGE) {
-        const pageCount = Math.min(MAX_MISSING_PAGES_PER_MESSAGE, missing.bitCount - first);
-        const next = missing.nextSet(first);
-        if (next < 0 || next >= first + pageCount) continue;
-        // `first` is a multiple of 32: the chunk's bits are whole words of the region's bitmap.
-        const part = new DirtyBitmap(pageCount, missing.words.slice(first >>> 5, (first + pageCount + 31) >>> 5));
-        count += part.count();
-        frames.push(encode(Msg[kind], { region, firstPage: first, pageCount, runs: part.toRuns() }));
+        part(region, missing, first, Math.min(MAX_MISSING_PAGES_PER_MESSAGE, missing.bitCount - first));
       }
     });
     return { frames, count };

@@ -24,6 +24,7 @@ import type { TlsOptions } from '../transport/tls-options.ts';
 import { closestName } from '../util/closest-name.ts';
 import type { ListenOptions } from './listen-options.ts';
 import type { MigrateOptions } from './migrate-options.ts';
+import { OPTIONAL_ENCODINGS, OPTIONAL_FEATURES } from './negotiation.ts';
 import * as s from './option-schemas.ts';
 import type { PlanOptions } from './plan-options.ts';
 import type { ProbeOptions } from './probe-options.ts';
@@ -96,6 +97,9 @@ const listenTable: Table<ListenOptions> = {
   insecure: maybe(s.flag),
   postcopyFaults: maybe(s.oneOf(POSTCOPY_FAULTS)),
   recoveryTimeoutMs: maybe(s.durationMs('non-negative')),
+  acceptFeatures: maybe(s.someOf(OPTIONAL_FEATURES)),
+  acceptEncodings: maybe(s.someOf(OPTIONAL_ENCODINGS)),
+  maxFrameBodyBytes: maybe(s.byteCount(MAX_FRAME_BODY_BYTES)),
   maxGuestBytes: maybe(s.positiveInteger()),
   maxDeviceStateBytes: maybe(s.byteCount(MAX_DEVICE_STATE_BYTES)),
   handshakeTimeoutMs: maybe(s.durationMs('positive')),

@@ -47,6 +47,16 @@ export function oneOf(values: Readonly<Record<string, true>>): OptionSchema {
   return v.picklist(names, `must be one of ${names.join(', ')}`);
 }
 
+/** A list of distinct keys of `values` (possibly empty). */
+export function someOf(values: Readonly<Record<string, unknown>>): OptionSchema {
+  const names = Object.keys(values);
+  const m = `must be an array of ${names.join(', ')} (each at most once)`;
+  return v.pipe(
+    v.array(v.picklist(names, m), m),
+    v.check((list) => new Set(list).size === list.length, m),
+  );
+}
+
 export const flag: OptionSchema = v.boolean('must be true or false');
 export const callback: OptionSchema = v.function('must be a function');
 

@@ -99,7 +99,9 @@ async function measure(
   bytes: number,
 ): Promise<ProbeResult> {
   const total = Math.min(bytes, MAX_PROBE_BYTES);
-  const chunk = new Uint8Array(MAX_PROBE_DATA_BODY_BYTES).fill(0xa5);
+  // No frame larger than the destination announced (whole hash pages, so both sides hash alike).
+  const chunkBytes = Math.min(MAX_PROBE_DATA_BODY_BYTES, accepted.maxFrameBodyBytes - (accepted.maxFrameBodyBytes % PROBE_HASH_PAGE));
+  const chunk = new Uint8Array(chunkBytes).fill(0xa5);
   // Data moves as pages do: hashed on both sides (the destination hashes PROBE_DATA too), so
   // the rate is what page batches get, not what a bare socket gets.
   const kernels = await loadKernels();

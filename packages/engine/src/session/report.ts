@@ -122,6 +122,20 @@ export interface SwitchoverOutcome {
   readonly limitExceeded: boolean;
 }
 
+/** What a migration ran under, for its report: the destination's terms and what it declined. */
+export interface NegotiatedTerms {
+  /** The protocol version both sides spoke. */
+  readonly version: number;
+  /** The largest frame body the destination took; every frame sent fit it. */
+  readonly maxFrameBodyBytes: number;
+  /** Features accepted, by name (PSK_AUTH, POSTCOPY, RESUMABLE, CHANNELS). */
+  readonly features: readonly string[];
+  /** Page encodings the destination decodes, by name (RAW, ZERO, LZ4, XBZRLE, DEDUP). */
+  readonly encodings: readonly string[];
+  /** What the source asked for and did without, and how it adapted ("POSTCOPY: hybrid runs as pre-copy"). */
+  readonly declined: readonly string[];
+}
+
 export interface MigrationReport {
   readonly sessionId: string;
   readonly outcome: Extract<SourcePhase, 'completed'>;
@@ -168,6 +182,11 @@ export interface MigrationReport {
   readonly recoveries: number;
   /** How the guest moved: pre-copy only, or handed over to post-copy (pure or hybrid). */
   readonly strategy: 'precopy' | 'postcopy' | 'hybrid';
+  /**
+   * The destination's terms (HELLO_ACCEPT): version, frame limit, features accepted, encodings
+   * decoded, and what this migration did without (a hybrid that ran as pre-copy, say).
+   */
+  readonly negotiated: NegotiatedTerms;
   /** Set when the guest resumed before all its pages had arrived. */
   readonly postcopy?: PostcopyStats;
 }

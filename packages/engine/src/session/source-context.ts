@@ -11,6 +11,8 @@ import { type Link, type RecoveredLink, SourceConnector } from './connector.ts';
 import type { MigrationEvent } from './events.ts';
 import type { MigrateOptions } from './migrate-options.ts';
 import { type MigrationStatus, StatusBoard } from './migration-status.ts';
+import { adaptToTerms, type SessionTerms } from './negotiation.ts';
+import type { NegotiatedTerms } from './report.ts';
 import { RoundAcks } from './round-acks.ts';
 import { SOURCE_TRANSITIONS, type SourcePhase, StateMachine } from './state-machine.ts';
 import { logger } from '../util/log.ts';
@@ -32,7 +34,8 @@ export interface PauseMark {
  * advance it; none keeps state of the migration elsewhere.
  */
 export class SourceContext {
-  readonly o: MigrateOptions;
+  /** The options, as the destination's terms allow them from the handshake on (`agree`). */
+  o: MigrateOptions;
   readonly clock: Clock;
   readonly phase: StateMachine<SourcePhase>;
   readonly sessionId: Uint8Array = randomBytes(16);
@@ -49,8 +52,10 @@ export class SourceContext {
   kernels: Kernels | undefined;
   /** Why the JavaScript kernels run instead of the addon, when nobody asked for them. */
   kernelsFallback: string | undefined;
-  /** The protocol version the destination chose. */
-  version = 0;
+  /** What the destination's HELLO_ACCEPT allows; set by `agree`. */
+  terms: SessionTerms | undefined;
+  /** The terms as the report gives them, with what the source did without. */
+  negotiated: NegotiatedTerms | undefined;
   /** Connections lost and recovered during pre-copy. */
   recoveries = 0;
   /** Page and control bytes written in each whole second of the migration. */
@@ -86,6 +91,24 @@ export class SourceContext {
       emit: (event) => this.emit(event),
       checkAborted: () => this.checkAborted(),
     });
+  }
+
+  /** The protocol version the destination chose (0 before HELLO_ACCEPT). */
+  get version(): number {
+    return this.terms?.version ?? 0;
+  }
+
+  /**
+   * The destination accepted on `terms`: from now on the options are what they allow (features
+   * it declined dropped where the migration can do without them, else FERRY_FEATURE_REFUSED).
+   */
+  agree(terms: SessionTerms): void {
+    const { options, negotiated } = adaptToTerms(this.o, terms);
+    this.terms = terms;
+    this.negotiated = negotiated;
+    this.o = options;
+    this.connector.adapt(options);
+    if (negotiated.declined.length > 0) log('the destination declined: %s', negotiated.declined.join('; '));
   }
 
   /** The control connection; there is one from the handshake on. */

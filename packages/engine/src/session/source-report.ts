@@ -67,6 +67,7 @@ export function sourceReport(ctx: SourceContext, out: SourceOutcome): MigrationR
     ...(ctx.kernelsFallback !== undefined && { kernelsFallback: ctx.kernelsFallback }),
     memoryBytes: ctx.o.memory.totalBytes,
     strategy: ctx.o.strategy ?? 'precopy',
+    negotiated: ctx.negotiated!,
     recoveries: ctx.recoveries,
     bytesPerSecond: [...ctx.bytesPerSecond],
     ...(out.postcopy && { postcopy: out.postcopy }),

@@ -41,6 +41,7 @@ export class TcpTransport implements FrameTransport {
   private closeError: FerryError | undefined;
   /** Whether frames written get a checksum trailer (version 3 sessions, after HELLO_ACCEPT). */
   private sealing = false;
+  private maxSendBodyBytes = Number.POSITIVE_INFINITY;
   private drainWaiters: { resolve(): void; reject(e: unknown): void }[] = [];
   /** Frames that arrived before a handler was set. */
   private readonly early: Frame[] = [];
@@ -161,8 +162,17 @@ export class TcpTransport implements FrameTransport {
     else this.closeHandlers.push(handler);
   }
 
+  /**
+   * The largest frame body the peer takes (its HELLO_ACCEPT): a write with a larger frame throws
+   * FERRY_INVALID_STATE instead of sending it. Default unbounded.
+   */
+  setMaxSendBodyBytes(bytes: number): void {
+    this.maxSendBodyBytes = bytes;
+  }
+
   write(bytes: Uint8Array, onWritten?: () => void): boolean {
     if (this.closeError) throw this.closeError;
+    if (this.maxSendBodyBytes < Number.POSITIVE_INFINITY) this.checkSendable(bytes);
     if (!this.sealing) {
       this.socket.write(bytes, onWritten);
       return this.socket.writableLength < HIGH_WATER_MARK_BYTES;
@@ -267,6 +277,19 @@ export class TcpTransport implements FrameTransport {
       if (this.closeError) return;
       if (this.frameHandler) this.frameHandler(f);
       else this.early.push(f);
+    }
+  }
+
+  private checkSendable(bytes: Uint8Array): void {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let at = 0; at + 4 <= bytes.byteLength; at += FRAME_HEADER_BYTES + view.getUint32(at, true)) {
+      const body = view.getUint32(at, true);
+      if (body > this.maxSendBodyBytes) {
+        throw new MigrationError(
+          ErrorCode.INVALID_STATE,
+          `a frame body of ${body} bytes exceeds the ${this.maxSendBodyBytes} the peer announced; not sent (an engine bug, please report)`,
+        );
+      }
     }
   }
 

@@ -29,6 +29,8 @@ export interface FrameTransport {
   setFrameChecks(mode: 'off' | 'auto' | 'required'): void;
   /** The frame size limit applied to incoming frames; raised after the handshake. */
   setMaxBodyBytes(bytes: number): void;
+  /** The largest frame body the peer takes: larger frames are refused (FERRY_INVALID_STATE), not sent. */
+  setMaxSendBodyBytes(bytes: number): void;
   /** Flushes and closes; the peer sees end of stream. */
   end(): Promise<void>;
   /** Closes at once. */

@@ -1,7 +1,17 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeFrame, FerryError, GuestMemory, Intent, MessageType, messages as msg, type MigrationEvent, probe } from '../../src/index.ts';
+import {
+  encodeFrame,
+  FerryError,
+  GuestMemory,
+  Intent,
+  MessageType,
+  messages as msg,
+  type MigrationEvent,
+  PROTOCOL_VERSION,
+  probe,
+} from '../../src/index.ts';
 import type { WriterGuest } from '../../src/testing/index.ts';
 import { expectSameMemory, guestMemory, listenSink, MiB, migrationPair, type SourceHost, sourceHost } from '../harness/index.ts';
 
@@ -174,8 +184,8 @@ describe('the destination refuses before any page moves', () => {
   it('a protocol version it does not speak, answered with HELLO_REJECT', async () => {
     const destination = await listenSink();
     const hello = encodeFrame(MessageType.HELLO, msg.hello, {
-      versionMin: 4,
-      versionMax: 5,
+      versionMin: PROTOCOL_VERSION + 1,
+      versionMax: PROTOCOL_VERSION + 2,
       intent: Intent.MIGRATE,
       sessionId: new Uint8Array(16),
       pageSize: 4096,
@@ -245,7 +255,10 @@ describe('probe', () => {
       },
     });
     const layout = { pageSize: 4096, regions: [{ name: 'ram0', sizeBytes: 32 * MiB }] };
-    await expect(probe({ host: '127.0.0.1', port: destination.port, layout })).resolves.toMatchObject({ accepted: true, version: 3 });
+    await expect(probe({ host: '127.0.0.1', port: destination.port, layout })).resolves.toMatchObject({
+      accepted: true,
+      version: PROTOCOL_VERSION,
+    });
     await expect(probe({ host: '127.0.0.1', port: destination.port, layout, guestId: 'banned' })).resolves.toEqual({
       accepted: false,
       code: 'FERRY_REJECTED',

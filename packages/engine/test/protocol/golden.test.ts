@@ -49,6 +49,8 @@ describe('golden frames in docs/protocol.md', () => {
     expect(hex(MessageType.HELLO_ACCEPT, msg.helloAccept, { version: 3, maxFrameBodyBytes: 16 * 1024 * 1024 })).toBe(
       golden('hello-accept'),
     );
+    const v4 = { version: 4, maxFrameBodyBytes: 16 * 1024 * 1024, features: 0x02, encodings: 0x3e };
+    expect(hex(MessageType.HELLO_ACCEPT, msg.helloAccept, v4)).toBe(golden('hello-accept-v4'));
     expect(hex(MessageType.ROUND_ACK, msg.roundAck, { round: 0, pages: 3, bytesReceived: 12_400 })).toBe(golden('round-ack'));
     expect(hex(MessageType.READY, msg.ready, { digest: 0x9f3c5e7a12345678n })).toBe(golden('ready'));
     expect(hex(MessageType.RESUMED, msg.resumed, { resumeMicros: 1500, verifyMicros: 250 })).toBe(golden('resumed'));

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, MessageType, probe } from '../../src/index.ts';
+import { ErrorCode, MessageType, PROTOCOL_VERSION, probe } from '../../src/index.ts';
 import { listenSink, MiB, sourceHost } from '../harness/index.ts';
 import { flipBit, frameProxy } from '../harness/frame-proxy.ts';
 
 /** Protocol version 3: every frame after HELLO_ACCEPT is CHECKED (docs/protocol.md §2.1). */
 describe('frame checksums', () => {
-  it('are negotiated as version 3 and carried by every frame after HELLO_ACCEPT, in both directions', async () => {
+  it('are negotiated from version 3 on and carried by every frame after HELLO_ACCEPT, in both directions', async () => {
     const destination = await listenSink();
     const seen: { direction: string; type: number; flags: number }[] = [];
     const proxy = await frameProxy(destination.port, ({ direction, type, bytes }) => {
@@ -22,7 +22,7 @@ describe('frame checksums', () => {
     expect(after.every((f) => f.flags === 1)).toBe(true);
     expect(new Set(after.map((f) => f.direction))).toEqual(new Set(['to-destination', 'to-source']));
     await expect(probe({ host: '127.0.0.1', port: (await listenSink()).port, layout: source.memory.layout })).resolves.toMatchObject({
-      version: 3,
+      version: PROTOCOL_VERSION,
     });
   });
 
