@@ -12,7 +12,7 @@ import { RawFrames, type RecordedFrame, recordFrame, stable, type Transcript } f
 import { VECTORS_DIR } from './vectors-gen.ts';
 
 /**
- * Recorded pre-copy and post-copy migrations of a tiny deterministic guest at protocol versions 1, 2 and 3
+ * Recorded pre-copy and post-copy migrations of a tiny deterministic guest at every protocol version (1 to 4)
  * (packages/conformance/vectors/sessions/vN-precopy.json and vN-postcopy.json), replayed both ways against today's
  * engine: the recorded source against today's destination, and the recorded destination against
  * today's source. So a peer that speaks only an older version still interoperates.

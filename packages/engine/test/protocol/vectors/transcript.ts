@@ -6,6 +6,7 @@ import type { Frame } from '../../../src/protocol/frame.ts';
 import { PageBatch } from '../../../src/protocol/pages.ts';
 import { decode, specOf } from '../../../src/protocol/registry.ts';
 import { toJson } from './content.ts';
+import { specFields } from './messages.ts';
 
 export type Direction = 'to-destination' | 'to-source';
 
@@ -48,7 +49,8 @@ export function fieldsOf(frame: Frame, pageSize: number): Record<string, unknown
     return { region: b.regionIndex, round: b.round, entries };
   }
   if (frame.type === MessageType.PROBE_DATA) return { bytes: frame.body.byteLength };
-  return toJson(decode(specOf(frame.type), frame)) as Record<string, unknown>;
+  const m = specOf(frame.type);
+  return specFields(m.name, toJson(decode(m, frame))) as Record<string, unknown>;
 }
 
 /** One whole frame's bytes as a recorded entry. */
