@@ -1,7 +1,7 @@
 import type { MessageTable } from './message-table.ts';
 import type { DestinationPhase } from './state-machine.ts';
 
-/** The destination's handlers, one per message it acts on (docs/protocol.md §6.2). */
+/** The destination's handlers, one per message it acts on (docs/protocol.md §5.2). */
 export type DestinationHandler =
   | 'hello'
   | 'auth'

@@ -10,13 +10,13 @@ import type { MessageName } from '../protocol/registry.ts';
 export interface StateRule<H extends string> {
   readonly on: Partial<Readonly<Record<MessageName, H>>>;
   /**
-   * Where an accepted message leads, for the spec's table (docs/protocol.md §5.1): the next
+   * Where an accepted message leads, for the spec's table (docs/protocol.md §5.2): the next
    * state and what is answered; a message not named here leaves the state as it is.
    */
   readonly to?: Partial<Readonly<Record<MessageName, string>>>;
   /** What a message not in `on` gets in this state: the error code and what the side does (for the spec's table). */
   readonly otherwise: string;
-  /** The timeout that bounds this state, as the option that sets it and its default (docs/protocol.md §6). */
+  /** The timeout that bounds this state, as the option that sets it and its default (docs/limits.md, "Timeouts by state"). */
   readonly timeout: string;
 }
 

@@ -23,7 +23,7 @@ export type SourceState = 'greeting' | 'recovering' | 'channel' | 'probing' | 'p
 /** What an unexpected message gets from the source while the guest is still its own. */
 const ABORT = 'ABORT `FERRY_UNEXPECTED_MESSAGE`, close; the guest runs on here';
 
-/** The source's state × message table (docs/protocol.md §6.1). */
+/** The source's state × message table (docs/protocol.md §5.2). */
 export const SOURCE_TABLE: MessageTable<SourceState, SourceHandler> = {
   greeting: {
     // FAILED: a destination may fail the accepted migration before the source's phase moves on (its prepare hook threw).
