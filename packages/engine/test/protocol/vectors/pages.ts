@@ -63,6 +63,10 @@ export interface PagesVector {
   readonly error?: string;
   /** Stated by the spec, not yet done by the engine: why. */
   readonly pending?: string;
+  /** Version 4: the encodings the receiver announced in HELLO_ACCEPT (bit `1 << encoding`); absent: all. */
+  readonly announced?: number;
+  /** Ferry's engine checks it from this version on. */
+  readonly requires?: number;
 }
 
 const hex64 = (v: bigint): string => `0x${v.toString(16).padStart(16, '0')}`;
@@ -166,6 +170,8 @@ export function pagesVectors(kernels: Kernels): PagesVector[] {
     bad('xbzrle-truncated', 0, [{ ...xbzrle(0, { ramp: 0 }, changed), payload: Buffer.from('0005ab', 'hex') }], 'FERRY_DECODE_FAILED'),
     bad('dedup-to-page-out-of-range', 0, [dedup(1, 0, 9, {})], 'FERRY_DECODE_FAILED'),
     bad('unknown-encoding', 0, [{ ...zero(1), encoding: 0x06 as PageEncoding }], 'FERRY_FRAME_MALFORMED'),
+    // Version 4: an encoding the receiver did not announce (it announced RAW and ZERO only).
+    { ...bad('lz4-not-announced', 0, [lz4(3, { ramp: 3 })], 'FERRY_FRAME_MALFORMED'), section: '3.1.1', announced: 0x06, requires: 4 },
   ];
 }
 
