@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { PROTOCOL_VERSION } from '../../src/protocol/constants.ts';
+import { sealFrame } from '../../src/protocol/frame-check.ts';
 import { encode, Msg } from '../../src/protocol/registry.ts';
 import { listenSink } from '../harness/index.ts';
 import { RawFrames, recordFrame, type Transcript } from './vectors/transcript.ts';
@@ -130,5 +131,19 @@ describe('behaviour the spec states for every version (docs/protocol.md)', () =>
     const frames = upTo('DEVICE_STATE');
     const { replies } = await exchange(handshaken([...frames, bytes('COMPLETE')]));
     expect(replies.at(-1)).toEqual({ message: 'FAILED', fields: expect.objectContaining({ code: 'FERRY_FRAME_MALFORMED' }) });
+  }, 20_000);
+
+  it('§5.4, version 4: COMPLETE without the final ROUND_END, and a batch of the wrong round, are FAILED FERRY_UNEXPECTED_MESSAGE', async () => {
+    const v4 = JSON.parse(readFileSync(`${VECTORS_DIR}sessions/v4-precopy.json`, 'utf8')) as Transcript;
+    const frames = v4.frames.filter((f) => f.direction === 'to-destination' && f.message !== 'ECHO' && f.message !== 'COMMIT');
+    const finalEnd = frames.filter((f) => f.message === 'ROUND_END').at(-1)!;
+    const withoutEnd = frames.filter((f) => f !== finalEnd).map((f) => Buffer.from(f.hex, 'hex'));
+    const noEnd = await exchange(handshaken(withoutEnd));
+    expect(noEnd.replies.at(-1)).toEqual({ message: 'FAILED', fields: expect.objectContaining({ code: 'FERRY_UNEXPECTED_MESSAGE' }) });
+    // Round 1 announced while round 0 is being sent.
+    const hello4 = Buffer.from(frames[0]!.hex, 'hex');
+    const end = encode(Msg.ROUND_END, { round: 1, pages: 0 });
+    const wrongRound = await exchange([hello4, 'reply', Buffer.concat([end, sealFrame(end)])]);
+    expect(wrongRound.replies.at(-1)).toEqual({ message: 'FAILED', fields: expect.objectContaining({ code: 'FERRY_UNEXPECTED_MESSAGE' }) });
   }, 20_000);
 });
