@@ -131,11 +131,8 @@ export function pagesVectors(kernels: Kernels): PagesVector[] {
     ok('xbzrle', 0, 1, [xbzrle(0, { ramp: 0 }, changed)], [{ region: 0, page: 0, content: changed }]),
     ok('xbzrle-unchanged', 0, 1, [xbzrle(0, { ramp: 0 }, { ramp: 0 })], [{ region: 0, page: 0, content: { ramp: 0 } }]),
     ok('dedup', 1, 1, [dedup(1, 0, 2, { fill: '11' })], [{ region: 1, page: 1, content: { fill: '11' } }]),
-    // A page never sent is zero and counts as held (§3.2): a DEDUP reference to it copies zeros.
-    {
-      ...ok('dedup-to-zero-page-never-sent', 0, 1, [dedup(1, 1, 0, {})], [{ region: 0, page: 1, content: {} }]),
-      pending: 'the engine refuses a DEDUP reference to a page it never received (FERRY_DECODE_FAILED), even one that is zero',
-    },
+    // A page never sent is zero, but no DEDUP source (§3.2): zero content goes as ZERO.
+    bad('dedup-to-page-never-received', 0, [dedup(1, 1, 0, {})], 'FERRY_DECODE_FAILED'),
     bad('page-out-of-range', 0, [raw(4, { ramp: 1 })], 'FERRY_PAGE_OUT_OF_RANGE'),
     bad('region-out-of-range', 2, [zero(0)], 'FERRY_PAGE_OUT_OF_RANGE'),
     bad('checksum-mismatch', 0, [{ ...raw(1, { ramp: 7 }), checksum: hash({ ramp: 8 }) }], 'FERRY_CHECKSUM_MISMATCH'),
