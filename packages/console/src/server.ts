@@ -87,6 +87,10 @@ export class ConsoleServer {
     if (req.method === 'GET' && url.pathname === '/api/state') return json(res, 200, this.backend.snapshot());
     if (req.method === 'GET' && url.pathname === '/api/title') return json(res, 200, { title: this.title });
     if (req.method === 'POST' && url.pathname.startsWith('/api/')) return this.action(url.pathname.slice(5), req, res);
+    if (url.pathname === '/favicon.ico') {
+      res.writeHead(204).end();
+      return;
+    }
     if (req.method !== 'GET') return json(res, 405, { error: { code: 'METHOD', message: `${req.method} not allowed` } });
     const asset = staticAsset(url.pathname);
     if (!asset) return json(res, 404, { error: { code: 'NOT_FOUND', message: url.pathname } });
