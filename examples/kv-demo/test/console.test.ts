@@ -23,7 +23,7 @@ interface Seen {
 }
 
 // A capped link and a light churn make the migration last a few seconds: long enough to watch.
-const FLAGS = ['--memory-mib', '64', '--churn-pages-per-sec', '1000', '--max-mbps', '320', '--warmup-ms', '300', '--after-ms', '1000'];
+const FLAGS = ['--memory-mib', '32', '--churn-pages-per-sec', '1000', '--max-mbps', '160', '--warmup-ms', '300', '--after-ms', '600'];
 
 describe.skipIf(!executablePath)('the console in a headless browser', () => {
   let browser: Browser;
@@ -136,6 +136,29 @@ describe.skipIf(!executablePath)('the console in a headless browser', () => {
       code = await demo.stop();
     }
     // The migration failed, so the report's exit code is 1.
+    expect(code, demo.output()).toBe(1);
+  });
+
+  it('cancels from the UI: the guest keeps running on the source, nothing lost', async () => {
+    const demo = await startDemo(FLAGS);
+    let code: number | null;
+    try {
+      const page = await open(demo);
+      await page.click('#btn-migrate');
+      await page.waitForFunction(() => ((globalThis as unknown as { ferryConsole: Seen }).ferryConsole.messages.status ?? 0) >= 1);
+      await page.click('#btn-cancel');
+      await page.waitForSelector('#migration-state[data-state="failed"]');
+      expect(await page.textContent('#action-error')).toContain('FERRY_ABORTED');
+      expect(await page.textContent('#action-error')).toContain('runs on the source');
+      await page.waitForFunction(() => (globalThis as unknown as { ferryConsole: Seen }).ferryConsole.report !== undefined, undefined, {
+        timeout: 60_000,
+      });
+      expect((await seen(page)).report).toMatchObject({ ok: false, outcome: 'rolled back', wrong: 0, lost: 0 });
+      expect(pageErrors).toEqual([]);
+      await page.close();
+    } finally {
+      code = await demo.stop();
+    }
     expect(code, demo.output()).toBe(1);
   });
 });
