@@ -273,17 +273,35 @@ function onMigration({ t, event }) {
 }
 
 function onStatus({ t, status }) {
+  // The round being sent, as a bar that grows; finished rounds come from their round-end events.
+  const last = rounds.at(-1);
+  if (status.round >= 0 && (!last || last.round < status.round) && status.roundPages > 0) {
+    charts.rounds.set([...rounds, { round: status.round, dirtyPages: status.roundPages, pagesSent: status.roundPagesSent }]);
+  }
   const pageSize = snapshot?.hosts.flatMap((h) => h.guests)[0]?.pageSize ?? 4096;
   charts.rate.add(t, status.bandwidthBytesPerSec, status.dirtyPagesPerSec * pageSize);
   $('elapsed').textContent = `${status.phase}, ${fmtMs(status.elapsedMs)}, ${fmtBytes(status.bytesSent)} sent` + (status.prediction ? `, predicted downtime ${fmtMs(status.prediction.totalMs)} (limit ${fmtMs(maxDowntimeMs)})` : '');
 }
 
+/** The slowest reply to a request sent while the migration ran: the blackout as the client saw it. */
+function slowestDuringMigration() {
+  const start = seen.migrationStartT;
+  if (start === undefined) return undefined;
+  const end = seen.migrationEndT ?? Number.POSITIVE_INFINITY;
+  const [ts, ms] = charts.ping.data;
+  let worst = 0;
+  for (let i = ts.length - 1; i >= 0 && ts[i] >= start; i--) if (ts[i] <= end && ms[i] > worst) worst = ms[i];
+  return worst;
+}
+
 function onPing(b) {
   charts.ping.add(b.t, b.ms);
+  const during = slowestDuringMigration();
   const cls = (n) => (n > 0 ? 'bad' : 'good');
   $('ping-counters').innerHTML =
     `<span>sent <b>${b.sent}</b></span><span>answered <b>${b.answered}</b></span>` +
     `<span>longest gap <b id="longest-gap">${fmtMs(b.longestGapMs)}</b>${b.longestGapEndT ? ` <span class="dim">(ended at ${b.longestGapEndT.toFixed(2)} s)</span>` : ''}</span>` +
+    (during !== undefined ? `<span>slowest reply during the migration <b id="slowest-during">${fmtMs(during)}</b></span>` : '') +
     `<span class="${cls(b.wrong)}">wrong <b id="wrong">${b.wrong}</b></span><span class="${cls(b.lost)}">lost <b id="lost">${b.lost}</b></span>`;
 }
 
