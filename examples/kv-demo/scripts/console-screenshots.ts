@@ -2,7 +2,7 @@
  * Takes the console screenshots in docs/console/ from a real run of the demo at its default size:
  * `node --import tsx scripts/console-screenshots.ts [out-dir]` from examples/kv-demo (needs chromium,
  * scripts/install-browser.sh). Checks compatibility (refused, then accepted), plans, migrates, and
- * shoots the page while the migration runs and once the report is in.
+ * shoots the page while the migration runs (on a link capped at 400 Mbit/s) and once the report is in.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +17,8 @@ if (!executablePath) throw new Error('no chromium: run scripts/install-browser.s
 type Seen = { messages: Record<string, number>; migrationEndT?: number; report?: unknown };
 const seen = 'globalThis.ferryConsole';
 
-const demo = await startDemo(['--warmup-ms', '1000', '--after-ms', '1500']);
+// A 400 Mbit/s cap stretches the move to a few seconds, so that the first shot catches it running.
+const demo = await startDemo(['--warmup-ms', '1000', '--after-ms', '1500', '--max-mbps', '400']);
 const browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });

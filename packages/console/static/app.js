@@ -101,6 +101,9 @@ function renderHosts(s) {
   }
   if (guest) guestSel.value = guest;
   if (target) targetSel.value = target;
+  // A choice that is gone (the guest moved there) falls back to the first that is left.
+  if (guestSel.value === '' && guestSel.options.length > 0) guestSel.selectedIndex = 0;
+  if (targetSel.value === '' && targetSel.options.length > 0) targetSel.selectedIndex = 0;
   setMigrationState(s.migration);
 }
 
@@ -111,7 +114,8 @@ function setMigrationState(state) {
   badge.dataset.state = state;
   const busy = state === 'migrating';
   const actions = new Set(snapshot?.actions ?? []);
-  $('btn-migrate').disabled = busy || state === 'completed' || !actions.has('migrate');
+  // The demo migrates once; a backend that can go again says so by going back to idle.
+  $('btn-migrate').disabled = state !== 'idle' || !actions.has('migrate');
   $('btn-check').disabled = busy || !actions.has('check');
   $('btn-plan').disabled = busy || !actions.has('plan');
   $('btn-cancel').disabled = !busy || !actions.has('cancel');

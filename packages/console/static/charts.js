@@ -105,6 +105,9 @@ export function roundsChart(el) {
       data[1] = rounds.map((r) => Math.max(r.dirtyPages, 1));
       data[2] = rounds.map((r) => Math.max(r.pagesSent, 1));
       u.setData(data);
+      // Whole rounds, with room for the bars at both ends (uPlot's own range is lost on one round).
+      const last = data[0].length ? data[0][data[0].length - 1] : 2;
+      u.setScale('x', { min: (data[0][0] ?? 0) - 0.6, max: Math.max(last, 1) + 0.6 });
     },
   };
 }
