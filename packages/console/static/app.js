@@ -56,7 +56,6 @@ let snapshot;
 let maxDowntimeMs = 0;
 let rounds = [];
 let measuredDowntime;
-let migrationState = 'idle';
 
 function fmtMs(ms) {
   if (ms == null || !Number.isFinite(ms)) return '-';
@@ -108,7 +107,6 @@ function renderHosts(s) {
 }
 
 function setMigrationState(state) {
-  migrationState = state;
   const badge = $('migration-state');
   badge.textContent = state;
   badge.dataset.state = state;
@@ -374,4 +372,3 @@ fetch('/api/state')
   .then(renderHosts)
   .catch(() => {});
 connect();
-void migrationState;
