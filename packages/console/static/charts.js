@@ -88,7 +88,7 @@ export function roundsChart(el) {
       width: width(el),
       legend: { live: false },
       height: 220,
-      scales: { x: { time: false, range: (_u, min, max) => (Number.isFinite(min) ? [min - 0.6, max + 0.6] : [-0.6, 2.6]) }, y: { distr: 3, range: logRange(10, 1000) } },
+      scales: { x: { time: false, range: (_u, min, max) => (Number.isFinite(min) ? [min - 0.6, max + 0.6] : [-0.6, 3.6]) }, y: { distr: 3, range: logRange(10, 1000) } },
       axes: [{ label: 'round (last: final, guest paused)', values: (_u, ticks) => ticks.map((t) => (Number.isInteger(t) ? t : '')) }, { label: 'pages', size: 60 }],
       series: [
         { label: 'round' },
@@ -101,13 +101,16 @@ export function roundsChart(el) {
   );
   return {
     set(rounds) {
-      data[0] = rounds.map((r) => r.round);
-      data[1] = rounds.map((r) => Math.max(r.dirtyPages, 1));
-      data[2] = rounds.map((r) => Math.max(r.pagesSent, 1));
+      // Slots for at least 4 rounds, so that a bar is a round wide from the first one on (bars take their width from the spacing).
+      const n = Math.max(4, ...rounds.map((r) => r.round + 1));
+      data[0] = Array.from({ length: n }, (_, i) => i);
+      data[1] = data[0].map(() => null);
+      data[2] = data[0].map(() => null);
+      for (const r of rounds) {
+        data[1][r.round] = Math.max(r.dirtyPages, 1);
+        data[2][r.round] = Math.max(r.pagesSent, 1);
+      }
       u.setData(data);
-      // Whole rounds, with room for the bars at both ends (uPlot's own range is lost on one round).
-      const last = data[0].length ? data[0][data[0].length - 1] : 2;
-      u.setScale('x', { min: (data[0][0] ?? 0) - 0.6, max: Math.max(last, 1) + 0.6 });
     },
   };
 }
