@@ -9,6 +9,7 @@ import {
   Topic,
 } from '@ferry/console';
 import type { MigrationPlan, MigrationStatus, ProbeResult } from '@ferry/engine';
+import { PAGE_SIZE } from '../guest/layout.ts';
 import type { WireEvent } from '../ipc.ts';
 import type { PingClient } from './client.ts';
 
@@ -25,6 +26,28 @@ export interface DemoHost {
   /** Only the source runs a guest at first. */
   readonly source: boolean;
   alive(): boolean;
+}
+
+/** The console's refusing host runs pages of this size (as an arm64 host with 16 KiB pages), so the engine refuses the guest. */
+export const OTHER_PAGE_SIZE = 16 * 1024;
+
+type HostPort = { readonly port: number; alive(): boolean };
+
+/** The demo's hosts as the console lists them: the source, the destination and, with the console, the 16 KiB-page host. */
+export function demoHosts(h: { source: HostPort; destination: HostPort; other?: HostPort }): DemoHost[] {
+  const hosts: DemoHost[] = [
+    { id: 'source', name: 'source', pageSizes: [PAGE_SIZE], note: 'runs the guest', source: true, ...pick(h.source) },
+    { id: 'destination', name: 'destination', pageSizes: [PAGE_SIZE], note: 'takes the guest', source: false, ...pick(h.destination) },
+  ];
+  if (h.other) {
+    const note = 'runs 16 KiB pages (as an arm64 host): must refuse this guest';
+    hosts.push({ id: 'other', name: 'host-16k', pageSizes: [OTHER_PAGE_SIZE], note, source: false, ...pick(h.other) });
+  }
+  return hosts;
+}
+
+function pick(h: HostPort): { port: number; alive(): boolean } {
+  return { port: h.port, alive: () => h.alive() };
 }
 
 /** What the console's buttons do in the demo: the launcher's side. */

@@ -5,7 +5,7 @@ import type { MigrationPlan, ProbeResult } from '@ferry/engine';
 import { MiB, PAGE_SIZE } from '../guest/layout.ts';
 import { type FromDestination, type FromSource, type GuestConfig, InjectedFailure, type ToDestination, type ToSource } from '../ipc.ts';
 import { KEY_SPACE, PingClient } from './client.ts';
-import { DemoConsole, type DemoHost } from './demo-console.ts';
+import { DemoConsole, type DemoHost, demoHosts, OTHER_PAGE_SIZE } from './demo-console.ts';
 import { fmtMs } from './format.ts';
 import { HostProcess } from './host-process.ts';
 import { ProgressPrinter } from './progress.ts';
@@ -22,8 +22,6 @@ const CLIENT_DRAIN_TIMEOUT_MS = 10_000;
 const HOST_STOP_TIMEOUT_MS = 3000;
 /** Client status lines while nothing else prints. */
 const STATUS_EVERY_MS = 1000;
-/** The console's refusing host runs pages of this size (as an arm64 host with 16 KiB pages), so the engine refuses the guest. */
-const OTHER_PAGE_SIZE = 16 * 1024;
 const PROBE_TIMEOUT_MS = 15_000;
 const PLAN_TIMEOUT_MS = 60_000;
 
@@ -125,37 +123,11 @@ export class Demo {
       chosen = new Promise((resolve) => {
         choose = resolve;
       });
-      const hosts: DemoHost[] = [
-        {
-          id: 'source',
-          name: 'source',
-          port: booted.port,
-          pageSizes: [PAGE_SIZE],
-          note: 'runs the guest',
-          source: true,
-          alive: () => source.alive,
-        },
-        {
-          id: 'destination',
-          name: 'destination',
-          port: listening.port,
-          pageSizes: [PAGE_SIZE],
-          note: 'takes the guest',
-          source: false,
-          alive: () => destination.alive,
-        },
-      ];
-      if (other && otherListening) {
-        hosts.push({
-          id: 'other',
-          name: 'host-16k',
-          port: otherListening.port,
-          pageSizes: [OTHER_PAGE_SIZE],
-          note: 'runs 16 KiB pages (as an arm64 host): must refuse this guest',
-          source: false,
-          alive: () => other.alive,
-        });
-      }
+      const hosts = demoHosts({
+        source: { port: booted.port, alive: () => source.alive },
+        destination: { port: listening.port, alive: () => destination.alive },
+        ...(other && otherListening && { other: { port: otherListening.port, alive: () => other.alive } }),
+      });
       const processOf = (h: DemoHost): Destination => (h.id === 'other' && other ? other : destination);
       const console = await DemoConsole.start({
         port: flags.consolePort,
