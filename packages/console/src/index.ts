@@ -8,4 +8,5 @@ export {
   type ConsoleHost,
   type ConsoleSnapshot,
 } from './backend.ts';
+export { MigrationFollower } from './follow.ts';
 export { type ConsoleReport, type PingBatch, Topic } from './topics.ts';
