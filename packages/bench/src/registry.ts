@@ -198,6 +198,15 @@ export const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
       return 0;
     },
   },
+  charts: {
+    summary: 'draw every chart again from its saved data (docs/benchmarks/*.chart.json, .bench-out/*.chart.json); runs nothing',
+    options: [],
+    async run() {
+      const { redrawCharts } = await import('./charts.ts');
+      for (const path of await redrawCharts()) console.log(`wrote ${path}`);
+      return 0;
+    },
+  },
   qemu: {
     summary: "examples/qemu's VM moved by QEMU's own migration and by Ferry, interleaved (examples/qemu/scripts/install.sh first)",
     options: [SIZE, REPEATS],
