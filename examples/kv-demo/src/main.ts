@@ -55,15 +55,17 @@ const watchdog = setTimeout(() => {
   process.exit(1);
 }, budgetMs);
 watchdog.unref();
-// With the console a person decides when to migrate: no deadline until they have seen the report.
-if (!flags.headless) clearTimeout(watchdog);
+// With the console and a person at the terminal, they decide when to migrate: no deadline
+// until they have seen the report. Without a terminal the run is bounded as --headless is.
+const interactive = !flags.headless && process.stdin.isTTY === true;
+if (interactive) clearTimeout(watchdog);
 
 try {
   const report = await demo.run();
   print(formatReport(report));
   if (flags.jsonPath) writeFileSync(flags.jsonPath, `${JSON.stringify(report, null, 2)}\n`);
   process.exitCode = report.ok ? 0 : 1;
-  if (demo.consoleUrl) {
+  if (demo.consoleUrl && interactive) {
     clearTimeout(watchdog);
     finalCode = process.exitCode;
     print(`the console stays at ${demo.consoleUrl} with the report; Ctrl-C to quit`);
