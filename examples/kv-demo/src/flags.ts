@@ -22,6 +22,10 @@ export interface DemoFlags {
   readonly warmupMs: number;
   readonly afterMs: number;
   readonly inject: InjectedFailure;
+  /** No console: migrate after the warm-up, as CI does. Otherwise the console waits for its Migrate button. */
+  readonly headless: boolean;
+  /** The console's HTTP port; 0: any free one. */
+  readonly consolePort: number;
 }
 
 export const USAGE = `usage: pnpm demo [options]    (this text: pnpm demo -- --help; pnpm itself takes a bare --help)
@@ -38,6 +42,9 @@ export const USAGE = `usage: pnpm demo [options]    (this text: pnpm demo -- --h
   --warmup-ms N             how long the guest serves before the migration starts (default 2000)
   --after-ms N              how long the client goes on against the destination (default 1500)
   --json PATH               also write the report as JSON to PATH
+  --headless                no web console: migrate to the destination after the warm-up (for CI and terminals);
+                            without it the launcher serves the console, prints its URL, and migrates when you press Migrate there
+  --console-port N          the console's port on 127.0.0.1 (default 0: any free port)
   --inject-failure WHAT     fail on purpose to show the rollback: load-device-state (default none)
   --help                    this text`;
 
@@ -60,6 +67,8 @@ export function parseFlags(argv: readonly string[]): DemoFlags {
       'after-ms': { type: 'string', default: '1500' },
       'inject-failure': { type: 'string', default: InjectedFailure.NONE },
       help: { type: 'boolean', default: false },
+      headless: { type: 'boolean', default: false },
+      'console-port': { type: 'string', default: '0' },
     },
   });
   if (values.help) throw new FlagError('');
@@ -84,6 +93,8 @@ export function parseFlags(argv: readonly string[]): DemoFlags {
     warmupMs: int(values['warmup-ms'], '--warmup-ms', 0, 600_000),
     afterMs: int(values['after-ms'], '--after-ms', 0, 600_000),
     inject: inject as InjectedFailure,
+    headless: values.headless,
+    consolePort: int(values['console-port'], '--console-port', 0, 65_535),
   };
 }
 

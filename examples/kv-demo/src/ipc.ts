@@ -1,4 +1,4 @@
-import type { CompressionMode, MigrationEvent, MigrationReport } from '@ferry/engine';
+import type { CompressionMode, MigrationEvent, MigrationPlan, MigrationReport, MigrationStatus, ProbeResult } from '@ferry/engine';
 
 /**
  * Control messages between the launcher (control plane, network, client) and the two host
@@ -41,6 +41,18 @@ export type ToSource =
     }
   /** Answer to `hold`: the proxy has stopped forwarding and nothing is in flight. */
   | { readonly type: 'held'; readonly ok: boolean; readonly reason: string }
+  /** The console's "Check compatibility": probe() the destination at `port`. */
+  | { readonly type: 'probe'; readonly port: number; readonly pskHex: string }
+  /** The console's "Plan": plan() against the destination at `port`. */
+  | {
+      readonly type: 'plan';
+      readonly port: number;
+      readonly pskHex: string;
+      readonly maxDowntimeMs: number;
+      readonly verify: 'auto' | 'tracker' | 'memory' | 'sent';
+    }
+  /** The console's "Cancel": `MigrationHandle.cancel()`. */
+  | { readonly type: 'cancel' }
   | { readonly type: 'shutdown' };
 
 export type FromSource =
@@ -50,12 +62,24 @@ export type FromSource =
   /** From the resume() hook (migration failed): the guest runs here again, send traffic back. */
   | { readonly type: 'release' }
   | { readonly type: 'event'; readonly event: WireEvent }
+  /** `MigrationHandle.status()`, sampled while the migration runs. */
+  | { readonly type: 'status'; readonly status: MigrationStatus }
+  | { readonly type: 'probed'; readonly result: ProbeResult }
+  | { readonly type: 'planned'; readonly plan: MigrationPlan }
+  | { readonly type: 'probe-failed'; readonly code: string; readonly message: string }
   | { readonly type: 'migrated'; readonly report: MigrationReport }
   | { readonly type: 'migrate-failed'; readonly code: string; readonly message: string }
   | { readonly type: 'fatal'; readonly message: string };
 
 export type ToDestination =
-  | { readonly type: 'start'; readonly guest: GuestConfig; readonly inject: InjectedFailure; readonly pskHex: string }
+  | {
+      readonly type: 'start';
+      readonly guest: GuestConfig;
+      readonly inject: InjectedFailure;
+      readonly pskHex: string;
+      /** Page sizes this host takes (a host of another page size refuses the guest: the console's refusal). Default the guest's. */
+      readonly pageSizes?: readonly number[];
+    }
   /** Answer to `guest-ready`: the proxy points at the new guest and has released held requests. */
   | { readonly type: 'repointed' }
   | { readonly type: 'shutdown' };

@@ -30,7 +30,13 @@ process.on('exit', killAllHosts);
 
 const demo = new Demo(flags, print);
 let interrupted = false;
+/** Set once the report is out: with the console, the launcher serves it until Ctrl-C, then exits with this. */
+let finalCode: number | undefined;
 const onSignal = (signal: NodeJS.Signals): void => {
+  if (finalCode !== undefined) {
+    void demo.shutdown().finally(() => process.exit(finalCode));
+    return;
+  }
   if (interrupted) process.exit(130);
   interrupted = true;
   console.error(`\nkv-demo: ${signal}, stopping the hosts`);
@@ -49,12 +55,22 @@ const watchdog = setTimeout(() => {
   process.exit(1);
 }, budgetMs);
 watchdog.unref();
+// With the console and a person at the terminal, they decide when to migrate: no deadline
+// until they have seen the report. Without a terminal the run is bounded as --headless is.
+const interactive = !flags.headless && process.stdin.isTTY === true;
+if (interactive) clearTimeout(watchdog);
 
 try {
   const report = await demo.run();
   print(formatReport(report));
   if (flags.jsonPath) writeFileSync(flags.jsonPath, `${JSON.stringify(report, null, 2)}\n`);
   process.exitCode = report.ok ? 0 : 1;
+  if (demo.consoleUrl && interactive) {
+    clearTimeout(watchdog);
+    finalCode = process.exitCode;
+    print(`the console stays at ${demo.consoleUrl} with the report; Ctrl-C to quit`);
+    await new Promise(() => {});
+  }
 } catch (err) {
   // After Ctrl-C the hosts are going away on purpose; the signal handler reports and exits.
   if (interrupted) await new Promise(() => {});

@@ -15,7 +15,21 @@ async function runDemo(name: string, flags: string[]): Promise<{ code: number | 
   const jsonPath = join(scratch, `${name}.json`);
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/main.ts', '--memory-mib', '64', '--warmup-ms', '800', '--after-ms', '500', '--json', jsonPath, ...flags],
+    [
+      '--import',
+      'tsx',
+      'src/main.ts',
+      '--headless',
+      '--memory-mib',
+      '64',
+      '--warmup-ms',
+      '800',
+      '--after-ms',
+      '500',
+      '--json',
+      jsonPath,
+      ...flags,
+    ],
     { cwd: exampleDir, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';

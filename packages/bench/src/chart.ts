@@ -1,66 +1,160 @@
 /**
- * A dependency-free SVG line chart: enough to draw downtime against dirty rate, or predicted
- * against measured, so that results people compare are seen, not only tabled.
+ * The benchmarks' x–y charts, drawn by Vega-Lite (vega-chart.ts renders them to SVG offline): every
+ * run a point, a line through each series' medians where there are repeats, log axes where values
+ * span decades, and limits or floors drawn as lines. A chart is data first (`ChartData`, saved as
+ * JSON next to its SVG) so that it can be drawn again without running the benchmark.
  */
-export interface Series {
-  readonly name: string;
-  readonly points: readonly (readonly [number, number])[];
-  /** Points only, no line (a scatter). */
-  readonly scatter?: boolean;
+import type { TopLevelSpec } from 'vega-lite';
+import { renderSvg } from './vega-chart.ts';
+
+export interface ChartAxis {
+  readonly title: string;
+  /** `log` where values span decades; `nominal` for named cases (in the order of `order`). Default linear. */
+  readonly scale?: 'linear' | 'log' | 'nominal';
+  /** Log axes: 2 for sizes in powers of two (ticks at 256, 512, …). Default 10. */
+  readonly base?: 2 | 10;
+  /** Nominal axes: the cases, in order. */
+  readonly order?: readonly string[];
+}
+
+export interface ChartPoint {
+  readonly series: string;
+  readonly x: number | string;
+  readonly y: number;
+}
+
+export interface ChartData {
+  readonly title: string;
+  /** Lines under the title: what was measured where, and what the points are. */
+  readonly subtitle?: string | readonly string[];
+  readonly x: ChartAxis;
+  readonly y: ChartAxis;
+  /** Every run's value: repeats are separate points. */
+  readonly points: readonly ChartPoint[];
+  /** Join each series' medians at each x (a tick per case on a nominal axis). Default true. */
+  readonly medians?: boolean;
+  /** Horizontal lines: a limit or a floor, with its label. */
+  readonly rules?: readonly { readonly y: number; readonly label: string }[];
+  /** Draw y = x with this label (predicted against measured). */
+  readonly diagonal?: string;
+  /** Series in legend order. */
+  readonly series?: readonly string[];
 }
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e'];
 
-export function lineChart(options: { title: string; xLabel: string; yLabel: string; series: readonly Series[] }): string {
-  const W = 780;
-  const H = 400;
-  const M = { l: 70, r: 200, t: 40, b: 50 };
-  const all = options.series.flatMap((s) => s.points);
-  const xMax = niceMax(Math.max(...all.map((p) => p[0]), 1));
-  const yMax = niceMax(Math.max(...all.map((p) => p[1]), 1));
-  const x = (v: number): number => M.l + (v / xMax) * (W - M.l - M.r);
-  const y = (v: number): number => H - M.b - (v / yMax) * (H - M.t - M.b);
-  const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
-    `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${M.l}" y="22" font-size="15">${esc(options.title)}</text>`,
-    `<line x1="${M.l}" y1="${H - M.b}" x2="${W - M.r}" y2="${H - M.b}" stroke="black"/>`,
-    `<line x1="${M.l}" y1="${M.t}" x2="${M.l}" y2="${H - M.b}" stroke="black"/>`,
-    `<text x="${(M.l + W - M.r) / 2 - 40}" y="${H - 12}">${esc(options.xLabel)}</text>`,
-    `<text transform="translate(16 ${H / 2 + 40}) rotate(-90)">${esc(options.yLabel)}</text>`,
+/** The Vega-Lite spec of a chart. */
+export function chartSpec(c: ChartData): TopLevelSpec {
+  const nominal = c.x.scale === 'nominal';
+  const seriesOrder = c.series ?? [...new Set(c.points.map((p) => p.series))];
+  const color = {
+    field: 'series',
+    type: 'nominal',
+    title: null,
+    scale: { domain: seriesOrder, range: COLORS },
+    sort: seriesOrder,
+  } as const;
+  const x = nominal
+    ? ({
+        field: 'x',
+        type: 'nominal',
+        title: c.x.title,
+        sort: c.x.order ?? null,
+        axis: { labelAngle: -35, labelLimit: 0 },
+      } as const)
+    : ({
+        field: 'x',
+        type: 'quantitative',
+        title: c.x.title,
+        scale: scaleOf(
+          c.x,
+          c.points.map((p) => Number(p.x)),
+        ),
+      } as const);
+  const y = {
+    field: 'y',
+    type: 'quantitative',
+    title: c.y.title,
+    scale: scaleOf(c.y, c.points.map((p) => p.y).concat((c.rules ?? []).map((r) => r.y))),
+  } as const;
+  const xOffset = nominal ? { xOffset: { field: 'series', type: 'nominal', sort: seriesOrder } } : {};
+  const layers: unknown[] = [
+    {
+      mark: { type: 'point', filled: true, size: 45, opacity: 0.75 },
+      encoding: { x, y, color, ...xOffset, tooltip: [{ field: 'series' }, { field: 'x' }, { field: 'y', format: '.1f' }] },
+    },
   ];
-  for (let i = 0; i <= 5; i++) {
-    const xv = (xMax * i) / 5;
-    const yv = (yMax * i) / 5;
-    parts.push(`<text x="${x(xv) - 10}" y="${H - M.b + 16}">${label(xv)}</text>`);
-    parts.push(`<text x="${M.l - 45}" y="${y(yv) + 4}">${label(yv)}</text>`);
-    parts.push(`<line x1="${M.l}" y1="${y(yv)}" x2="${W - M.r}" y2="${y(yv)}" stroke="#eee"/>`);
+  if (c.medians ?? true) {
+    const median = { aggregate: [{ op: 'median', field: 'y', as: 'y' }], groupby: ['series', 'x'] };
+    layers.push(
+      nominal
+        ? { transform: [median], mark: { type: 'tick', thickness: 2, size: 14 }, encoding: { x, y, color, ...xOffset } }
+        : { transform: [median], mark: { type: 'line', strokeWidth: 2 }, encoding: { x, y, color } },
+    );
   }
-  options.series.forEach((s, i) => {
-    const color = COLORS[i % COLORS.length];
-    const pts = [...s.points].sort((a, b) => a[0] - b[0]);
-    if (!s.scatter)
-      parts.push(
-        `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.map((p) => `${x(p[0])},${y(p[1])}`).join(' ')}"/>`,
-      );
-    for (const p of pts) parts.push(`<circle cx="${x(p[0])}" cy="${y(p[1])}" r="3" fill="${color}"/>`);
-    parts.push(`<rect x="${W - M.r + 10}" y="${M.t + i * 20}" width="12" height="12" fill="${color}"/>`);
-    parts.push(`<text x="${W - M.r + 28}" y="${M.t + i * 20 + 11}">${esc(s.name)}</text>`);
-  });
-  parts.push('</svg>');
-  return `${parts.join('\n')}\n`;
+  if (c.diagonal) {
+    const values = c.points.map((p) => p.y).concat(c.points.map((p) => Number(p.x)));
+    const lo = Math.min(...values.filter((v) => v > 0));
+    const hi = Math.max(...values);
+    layers.push({
+      data: {
+        values: [
+          { d: lo, label: c.diagonal },
+          { d: hi, label: c.diagonal },
+        ],
+      },
+      mark: { type: 'line', color: '#888', strokeDash: [4, 4] },
+      encoding: { x: { field: 'd', type: 'quantitative' }, y: { field: 'd', type: 'quantitative' } },
+    });
+    layers.push({
+      data: { values: [{ d: hi, label: c.diagonal }] },
+      mark: { type: 'text', align: 'right', dx: -4, dy: -8, color: '#666' },
+      encoding: { x: { field: 'd', type: 'quantitative' }, y: { field: 'd', type: 'quantitative' }, text: { field: 'label' } },
+    });
+  }
+  for (const rule of c.rules ?? []) {
+    layers.push({
+      data: { values: [rule] },
+      mark: { type: 'rule', color: '#c62828', strokeDash: [6, 3], strokeWidth: 1.5 },
+      encoding: { y: { field: 'y', type: 'quantitative' } },
+    });
+    layers.push({
+      data: { values: [rule] },
+      mark: { type: 'text', align: 'right', baseline: 'bottom', x: 'width', dx: -4, dy: -2, color: '#c62828', fontSize: 11 },
+      encoding: { y: { field: 'y', type: 'quantitative' }, text: { field: 'label' } },
+    });
+  }
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: c.title, ...(c.subtitle && { subtitle: c.subtitle }), anchor: 'start' },
+    width: nominal ? 640 : 560,
+    height: 340,
+    data: { values: c.points.map((p) => ({ ...p })) },
+    layer: layers,
+    config: { legend: { orient: 'right', labelLimit: 0 }, axis: { grid: true } },
+  } as TopLevelSpec;
 }
 
-function niceMax(v: number): number {
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
+/**
+ * A log scale spans the decade below the least value to the next round figure above the largest
+ * (Vega's own nice would stretch 1 600 to 10 000); a linear one starts where the data does.
+ */
+function scaleOf(axis: ChartAxis, values: readonly number[]): Record<string, unknown> {
+  if (axis.scale !== 'log') return { type: 'linear', nice: true, zero: false };
+  const positive = values.filter((v) => v > 0 && Number.isFinite(v));
+  if (axis.base === 2) {
+    // Powers of two sit on ticks; half a step of room at each end.
+    const lo = 2 ** Math.floor(Math.log2(Math.min(...positive)));
+    const hi = 2 ** Math.ceil(Math.log2(Math.max(...positive)));
+    return { type: 'log', base: 2, domain: [lo / Math.SQRT2, hi * Math.SQRT2], nice: false };
+  }
+  const lo = 10 ** Math.floor(Math.log10(Math.min(...positive)));
+  const top = Math.max(...positive);
+  const step = 10 ** Math.floor(Math.log10(top));
+  return { type: 'log', domain: [lo, Math.ceil((top * 1.05) / step) * step], nice: false };
 }
 
-function label(v: number): string {
-  return v >= 1000 ? `${Math.round(v / 100) / 10}k` : String(Math.round(v * 10) / 10);
-}
-
-function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+/** The chart as SVG. */
+export function chartSvg(c: ChartData): Promise<string> {
+  return renderSvg(chartSpec(c));
 }

@@ -1,10 +1,8 @@
 import net from 'node:net';
 import { GuestMemory, type MigrateOptions, type MigrationReport, migrate, type TlsOptions, WriteBarrierTracker } from '@ferry/engine';
 import { WriterGuest, writePattern } from '@ferry/engine/testing';
-import { lineChart } from './chart.ts';
 import { spawnHost } from './hosts/spawn.ts';
-import { printTable, writeResult, writeText } from './output.ts';
-import { median } from './stats.ts';
+import { printTable, writeChart, writeResult } from './output.ts';
 
 export interface MigrateBenchOptions {
   readonly sizeMiB: number;
@@ -65,19 +63,21 @@ export async function migrateBench(o: MigrateBenchOptions): Promise<void> {
     rounds: r.report.rounds.length,
   }));
   printTable(rows);
-  const byRate = (f: (r: Run) => number): [number, number][] =>
-    o.rates.map((rate) => [rate, median(runs.filter((r) => r.dirtyPagesPerSec === rate).map(f))]);
-  const chart = lineChart({
-    title: `Pre-copy, ${o.sizeMiB} MiB guest, verify ${o.verify} (medians of ${o.repeats})`,
-    xLabel: 'guest dirty rate (pages/s)',
-    yLabel: 'milliseconds',
-    series: [
-      { name: 'downtime', points: byRate((r) => r.report.downtimeMs) },
-      { name: 'total time', points: byRate((r) => r.report.totalMs) },
-      { name: 'raw pipe, same bytes', points: byRate((r) => r.rawPipeMs) },
+  const name = `migrate-${o.verify}${o.noTakeBeforeSend ? '-notake' : ''}`;
+  const points = (series: string, f: (r: Run) => number) => runs.map((r) => ({ series, x: r.dirtyPagesPerSec, y: f(r) }));
+  const svg = await writeChart(name, {
+    title: `Pre-copy, ${o.sizeMiB} MiB guest, verify ${o.verify} (log scale)`,
+    subtitle: `every run a point (${o.repeats} per rate), the line through the medians; the raw pipe is the floor`,
+    x: { title: 'guest dirty rate (pages/s)' },
+    y: { title: 'milliseconds', scale: 'log' },
+    points: [
+      ...points('downtime', (r) => r.report.downtimeMs),
+      ...points('total time', (r) => r.report.totalMs),
+      ...points('raw pipe, same bytes', (r) => r.rawPipeMs),
     ],
+    rules: [{ y: o.maxDowntimeMs, label: `downtime limit ${o.maxDowntimeMs} ms` }],
   });
-  console.log(`wrote ${writeText(`migrate-${o.verify}${o.noTakeBeforeSend ? '-notake' : ''}.svg`, chart)}`);
+  console.log(`wrote ${svg}`);
   console.log(
     `wrote ${writeResult(`migrate-${o.verify}${o.noTakeBeforeSend ? '-notake' : ''}`, { options: o, rows, runs: runs.map((r) => ({ ...r, report: { ...r.report } })) })}`,
   );

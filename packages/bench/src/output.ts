@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { type ChartData, chartSvg } from './chart.ts';
 import { describeMachine } from './machine.ts';
 
 /** Where results go: `.bench-out/` at the repository root (ignored by git). */
@@ -18,6 +19,15 @@ export function writeText(fileName: string, text: string): string {
   const path = join(OUT_DIR, fileName);
   writeFileSync(path, text);
   return path;
+}
+
+/**
+ * Writes a chart as `name.svg` and its data as `name.chart.json` (what `pnpm bench charts` draws
+ * again, e.g. once copied to docs/benchmarks/), and returns the SVG's path.
+ */
+export async function writeChart(name: string, chart: ChartData): Promise<string> {
+  writeText(`${name}.chart.json`, `${JSON.stringify(chart, null, 1)}\n`);
+  return writeText(`${name}.svg`, await chartSvg(chart));
 }
 
 /** Prints an aligned table. */

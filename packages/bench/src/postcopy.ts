@@ -1,8 +1,8 @@
 import { GuestMemory, type MigrateOptions, type MigrationReport, migrate, WriteBarrierTracker } from '@ferry/engine';
 import { WriterGuest, writePattern } from '@ferry/engine/testing';
-import { lineChart } from './chart.ts';
+import type { ChartPoint } from './chart.ts';
 import { spawnHost } from './hosts/spawn.ts';
-import { printTable, writeResult, writeText } from './output.ts';
+import { printTable, writeChart, writeResult } from './output.ts';
 
 export interface PostcopyBenchOptions {
   /** Guest sizes for downtime against size, MiB. */
@@ -82,6 +82,7 @@ export async function postcopyBench(o: PostcopyBenchOptions): Promise<void> {
 
   // 1. Downtime against size.
   const sizeRows: Record<string, number | string>[] = [];
+  const sizePoints: ChartPoint[] = [];
   for (const sizeMiB of o.sizesMiB) {
     for (const strategy of ['postcopy', 'precopy'] as const) {
       const downtimes: number[] = [];
@@ -90,28 +91,22 @@ export async function postcopyBench(o: PostcopyBenchOptions): Promise<void> {
         const { report } = await run({ sizeMiB, options: { strategy } });
         downtimes.push(report.downtimeMs);
         totals.push(report.totalMs);
+        sizePoints.push({ series: strategy === 'postcopy' ? 'post-copy' : 'pre-copy', x: sizeMiB, y: report.downtimeMs });
         log(`${sizeMiB} MiB ${strategy}: downtime ${report.downtimeMs.toFixed(1)} ms, total ${report.totalMs.toFixed(0)} ms`);
       }
       sizeRows.push({ MiB: sizeMiB, strategy, 'downtime ms': median(downtimes), 'total ms': median(totals) });
     }
   }
   printTable(sizeRows);
-  const bySize = (strategy: string): [number, number][] =>
-    sizeRows.filter((r) => r.strategy === strategy).map((r) => [r.MiB as number, r['downtime ms'] as number]);
-  console.log(
-    `wrote ${writeText(
-      'postcopy-downtime.svg',
-      lineChart({
-        title: `Downtime against guest size, idle guest (medians of ${o.repeats})`,
-        xLabel: 'guest memory (MiB)',
-        yLabel: 'downtime (ms)',
-        series: [
-          { name: 'post-copy', points: bySize('postcopy') },
-          { name: 'pre-copy', points: bySize('precopy') },
-        ],
-      }),
-    )}`,
-  );
+  const svg = await writeChart('postcopy-downtime', {
+    title: 'Downtime against guest size, idle guest (log scales)',
+    subtitle: `every run a point (${o.repeats} per size), the line through the medians; pre-copy with verify: 'memory'`,
+    x: { title: 'guest memory (MiB)', scale: 'log', base: 2 },
+    y: { title: 'downtime (ms)', scale: 'log' },
+    points: sizePoints,
+    series: ['post-copy', 'pre-copy'],
+  });
+  console.log(`wrote ${svg}`);
 
   // 2. Demand-fault latency: the push is capped so the guest asks for most of what it touches.
   const faultRows: Record<string, number | string>[] = [];

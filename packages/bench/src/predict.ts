@@ -1,8 +1,7 @@
 import { type MigrationEvent, type MigrationPlan, plan, SwitchoverHistory } from '@ferry/engine';
 import { writePattern } from '@ferry/engine/testing';
-import { lineChart } from './chart.ts';
 import { runMigration } from './migrate.ts';
-import { printTable, writeResult, writeText } from './output.ts';
+import { printTable, writeChart, writeResult } from './output.ts';
 import { median, quantile } from './stats.ts';
 
 /**
@@ -122,36 +121,19 @@ export async function predictBench(o: { sizeMiB: number; repeats: number; maxDow
   console.log(
     `plan() total time error: median ${summary.planMedianErrorPct.toFixed(1)}%, p90 ${summary.planP90ErrorPct.toFixed(1)}%, within 20% in ${summary.planWithin20Pct.toFixed(0)}% of runs`,
   );
-  const maxMs = Math.max(...rows.map((r) => Math.max(r['predicted ms'] as number, r['measured ms'] as number)).filter(Number.isFinite));
-  console.log(
-    `wrote ${writeText(
-      'predict.svg',
-      lineChart({
-        title: `Predicted vs measured downtime, ${o.sizeMiB} MiB, ${rows.length} runs`,
-        xLabel: 'predicted downtime (ms)',
-        yLabel: 'measured downtime (ms)',
-        series: [
-          {
-            name: 'uncapped',
-            scatter: true,
-            points: rows.filter((r) => r.link === 'uncapped').map((r) => [r['predicted ms'] as number, r['measured ms'] as number]),
-          },
-          {
-            name: '1 Gbit/s',
-            scatter: true,
-            points: rows.filter((r) => r.link === '1 Gbit/s').map((r) => [r['predicted ms'] as number, r['measured ms'] as number]),
-          },
-          {
-            name: 'exact',
-            points: [
-              [0, 0],
-              [maxMs, maxMs],
-            ],
-          },
-        ],
-      }),
-    )}`,
-  );
+  const svg = await writeChart('predict', {
+    title: `Predicted against measured downtime, ${o.sizeMiB} MiB guest, ${rows.length} runs (log scales)`,
+    subtitle: `every run a point; ${o.repeats} repeats of each workload on each link`,
+    x: { title: 'predicted downtime at the switchover (ms)', scale: 'log' },
+    y: { title: 'measured downtime (ms)', scale: 'log' },
+    points: rows
+      .filter((r) => Number.isFinite(r['predicted ms'] as number))
+      .map((r) => ({ series: String(r.link), x: r['predicted ms'] as number, y: r['measured ms'] as number })),
+    medians: false,
+    diagonal: 'exact',
+    rules: [{ y: o.maxDowntimeMs, label: `limit ${o.maxDowntimeMs} ms` }],
+  });
+  console.log(`wrote ${svg}`);
   console.log(`wrote ${writeResult('predict', { options: o, rows, summary })}`);
 }
 

@@ -1,7 +1,6 @@
 import type { ScenarioOptions, ScenarioReport } from '@ferry/example-qemu/scenario';
 import { guestImage, runScenario } from '@ferry/example-qemu/scenario';
-import { lineChart } from './chart.ts';
-import { printTable, writeResult, writeText } from './output.ts';
+import { printTable, writeChart, writeResult } from './output.ts';
 
 /** One row of the comparison: a workload and the migration settings both movers get. */
 interface Case {
@@ -140,20 +139,17 @@ export async function qemuBench(o: { ramMiB: number; repeats: number; quick: boo
     }
   }
   printTable(rows);
-  const chart = lineChart({
-    title: `QEMU VM (${o.ramMiB} MiB - 8 KiB, TCG): longest ping gap, QEMU vs Ferry`,
-    xLabel: 'case (row number)',
-    yLabel: 'longest ping gap, ms',
-    series: ['qemu', 'ferry'].map((m) => ({
-      name: m,
-      scatter: true,
-      points: rows
-        .map((r, i) => [i, r] as const)
-        .filter(([, r]) => String(r.mover).startsWith(m) && typeof r['ping gap ms'] === 'number')
-        .map(([, r]) => [cases.findIndex((c) => c.name === r.case) + 1, r['ping gap ms'] as number] as const),
-    })),
+  const svg = await writeChart('qemu-gap', {
+    title: `QEMU VM (${o.ramMiB} MiB - 8 KiB, TCG): longest ping gap, QEMU against Ferry (log scale)`,
+    subtitle: `every run a point (${o.repeats} per case and mover), the tick at the median`,
+    x: { title: 'case', scale: 'nominal', order: cases.map((c) => c.name) },
+    y: { title: 'longest ping gap (ms)', scale: 'log' },
+    points: rows
+      .filter((r) => typeof r['ping gap ms'] === 'number')
+      .map((r) => ({ series: String(r.mover).startsWith('qemu') ? 'QEMU' : 'Ferry', x: String(r.case), y: r['ping gap ms'] as number })),
+    series: ['QEMU', 'Ferry'],
   });
-  console.log(`wrote ${writeText('qemu-gap.svg', chart)}`);
+  console.log(`wrote ${svg}`);
   console.log(`wrote ${writeResult('qemu', { options: o, ramBytes, cases, rows, raw })}`);
 }
 

@@ -189,6 +189,24 @@ export const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
       return 0;
     },
   },
+  negotiation: {
+    summary: "protocol v4's terms: 64 KiB frames against 16 MiB, an adaptive source held to RAW+ZERO against all encodings",
+    options: [SIZE, REPEATS],
+    async run(v) {
+      const { negotiationBench } = await import('./negotiation.ts');
+      await negotiationBench({ sizeMiB: num(v['size-mib'], v.quick ? 32 : 256), repeats: num(v.repeats, v.quick ? 1 : 3) });
+      return 0;
+    },
+  },
+  charts: {
+    summary: 'draw every chart again from its saved data (docs/benchmarks/*.chart.json, .bench-out/*.chart.json); runs nothing',
+    options: [],
+    async run() {
+      const { redrawCharts } = await import('./charts.ts');
+      for (const path of await redrawCharts()) console.log(`wrote ${path}`);
+      return 0;
+    },
+  },
   qemu: {
     summary: "examples/qemu's VM moved by QEMU's own migration and by Ferry, interleaved (examples/qemu/scripts/install.sh first)",
     options: [SIZE, REPEATS],

@@ -19,14 +19,14 @@ const REPOINT_TIMEOUT_MS = 5000;
 let guest: KvGuest | undefined;
 
 launcher.on('start', (m) => {
-  listen(m.guest, m.inject, Buffer.from(m.pskHex, 'hex')).catch((err: unknown) => die(launcher, err));
+  listen(m.guest, m.inject, Buffer.from(m.pskHex, 'hex'), m.pageSizes).catch((err: unknown) => die(launcher, err));
 });
 
 launcher.on('shutdown', () => {
   void Promise.resolve(guest?.stop()).finally(() => process.exit(0));
 });
 
-async function listen(config: GuestConfig, inject: InjectedFailure, psk: Uint8Array): Promise<void> {
+async function listen(config: GuestConfig, inject: InjectedFailure, psk: Uint8Array, pageSizes?: readonly number[]): Promise<void> {
   const memoryBytes = config.memoryMiB * MiB;
   let registers: Registers | undefined;
   let prepared: PreparedGuest | undefined;
@@ -36,6 +36,8 @@ async function listen(config: GuestConfig, inject: InjectedFailure, psk: Uint8Ar
     host: '127.0.0.1',
     // Only a source that proves it holds the key the control plane handed out gets in.
     psk,
+    // The engine refuses a guest of any other page size (FERRY_INCOMPATIBLE_GUEST), as a host with 16 KiB pages would.
+    ...(pageSizes && { pageSizes }),
     controlPlane: {
       admit(incoming: IncomingGuest) {
         const [ram, ...more] = incoming.layout.regions;

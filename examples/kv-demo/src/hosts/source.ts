@@ -1,9 +1,12 @@
 import {
   GuestMemory,
   type MigrationEvent,
+  type MigrationHandle,
   type MigrationReport,
-  migrate,
+  plan,
+  probe,
   type SourceControlPlane,
+  startMigration,
   WriteBarrierTracker,
 } from '@ferry/engine';
 import { encodeDeviceState } from '../guest/device-state.ts';
@@ -20,10 +23,13 @@ import { die, launcherChannel } from './host-channel.ts';
 const launcher = launcherChannel<FromSource, ToSource>('source host');
 /** How long the launcher may take to hold the proxy (drain requests in flight). */
 const HOLD_TIMEOUT_MS = 5000;
+/** How often the running migration's `status()` goes to the launcher (the console's rate chart). */
+const STATUS_EVERY_MS = 100;
 
 let memory: GuestMemory | undefined;
 let tracker: WriteBarrierTracker | undefined;
 let guest: KvGuest | undefined;
+let handle: MigrationHandle | undefined;
 
 launcher.on('start', (m) => {
   start(m.guest).catch((err: unknown) => die(launcher, err));
@@ -43,9 +49,44 @@ launcher.on('migrate', (m) => {
   );
 });
 
+launcher.on('probe', (m) => {
+  if (!memory) return launcher.send({ type: 'probe-failed', code: 'NOT_STARTED', message: 'the source has no guest yet' });
+  probe({ host: '127.0.0.1', port: m.port, layout: memory.layout, psk: Buffer.from(m.pskHex, 'hex'), guestId: 'kv-demo' }).then(
+    (result) => launcher.send({ type: 'probed', result }),
+    (err: unknown) => fail(err),
+  );
+});
+
+launcher.on('plan', (m) => {
+  if (!memory || !tracker) return launcher.send({ type: 'probe-failed', code: 'NOT_STARTED', message: 'the source has no guest yet' });
+  if (handle) return launcher.send({ type: 'probe-failed', code: 'BUSY', message: 'a migration is running' });
+  plan({
+    host: '127.0.0.1',
+    port: m.port,
+    memory,
+    tracker,
+    psk: Buffer.from(m.pskHex, 'hex'),
+    maxDowntimeMs: m.maxDowntimeMs,
+    verify: m.verify,
+    // A quarter of the default: the console waits for it.
+    probeBytes: 16 * 2 ** 20,
+    sampleMs: 500,
+  }).then(
+    (p) => launcher.send({ type: 'planned', plan: p }),
+    (err: unknown) => fail(err),
+  );
+});
+
+launcher.on('cancel', () => handle?.cancel(new Error('cancelled from the console')));
+
 launcher.on('shutdown', () => {
   void Promise.resolve(guest?.stop()).finally(() => process.exit(0));
 });
+
+function fail(err: unknown): void {
+  const e = err as Error & { code?: string };
+  launcher.send({ type: 'probe-failed', code: e.code ?? 'ERROR', message: e.message });
+}
 
 async function start(config: GuestConfig): Promise<void> {
   const started = performance.now();
@@ -84,7 +125,7 @@ function runMigration(
       await guest.stop();
     },
   };
-  return migrate({
+  handle = startMigration({
     host: '127.0.0.1',
     port: m.port,
     memory,
@@ -100,6 +141,12 @@ function runMigration(
     channels: m.channels,
     signal: AbortSignal.timeout(m.timeoutMs),
     onEvent: (event) => launcher.send({ type: 'event', event: toWire(event) }),
+  });
+  const running = handle;
+  const sampler = setInterval(() => launcher.send({ type: 'status', status: running.status() }), STATUS_EVERY_MS);
+  return running.result.finally(() => {
+    clearInterval(sampler);
+    handle = undefined;
   });
 }
 

@@ -77,6 +77,8 @@ export class PingClient {
     maxLatencyMs: 0,
   };
   private readonly samples: string[] = [];
+  /** Called with each SET or GET reply: when it was sent (performance.now(), ms) and how long the answer took. */
+  onSample: ((sentMs: number, latencyMs: number) => void) | undefined;
   private connectionError: string | undefined;
   private closing = false;
 
@@ -226,6 +228,7 @@ export class PingClient {
       }
       this.lastReplyMs = now;
     }
+    if (p.kind === Kind.SET || p.kind === Kind.GET) this.onSample?.(p.sentMs, now - p.sentMs);
     switch (p.kind) {
       case Kind.SET:
         if (line !== 'OK') this.wrong(`SET ${p.key} ${p.expected} -> "${line}"`);

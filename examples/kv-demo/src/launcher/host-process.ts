@@ -53,6 +53,17 @@ export class HostProcess<Out extends Message, In extends Message> {
     return this.child.pid;
   }
 
+  /** Kills the host at once (SIGKILL), on purpose: no crash is reported. The console's fault injection. */
+  kill(): void {
+    if (!running.has(this.child)) return;
+    this.stopping = true;
+    this.child.kill('SIGKILL');
+  }
+
+  get alive(): boolean {
+    return running.has(this.child);
+  }
+
   /** Asks the host to shut down, then kills it if it has not exited within `timeoutMs`. */
   async stop(shutdown: Out, timeoutMs: number): Promise<void> {
     if (!running.has(this.child)) return;

@@ -1,4 +1,4 @@
-import { type FerryError, type IncomingMigration, MigrationDestination } from '@ferry/engine';
+import { type FerryError, type IncomingMigration, MigrationDestination, type OptionalEncoding, type OptionalFeature } from '@ferry/engine';
 import { Command } from 'commander';
 import { adapter } from '../adapters/index.ts';
 import { parseInteger } from '../address.ts';
@@ -12,6 +12,9 @@ interface ListenValues extends SecurityValues, GuestValues {
   readonly port: string;
   readonly maxGuestMib?: string;
   readonly recoveryTimeoutMs?: string;
+  readonly acceptFeatures?: string;
+  readonly acceptEncodings?: string;
+  readonly maxFrameBody?: string;
 }
 
 /** `ferry listen`: takes one incoming guest into an adapter. */
@@ -26,6 +29,9 @@ export function listenCommand(run: Runner): Command {
     .option('--port <port>', 'port (0: the system picks; read it from the listening line)', '0')
     .option('--max-guest-mib <n>', 'refuse guests larger than this (MiB)')
     .option('--recovery-timeout-ms <ms>', 'how long a broken connection may be recovered (milliseconds; engine default 30000)')
+    .option('--accept-features <list>', 'optional features taken, comma-separated: postcopy,resumable,channels (default all; "" for none)')
+    .option('--accept-encodings <list>', 'optional page encodings decoded, comma-separated: lz4,xbzrle,dedup (default all; "" for none)')
+    .option('--max-frame-body <bytes>', 'largest frame body taken, announced to the source (bytes; engine default 16 MiB)')
     .option('--json', 'JSON lines on stdout', false);
   guestOptions(cmd, true);
   securityOptions(cmd);
@@ -46,6 +52,9 @@ async function listen(out: Output, v: ListenValues): Promise<number> {
       },
       ...(v.maxGuestMib !== undefined && { maxGuestBytes: parseInteger(v.maxGuestMib, '--max-guest-mib', 1) * 2 ** 20 }),
       ...(v.recoveryTimeoutMs !== undefined && { recoveryTimeoutMs: parseInteger(v.recoveryTimeoutMs, '--recovery-timeout-ms', 1) }),
+      ...(v.acceptFeatures !== undefined && { acceptFeatures: list(v.acceptFeatures) as OptionalFeature[] }),
+      ...(v.acceptEncodings !== undefined && { acceptEncodings: list(v.acceptEncodings) as OptionalEncoding[] }),
+      ...(v.maxFrameBody !== undefined && { maxFrameBodyBytes: parseInteger(v.maxFrameBody, '--max-frame-body', 65_536) }),
     });
     out.result({ event: 'listening', host: v.host, port: destination.port }, () => [`listening on ${v.host}:${destination.port}`]);
     let incoming: IncomingMigration | 'signal';
@@ -97,4 +106,12 @@ async function listen(out: Output, v: ListenValues): Promise<number> {
   } finally {
     await guest.close().catch(() => {});
   }
+}
+
+/** A comma-separated list; the engine checks its names (FERRY_INVALID_ARGUMENT names the option). */
+function list(value: string): string[] {
+  return value
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
 }

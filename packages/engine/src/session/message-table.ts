@@ -9,7 +9,14 @@ import type { MessageName } from '../protocol/registry.ts';
  */
 export interface StateRule<H extends string> {
   readonly on: Partial<Readonly<Record<MessageName, H>>>;
-  /** The timeout that bounds this state, as the option that sets it and its default (docs/protocol.md §6). */
+  /**
+   * Where an accepted message leads, for the spec's table (docs/protocol.md §5.2): the next
+   * state and what is answered; a message not named here leaves the state as it is.
+   */
+  readonly to?: Partial<Readonly<Record<MessageName, string>>>;
+  /** What a message not in `on` gets in this state: the error code and what the side does (for the spec's table). */
+  readonly otherwise: string;
+  /** The timeout that bounds this state, as the option that sets it and its default (docs/limits.md, "Timeouts by state"). */
   readonly timeout: string;
 }
 
@@ -51,12 +58,18 @@ export class Dispatcher<S extends string, H extends string> {
   }
 }
 
-/** The table as a Markdown table (states as rows), as docs/protocol.md prints it. */
+/**
+ * The table as a Markdown table (states as rows), as docs/protocol.md prints it: each accepted
+ * message with its handler and where it leads, what any other message gets, and the timeout.
+ */
 export function renderTable<S extends string, H extends string>(table: MessageTable<S, H>): string {
-  const lines = ['| state | accepts (→ handler) | timeout |', '|---|---|---|'];
+  const lines = ['| state | accepts: message → handler (→ next state, answer) | any other message | timeout |', '|---|---|---|---|'];
   for (const [state, rule] of Object.entries(table) as [S, StateRule<H>][]) {
-    const accepts = Object.entries(rule.on).map(([m, h]) => `${m} → ${h}`);
-    lines.push(`| \`${state}\` | ${accepts.length > 0 ? accepts.join('; ') : '(nothing)'} | ${rule.timeout} |`);
+    const accepts = Object.entries(rule.on).map(([m, h]) => {
+      const to = rule.to?.[m as MessageName];
+      return `${m} → ${h}${to === undefined ? '' : ` (→ ${to})`}`;
+    });
+    lines.push(`| \`${state}\` | ${accepts.length > 0 ? accepts.join('; ') : '(nothing)'} | ${rule.otherwise} | ${rule.timeout} |`);
   }
   return lines.join('\n');
 }

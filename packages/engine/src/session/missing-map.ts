@@ -16,7 +16,7 @@ export interface MissingPart {
 }
 
 /**
- * The missing-page map codec (docs/protocol.md §3.8): per region, a bitmap cut into messages of
+ * The missing-page map codec (docs/protocol.md §6, §6.3): per region, a bitmap cut into messages of
  * at most 2^20 pages, each starting on a word boundary, run-length encoded; chunks with no
  * page set are left out. One codec for both directions and both messages.
  */

@@ -115,6 +115,13 @@ export function sourceTerms(accept: msg.HelloAccept, offered: number, pageSize: 
   return { version: accept.version, maxFrameBodyBytes, features, encodings: accept.encodings ?? ALL_ENCODINGS };
 }
 
+/** Names of the page encodings in `bits` (HELLO_ACCEPT's `encodings`). */
+export function encodingNames(bits: number): string[] {
+  return Object.entries(PageEncoding)
+    .filter(([, e]) => (bits & encodingBit(e)) !== 0)
+    .map(([name]) => name);
+}
+
 /** Names of the features in `bits`, for messages. */
 export function featureNames(bits: number): string {
   const names = Object.entries(Feature)
@@ -165,9 +172,7 @@ export function adaptToTerms(o: MigrateOptions, terms: SessionTerms): { options:
     version: terms.version,
     maxFrameBodyBytes: terms.maxFrameBodyBytes,
     features: featureNames(terms.features) === 'none' ? [] : featureNames(terms.features).split(', '),
-    encodings: Object.entries(PageEncoding)
-      .filter(([, e]) => decodes(e))
-      .map(([name]) => name),
+    encodings: encodingNames(terms.encodings),
     declined,
   };
   return { options, negotiated };

@@ -120,6 +120,7 @@ const probeTable: Table<ProbeOptions> = {
   tls: maybe(s.tls),
   insecure: maybe(s.flag),
   measureBytes: maybe(s.byteCount(MAX_PROBE_BYTES)),
+  features: maybe(s.someOf(OPTIONAL_FEATURES)),
 };
 
 const planTable: Table<PlanOptions> = {

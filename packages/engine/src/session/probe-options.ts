@@ -1,5 +1,6 @@
 import type { MemoryLayout } from '../memory/layout.ts';
 import type { TlsOptions } from '../transport/tls-options.ts';
+import type { OptionalFeature } from './negotiation.ts';
 
 /** What `probe()` takes (every option with its default). */
 export interface ProbeOptions {
@@ -24,4 +25,10 @@ export interface ProbeOptions {
    * (at most 256 MiB) and time them until the destination acknowledges them. 0 (default): no.
    */
   readonly measureBytes?: number;
+  /**
+   * The optional features the migration would ask for (`postcopy`, `resumable`, `channels`),
+   * offered in the HELLO: a version 4 destination says in `features` which it takes; an older
+   * one refuses the probe if it does not take one, as it would the migration. Default none.
+   */
+  readonly features?: readonly OptionalFeature[];
 }

@@ -8,6 +8,7 @@ import type { Frame } from '../protocol/frame.ts';
 import { FRAME_HEADER_BYTES, MAX_HELLO_BODY_BYTES, MAX_PROBE_BYTES, MAX_PROBE_DATA_BODY_BYTES } from '../protocol/limits.ts';
 import { decode, encode, Msg } from '../protocol/registry.ts';
 import { checkedRoute, helloMessage } from './connector.ts';
+import { destinationOffer, encodingNames, featureNames } from './negotiation.ts';
 import { checkProbeOptions } from './option-checks.ts';
 import type { ProbeOptions } from './probe-options.ts';
 import { Inbox } from '../transport/inbox.ts';
@@ -26,6 +27,10 @@ export type ProbeResult =
       readonly maxFrameBodyBytes: number;
       /** From sending HELLO to reading the answer (connection set up already). */
       readonly rttMs: number;
+      /** Version 4 on: the features offered (`ProbeOptions.features`, PSK_AUTH) the destination takes, by name. */
+      readonly features?: readonly string[];
+      /** Version 4 on: the page encodings the destination decodes, by name (RAW and ZERO always). */
+      readonly encodings?: readonly string[];
       /** With `measureBytes`: bytes acknowledged over the time from the first byte sent to the acknowledgement, less one round trip. */
       readonly bandwidthBytesPerSec?: number;
       /**
@@ -63,7 +68,8 @@ export async function probe(options: ProbeOptions): Promise<ProbeResult> {
       intent: Intent.PROBE,
       sessionId,
       layout: options.layout,
-      features: options.psk ? Feature.PSK_AUTH : 0,
+      features:
+        (options.psk ? Feature.PSK_AUTH : 0) | (destinationOffer({ acceptFeatures: options.features ?? [] }).features & ~Feature.PSK_AUTH),
       guestId: options.guestId,
     });
     const sentAt = performance.now();
@@ -134,7 +140,14 @@ function probeAnswer(transport: TcpTransport, frame: Frame, rttMs: number): Prob
   if (frame.type === Msg.HELLO_ACCEPT.type) {
     const a = decode(Msg.HELLO_ACCEPT, frame);
     transport.setFrameChecks(frameChecksFor(a.version));
-    return { accepted: true, version: a.version, maxFrameBodyBytes: a.maxFrameBodyBytes, rttMs };
+    return {
+      accepted: true,
+      version: a.version,
+      maxFrameBodyBytes: a.maxFrameBodyBytes,
+      rttMs,
+      ...(a.features !== undefined && { features: featureNames(a.features) === 'none' ? [] : featureNames(a.features).split(', ') }),
+      ...(a.encodings !== undefined && { encodings: encodingNames(a.encodings) }),
+    };
   }
   if (frame.type === Msg.HELLO_REJECT.type) {
     const r = decode(Msg.HELLO_REJECT, frame);

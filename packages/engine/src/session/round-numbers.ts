@@ -1,5 +1,5 @@
 /**
- * The destination's check of round numbers (version 4, docs/protocol.md §5.2): rounds count
+ * The destination's check of round numbers (version 4, docs/protocol.md §5.4): rounds count
  * from 0 up by one; PAGES on the control connection carry the round being sent, ROUND_END closes
  * it; SWITCHOVER names the final round and COMPLETE's `finalRound` repeats it after its
  * ROUND_END; post-copy's pages carry POSTCOPY_ENTER's round. Versions 1–3 are not checked.

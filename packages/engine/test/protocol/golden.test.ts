@@ -43,6 +43,21 @@ describe('golden frames in docs/protocol.md', () => {
     expect(frame.toString('hex')).toBe(golden('complete'));
   });
 
+  it('HELLO_ACCEPT, ROUND_ACK, READY, RESUMED and DEVICE_STATE encode to the documented bytes', () => {
+    const hex = <T>(type: number, codec: msg.MessageCodec<T>, value: T): string =>
+      encodeFrame(type as MessageType, codec, value).toString('hex');
+    expect(hex(MessageType.HELLO_ACCEPT, msg.helloAccept, { version: 3, maxFrameBodyBytes: 16 * 1024 * 1024 })).toBe(
+      golden('hello-accept'),
+    );
+    const v4 = { version: 4, maxFrameBodyBytes: 16 * 1024 * 1024, features: 0x02, encodings: 0x3e };
+    expect(hex(MessageType.HELLO_ACCEPT, msg.helloAccept, v4)).toBe(golden('hello-accept-v4'));
+    expect(hex(MessageType.ROUND_ACK, msg.roundAck, { round: 0, pages: 3, bytesReceived: 12_400 })).toBe(golden('round-ack'));
+    expect(hex(MessageType.READY, msg.ready, { digest: 0x9f3c5e7a12345678n })).toBe(golden('ready'));
+    expect(hex(MessageType.RESUMED, msg.resumed, { resumeMicros: 1500, verifyMicros: 250 })).toBe(golden('resumed'));
+    const chunk = { totalBytes: 6, offset: 2, data: Uint8Array.of(0xc0, 0xff, 0xee, 0x01) };
+    expect(hex(MessageType.DEVICE_STATE, msg.deviceState, chunk)).toBe(golden('device-state'));
+  });
+
   it('PAGE_REQUEST and POSTCOPY_MISSING encode to the documented bytes', () => {
     expect(encodeFrame(MessageType.PAGE_REQUEST, msg.pageRequest, { region: 1, page: 0x1234, count: 1 }).toString('hex')).toBe(
       golden('page-request'),

@@ -10,6 +10,7 @@ import {
   messages as msg,
   PageEncoding,
   PROTOCOL_VERSION,
+  probe,
 } from '../../src/index.ts';
 import { Cursor } from '../../src/protocol/cursor.ts';
 import { sealFrame } from '../../src/protocol/frame-check.ts';
@@ -69,6 +70,18 @@ describe('negotiation (version 4)', () => {
     });
     expect(source.plane.calls).toEqual([]);
     await expect(destination.result).rejects.toMatchObject({ code: ErrorCode.ABORTED });
+  });
+
+  it('probe() tells which of the features offered the destination takes, and the encodings it decodes', async () => {
+    const destination = await listenSink({ acceptFeatures: ['channels'], acceptEncodings: ['lz4'], maxFrameBodyBytes: 1 << 20 });
+    const layout = { pageSize: 4096, regions: [{ name: 'ram0', sizeBytes: MiB }] };
+    await expect(probe({ host: '127.0.0.1', port: destination.port, layout, features: ['postcopy', 'channels'] })).resolves.toMatchObject({
+      accepted: true,
+      version: PROTOCOL_VERSION,
+      maxFrameBodyBytes: 1 << 20,
+      features: ['CHANNELS'],
+      encodings: ['RAW', 'ZERO', 'LZ4'],
+    });
   });
 
   for (const strategy of ['precopy', 'postcopy'] as const) {

@@ -60,6 +60,17 @@ describe('the state × message tables', () => {
     }
   });
 
+  it('say, for every state, what any other message gets and where each accepted message leads', () => {
+    for (const table of [SOURCE_TABLE, DESTINATION_TABLE, CHANNEL_TABLE] as MessageTable<string, string>[]) {
+      for (const [state, rule] of Object.entries(table)) {
+        expect(rule.otherwise.length, state).toBeGreaterThan(0);
+        expect(rule.timeout.length, state).toBeGreaterThan(0);
+        // A `to` entry describes a message the state accepts, never one it refuses.
+        for (const name of Object.keys(rule.to ?? {})) expect(rule.on, `${state}: ${name}`).toHaveProperty([name]);
+      }
+    }
+  });
+
   it('let the destination take nothing once the migration failed, only a repeated COMPLETE once resumed, and only ABORT while it verifies', () => {
     expect(DESTINATION_TABLE.resumed.on).toEqual({ COMPLETE: 'postcopyComplete' }); // post-copy's COMPLETE asked again
     expect(DESTINATION_TABLE.failed.on).toEqual({});
