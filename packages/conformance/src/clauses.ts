@@ -1,7 +1,7 @@
 /**
  * The MUST clauses of docs/protocol.md that the kit checks, each with a stable id. Scenarios
  * cite these ids; `pnpm --filter @ferry/conformance docs` prints them with their scenarios into
- * the spec's Conformance section. Clauses marked v4 come from the version 4 design (negotiation).
+ * the spec's Conformance section (§8).
  */
 export interface Clause {
   readonly id: string;
@@ -13,30 +13,34 @@ export interface Clause {
 export const CLAUSES: readonly Clause[] = [
   {
     id: 'HS-1',
-    section: '§5',
+    section: '§5.1',
     text: 'The first frame on a connection MUST be HELLO; anything else is answered with HELLO_REJECT and the connection is closed.',
   },
   {
     id: 'HS-2',
-    section: '§5',
+    section: '§5.1',
     text: 'A destination MUST refuse a HELLO whose version range holds no version it speaks: HELLO_REJECT FERRY_VERSION_UNSUPPORTED.',
   },
-  { id: 'HS-3', section: '§7', text: 'The destination answers HELLO_ACCEPT with the highest version in both its range and the source’s.' },
+  {
+    id: 'HS-3',
+    section: '§5.1',
+    text: 'The destination answers HELLO_ACCEPT with the highest version in both its range and the source’s.',
+  },
   { id: 'HS-4', section: '§3.1', text: 'A HELLO without the magic is refused (FERRY_BAD_MAGIC).' },
   {
     id: 'HS-5',
-    section: '§5',
+    section: '§5.1',
     text: 'A page size the destination does not run, or an invalid layout, is refused before allocation: HELLO_REJECT FERRY_INCOMPATIBLE_GUEST.',
   },
   {
     id: 'HS-6',
-    section: '§5',
+    section: '§5.1',
     text: 'A guest the destination’s control plane does not take (another region layout) is refused with HELLO_REJECT (FERRY_REJECTED or FERRY_INCOMPATIBLE_GUEST).',
   },
   { id: 'HS-7', section: '§3.1', text: 'A HELLO with an intent other than 1..4 is refused with HELLO_REJECT.' },
   {
     id: 'HS-8',
-    section: '§3.1',
+    section: '§3.1.1',
     text: 'A destination choosing version 3 or lower MUST refuse feature bits it does not know (FERRY_INCOMPATIBLE_GUEST).',
   },
   {
@@ -44,21 +48,25 @@ export const CLAUSES: readonly Clause[] = [
     section: '§5.1',
     text: 'A source waits for HELLO_ACCEPT: a frame sent before it (pipelined after HELLO) is refused with HELLO_REJECT FERRY_UNEXPECTED_MESSAGE.',
   },
-  { id: 'HS-10', section: '§7', text: 'A source MUST NOT go on with a version outside its range: it closes (or sends ABORT) and fails.' },
+  {
+    id: 'HS-10',
+    section: '§3.1.1',
+    text: 'A source MUST NOT go on with a version outside its range: it closes (or sends ABORT) and fails.',
+  },
   {
     id: 'HS-11',
-    section: '§3.1 (v4 design, all versions)',
+    section: '§3.1.1',
     text: 'maxFrameBodyBytes in HELLO_ACCEPT MUST be at least max(65536, pageSize + 4096); a smaller one makes the source fail with FERRY_FRAME_MALFORMED.',
   },
-  { id: 'HS-12', section: '§5', text: 'A source that reads HELLO_REJECT stops and reports its code.' },
+  { id: 'HS-12', section: '§5.1', text: 'A source that reads HELLO_REJECT stops and reports its code.' },
   {
     id: 'HS-13',
-    section: '§5',
+    section: '§5.1',
     text: 'A refused connection allocates nothing and holds nothing: the destination takes the next migration.',
   },
   {
     id: 'HS-14',
-    section: '§5',
+    section: '§2.2',
     text: 'A destination that refuses a connection with input still unread shuts down its side and drains before it closes, so that the refusal is not destroyed by a reset.',
   },
   { id: 'FR-1', section: '§3', text: 'An unassigned message type MUST be rejected (FERRY_UNKNOWN_MESSAGE).' },
@@ -80,7 +88,7 @@ export const CLAUSES: readonly Clause[] = [
   { id: 'FR-5', section: '§2.1', text: 'A CHECKED frame in a version 1 or 2 session is FERRY_FRAME_MALFORMED.' },
   {
     id: 'FR-6',
-    section: '§2 (v4 design, all versions)',
+    section: '§3.1.1',
     text: 'A source MUST NOT send a frame body larger than the maxFrameBodyBytes of HELLO_ACCEPT.',
   },
   {
@@ -100,38 +108,42 @@ export const CLAUSES: readonly Clause[] = [
   },
   {
     id: 'PG-4',
-    section: '§4 (v4 design, all versions)',
+    section: '§1',
     text: 'Destination memory starts zeroed: a page never sent is zero, so zero pages need not be sent.',
   },
-  { id: 'PG-5', section: '§3.2 (v4 design, all versions)', text: 'A DEDUP entry MAY reference a page never sent (it is held as zero).' },
+  {
+    id: 'PG-5',
+    section: '§3.2',
+    text: 'A DEDUP entry MUST name a page received in this session: a reference to a page never received (even one that is zero) fails with FERRY_DECODE_FAILED.',
+  },
   {
     id: 'RD-1',
-    section: '§5',
+    section: '§5.3',
     text: 'The destination acknowledges every ROUND_END, the final round’s included (before READY), with ROUND_ACK carrying the round and the pages received in it.',
   },
   {
     id: 'RD-2',
-    section: '§5 (version 4)',
+    section: '§5.4',
     text: 'From version 4 the destination checks round numbers: a PAGES batch whose round is not the current round, or a ROUND_END out of sequence, is FERRY_UNEXPECTED_MESSAGE.',
   },
   {
     id: 'RD-3',
-    section: '§5.1',
+    section: '§5.3',
     text: 'A source MUST accept, and may ignore, the final round’s ROUND_ACK whether or not it arrives before READY.',
   },
   {
     id: 'RD-4',
-    section: '§5',
+    section: '§5.3',
     text: 'A ROUND_ACK whose page count differs from the source’s count for that round makes the source fail: it never sends COMMIT.',
   },
   {
     id: 'RD-5',
-    section: '§5 (v4 design)',
+    section: '§5.4',
     text: 'The final ROUND_END before COMPLETE is optional in versions 1–3 (a destination accepts COMPLETE without it) and required from version 4.',
   },
   {
     id: 'RD-6',
-    section: '§5 (v4 design)',
+    section: '§5.4',
     text: 'COMPLETE.totalPages is the guest’s page count (all versions); from version 4 rounds are numbered from 0 up by one, every batch carries its round, SWITCHOVER and COMPLETE.finalRound name the final round.',
   },
   {
@@ -151,32 +163,32 @@ export const CLAUSES: readonly Clause[] = [
   },
   {
     id: 'SW-3',
-    section: '§5',
+    section: '§5.5',
     text: 'After COMMIT the destination resumes the guest and sends RESUMED; the source, which reads the last message, closes first.',
   },
   {
     id: 'SW-4',
-    section: '§5',
+    section: '§5.5',
     text: 'A FAILED read before COMMIT ends the migration at the source: it sends no COMMIT and fails, its guest running on.',
   },
   {
     id: 'SW-5',
-    section: '§5',
+    section: '§5.5',
     text: 'A source that loses the connection after COMMIT and before RESUMED, and does not learn FERRY_NOT_COMMITTED, reports FERRY_OUTCOME_UNKNOWN.',
   },
   {
     id: 'SW-6',
-    section: '§5 (v4 design, all versions)',
+    section: '§5.1, §5.2',
     text: 'ABORT is allowed in every destination state after HELLO and before COMMIT: the destination discards the guest, answers FAILED(FERRY_ABORTED) or nothing, and closes.',
   },
   {
     id: 'SW-7',
-    section: '§5.1',
+    section: '§5.2',
     text: 'A message not allowed in the destination’s current state is answered with FAILED FERRY_UNEXPECTED_MESSAGE.',
   },
   {
     id: 'SW-8',
-    section: '§3',
+    section: '§3.8',
     text: 'DEVICE_STATE chunks carry the same totalBytes and follow each other (offset = bytes sent before), and add up to totalBytes before COMPLETE.',
   },
   {
@@ -220,23 +232,23 @@ export const CLAUSES: readonly Clause[] = [
   },
   {
     id: 'NG-1',
-    section: 'v4 design',
+    section: '§3.1.1',
     text: 'A destination choosing version 4 answers a 16-byte HELLO_ACCEPT: acceptedFeatures a subset of the HELLO’s (PSK_AUTH iff the HELLO had it), encodings with RAW and ZERO set and no bit outside 0x3e.',
   },
   {
     id: 'NG-2',
-    section: 'v4 design',
+    section: '§3.1.1',
     text: 'A destination choosing version 4 MUST NOT refuse feature bits it does not know or want: it leaves them out of acceptedFeatures.',
   },
-  { id: 'NG-3', section: 'v4 design', text: 'A version 4 source MUST NOT use a feature not accepted nor send an encoding not announced.' },
+  { id: 'NG-3', section: '§3.1.1', text: 'A version 4 source MUST NOT use a feature not accepted nor send an encoding not announced.' },
   {
     id: 'NG-4',
-    section: 'v4 design',
+    section: '§3.1.1',
     text: 'A source fails with FERRY_FRAME_MALFORMED when acceptedFeatures has bits outside its HELLO’s features, or encodings lacks RAW or ZERO or has a bit outside 0x3e.',
   },
   {
     id: 'NG-5',
-    section: 'v4 design',
+    section: '§3.1.1',
     text: 'A version 4 destination refuses a message of a feature it did not accept (FERRY_UNEXPECTED_MESSAGE) and a page encoding it did not announce (FERRY_FRAME_MALFORMED).',
   },
 ];
