@@ -53,7 +53,7 @@ describe('the kit’s codecs against the golden vectors', () => {
       sourceMac: string;
       frames: { hex: string }[];
     }>('psk.json');
-    const hello = bytes(v.frames[0].hex).subarray(8);
+    const hello = bytes(v.frames[0]!.hex).subarray(8);
     const args = [bytes(v.sessionId), hello, bytes(v.ns), bytes(v.nd)] as const;
     expect(pskProof(bytes(v.key), 'destination', ...args).toString('hex')).toBe(v.destinationMac);
     expect(pskProof(bytes(v.key), 'source', ...args).toString('hex')).toBe(v.sourceMac);
