@@ -19,7 +19,8 @@ export class PingClient {
   private partial = '';
   private sent = 0;
 
-  constructor(ns: BridgeNamespace, ip: string) {
+  /** `onReply`: each reply as it comes, its kernel time stamp (epoch ms) and round-trip time (ms). */
+  constructor(ns: BridgeNamespace, ip: string, onReply?: (atEpochMs: number, rttMs: number) => void) {
     const [cmd, args] = ns.exec(['ping', '-n', '-D', '-i', '0.01', ip]);
     this.child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] });
     this.child.stdout!.setEncoding('utf8');
@@ -27,10 +28,11 @@ export class PingClient {
       const lines = (this.partial + chunk).split('\n');
       this.partial = lines.pop() ?? '';
       for (const line of lines) {
-        const m = /^\[(\d+\.\d+)\] \d+ bytes from .* icmp_seq=(\d+)/.exec(line);
+        const m = /^\[(\d+\.\d+)\] \d+ bytes from .* icmp_seq=(\d+).* time=([\d.]+) ms/.exec(line);
         if (m) {
           this.replyTimesMs.push(Number(m[1]) * 1000);
           this.sent = Math.max(this.sent, Number(m[2]));
+          onReply?.(Number(m[1]) * 1000, Number(m[3]));
         }
       }
     });

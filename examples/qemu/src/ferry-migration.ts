@@ -9,7 +9,8 @@ import {
   type MigrationEvent,
   MigrationDestination,
   type MigrationReport,
-  migrate,
+  type MigrationHandle,
+  startMigration,
 } from '@ferry/engine';
 import { checkCompatible } from './compat.ts';
 import { ignoreSharedRam, loadDeviceState, saveDeviceState } from './device-state.ts';
@@ -24,6 +25,8 @@ export interface FerryVmMigrationOptions {
   readonly maxBandwidth?: number;
   readonly compression?: CompressionMode;
   readonly onEvent?: (event: MigrationEvent) => void;
+  /** Called with the migration's handle as it starts (`status()` for a console, `cancel()`). */
+  readonly onStart?: (handle: MigrationHandle) => void;
   /** Called once pre-copy has started (the test kills the destination QEMU here). */
   readonly onPrecopyRound?: (round: number) => void;
 }
@@ -90,7 +93,7 @@ export async function migrateVmWithFerry(source: QemuVm, destination: QemuVm, op
         `the destination cannot take this VM: ${refusals.map((r) => `${r.check}: ${r.reason}`).join('; ')}`,
       );
     let deviceStateBytes = 0;
-    const report = await migrate({
+    const handle = startMigration({
       host: '127.0.0.1',
       port: incoming.port,
       psk,
@@ -126,6 +129,8 @@ export async function migrateVmWithFerry(source: QemuVm, destination: QemuVm, op
         if (e.type === 'round-end') options.onPrecopyRound?.(e.stats.round);
       },
     });
+    options.onStart?.(handle);
+    const report = await handle.result;
     await incoming.result;
     return { report, deviceStateBytes, pausedMs: resumedAt - pausedAt };
   } catch (err) {

@@ -10,6 +10,7 @@ import { BridgeNamespace, GUEST_IP, GUEST_MAC } from './network.ts';
 import { type QemuMigrationOptions, migrateVmWithQemu } from './qemu-migration.ts';
 import { QemuVm } from './qemu-vm.ts';
 import { type Heartbeat, longestHeartbeatGapMs } from './serial-console.ts';
+import type { MigrationEvent, MigrationHandle } from '@ferry/engine';
 import type { VmNetwork, VmSpec } from './vm-spec.ts';
 
 const cacheDir = fileURLToPath(new URL('../.cache/', import.meta.url));
@@ -37,6 +38,21 @@ export interface ScenarioOptions {
   readonly afterMs?: number;
   /** Called with both VMs once the destination QEMU is up, before the move (the crash test's hook). */
   readonly onDestinationStarted?: (source: QemuVm, destination: QemuVm) => void;
+  /** Watches the run as it happens (the web console, src/qemu-console.ts). */
+  readonly observer?: ScenarioObserver;
+}
+
+/** What a run shows as it happens: the VMs' serial consoles, every ping reply, the steps, Ferry's migration. */
+export interface ScenarioObserver {
+  /** A line of a VM's serial console (a heartbeat with its figures parsed). */
+  serial?(vm: 'source' | 'destination', line: string, heartbeat?: Heartbeat): void;
+  /** A ping reply: its kernel time stamp (epoch ms) and round-trip time. */
+  ping?(atEpochMs: number, rttMs: number): void;
+  /** A step of the run, as a log line. */
+  step?(line: string): void;
+  /** Ferry's migration started (its `status()` and `cancel()`), and each of its events. */
+  migrationStarted?(handle: MigrationHandle): void;
+  migrationEvent?(event: MigrationEvent): void;
 }
 
 export interface ScenarioReport {
@@ -113,19 +129,26 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRep
   let ping: PingClient | undefined;
   let tcp: TcpClient | undefined;
   try {
+    const watch = options.observer;
+    watch?.step?.(`booting the source VM (${accel}, ${(ramBytes / 2 ** 20).toFixed(0)} MiB)`);
     const source = await QemuVm.start(spec('src'));
     vms.push(source);
+    source.serial.onLine((line, beat) => watch?.serial?.('source', line, beat));
     await source.waitForGuest();
+    watch?.step?.('the source VM runs its workload');
     const written = randomBytes(8).toString('hex');
     const setAnswer = await kvRequest(source.spec.network, `SET before-migration ${written}`);
     if (setAnswer !== 'OK') throw new Error(`the guest's service answered "${setAnswer}" to SET`);
     if (ns) {
-      ping = new PingClient(ns, GUEST_IP);
+      ping = new PingClient(ns, GUEST_IP, watch?.ping?.bind(watch));
       tcp = new TcpClient(ns, GUEST_IP, 7000);
     }
     await sleep(options.warmupMs ?? 2000);
+    watch?.step?.('starting the destination QEMU (-incoming defer)');
     const destination = await QemuVm.start(spec('dst'));
     vms.push(destination);
+    destination.serial.onLine((line, beat) => watch?.serial?.('destination', line, beat));
+    watch?.step?.(`migrating with ${options.mover.kind === 'ferry' ? 'Ferry' : "QEMU's own migration"}`);
     options.onDestinationStarted?.(source, destination);
 
     let migration: ScenarioReport['migration'];
@@ -133,7 +156,19 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRep
     const movedAt = performance.now();
     try {
       if (options.mover.kind === 'ferry') {
-        const moved = await migrateVmWithFerry(source, destination, { scratchDir: '/dev/shm', ...options.mover.options });
+        const mover = options.mover.options;
+        const moved = await migrateVmWithFerry(source, destination, {
+          scratchDir: '/dev/shm',
+          ...mover,
+          onEvent: (e) => {
+            mover?.onEvent?.(e);
+            watch?.migrationEvent?.(e);
+          },
+          onStart: (h) => {
+            mover?.onStart?.(h);
+            watch?.migrationStarted?.(h);
+          },
+        });
         const r = moved.report;
         migration = {
           totalMs: r.totalMs,
@@ -150,6 +185,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRep
     } catch (err) {
       error = err instanceof Error ? `${(err as { code?: string }).code ?? err.name}: ${err.message}` : String(err);
     }
+    watch?.step?.(error === undefined ? 'moved; the clients go on against the destination' : `the move failed: ${error}`);
     await sleep(options.afterMs ?? 2000);
     const runningOn = destination.running && (await destination.status().catch(() => 'gone')) === 'running' ? 'destination' : 'source';
     const live = runningOn === 'destination' ? destination : source;

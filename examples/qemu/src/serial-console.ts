@@ -20,6 +20,7 @@ const MAX_HEARTBEATS = 60_000;
 export class SerialConsole {
   readonly heartbeats: Heartbeat[] = [];
   private readonly lines: string[] = [];
+  private readonly listeners: ((line: string, heartbeat?: Heartbeat) => void)[] = [];
   private readonly waiters: { text: string; resolve: () => void }[] = [];
   private partial = '';
 
@@ -36,6 +37,11 @@ export class SerialConsole {
   /** Lines that were not heartbeats (`CORRUPT ...` among them), most recent last. */
   tail(count = 40): string {
     return this.lines.slice(-count).join('\n');
+  }
+
+  /** Calls `listener` with every line from now on (a heartbeat's parsed too): what someone at the console reads. */
+  onLine(listener: (line: string, heartbeat?: Heartbeat) => void): void {
+    this.listeners.push(listener);
   }
 
   /** Resolves once a line containing `text` has arrived (or already had). */
@@ -64,11 +70,14 @@ export class SerialConsole {
       const hb = /^HB (\d+) (\d+) (\d+) (\d+)$/.exec(line);
       if (hb) {
         if (this.heartbeats.length >= MAX_HEARTBEATS) this.heartbeats.splice(0, MAX_HEARTBEATS / 2);
-        this.heartbeats.push({ atMs: now, seq: Number(hb[1]), writes: Number(hb[2]), checked: Number(hb[3]), bad: Number(hb[4]) });
+        const beat = { atMs: now, seq: Number(hb[1]), writes: Number(hb[2]), checked: Number(hb[3]), bad: Number(hb[4]) };
+        this.heartbeats.push(beat);
+        for (const l of this.listeners) l(line, beat);
         continue;
       }
       this.lines.push(line);
       if (this.lines.length > 2000) this.lines.splice(0, 1000);
+      for (const l of this.listeners) l(line);
       for (let i = this.waiters.length - 1; i >= 0; i--) {
         if (line.includes(this.waiters[i]!.text)) this.waiters.splice(i, 1)[0]!.resolve();
       }

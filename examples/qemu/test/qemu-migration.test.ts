@@ -1,9 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import http from 'node:http';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { QemuError } from '../src/errors.ts';
 import { migrateVmWithFerry } from '../src/ferry-migration.ts';
 import { QemuVm } from '../src/qemu-vm.ts';
+import { QemuConsole } from '../src/qemu-console.ts';
 import { guestImage, runScenario } from '../src/scenario.ts';
 import type { VmSpec } from '../src/vm-spec.ts';
 
@@ -24,7 +26,16 @@ if (reason) console.warn(`examples/qemu tests skipped: ${reason}`);
 // Each test boots real QEMU VMs under TCG (KVM is not usable on this machine kind), 256 MiB - 8 KiB of RAM.
 describe.skipIf(reason !== undefined)('examples/qemu', () => {
   it('moves a running VM with Ferry: the guest finds no bad page, the service keeps its state, the source quits only after the commit', async () => {
-    const r = await runScenario({ mover: { kind: 'ferry', options: { maxDowntimeMs: 300 } }, warmupMs: 1500, afterMs: 1500 });
+    // The web console watches the run, as `start --console` does; what it published is checked below.
+    const web = await QemuConsole.start({ ramBytes: 256 * 2 ** 20, ratePagesPerSec: 5000, maxDowntimeMs: 300 });
+    onTestFinished(() => web.close());
+    const r = await runScenario({
+      mover: { kind: 'ferry', options: { maxDowntimeMs: 300 } },
+      warmupMs: 1500,
+      afterMs: 1500,
+      observer: web.observer,
+    });
+    web.finish(r, 'the report', r.error === undefined);
     expect(r.error).toBeUndefined();
     expect(r.runningOn).toBe('destination');
     expect(r.sourceExited).toBe(true);
@@ -41,6 +52,20 @@ describe.skipIf(reason !== undefined)('examples/qemu', () => {
       expect(r.ping?.answered).toBeGreaterThan(50);
       expect(r.tcp?.answered).toBeGreaterThan(50);
     }
+    // The console got it all as it happened: both VMs' serial consoles, Ferry's migration from
+    // its events and status(), the pings (on the bridge), the report.
+    const events = await consoleEvents(web.url);
+    const of = (topic: string) => events.filter((e) => e.topic === topic).map((e) => e.data as Record<string, unknown>);
+    const session = of('session').map((d) => String(d.line));
+    expect(session.some((l) => l.startsWith('[source] heartbeat'))).toBe(true);
+    expect(session.some((l) => l.startsWith('[destination] heartbeat'))).toBe(true);
+    const phases = of('migration').flatMap((d) =>
+      (d.event as { type: string; to?: string }).type === 'phase' ? [(d.event as { to: string }).to] : [],
+    );
+    expect(phases).toEqual(expect.arrayContaining(['precopy', 'paused', 'completed']));
+    expect(of('status').length).toBeGreaterThan(0);
+    if (r.network === 'bridge') expect(of('ping').reduce((n, b) => n + (b.t as number[]).length, 0)).toBeGreaterThan(50);
+    expect(of('report')[0]).toMatchObject({ ok: true, outcome: 'completed', wrong: 0, lost: 0 });
   });
 
   it('keeps the source VM running when the destination QEMU dies mid-way', async () => {
@@ -105,3 +130,26 @@ describe.skipIf(reason !== undefined)('examples/qemu', () => {
     }
   });
 });
+
+/** Everything the console published, replayed to a page opening now (until the report). */
+function consoleEvents(url: string): Promise<{ topic: string; data: unknown }[]> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${url.replace(/\/$/, '')}/events`, (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+        if (!text.includes('event: report')) return;
+        if (!/event: report\ndata: .*\n\n/.test(text)) return;
+        req.destroy();
+        resolve(
+          text
+            .split('\n\n')
+            .map((block) => ({ topic: /^event: (.*)$/m.exec(block)?.[1] ?? '', data: /^data: (.*)$/m.exec(block)?.[1] }))
+            .filter((e) => e.topic !== '' && e.data !== undefined)
+            .map((e) => ({ topic: e.topic, data: JSON.parse(e.data!) as unknown })),
+        );
+      });
+    });
+    req.on('error', reject);
+  });
+}
