@@ -4,10 +4,7 @@
  * expects them to fail still (strict), so a fix must remove its line here. Everything else
  * must pass.
  */
-export const KNOWN_ENGINE_FAILURES: Readonly<Record<string, string>> = {
-  'dst-early-failed':
-    'FR-4: after FAILED right behind HELLO_ACCEPT (version 3 or 4), the source answers with an ABORT frame without the CHECKED flag and trailer',
-};
+export const KNOWN_ENGINE_FAILURES: Readonly<Record<string, string>> = {};
 
 /** Failures that depend on timing (the frame's arrival against the event loop): not held strictly. */
 export const TIMING_DEPENDENT: ReadonlySet<string> = new Set<string>();

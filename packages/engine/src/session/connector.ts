@@ -155,6 +155,7 @@ export class SourceConnector {
       try {
         const now = state === 'session' ? sourceStateOf(this.routing.phase()) : state;
         return this.dispatch(
+          transport,
           handlerFor(SOURCE_TABLE, now, frame),
           frame,
           (next) => {
@@ -175,6 +176,7 @@ export class SourceConnector {
 
   /** Runs a SOURCE_TABLE handler; true when the frame was consumed, false when it queues for the phase awaiting it. */
   private dispatch(
+    transport: TcpTransport,
     handler: SourceHandler,
     frame: Frame,
     moveTo: (state: SourceState | 'session') => void,
@@ -183,9 +185,14 @@ export class SourceConnector {
     switch (handler) {
       case 'await':
         return false;
-      case 'accepted':
+      case 'accepted': {
+        // Seal what we send from here on, before a failure that came in the same read as the
+        // accept (FAILED right behind it) makes us answer: our ABORT must carry its checksum.
+        const version = frame.body.byteLength >= 2 ? new DataView(frame.body.buffer, frame.body.byteOffset, 2).getUint16(0, true) : 0;
+        if (version >= MIN_PROTOCOL_VERSION && version <= PROTOCOL_VERSION) transport.setFrameChecks(frameChecksFor(version));
         moveTo(after);
         return false;
+      }
       case 'recovered':
         moveTo('session');
         return false;
