@@ -26,6 +26,8 @@ export interface DemoFlags {
   readonly headless: boolean;
   /** The console's HTTP port; 0: any free one. */
   readonly consolePort: number;
+  /** Wait for the console's Migrate (and serve it after the report) even with no terminal on stdin. */
+  readonly wait: boolean;
 }
 
 export const USAGE = `usage: pnpm demo [options]    (this text: pnpm demo -- --help; pnpm itself takes a bare --help)
@@ -45,6 +47,8 @@ export const USAGE = `usage: pnpm demo [options]    (this text: pnpm demo -- --h
   --headless                no web console: migrate to the destination after the warm-up (for CI and terminals);
                             without it the launcher serves the console, prints its URL, and migrates when you press Migrate there
   --console-port N          the console's port on 127.0.0.1 (default 0: any free port)
+  --wait                    with no terminal on stdin, still wait for Migrate in the console and serve it after the
+                            report (a browser driven by a script); by default such a run migrates after the warm-up
   --inject-failure WHAT     fail on purpose to show the rollback: load-device-state (default none)
   --help                    this text`;
 
@@ -69,6 +73,7 @@ export function parseFlags(argv: readonly string[]): DemoFlags {
       help: { type: 'boolean', default: false },
       headless: { type: 'boolean', default: false },
       'console-port': { type: 'string', default: '0' },
+      wait: { type: 'boolean', default: false },
     },
   });
   if (values.help) throw new FlagError('');
@@ -95,6 +100,7 @@ export function parseFlags(argv: readonly string[]): DemoFlags {
     inject: inject as InjectedFailure,
     headless: values.headless,
     consolePort: int(values['console-port'], '--console-port', 0, 65_535),
+    wait: values.wait,
   };
 }
 

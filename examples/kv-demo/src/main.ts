@@ -57,7 +57,7 @@ const watchdog = setTimeout(() => {
 watchdog.unref();
 // With the console and a person at the terminal, they decide when to migrate: no deadline
 // until they have seen the report. Without a terminal the run is bounded as --headless is.
-const interactive = !flags.headless && process.stdin.isTTY === true;
+const interactive = !flags.headless && (process.stdin.isTTY === true || flags.wait);
 if (interactive) clearTimeout(watchdog);
 
 try {

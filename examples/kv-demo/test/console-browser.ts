@@ -20,7 +20,8 @@ export interface RunningDemo {
 }
 
 export async function startDemo(flags: readonly string[]): Promise<RunningDemo> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...flags], {
+  // --wait: stdin is not a terminal here, and the browser, not the warm-up's end, starts the migration.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--wait', ...flags], {
     cwd: exampleDir,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -162,9 +162,11 @@ export class Demo {
         this.print('Enter pressed: migrating to the destination');
         this.console?.migrateFromTerminal('destination');
       };
-      if (process.stdin.isTTY) {
-        process.stdin.once('data', enter);
-        this.print(`waiting for Migrate in the console at ${this.console?.url}, or press Enter here to migrate to the destination`);
+      if (process.stdin.isTTY || flags.wait) {
+        if (process.stdin.isTTY) process.stdin.once('data', enter);
+        this.print(
+          `waiting for Migrate in the console at ${this.console?.url}${process.stdin.isTTY ? ', or press Enter here to migrate to the destination' : ''}`,
+        );
       } else {
         // Nobody at a terminal (a script, CI): migrate at once; the console still shows it live.
         this.print(`stdin is not a terminal: migrating to the destination now; watch it at ${this.console?.url}`);
