@@ -7,5 +7,6 @@ export { type DestinationHost, listenSink, type SinkOptions } from './listen-sin
 export { type MigrationPair, type MigrationPairOptions, migrationPair } from './migration-pair.ts';
 export { type FilledPages, type FillOptions, fillPages, type PageContent, type PageFill, type PageRun } from './page-fill.ts';
 export { type RecordingSourcePlane, recordingSourcePlane, type SourceHook } from './source-plane.ts';
+export { rawExchange } from './raw-exchange.ts';
 export { setBits } from './set-bits.ts';
 export { type SourceHost, type SourceOptions, sourceHost } from './source-host.ts';

@@ -13,7 +13,16 @@ import {
   probe,
 } from '../../src/index.ts';
 import type { WriterGuest } from '../../src/testing/index.ts';
-import { expectSameMemory, guestMemory, listenSink, MiB, migrationPair, type SourceHost, sourceHost } from '../harness/index.ts';
+import {
+  expectSameMemory,
+  guestMemory,
+  listenSink,
+  MiB,
+  migrationPair,
+  rawExchange,
+  type SourceHost,
+  sourceHost,
+} from '../harness/index.ts';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -272,18 +281,3 @@ describe('probe', () => {
     expect(destination.plane.count('allocate')).toBe(0);
   });
 });
-
-/** Sends `bytes` on a fresh connection and returns everything the peer sends before closing. */
-function rawExchange(port: number, bytes: Uint8Array): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const s = net.connect(port, '127.0.0.1', () => s.write(bytes));
-    s.on('data', (c) => chunks.push(c));
-    s.on('close', () => resolve(Buffer.concat(chunks)));
-    s.on('error', reject);
-    setTimeout(() => {
-      s.destroy();
-      reject(new Error('peer did not close'));
-    }, 5000).unref();
-  });
-}

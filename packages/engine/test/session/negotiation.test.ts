@@ -15,7 +15,7 @@ import {
 import { Cursor } from '../../src/protocol/cursor.ts';
 import { sealFrame } from '../../src/protocol/frame-check.ts';
 import { frameProxy } from '../harness/frame-proxy.ts';
-import { expectSameMemory, listenSink, MiB, sourceHost } from '../harness/index.ts';
+import { expectSameMemory, listenSink, MiB, rawExchange, sourceHost } from '../harness/index.ts';
 
 /** Protocol version 4: features and encodings negotiated in HELLO_ACCEPT; the frame limit obeyed (docs/protocol.md §3.1.1). */
 describe('negotiation (version 4)', () => {
@@ -186,7 +186,7 @@ describe('the handshake, by hand', () => {
   it('ABORT right after HELLO closes the connection unanswered, and the destination still takes a migration', async () => {
     const destination = await listenSink();
     const abort = encodeFrame(MessageType.ABORT, msg.errorReport, { code: 'FERRY_ABORTED', message: 'changed my mind' });
-    const reply = await exchange(destination.port, Buffer.concat([hello({ versionMax: 4, features: 0 }), abort]));
+    const reply = await rawExchange(destination.port, Buffer.concat([hello({ versionMax: 4, features: 0 }), abort]));
     expect(reply.byteLength).toBe(0);
     expect(destination.events).toContainEqual(
       expect.objectContaining({ type: 'rejected', code: ErrorCode.ABORTED, reason: expect.stringContaining('changed my mind') }),
@@ -196,17 +196,6 @@ describe('the handshake, by hand', () => {
     expectSameMemory((await destination.result).memory, source.memory);
   });
 });
-
-/** Sends `bytes` and returns everything the peer sends until it closes. */
-function exchange(port: number, bytes: Uint8Array): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const s = net.connect(port, '127.0.0.1', () => s.write(bytes));
-    s.on('data', (c) => chunks.push(c));
-    s.on('close', () => resolve(Buffer.concat(chunks)));
-    s.on('error', reject);
-  });
-}
 
 /** Sends `bytes` and returns the first frame the peer answers with, then hangs up. */
 function firstFrame(port: number, bytes: Uint8Array): Promise<{ type: number; body: Uint8Array }> {
