@@ -185,14 +185,12 @@ export class SourceConnector {
     switch (handler) {
       case 'await':
         return false;
-      case 'accepted': {
-        // Seal what we send from here on, before a failure that came in the same read as the
-        // accept (FAILED right behind it) makes us answer: our ABORT must carry its checksum.
-        const version = frame.body.byteLength >= 2 ? new DataView(frame.body.buffer, frame.body.byteOffset, 2).getUint16(0, true) : 0;
-        if (version >= MIN_PROTOCOL_VERSION && version <= PROTOCOL_VERSION) transport.setFrameChecks(frameChecksFor(version));
+      case 'accepted':
+        // Sealed from the accept's arrival, not when the handshake reads it: a failure that came
+        // in the same read (FAILED right behind it) is answered with a checked ABORT.
+        transport.setFrameChecks(frameChecksFor(acceptedVersion(decode(Msg.HELLO_ACCEPT, frame))));
         moveTo(after);
         return false;
-      }
       case 'recovered':
         moveTo('session');
         return false;
@@ -231,10 +229,8 @@ export class SourceConnector {
     }
     const reply = await inbox.next(o.handshakeTimeoutMs ?? 10_000, 'handshake');
     this.shortestHandshakeRttMs = Math.min(this.shortestHandshakeRttMs, this.clock.nowMs() - lastSentAt);
-    const accept = decode(Msg.HELLO_ACCEPT, reply);
-    acceptedVersion(accept);
-    const terms = sourceTerms(accept, features, o.memory.layout.pageSize);
-    transport.setFrameChecks(frameChecksFor(terms.version));
+    // The accept was checked and its version's frame checks set as it arrived (`dispatch`).
+    const terms = sourceTerms(decode(Msg.HELLO_ACCEPT, reply), features, o.memory.layout.pageSize);
     // Nothing larger than the destination takes leaves this connection (a guard behind the
     // batch, chunk and map sizes chosen to fit).
     transport.setMaxSendBodyBytes(terms.maxFrameBodyBytes);
