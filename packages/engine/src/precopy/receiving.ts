@@ -1,6 +1,6 @@
 /** Pre-copy on the destination: pages applied, rounds acknowledged, ECHO answered, data channels joined. */
 import { ErrorCode, ProtocolError, toFerryError } from '../errors.ts';
-import { ECHO_MIN_VERSION, Feature, PROTOCOL_VERSION } from '../protocol/constants.ts';
+import { ECHO_MIN_VERSION, Feature } from '../protocol/constants.ts';
 import type { Frame } from '../protocol/frame.ts';
 import { MAX_DATA_CHANNELS, MAX_ECHOES } from '../protocol/limits.ts';
 import { PageBatch } from '../protocol/pages.ts';
@@ -80,8 +80,8 @@ export class RoundReceiver {
 
   /** ECHO (version 2 on): answered at once, at most MAX_ECHOES per session. */
   echo(frame: Frame): void {
-    if (Math.min(PROTOCOL_VERSION, this.ctx.hello.versionMax) < ECHO_MIN_VERSION) {
-      throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `ECHO needs protocol version ${ECHO_MIN_VERSION}; this session speaks 1`);
+    if (this.ctx.version < ECHO_MIN_VERSION) {
+      throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `ECHO needs protocol version ${ECHO_MIN_VERSION}; this session speaks ${this.ctx.version}`);
     }
     const e = decode(Msg.ECHO, frame);
     // Each ECHO gets a reply: a bound keeps a source that never reads from filling our queue.
