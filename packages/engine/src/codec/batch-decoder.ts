@@ -5,6 +5,7 @@ import { digestOfPageHashes, hashMemorySparse } from '../memory/digest.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import { PageKeys } from '../memory/page-keys.ts';
 import { ALL_ENCODINGS, PageEncoding } from '../protocol/constants.ts';
+import { encodingNames } from './encodings.ts';
 import type { PageBatch } from '../protocol/pages.ts';
 import { toHex } from '../util/bytes.ts';
 import { lz4DecompressPage } from './lz4.ts';
@@ -78,7 +79,7 @@ export class BatchDecoder {
     if (unannounced !== 0) {
       throw new ProtocolError(
         ErrorCode.FRAME_MALFORMED,
-        `PAGES uses page encoding ${encodingName(31 - Math.clz32(unannounced))}, which this destination did not announce in HELLO_ACCEPT`,
+        `PAGES uses page encoding ${encodingNames(unannounced).join(', ')}, which this destination did not announce in HELLO_ACCEPT`,
       );
     }
     for (let i = 0; i < batch.count; i++) {
@@ -215,8 +216,4 @@ export class BatchDecoder {
       this.hashWords = new Uint32Array(this.hashes.buffer);
     }
   }
-}
-
-function encodingName(encoding: number): string {
-  return Object.entries(PageEncoding).find(([, value]) => value === encoding)?.[0] ?? `0x${encoding.toString(16)}`;
 }

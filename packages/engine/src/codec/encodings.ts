@@ -32,3 +32,10 @@ export const ENCODING_NAMES: Record<PageEncoding, EncodingName> = {
   [PageEncoding.XBZRLE]: 'xbzrle',
   [PageEncoding.DEDUP]: 'dedup',
 };
+
+/** Names of the page encodings whose bit (`1 << encoding`) is set in `bits`, as the protocol names them (RAW, LZ4, ...). */
+export function encodingNames(bits: number): string[] {
+  return Object.entries(PageEncoding)
+    .filter(([, e]) => (bits & encodingBit(e)) !== 0)
+    .map(([name]) => name);
+}

@@ -4,6 +4,7 @@
  * negotiates the last two (§3.1.1); before it, an accepted HELLO's features are all accepted and
  * every encoding is decoded.
  */
+import { encodingNames, encodingsUsed } from '../codec/encodings.ts';
 import { ErrorCode, HandshakeError, ProtocolError } from '../errors.ts';
 import {
   ALL_ENCODINGS,
@@ -54,14 +55,17 @@ export function minFrameBodyBytes(pageSize: number): number {
   return Math.max(MAX_HELLO_BODY_BYTES, pageSize + 4096);
 }
 
+/** The bits of the optional features named. */
+export function featureBits(names: readonly OptionalFeature[]): number {
+  return names.reduce<number>((bits, f) => bits | OPTIONAL_FEATURES[f], 0);
+}
+
 /** The features and encodings a destination's options allow, as bits. */
 export function destinationOffer(o: {
   readonly acceptFeatures?: readonly OptionalFeature[];
   readonly acceptEncodings?: readonly OptionalEncoding[];
 }): { features: number; encodings: number } {
-  const features = o.acceptFeatures
-    ? o.acceptFeatures.reduce<number>((bits, f) => bits | OPTIONAL_FEATURES[f], Feature.PSK_AUTH)
-    : KNOWN_FEATURES;
+  const features = o.acceptFeatures ? Feature.PSK_AUTH | featureBits(o.acceptFeatures) : KNOWN_FEATURES;
   const encodings = o.acceptEncodings
     ? o.acceptEncodings.reduce<number>((bits, e) => bits | encodingBit(OPTIONAL_ENCODINGS[e]), REQUIRED_ENCODINGS)
     : ALL_ENCODINGS;
@@ -115,19 +119,16 @@ export function sourceTerms(accept: msg.HelloAccept, offered: number, pageSize: 
   return { version: accept.version, maxFrameBodyBytes, features, encodings: accept.encodings ?? ALL_ENCODINGS };
 }
 
-/** Names of the page encodings in `bits` (HELLO_ACCEPT's `encodings`). */
-export function encodingNames(bits: number): string[] {
-  return Object.entries(PageEncoding)
-    .filter(([, e]) => (bits & encodingBit(e)) !== 0)
+/** Names of the features in `bits`. */
+export function featureList(bits: number): string[] {
+  return Object.entries(Feature)
+    .filter(([, bit]) => (bits & bit) !== 0)
     .map(([name]) => name);
 }
 
-/** Names of the features in `bits`, for messages. */
+/** The features in `bits`, for messages ("none" when there are none). */
 export function featureNames(bits: number): string {
-  const names = Object.entries(Feature)
-    .filter(([, bit]) => (bits & bit) !== 0)
-    .map(([name]) => name);
-  return names.length > 0 ? names.join(', ') : 'none';
+  return featureList(bits).join(', ') || 'none';
 }
 
 /** Throws FERRY_FEATURE_REFUSED when the destination did not accept `feature`, which the migration cannot do without. */
@@ -150,7 +151,6 @@ export function adaptToTerms(o: MigrateOptions, terms: SessionTerms): { options:
   const declined: string[] = [];
   let options = o;
   const has = (feature: number): boolean => (terms.features & feature) !== 0;
-  const decodes = (encoding: PageEncoding): boolean => (terms.encodings & encodingBit(encoding)) !== 0;
   if (o.strategy === 'postcopy') requireFeature(terms, Feature.POSTCOPY, "strategy 'postcopy'");
   if (o.strategy === 'hybrid' && !has(Feature.POSTCOPY)) {
     options = { ...options, strategy: 'precopy' };
@@ -164,14 +164,16 @@ export function adaptToTerms(o: MigrateOptions, terms: SessionTerms): { options:
     options = { ...options, precopyRecoveryMs: 0 };
     declined.push('RESUMABLE: a broken pre-copy connection is not recovered');
   }
-  const mode = o.compression ?? 'off';
-  if ((mode === 'lz4' || mode === 'adaptive') && !decodes(PageEncoding.LZ4)) declined.push('LZ4: those pages go raw');
-  if ((mode === 'xbzrle' || mode === 'adaptive') && !decodes(PageEncoding.XBZRLE)) declined.push('XBZRLE: those pages go raw');
-  if (mode === 'adaptive' && !decodes(PageEncoding.DEDUP)) declined.push('DEDUP: duplicate pages go in full');
+  // What the mode would use against what it can use here: each encoding lost is said once.
+  const wanted = encodingsUsed(o.compression ?? 'off', ALL_ENCODINGS);
+  const usable = encodingsUsed(o.compression ?? 'off', terms.encodings);
+  if (wanted.lz4 && !usable.lz4) declined.push('LZ4: those pages go raw');
+  if (wanted.xbzrle && !usable.xbzrle) declined.push('XBZRLE: those pages go raw');
+  if (wanted.dedup && !usable.dedup) declined.push('DEDUP: duplicate pages go in full');
   const negotiated: NegotiatedTerms = {
     version: terms.version,
     maxFrameBodyBytes: terms.maxFrameBodyBytes,
-    features: featureNames(terms.features) === 'none' ? [] : featureNames(terms.features).split(', '),
+    features: featureList(terms.features),
     encodings: encodingNames(terms.encodings),
     declined,
   };

@@ -8,7 +8,8 @@ import type { Frame } from '../protocol/frame.ts';
 import { FRAME_HEADER_BYTES, MAX_HELLO_BODY_BYTES, MAX_PROBE_BYTES, MAX_PROBE_DATA_BODY_BYTES } from '../protocol/limits.ts';
 import { decode, encode, Msg } from '../protocol/registry.ts';
 import { checkedRoute, helloMessage } from './connector.ts';
-import { destinationOffer, encodingNames, featureNames } from './negotiation.ts';
+import { encodingNames } from '../codec/encodings.ts';
+import { featureBits, featureList } from './negotiation.ts';
 import { checkProbeOptions } from './option-checks.ts';
 import type { ProbeOptions } from './probe-options.ts';
 import { Inbox } from '../transport/inbox.ts';
@@ -68,8 +69,7 @@ export async function probe(options: ProbeOptions): Promise<ProbeResult> {
       intent: Intent.PROBE,
       sessionId,
       layout: options.layout,
-      features:
-        (options.psk ? Feature.PSK_AUTH : 0) | (destinationOffer({ acceptFeatures: options.features ?? [] }).features & ~Feature.PSK_AUTH),
+      features: (options.psk ? Feature.PSK_AUTH : 0) | featureBits(options.features ?? []),
       guestId: options.guestId,
     });
     const sentAt = performance.now();
@@ -145,7 +145,7 @@ function probeAnswer(transport: TcpTransport, frame: Frame, rttMs: number): Prob
       version: a.version,
       maxFrameBodyBytes: a.maxFrameBodyBytes,
       rttMs,
-      ...(a.features !== undefined && { features: featureNames(a.features) === 'none' ? [] : featureNames(a.features).split(', ') }),
+      ...(a.features !== undefined && { features: featureList(a.features) }),
       ...(a.encodings !== undefined && { encodings: encodingNames(a.encodings) }),
     };
   }
