@@ -81,7 +81,10 @@ export class RoundReceiver {
   /** ECHO (version 2 on): answered at once, at most MAX_ECHOES per session. */
   echo(frame: Frame): void {
     if (this.ctx.version < ECHO_MIN_VERSION) {
-      throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `ECHO needs protocol version ${ECHO_MIN_VERSION}; this session speaks ${this.ctx.version}`);
+      throw new ProtocolError(
+        ErrorCode.UNEXPECTED_MESSAGE,
+        `ECHO needs protocol version ${ECHO_MIN_VERSION}; this session speaks ${this.ctx.version}`,
+      );
     }
     const e = decode(Msg.ECHO, frame);
     // Each ECHO gets a reply: a bound keeps a source that never reads from filling our queue.
