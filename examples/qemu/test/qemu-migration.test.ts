@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
+import { parseEvents, readEvents } from '@ferry/console';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { QemuError } from '../src/errors.ts';
 import { migrateVmWithFerry } from '../src/ferry-migration.ts';
@@ -54,7 +54,7 @@ describe.skipIf(reason !== undefined)('examples/qemu', () => {
     }
     // The console got it all as it happened: both VMs' serial consoles, Ferry's migration from
     // its events and status(), the pings (on the bridge), the report.
-    const events = await consoleEvents(web.url);
+    const events = parseEvents(await readEvents(web.url, /event: report\ndata: .*\n\n/));
     const of = (topic: string) => events.filter((e) => e.topic === topic).map((e) => e.data as Record<string, unknown>);
     const session = of('session').map((d) => String(d.line));
     expect(session.some((l) => l.startsWith('[source] heartbeat'))).toBe(true);
@@ -130,26 +130,3 @@ describe.skipIf(reason !== undefined)('examples/qemu', () => {
     }
   });
 });
-
-/** Everything the console published, replayed to a page opening now (until the report). */
-function consoleEvents(url: string): Promise<{ topic: string; data: unknown }[]> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(`${url.replace(/\/$/, '')}/events`, (res) => {
-      let text = '';
-      res.on('data', (chunk: Buffer) => {
-        text += chunk.toString();
-        if (!text.includes('event: report')) return;
-        if (!/event: report\ndata: .*\n\n/.test(text)) return;
-        req.destroy();
-        resolve(
-          text
-            .split('\n\n')
-            .map((block) => ({ topic: /^event: (.*)$/m.exec(block)?.[1] ?? '', data: /^data: (.*)$/m.exec(block)?.[1] }))
-            .filter((e) => e.topic !== '' && e.data !== undefined)
-            .map((e) => ({ topic: e.topic, data: JSON.parse(e.data!) as unknown })),
-        );
-      });
-    });
-    req.on('error', reject);
-  });
-}
