@@ -1,7 +1,7 @@
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseEvents, readEvents } from '@ferry/console';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { qemuUnavailable } from '../src/availability.ts';
 import { QemuError } from '../src/errors.ts';
 import { migrateVmWithFerry } from '../src/ferry-migration.ts';
 import { QemuVm } from '../src/qemu-vm.ts';
@@ -9,18 +9,7 @@ import { QemuConsole } from '../src/qemu-console.ts';
 import { guestImage, runScenario } from '../src/scenario.ts';
 import type { VmSpec } from '../src/vm-spec.ts';
 
-/** Why this host cannot boot the example's VM (QEMU or the guest image missing), or undefined. */
-function unavailable(): string | undefined {
-  try {
-    execFileSync('qemu-system-x86_64', ['--version'], { stdio: 'ignore' });
-  } catch {
-    return 'qemu-system-x86_64 is not installed (examples/qemu/scripts/install.sh installs it)';
-  }
-  const image = guestImage();
-  return 'missing' in image ? image.missing : undefined;
-}
-
-const reason = unavailable();
+const reason = qemuUnavailable();
 if (reason) console.warn(`examples/qemu tests skipped: ${reason}`);
 
 // Each test boots real QEMU VMs under TCG (KVM is not usable on this machine kind), 256 MiB - 8 KiB of RAM.
