@@ -10,4 +10,4 @@ export {
 } from './backend.ts';
 export { MigrationFollower } from './follow.ts';
 export { type ConsoleMessage, parseEvents, readEvents } from './read-events.ts';
-export { type ConsoleReport, type PingBatch, Topic } from './topics.ts';
+export { type ConsoleReport, downtimeParts, type PingBatch, Topic } from './topics.ts';
