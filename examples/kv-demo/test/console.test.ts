@@ -121,53 +121,61 @@ describe.skipIf(!executablePath)('the console in a headless browser', () => {
     expect(code, demo.output()).toBe(0);
   });
 
-  it('shows the failure honestly: the destination killed mid-migration, the guest stays on the source', async () => {
+  /**
+   * A slow migration interrupted by `button` once it runs: `onFailed` looks at the page when it
+   * shows the failure, `onReport` once the report is in. The report's exit code is 1 (it failed).
+   */
+  async function interrupt(
+    button: '#btn-kill' | '#btn-cancel',
+    onFailed: (page: Page) => Promise<void>,
+    onReport: (page: Page) => Promise<void>,
+  ): Promise<void> {
     const demo = await startDemo(SLOW_FLAGS);
     let code: number | null;
     try {
       const page = await open(demo);
       await page.click('#btn-migrate');
       await page.waitForFunction(() => ((globalThis as unknown as { ferryConsole: Seen }).ferryConsole.messages.status ?? 0) >= 1);
-      await page.click('#btn-kill');
+      await page.click(button);
       await page.waitForSelector('#migration-state[data-state="failed"]');
-      expect(await page.textContent('#action-error')).toContain('runs on the source');
+      await onFailed(page);
       await page.waitForFunction(() => (globalThis as unknown as { ferryConsole: Seen }).ferryConsole.report !== undefined, undefined, {
         timeout: 60_000,
       });
-      await page.screenshot({ path: join(shots, '4-killed.png'), fullPage: true });
-      const s = await seen(page);
-      expect(s.report).toMatchObject({ ok: false, outcome: 'rolled back', wrong: 0, lost: 0 });
-      expect(await page.textContent('#hosts')).toContain('down');
-      expect(await page.textContent('#session')).not.toContain('host=destination');
+      await onReport(page);
       expect(pageErrors).toEqual([]);
       await page.close();
     } finally {
       code = await demo.stop();
     }
-    // The migration failed, so the report's exit code is 1.
     expect(code, demo.output()).toBe(1);
+  }
+
+  it('shows the failure honestly: the destination killed mid-migration, the guest stays on the source', async () => {
+    await interrupt(
+      '#btn-kill',
+      async (page) => {
+        expect(await page.textContent('#action-error')).toContain('runs on the source');
+      },
+      async (page) => {
+        await page.screenshot({ path: join(shots, '4-killed.png'), fullPage: true });
+        expect((await seen(page)).report).toMatchObject({ ok: false, outcome: 'rolled back', wrong: 0, lost: 0 });
+        expect(await page.textContent('#hosts')).toContain('down');
+        expect(await page.textContent('#session')).not.toContain('host=destination');
+      },
+    );
   });
 
   it('cancels from the UI: the guest keeps running on the source, nothing lost', async () => {
-    const demo = await startDemo(SLOW_FLAGS);
-    let code: number | null;
-    try {
-      const page = await open(demo);
-      await page.click('#btn-migrate');
-      await page.waitForFunction(() => ((globalThis as unknown as { ferryConsole: Seen }).ferryConsole.messages.status ?? 0) >= 1);
-      await page.click('#btn-cancel');
-      await page.waitForSelector('#migration-state[data-state="failed"]');
-      expect(await page.textContent('#action-error')).toContain('FERRY_ABORTED');
-      expect(await page.textContent('#action-error')).toContain('runs on the source');
-      await page.waitForFunction(() => (globalThis as unknown as { ferryConsole: Seen }).ferryConsole.report !== undefined, undefined, {
-        timeout: 60_000,
-      });
-      expect((await seen(page)).report).toMatchObject({ ok: false, outcome: 'rolled back', wrong: 0, lost: 0 });
-      expect(pageErrors).toEqual([]);
-      await page.close();
-    } finally {
-      code = await demo.stop();
-    }
-    expect(code, demo.output()).toBe(1);
+    await interrupt(
+      '#btn-cancel',
+      async (page) => {
+        expect(await page.textContent('#action-error')).toContain('FERRY_ABORTED');
+        expect(await page.textContent('#action-error')).toContain('runs on the source');
+      },
+      async (page) => {
+        expect((await seen(page)).report).toMatchObject({ ok: false, outcome: 'rolled back', wrong: 0, lost: 0 });
+      },
+    );
   });
 });

@@ -10,7 +10,7 @@ import { BridgeNamespace, GUEST_IP, GUEST_MAC } from './network.ts';
 import { type QemuMigrationOptions, migrateVmWithQemu } from './qemu-migration.ts';
 import { QemuVm } from './qemu-vm.ts';
 import { type Heartbeat, longestHeartbeatGapMs } from './serial-console.ts';
-import type { MigrationEvent, MigrationHandle } from '@ferry/engine';
+import type { DowntimeBreakdown, MigrationEvent, MigrationHandle } from '@ferry/engine';
 import type { VmNetwork, VmSpec } from './vm-spec.ts';
 
 const cacheDir = fileURLToPath(new URL('../.cache/', import.meta.url));
@@ -69,8 +69,8 @@ export interface ScenarioReport {
     rounds?: number;
     /** Ferry: from QMP `stop` answered on the source to `cont` answered on the destination, as the control plane timed it, ms. */
     pausedMs?: number;
-    /** Ferry's downtime in parts (pause, final round, device state, digest, handover), ms. */
-    downtimeParts?: Record<string, number>;
+    /** Ferry's downtime in parts (pause, final round, device state, digest, handover), ms; and the destination's resume, part of the handover. */
+    downtimeParts?: DowntimeBreakdown & { destinationResumeMs: number };
   };
   /** Why the move failed, when it did. */
   readonly error?: string;

@@ -1,7 +1,7 @@
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
+import { parseEvents, readEvents } from '@ferry/console';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { qemuUnavailable } from '../src/availability.ts';
 import { QemuError } from '../src/errors.ts';
 import { migrateVmWithFerry } from '../src/ferry-migration.ts';
 import { QemuVm } from '../src/qemu-vm.ts';
@@ -9,18 +9,7 @@ import { QemuConsole } from '../src/qemu-console.ts';
 import { guestImage, runScenario } from '../src/scenario.ts';
 import type { VmSpec } from '../src/vm-spec.ts';
 
-/** Why this host cannot boot the example's VM (QEMU or the guest image missing), or undefined. */
-function unavailable(): string | undefined {
-  try {
-    execFileSync('qemu-system-x86_64', ['--version'], { stdio: 'ignore' });
-  } catch {
-    return 'qemu-system-x86_64 is not installed (examples/qemu/scripts/install.sh installs it)';
-  }
-  const image = guestImage();
-  return 'missing' in image ? image.missing : undefined;
-}
-
-const reason = unavailable();
+const reason = qemuUnavailable();
 if (reason) console.warn(`examples/qemu tests skipped: ${reason}`);
 
 // Each test boots real QEMU VMs under TCG (KVM is not usable on this machine kind), 256 MiB - 8 KiB of RAM.
@@ -54,7 +43,7 @@ describe.skipIf(reason !== undefined)('examples/qemu', () => {
     }
     // The console got it all as it happened: both VMs' serial consoles, Ferry's migration from
     // its events and status(), the pings (on the bridge), the report.
-    const events = await consoleEvents(web.url);
+    const events = parseEvents(await readEvents(web.url, /event: report\ndata: .*\n\n/));
     const of = (topic: string) => events.filter((e) => e.topic === topic).map((e) => e.data as Record<string, unknown>);
     const session = of('session').map((d) => String(d.line));
     expect(session.some((l) => l.startsWith('[source] heartbeat'))).toBe(true);
@@ -130,26 +119,3 @@ describe.skipIf(reason !== undefined)('examples/qemu', () => {
     }
   });
 });
-
-/** Everything the console published, replayed to a page opening now (until the report). */
-function consoleEvents(url: string): Promise<{ topic: string; data: unknown }[]> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(`${url.replace(/\/$/, '')}/events`, (res) => {
-      let text = '';
-      res.on('data', (chunk: Buffer) => {
-        text += chunk.toString();
-        if (!text.includes('event: report')) return;
-        if (!/event: report\ndata: .*\n\n/.test(text)) return;
-        req.destroy();
-        resolve(
-          text
-            .split('\n\n')
-            .map((block) => ({ topic: /^event: (.*)$/m.exec(block)?.[1] ?? '', data: /^data: (.*)$/m.exec(block)?.[1] }))
-            .filter((e) => e.topic !== '' && e.data !== undefined)
-            .map((e) => ({ topic: e.topic, data: JSON.parse(e.data!) as unknown })),
-        );
-      });
-    });
-    req.on('error', reject);
-  });
-}

@@ -1,11 +1,11 @@
 /**
- * The benchmarks' x–y charts, drawn by Vega-Lite (vega-chart.ts renders them to SVG offline): every
+ * The benchmarks' charts, drawn by Vega-Lite and rendered to SVG headless (`renderSvg`). The x–y ones: every
  * run a point, a line through each series' medians where there are repeats, log axes where values
  * span decades, and limits or floors drawn as lines. A chart is data first (`ChartData`, saved as
  * JSON next to its SVG) so that it can be drawn again without running the benchmark.
  */
-import type { TopLevelSpec } from 'vega-lite';
-import { renderSvg } from './vega-chart.ts';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
 
 export interface ChartAxis {
   readonly title: string;
@@ -157,4 +157,12 @@ function scaleOf(axis: ChartAxis, values: readonly number[]): Record<string, unk
 /** The chart as SVG. */
 export function chartSvg(c: ChartData): Promise<string> {
   return renderSvg(chartSpec(c));
+}
+
+/** Renders any Vega-Lite spec to an SVG string (charts that are not x–y, like blackout's panels, too). */
+export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  const svg = await view.toSVG();
+  view.finalize();
+  return svg;
 }

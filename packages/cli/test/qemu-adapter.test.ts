@@ -1,6 +1,6 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { qemuUnavailable } from '@ferry/example-qemu/availability';
 import { QemuVm } from '@ferry/example-qemu/qemu-vm';
 import { QmpClient } from '@ferry/example-qemu/qmp';
 import { guestImage } from '@ferry/example-qemu/scenario';
@@ -8,18 +8,7 @@ import type { VmSpec } from '@ferry/example-qemu/vm-spec';
 import { describe, expect, it } from 'vitest';
 import { ferry, ferryRun } from './ferry.ts';
 
-/** Why this host cannot boot the QEMU example's VM (QEMU or the guest image missing), or undefined. */
-function unavailable(): string | undefined {
-  try {
-    execFileSync('qemu-system-x86_64', ['--version'], { stdio: 'ignore' });
-  } catch {
-    return 'qemu-system-x86_64 is not installed (examples/qemu/scripts/install.sh installs it)';
-  }
-  const image = guestImage();
-  return 'missing' in image ? image.missing : undefined;
-}
-
-const reason = unavailable();
+const reason = qemuUnavailable();
 if (reason) console.warn(`ferry --guest qemu tests skipped: ${reason}`);
 
 function spec(role: 'src' | 'dst', machine = 'q35'): VmSpec {

@@ -9,4 +9,5 @@ export {
   type ConsoleSnapshot,
 } from './backend.ts';
 export { MigrationFollower } from './follow.ts';
-export { type ConsoleReport, type PingBatch, Topic } from './topics.ts';
+export { type ConsoleMessage, parseEvents, readEvents } from './read-events.ts';
+export { type ConsoleReport, downtimeParts, type PingBatch, Topic } from './topics.ts';

@@ -1,3 +1,5 @@
+import type { DowntimeBreakdown } from '@ferry/engine';
+
 /**
  * The server-sent events the page draws, by topic. Times (`t`) are seconds on the launcher's
  * clock since the console started, so the ping, the phases and the engine's status line up.
@@ -51,4 +53,15 @@ export interface ConsoleReport {
   readonly reason?: string;
   /** The report as the terminal prints it. */
   readonly text: string;
+}
+
+/** `ConsoleReport.downtimeParts` from the engine's breakdown, labelled for the page; they add up to the downtime. */
+export function downtimeParts(d: DowntimeBreakdown): Readonly<Record<string, number>> {
+  return {
+    pause: d.pauseMs,
+    'final round': d.finalRoundMs,
+    'device state': d.deviceStateMs,
+    digest: d.digestMs,
+    'handover (verify, commit, resume)': d.handoverMs,
+  };
 }

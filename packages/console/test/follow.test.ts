@@ -1,29 +1,11 @@
-import http from 'node:http';
 import { GuestMemory, MigrationDestination, startMigration, WriteBarrierTracker } from '@ferry/engine';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type ConsoleBackend, ConsoleServer, MigrationFollower } from '../src/index.ts';
+import { type ConsoleBackend, ConsoleServer, MigrationFollower, readEvents } from '../src/index.ts';
 
 const backend: ConsoleBackend = {
   snapshot: () => ({ hosts: [], maxDowntimeMs: 300, actions: [], migration: 'idle' }),
   act: async () => null,
 };
-
-/** Everything the stream has replayed once `until` appears in it. */
-function readEvents(url: string, until: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, (res) => {
-      let text = '';
-      res.on('data', (chunk: Buffer) => {
-        text += chunk.toString();
-        if (text.includes(until)) {
-          req.destroy();
-          resolve(text);
-        }
-      });
-    });
-    req.on('error', reject);
-  });
-}
 
 let server: ConsoleServer | undefined;
 afterEach(async () => {
@@ -50,7 +32,7 @@ describe('MigrationFollower', () => {
     });
     await follower.follow(handle, 5);
     await destination.result;
-    const stream = await readEvents(new URL('/events', server.url).href, '"status":{"phase":"completed"');
+    const stream = await readEvents(server.url, '"status":{"phase":"completed"');
     expect(stream).toContain('"type":"completed"');
     expect(stream).toContain('event: migration\ndata: {"t":');
     expect(stream).toContain('"type":"round-end"');

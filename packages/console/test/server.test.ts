@@ -1,6 +1,5 @@
-import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type ConsoleBackend, ConsoleActionError, ConsoleServer } from '../src/index.ts';
+import { type ConsoleBackend, ConsoleActionError, ConsoleServer, readEvents } from '../src/index.ts';
 
 /** A backend that records what the page asked for. */
 function backend(calls: string[]): ConsoleBackend {
@@ -12,23 +11,6 @@ function backend(calls: string[]): ConsoleBackend {
       throw new ConsoleActionError('UNKNOWN_ACTION', `no action "${action}"`, 404);
     },
   };
-}
-
-/** The first `bytes` of an SSE stream, then hangs up (a real EventSource would stay). */
-function readEvents(url: string, headers: Record<string, string>, until: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { headers }, (res) => {
-      let text = '';
-      res.on('data', (chunk: Buffer) => {
-        text += chunk.toString();
-        if (text.includes(until)) {
-          req.destroy();
-          resolve(text);
-        }
-      });
-    });
-    req.on('error', reject);
-  });
 }
 
 let server: ConsoleServer | undefined;
@@ -56,10 +38,10 @@ describe('ConsoleServer', () => {
     server = await ConsoleServer.listen({ backend: backend([]) });
     server.publish('log', { line: 'one' });
     server.publish('log', { line: 'two' });
-    const all = await readEvents(new URL('/events', server.url).href, {}, '"two"');
+    const all = await readEvents(server.url, '"two"');
     expect(all).toContain('id: 1\nevent: log\ndata: {"line":"one"}');
     server.publish('log', { line: 'three' });
-    const rest = await readEvents(new URL('/events', server.url).href, { 'last-event-id': '2' }, '"three"');
+    const rest = await readEvents(server.url, '"three"', { 'last-event-id': '2' });
     expect(rest).not.toContain('"one"');
     expect(rest).not.toContain('"two"');
     expect(rest).toContain('id: 3\nevent: log');

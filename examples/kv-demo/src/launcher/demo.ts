@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { MigrationReport } from '@ferry/engine';
+import { downtimeParts } from '@ferry/console';
+import type { MigrationPlan, MigrationReport, ProbeResult } from '@ferry/engine';
 import type { DemoFlags } from '../flags.ts';
-import type { MigrationPlan, ProbeResult } from '@ferry/engine';
 import { MiB, PAGE_SIZE } from '../guest/layout.ts';
 import { type FromDestination, type FromSource, type GuestConfig, InjectedFailure, type ToDestination, type ToSource } from '../ipc.ts';
 import { KEY_SPACE, PingClient } from './client.ts';
@@ -244,13 +244,7 @@ export class Demo {
       outcome: report.ok ? 'completed' : report.outcome === 'completed' ? 'checks failed' : 'rolled back',
       ...(migration && {
         downtimeMs: migration.downtimeMs,
-        downtimeParts: {
-          pause: migration.downtime.pauseMs,
-          'final round': migration.downtime.finalRoundMs,
-          'device state': migration.downtime.deviceStateMs,
-          digest: migration.downtime.digestMs,
-          'handover (verify, commit, resume)': migration.downtime.handoverMs,
-        },
+        downtimeParts: downtimeParts(migration.downtime),
       }),
       wrong: stats.wrongAnswers,
       lost: stats.lostWrites,

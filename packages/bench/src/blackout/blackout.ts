@@ -7,7 +7,7 @@
 import { describeMachine } from '../machine.ts';
 import { printTable, writeResult, writeText } from '../output.ts';
 import { median, quantile } from '../stats.ts';
-import { renderSvg } from '../vega-chart.ts';
+import { renderSvg } from '../chart.ts';
 import { gapChart } from './chart.ts';
 import { CAP, ROWS, STRATEGIES, type Strategy } from './rows.ts';
 import { type BlackoutRun, runOnce } from './run.ts';
