@@ -111,3 +111,12 @@ function int(text: string, name: string, min: number, max: number): number {
   if (!Number.isInteger(n) || n < min || n > max) throw new FlagError(`${name} takes a whole number in ${min}..${max}, got "${text}"`);
   return n;
 }
+
+/**
+ * Whether this run waits for Migrate in the console (and serves it after the report): with a
+ * person at the terminal, or `--wait`. A run with neither (a script, CI) migrates after the
+ * warm-up and ends after the report.
+ */
+export function waitsForMigrate(flags: DemoFlags): boolean {
+  return !flags.headless && (process.stdin.isTTY === true || flags.wait);
+}

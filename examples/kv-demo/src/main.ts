@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { type DemoFlags, FlagError, parseFlags, USAGE } from './flags.ts';
+import { type DemoFlags, FlagError, parseFlags, USAGE, waitsForMigrate } from './flags.ts';
 import { Demo } from './launcher/demo.ts';
 import { killAllHosts } from './launcher/host-process.ts';
 import { formatReport } from './launcher/report.ts';
@@ -55,9 +55,9 @@ const watchdog = setTimeout(() => {
   process.exit(1);
 }, budgetMs);
 watchdog.unref();
-// With the console and a person at the terminal, they decide when to migrate: no deadline
-// until they have seen the report. Without a terminal the run is bounded as --headless is.
-const interactive = !flags.headless && (process.stdin.isTTY === true || flags.wait);
+// When a person decides when to migrate there is no deadline until they have seen the report;
+// otherwise the run is bounded as --headless is.
+const interactive = waitsForMigrate(flags);
 if (interactive) clearTimeout(watchdog);
 
 try {

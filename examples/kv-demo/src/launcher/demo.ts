@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { downtimeParts } from '@ferry/console';
 import type { MigrationPlan, MigrationReport, ProbeResult } from '@ferry/engine';
-import type { DemoFlags } from '../flags.ts';
+import { type DemoFlags, waitsForMigrate } from '../flags.ts';
 import { MiB, PAGE_SIZE } from '../guest/layout.ts';
 import { type FromDestination, type FromSource, type GuestConfig, InjectedFailure, type ToDestination, type ToSource } from '../ipc.ts';
 import { KEY_SPACE, PingClient } from './client.ts';
@@ -162,7 +162,7 @@ export class Demo {
         this.print('Enter pressed: migrating to the destination');
         this.console?.migrateFromTerminal('destination');
       };
-      if (process.stdin.isTTY || flags.wait) {
+      if (waitsForMigrate(flags)) {
         if (process.stdin.isTTY) process.stdin.once('data', enter);
         this.print(
           `waiting for Migrate in the console at ${this.console?.url}${process.stdin.isTTY ? ', or press Enter here to migrate to the destination' : ''}`,
