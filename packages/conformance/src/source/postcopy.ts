@@ -1,8 +1,7 @@
 import { Feature, MessageType as M } from '@ferry/engine';
 import { check, describe, expectFrame, expectReport, fail, type SourceScenario } from '../scenario.ts';
 import { completeBody, deviceStateBody, missingBody, parseU64, u32Body } from '../wire/messages.ts';
-import { pagesBody } from '../wire/pages.ts';
-import { open, type PageRef } from './session.ts';
+import { open } from './session.ts';
 
 export const postcopyScenarios: SourceScenario[] = [
   {
@@ -32,14 +31,7 @@ export const postcopyScenarios: SourceScenario[] = [
         await s.conn.send(M.COMMIT, new Uint8Array(0));
         // Page requests may come before or after RESUMED; the kit pushes every missing page anyway.
         await expectFrame(s.conn, M.RESUMED, ctx.replyTimeoutMs, [M.PAGE_REQUEST]);
-        const byRegion = new Map<number, PageRef[]>();
-        for (const p of missing) byRegion.set(p.region, [...(byRegion.get(p.region) ?? []), p]);
-        for (const [region, list] of byRegion) {
-          for (let i = 0; i < list.length; i += s.batchPages) {
-            const chunk = list.slice(i, i + s.batchPages).map((p) => p.page);
-            await s.conn.send(M.PAGES, pagesBody(region, 1, s.entries(region, chunk, 'raw')));
-          }
-        }
+        await s.sendPages(1, missing);
         const digest = s.guest.digest(s.k);
         await s.conn.send(M.COMPLETE, completeBody(digest, s.guest.totalPages, 1));
         const e = await s.conn.nextSkipping(ctx.replyTimeoutMs, [M.PAGE_REQUEST, M.ROUND_ACK]);
