@@ -1,10 +1,14 @@
 import { Feature } from '@ferry/engine';
 import { check, type DestinationContext, type DestinationScenario, fail, type SourceExit, skip } from '../scenario.ts';
+import type { Conn } from '../wire/conn.ts';
 import { kernels } from '../wire/kernels.ts';
 import { type Faults, type Seen, serveMigration } from './peer.ts';
 
-/** One migration from the source under test into the kit's destination with `faults`. */
-async function migrateWith(ctx: DestinationContext, faults: Faults): Promise<{ seen: Seen; exit: SourceExit | undefined }> {
+/**
+ * One migration from the source under test into the kit's destination with `faults`; the
+ * (closed) connection comes back for what it recorded.
+ */
+async function migrateWith(ctx: DestinationContext, faults: Faults): Promise<{ seen: Seen; exit: SourceExit | undefined; conn: Conn }> {
   const { conn, hello } = await ctx.accept();
   let seen: Seen;
   try {
@@ -12,7 +16,7 @@ async function migrateWith(ctx: DestinationContext, faults: Faults): Promise<{ s
   } finally {
     conn.destroy();
   }
-  return { seen, exit: await ctx.sourceExit() };
+  return { seen, exit: await ctx.sourceExit(), conn };
 }
 
 function noViolations(seen: Seen): void {
@@ -102,27 +106,15 @@ export const DESTINATION_SCENARIOS: readonly DestinationScenario[] = [
     clauses: ['FR-6'],
     async run(ctx) {
       let limit = 0;
-      const { conn, hello } = await ctx.accept();
-      let seen: Seen;
-      try {
-        seen = await serveMigration(
-          conn,
-          await kernels(),
-          ctx.psk,
-          {
-            accept: (h, normal) => {
-              limit = Math.max(65536, h.pageSize + 4096);
-              return { ...normal, maxFrameBodyBytes: limit };
-            },
-          },
-          hello,
-        );
-        if (conn.oversized.length > 0)
-          fail(`expected every frame body within ${limit} bytes, got ${conn.oversized.length} larger (first: ${conn.oversized[0]})`);
-      } finally {
-        conn.destroy();
-      }
-      return completed(seen, await ctx.sourceExit());
+      const { seen, exit, conn } = await migrateWith(ctx, {
+        accept: (h, normal) => {
+          limit = Math.max(65536, h.pageSize + 4096);
+          return { ...normal, maxFrameBodyBytes: limit };
+        },
+      });
+      if (conn.oversized.length > 0)
+        fail(`expected every frame body within ${limit} bytes, got ${conn.oversized.length} larger (first: ${conn.oversized[0]})`);
+      return completed(seen, exit);
     },
   },
   {
