@@ -6,7 +6,7 @@ import { encodePage, pagesBody } from '../wire/pages.ts';
 import { open, type Session } from './session.ts';
 
 /** Opens a session, lets `act` send something wrong, and expects FAILED with one of `codes` and a close. */
-function failing(
+export function failing(
   id: string,
   title: string,
   clauses: string[],

@@ -1,6 +1,7 @@
 import { Feature, MessageType as M } from '@ferry/engine';
 import { check, describe, expectFrame, expectReport, fail, type SourceScenario } from '../scenario.ts';
 import { completeBody, deviceStateBody, missingBody, parseU64, u32Body } from '../wire/messages.ts';
+import { failing } from './faults.ts';
 import { open } from './session.ts';
 
 export const postcopyScenarios: SourceScenario[] = [
@@ -45,21 +46,13 @@ export const postcopyScenarios: SourceScenario[] = [
       }
     },
   },
-  {
-    id: 'src-postcopy-not-offered',
-    role: 'source',
-    title: 'POSTCOPY_ENTER in a session whose HELLO did not set POSTCOPY fails the migration',
-    clauses: ['PC-2'],
-    async run(ctx) {
-      const s = await open(ctx);
-      try {
-        await s.conn.send(M.POSTCOPY_ENTER, u32Body(0));
-        return await expectReport(s.conn, M.FAILED, ['FERRY_UNEXPECTED_MESSAGE'], ctx.replyTimeoutMs);
-      } finally {
-        s.conn.destroy();
-      }
-    },
-  },
+  failing(
+    'src-postcopy-not-offered',
+    'POSTCOPY_ENTER in a session whose HELLO did not set POSTCOPY fails the migration',
+    ['PC-2'],
+    (s) => s.conn.send(M.POSTCOPY_ENTER, u32Body(0)),
+    ['FERRY_UNEXPECTED_MESSAGE'],
+  ),
   {
     id: 'src-postcopy-missing-range',
     role: 'source',

@@ -1,5 +1,6 @@
 import { Feature, MessageType as M, PageEncoding } from '@ferry/engine';
-import { check, expectReport, type SourceScenario, skip } from '../scenario.ts';
+import { check, type SourceScenario, skip } from '../scenario.ts';
+import { failing } from './faults.ts';
 import { completeBody, deviceStateBody, u32Body } from '../wire/messages.ts';
 import { encodePage, pagesBody } from '../wire/pages.ts';
 import { open } from './session.ts';
@@ -54,59 +55,38 @@ export const v4Scenarios: SourceScenario[] = [
       return s.migrate({ mode: lz4 ? 'lz4' : 'raw' });
     },
   },
-  {
-    id: 'src-v4-final-round-end',
-    role: 'source',
-    title: 'version 4: COMPLETE without the final ROUND_END is refused',
-    clauses: ['RD-5'],
-    requiresV4: true,
-    async run(ctx) {
-      const s = await open(ctx, { versionMin: 4, versionMax: 4 });
-      try {
-        await s.precopy();
-        await s.conn.send(M.SWITCHOVER, u32Body(1));
-        await s.conn.send(M.DEVICE_STATE, deviceStateBody(1, 0, Buffer.from('x')));
-        await s.conn.send(M.COMPLETE, completeBody(0n, s.guest.totalPages, 1));
-        return await expectReport(s.conn, M.FAILED, ['FERRY_UNEXPECTED_MESSAGE'], ctx.replyTimeoutMs);
-      } finally {
-        s.conn.destroy();
-      }
+  failing(
+    'src-v4-final-round-end',
+    'version 4: COMPLETE without the final ROUND_END is refused',
+    ['RD-5'],
+    async (s) => {
+      await s.precopy();
+      await s.conn.send(M.SWITCHOVER, u32Body(1));
+      await s.conn.send(M.DEVICE_STATE, deviceStateBody(1, 0, Buffer.from('x')));
+      await s.conn.send(M.COMPLETE, completeBody(0n, s.guest.totalPages, 1));
     },
-  },
-  {
-    id: 'src-v4-unaccepted-feature',
-    role: 'source',
-    title: 'version 4: POSTCOPY_ENTER in a session whose HELLO did not ask for POSTCOPY is refused',
-    clauses: ['NG-5', 'PC-2'],
-    requiresV4: true,
-    async run(ctx) {
-      const s = await open(ctx, { versionMin: 4, versionMax: 4 });
-      try {
-        await s.conn.send(M.POSTCOPY_ENTER, u32Body(0));
-        return await expectReport(s.conn, M.FAILED, ['FERRY_UNEXPECTED_MESSAGE'], ctx.replyTimeoutMs);
-      } finally {
-        s.conn.destroy();
-      }
+    ['FERRY_UNEXPECTED_MESSAGE'],
+    4,
+  ),
+  failing(
+    'src-v4-unaccepted-feature',
+    'version 4: POSTCOPY_ENTER in a session whose HELLO did not ask for POSTCOPY is refused',
+    ['NG-5', 'PC-2'],
+    (s) => s.conn.send(M.POSTCOPY_ENTER, u32Body(0)),
+    ['FERRY_UNEXPECTED_MESSAGE'],
+    4,
+  ),
+  failing(
+    'src-v4-unannounced-encoding',
+    'version 4: a page in an encoding the destination did not announce is refused',
+    ['NG-5'],
+    async (s) => {
+      const enc = s.accept.encodings ?? 0;
+      if ((enc & (1 << PageEncoding.LZ4)) !== 0) skip(`the destination announces LZ4 (encodings 0x${enc.toString(16)}): nothing to refuse`);
+      const e = encodePage(s.k, 0, s.guest.page(0, 0), PageEncoding.LZ4);
+      await s.conn.send(M.PAGES, pagesBody(0, 0, [e]));
     },
-  },
-  {
-    id: 'src-v4-unannounced-encoding',
-    role: 'source',
-    title: 'version 4: a page in an encoding the destination did not announce is refused',
-    clauses: ['NG-5'],
-    requiresV4: true,
-    async run(ctx) {
-      const s = await open(ctx, { versionMin: 4, versionMax: 4 });
-      try {
-        const enc = s.accept.encodings ?? 0;
-        if ((enc & (1 << PageEncoding.LZ4)) !== 0)
-          skip(`the destination announces LZ4 (encodings 0x${enc.toString(16)}): nothing to refuse`);
-        const e = encodePage(s.k, 0, s.guest.page(0, 0), PageEncoding.LZ4);
-        await s.conn.send(M.PAGES, pagesBody(0, 0, [e]));
-        return await expectReport(s.conn, M.FAILED, ['FERRY_FRAME_MALFORMED', 'FERRY_DECODE_FAILED'], ctx.replyTimeoutMs);
-      } finally {
-        s.conn.destroy();
-      }
-    },
-  },
+    ['FERRY_FRAME_MALFORMED', 'FERRY_DECODE_FAILED'],
+    4,
+  ),
 ];
