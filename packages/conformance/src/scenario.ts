@@ -71,6 +71,7 @@ interface ScenarioBase {
 }
 export interface SourceScenario extends ScenarioBase {
   readonly role: 'source';
+  /** Connections it opens need no closing: the runner destroys every one left when it is over (Conn.destroyAll). */
   run(ctx: SourceContext): Promise<string | undefined>;
 }
 export interface DestinationScenario extends ScenarioBase {

@@ -22,12 +22,8 @@ export function failing(
     ...(versionMax >= 4 && { requiresV4: true }),
     async run(ctx: SourceContext) {
       const s = await open(ctx, versionMax >= 4 ? { versionMin: 4, versionMax } : { versionMax });
-      try {
-        await act(s);
-        return await expectReport(s.conn, M.FAILED, codes, ctx.replyTimeoutMs);
-      } finally {
-        s.conn.destroy();
-      }
+      await act(s);
+      return await expectReport(s.conn, M.FAILED, codes, ctx.replyTimeoutMs);
     },
   };
 }

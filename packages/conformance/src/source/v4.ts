@@ -20,27 +20,23 @@ export const v4Scenarios: SourceScenario[] = [
     async run(ctx) {
       const offered = Feature.POSTCOPY | Feature.RESUMABLE | Feature.CHANNELS | 0x100;
       const s = await open(ctx, { versionMin: 1, versionMax: 4, features: offered });
-      try {
-        const a = s.accept as typeof s.accept & { bodyBytes: number };
-        check(s.version === 4, `expected HELLO_ACCEPT version 4, got ${s.version}`);
-        check(a.bodyBytes === 16, `expected a 16-byte HELLO_ACCEPT body in version 4, got ${a.bodyBytes}`);
-        const acc = a.acceptedFeatures ?? 0;
-        check(
-          (acc & ~s.hello.features) === 0,
-          `acceptedFeatures 0x${acc.toString(16)} has bits outside the HELLO's 0x${s.hello.features.toString(16)}`,
-        );
-        check((acc & 0x100) === 0, 'acceptedFeatures accepts the unknown bit 0x100');
-        check(
-          ((acc & Feature.PSK_AUTH) !== 0) === ((s.hello.features & Feature.PSK_AUTH) !== 0),
-          'PSK_AUTH in acceptedFeatures differs from the HELLO',
-        );
-        const enc = a.encodings ?? 0;
-        check((enc & (ENC_RAW | ENC_ZERO)) === (ENC_RAW | ENC_ZERO), `encodings 0x${enc.toString(16)} lacks RAW or ZERO`);
-        check((enc & ~ENC_ALL) === 0, `encodings 0x${enc.toString(16)} has bits outside 0x3e`);
-        return `version 4, acceptedFeatures 0x${acc.toString(16)}, encodings 0x${enc.toString(16)}`;
-      } finally {
-        s.conn.destroy();
-      }
+      const a = s.accept as typeof s.accept & { bodyBytes: number };
+      check(s.version === 4, `expected HELLO_ACCEPT version 4, got ${s.version}`);
+      check(a.bodyBytes === 16, `expected a 16-byte HELLO_ACCEPT body in version 4, got ${a.bodyBytes}`);
+      const acc = a.acceptedFeatures ?? 0;
+      check(
+        (acc & ~s.hello.features) === 0,
+        `acceptedFeatures 0x${acc.toString(16)} has bits outside the HELLO's 0x${s.hello.features.toString(16)}`,
+      );
+      check((acc & 0x100) === 0, 'acceptedFeatures accepts the unknown bit 0x100');
+      check(
+        ((acc & Feature.PSK_AUTH) !== 0) === ((s.hello.features & Feature.PSK_AUTH) !== 0),
+        'PSK_AUTH in acceptedFeatures differs from the HELLO',
+      );
+      const enc = a.encodings ?? 0;
+      check((enc & (ENC_RAW | ENC_ZERO)) === (ENC_RAW | ENC_ZERO), `encodings 0x${enc.toString(16)} lacks RAW or ZERO`);
+      check((enc & ~ENC_ALL) === 0, `encodings 0x${enc.toString(16)} has bits outside 0x3e`);
+      return `version 4, acceptedFeatures 0x${acc.toString(16)}, encodings 0x${enc.toString(16)}`;
     },
   },
   {
