@@ -19,6 +19,14 @@ async function migrateWith(ctx: DestinationContext, faults: Faults): Promise<{ s
   return { seen, exit: await ctx.sourceExit(), conn };
 }
 
+/** A scenario's run: one migration with `faults`, which the source must complete. */
+function completesWith(faults: Faults): DestinationScenario['run'] {
+  return async (ctx) => {
+    const { seen, exit } = await migrateWith(ctx, faults);
+    return completed(seen, exit);
+  };
+}
+
 function noViolations(seen: Seen): void {
   if (seen.violations.length > 0) fail(seen.violations.join('; '));
 }
@@ -71,10 +79,7 @@ export const DESTINATION_SCENARIOS: readonly DestinationScenario[] = [
     expect:
       'completes (COMMIT, then closes after RESUMED; exit 0); CHECKED frames from v3; rounds from 0 up by one; COMPLETE.totalPages = guest pages',
     clauses: ['HS-3', 'FR-4', 'RD-6', 'RD-7', 'SW-2', 'SW-3', 'SW-8'],
-    async run(ctx) {
-      const { seen, exit } = await migrateWith(ctx, {});
-      return completed(seen, exit);
-    },
+    run: completesWith({}),
   },
   {
     id: 'dst-final-ack-absent',
@@ -82,10 +87,7 @@ export const DESTINATION_SCENARIOS: readonly DestinationScenario[] = [
     title: 'the final round’s ROUND_ACK never comes',
     expect: 'completes without it',
     clauses: ['RD-3'],
-    async run(ctx) {
-      const { seen, exit } = await migrateWith(ctx, { finalAck: 'absent' });
-      return completed(seen, exit);
-    },
+    run: completesWith({ finalAck: 'absent' }),
   },
   {
     id: 'dst-final-ack-after-ready',
@@ -93,10 +95,7 @@ export const DESTINATION_SCENARIOS: readonly DestinationScenario[] = [
     title: 'the final round’s ROUND_ACK comes after READY',
     expect: 'completes, ignoring the late acknowledgement',
     clauses: ['RD-3'],
-    async run(ctx) {
-      const { seen, exit } = await migrateWith(ctx, { finalAck: 'after-ready' });
-      return completed(seen, exit);
-    },
+    run: completesWith({ finalAck: 'after-ready' }),
   },
   {
     id: 'dst-small-frames',
