@@ -1,8 +1,8 @@
 import { Feature, MessageType as M, PageEncoding } from '@ferry/engine';
 import { check, type SourceScenario, skip } from '../scenario.ts';
-import { failing } from './faults.ts';
 import { completeBody, deviceStateBody, u32Body } from '../wire/messages.ts';
 import { encodePage, pagesBody } from '../wire/pages.ts';
+import { failing } from './faults.ts';
 import { open } from './session.ts';
 
 const ENC_RAW = 0x02;
@@ -78,7 +78,7 @@ export const v4Scenarios: SourceScenario[] = [
     ['NG-5'],
     async (s) => {
       const enc = s.accept.encodings ?? 0;
-      if ((enc & (1 << PageEncoding.LZ4)) !== 0) skip(`the destination announces LZ4 (encodings 0x${enc.toString(16)}): nothing to refuse`);
+      if ((enc & ENC_LZ4) !== 0) skip(`the destination announces LZ4 (encodings 0x${enc.toString(16)}): nothing to refuse`);
       const e = encodePage(s.k, 0, s.guest.page(0, 0), PageEncoding.LZ4);
       await s.conn.send(M.PAGES, pagesBody(0, 0, [e]));
     },
