@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Feature, Intent, type Kernels, MessageType as M } from '@ferry/engine';
 import type { Conn, Received } from '../wire/conn.ts';
+import { memoryDigest } from '../wire/digest.ts';
 import { frame, typeName } from '../wire/frames.ts';
 import {
   type Accept,
@@ -254,7 +255,7 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
           if (c.finalRound !== finalRound)
             violate(`expected COMPLETE.finalRound = the final round's number (${finalRound}), got ${c.finalRound} (RD-6)`);
           if (seen.version >= 4 && round === finalRound) violate('expected the final ROUND_END before COMPLETE (version 4)');
-          const digest = digestOf(k, memory, ps);
+          const digest = memoryDigest(k, memory, ps);
           if (seen.version >= 3 && c.digest !== 0n)
             violate(`expected COMPLETE with digest 0 (version 3 withholds it), got 0x${c.digest.toString(16)}`);
           if (seen.version < 3 && c.digest !== digest) {
@@ -301,16 +302,4 @@ async function finishProbe(conn: Conn, seen: Seen): Promise<Seen> {
     if (e.kind !== 'frame') return seen;
     if (e.type === M.PROBE_END) await conn.send(M.PROBE_ACK, u64Body(parseU64(e.body, 'PROBE_END')));
   }
-}
-
-function digestOf(k: Kernels, memory: readonly Uint8Array[], ps: number): bigint {
-  const pages = memory.reduce((n, m) => n + m.byteLength / ps, 0);
-  const table = new BigUint64Array(pages);
-  let at = 0;
-  for (const m of memory) {
-    const n = m.byteLength / ps;
-    k.hashPages(m, ps, table.subarray(at, at + n));
-    at += n;
-  }
-  return k.xxh64(new Uint8Array(table.buffer));
 }
