@@ -46,19 +46,16 @@ export interface Faults {
 /** What the kit saw of one migration from its side. */
 export interface Seen {
   hello?: Hello;
-  accept?: Accept;
   version: number;
   /** Frame types received after HELLO_ACCEPT, in order. */
   readonly frames: string[];
   /** Rules the source broke, each said as expected vs observed. */
   readonly violations: string[];
   sawCommit: boolean;
-  sentResumed: boolean;
   /** ABORT's code, when the source sent one. */
   abort?: string;
   /** How the connection ended. */
   end: 'source-closed' | 'kit-closed' | 'timeout';
-  encodings: Set<number>;
 }
 
 const CLIENT_TIMEOUT_MS = 15_000;
@@ -74,9 +71,7 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
     frames: [],
     violations: [],
     sawCommit: false,
-    sentResumed: false,
     end: 'kit-closed',
-    encodings: new Set(),
   };
   const violate = (s: string): void => {
     seen.violations.push(s);
@@ -138,7 +133,6 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
         }
       : { version, maxFrameBodyBytes: 16 * 1024 * 1024 };
   const accept = faults.accept ? faults.accept(hello, normal) : normal;
-  seen.accept = accept;
   seen.version = accept.version;
   await conn.write(frame(M.HELLO_ACCEPT, acceptBody(accept)));
   conn.checked = accept.version >= 3;
@@ -194,7 +188,6 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
           if (seen.version >= 4 && b.round !== round)
             violate(`expected PAGES of the current round ${round}, got a batch of round ${b.round} (RD-6)`);
           for (const p of b.pages) {
-            seen.encodings.add(p.encoding);
             if ((acceptedEncodings & (1 << p.encoding)) === 0)
               violate(`expected only announced encodings (0x${acceptedEncodings.toString(16)}), got encoding ${p.encoding}`);
             memory[b.region]!.set(p.content, p.page * ps);
@@ -277,7 +270,6 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
             return seen;
           }
           await send(M.RESUMED, resumedBody());
-          seen.sentResumed = true;
           state = 'committed';
           break;
         case M.ABORT:
