@@ -158,7 +158,6 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
   let stateTotal: bigint | undefined;
   let stateBytes = 0n;
   let echoes = 0;
-  const send = (type: number, body: Uint8Array): Promise<boolean> => conn.send(type, body);
 
   for (;;) {
     const e = await conn.next(CLIENT_TIMEOUT_MS);
@@ -203,9 +202,9 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
           const ack = roundAckBody(r.round, pagesInRound + (round === 0 ? (faults.lieInAck ?? 0) : 0), 0);
           if (state === 'switchover') {
             if (faults.finalAck === 'after-ready') deferredAck = ack;
-            else if (faults.finalAck !== 'absent') await send(M.ROUND_ACK, ack);
+            else if (faults.finalAck !== 'absent') await conn.send(M.ROUND_ACK, ack);
           } else {
-            await send(M.ROUND_ACK, ack);
+            await conn.send(M.ROUND_ACK, ack);
           }
           round = r.round + 1;
           pagesInRound = 0;
@@ -215,7 +214,7 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
           if (seen.version < 2) violate('expected no ECHO in a version 1 session');
           if (state !== 'receiving') violate(`expected ECHO only in receiving (before SWITCHOVER), got one in ${state}`);
           if (++echoes > 64) violate('expected at most 64 ECHO messages in a session, got a 65th');
-          await send(M.ECHO_REPLY, e.body);
+          await conn.send(M.ECHO_REPLY, e.body);
           break;
         case M.SWITCHOVER: {
           if (state !== 'receiving') throw new Error(`SWITCHOVER in state ${state}`);
@@ -253,11 +252,11 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
             violate(`expected COMPLETE with digest 0 (version 3 withholds it), got 0x${c.digest.toString(16)}`);
           if (seen.version < 3 && c.digest !== digest) {
             violate(`expected COMPLETE's digest to match the memory received (0x${digest.toString(16)}), got 0x${c.digest.toString(16)}`);
-            await send(M.FAILED, reportBody('FERRY_DIGEST_MISMATCH', 'digest differs'));
+            await conn.send(M.FAILED, reportBody('FERRY_DIGEST_MISMATCH', 'digest differs'));
             return seen;
           }
-          await send(M.READY, u64Body(faults.wrongDigest ? digest ^ 0x5a5an : digest));
-          if (deferredAck) await send(M.ROUND_ACK, deferredAck);
+          await conn.send(M.READY, u64Body(faults.wrongDigest ? digest ^ 0x5a5an : digest));
+          if (deferredAck) await conn.send(M.ROUND_ACK, deferredAck);
           state = 'ready';
           break;
         }
@@ -269,7 +268,7 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
             seen.end = 'kit-closed';
             return seen;
           }
-          await send(M.RESUMED, resumedBody());
+          await conn.send(M.RESUMED, resumedBody());
           state = 'committed';
           break;
         case M.ABORT:
@@ -282,7 +281,7 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
       }
     } catch (err) {
       violate(`the source sent what the protocol does not allow: ${(err as Error).message}`);
-      await send(M.FAILED, reportBody('FERRY_UNEXPECTED_MESSAGE', (err as Error).message));
+      await conn.send(M.FAILED, reportBody('FERRY_UNEXPECTED_MESSAGE', (err as Error).message));
       conn.end();
     }
   }
