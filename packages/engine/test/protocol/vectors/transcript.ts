@@ -5,10 +5,10 @@ import { FrameReader } from '../../../src/protocol/frame-reader.ts';
 import type { Frame } from '../../../src/protocol/frame.ts';
 import { PageBatch } from '../../../src/protocol/pages.ts';
 import { decode, specOf } from '../../../src/protocol/registry.ts';
+import { wholeFrameLength } from '../../harness/frame-bytes.ts';
+import type { Direction } from '../../harness/frame-proxy.ts';
 import { toJson } from './content.ts';
 import { specFields } from './messages.ts';
-
-export type Direction = 'to-destination' | 'to-source';
 
 export interface RecordedFrame {
   readonly direction: Direction;
@@ -79,9 +79,7 @@ export class RawFrames {
   constructor(socket: net.Socket) {
     socket.on('data', (chunk: Buffer) => {
       this.pending = Buffer.concat([this.pending, chunk]);
-      while (this.pending.byteLength >= 8) {
-        const length = 8 + this.pending.readUInt32LE(0) + ((this.pending[5]! & 1) === 1 ? 4 : 0);
-        if (this.pending.byteLength < length) break;
+      for (let length = wholeFrameLength(this.pending); length !== undefined; length = wholeFrameLength(this.pending)) {
         this.frames.push(Buffer.from(this.pending.subarray(0, length)));
         this.pending = this.pending.subarray(length);
       }
