@@ -5,7 +5,7 @@ import { PROTOCOL_VERSION } from '../../src/protocol/constants.ts';
 import { sealFrame } from '../../src/protocol/frame-check.ts';
 import { encode, Msg } from '../../src/protocol/registry.ts';
 import { listenSink } from '../harness/index.ts';
-import { RawFrames, recordFrame, type Transcript } from './vectors/transcript.ts';
+import { pagesSent, RawFrames, recordFrame, type Transcript } from './vectors/transcript.ts';
 import { VECTORS_DIR } from './vectors-gen.ts';
 
 /**
@@ -116,7 +116,7 @@ describe('behaviour the spec states for every version (docs/protocol.md)', () =>
   it('§5.4: COMPLETE must count the guest’s pages, not the pages sent (else FAILED FERRY_FRAME_MALFORMED)', async () => {
     const frames = upTo('COMPLETE');
     const complete = recordFrame('to-destination', bytes('COMPLETE'), 4096).fields;
-    const sentPages = sent.filter((f) => f.message === 'PAGES').reduce((n, f) => n + (f.fields.entries as unknown[]).length, 0);
+    const sentPages = pagesSent(sent);
     expect(sentPages).toBeLessThan(complete.totalPages as number); // zero pages were left out of round 0
     const wrong = encode(Msg.COMPLETE, {
       digest: BigInt(complete.digest as string),

@@ -64,6 +64,13 @@ export function recordFrame(direction: Direction, bytes: Uint8Array, pageSize: n
   return { direction, message, hex, fields: fieldsOf(frame!, pageSize), ...(timing && { timing }) };
 }
 
+/** How many pages the source's PAGES frames among `frames` carry (entries, zero pages included). */
+export function pagesSent(frames: readonly RecordedFrame[]): number {
+  return frames
+    .filter((f) => f.direction === 'to-destination' && f.message === 'PAGES')
+    .reduce((n, f) => n + (f.fields.entries as unknown[]).length, 0);
+}
+
 /** `fields` without the ones a replay ignores. */
 export function stable(fields: Record<string, unknown>, ignore: readonly string[] = []): Record<string, unknown> {
   return Object.fromEntries(Object.entries(fields).filter(([k]) => !ignore.includes(k)));
