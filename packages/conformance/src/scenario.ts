@@ -1,3 +1,4 @@
+import { MessageType as M } from '@ferry/engine';
 import type { Conn, Event, Received } from './wire/conn.ts';
 import { typeName } from './wire/frames.ts';
 import { parseReport } from './wire/messages.ts';
@@ -71,6 +72,7 @@ interface ScenarioBase {
 }
 export interface SourceScenario extends ScenarioBase {
   readonly role: 'source';
+  /** Connections it opens need no closing: the runner destroys every one left when it is over (Conn.destroyAll). */
   run(ctx: SourceContext): Promise<string | undefined>;
 }
 export interface DestinationScenario extends ScenarioBase {
@@ -85,7 +87,7 @@ export type Scenario = SourceScenario | DestinationScenario;
 export function describe(e: Event): string {
   if (e.kind === 'timeout') return `nothing within ${e.ms} ms`;
   if (e.kind === 'closed') return `the connection closed${e.error ? ` (${e.error})` : ''}`;
-  if (e.type === 0x82 || e.type === 0x86 || e.type === 0x08) {
+  if (e.type === M.HELLO_REJECT || e.type === M.FAILED || e.type === M.ABORT) {
     try {
       const r = parseReport(e.body);
       return `${typeName(e.type)} ${r.code} ("${r.message}")`;
@@ -116,7 +118,7 @@ export function checkCrc(conn: Conn, e: Event): void {
  * after which the peer closes. ROUND_ACK and ECHO_REPLY in between are skipped.
  */
 export async function expectReport(conn: Conn, type: number, codes: readonly string[], ms: number): Promise<string> {
-  const e = await conn.nextSkipping(ms, [0x83, 0x8d]);
+  const e = await conn.nextSkipping(ms, [M.ROUND_ACK, M.ECHO_REPLY]);
   const want = `${typeName(type)} ${codes.join(' or ')}`;
   if (e.kind !== 'frame' || e.type !== type) fail(`expected ${want}, got ${describe(e)}`);
   const r = parseReport(e.body);

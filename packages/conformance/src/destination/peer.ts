@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Feature, Intent, type Kernels, MessageType as M } from '@ferry/engine';
 import type { Conn, Received } from '../wire/conn.ts';
+import { memoryDigest } from '../wire/digest.ts';
 import { frame, typeName } from '../wire/frames.ts';
 import {
   type Accept,
@@ -45,19 +46,16 @@ export interface Faults {
 /** What the kit saw of one migration from its side. */
 export interface Seen {
   hello?: Hello;
-  accept?: Accept;
   version: number;
   /** Frame types received after HELLO_ACCEPT, in order. */
   readonly frames: string[];
   /** Rules the source broke, each said as expected vs observed. */
   readonly violations: string[];
   sawCommit: boolean;
-  sentResumed: boolean;
   /** ABORT's code, when the source sent one. */
   abort?: string;
   /** How the connection ended. */
   end: 'source-closed' | 'kit-closed' | 'timeout';
-  encodings: Set<number>;
 }
 
 const CLIENT_TIMEOUT_MS = 15_000;
@@ -73,9 +71,7 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
     frames: [],
     violations: [],
     sawCommit: false,
-    sentResumed: false,
     end: 'kit-closed',
-    encodings: new Set(),
   };
   const violate = (s: string): void => {
     seen.violations.push(s);
@@ -137,7 +133,6 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
         }
       : { version, maxFrameBodyBytes: 16 * 1024 * 1024 };
   const accept = faults.accept ? faults.accept(hello, normal) : normal;
-  seen.accept = accept;
   seen.version = accept.version;
   await conn.write(frame(M.HELLO_ACCEPT, acceptBody(accept)));
   conn.checked = accept.version >= 3;
@@ -163,7 +158,6 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
   let stateTotal: bigint | undefined;
   let stateBytes = 0n;
   let echoes = 0;
-  const send = (type: number, body: Uint8Array): Promise<boolean> => conn.send(type, body);
 
   for (;;) {
     const e = await conn.next(CLIENT_TIMEOUT_MS);
@@ -193,7 +187,6 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
           if (seen.version >= 4 && b.round !== round)
             violate(`expected PAGES of the current round ${round}, got a batch of round ${b.round} (RD-6)`);
           for (const p of b.pages) {
-            seen.encodings.add(p.encoding);
             if ((acceptedEncodings & (1 << p.encoding)) === 0)
               violate(`expected only announced encodings (0x${acceptedEncodings.toString(16)}), got encoding ${p.encoding}`);
             memory[b.region]!.set(p.content, p.page * ps);
@@ -209,9 +202,9 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
           const ack = roundAckBody(r.round, pagesInRound + (round === 0 ? (faults.lieInAck ?? 0) : 0), 0);
           if (state === 'switchover') {
             if (faults.finalAck === 'after-ready') deferredAck = ack;
-            else if (faults.finalAck !== 'absent') await send(M.ROUND_ACK, ack);
+            else if (faults.finalAck !== 'absent') await conn.send(M.ROUND_ACK, ack);
           } else {
-            await send(M.ROUND_ACK, ack);
+            await conn.send(M.ROUND_ACK, ack);
           }
           round = r.round + 1;
           pagesInRound = 0;
@@ -221,7 +214,7 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
           if (seen.version < 2) violate('expected no ECHO in a version 1 session');
           if (state !== 'receiving') violate(`expected ECHO only in receiving (before SWITCHOVER), got one in ${state}`);
           if (++echoes > 64) violate('expected at most 64 ECHO messages in a session, got a 65th');
-          await send(M.ECHO_REPLY, e.body);
+          await conn.send(M.ECHO_REPLY, e.body);
           break;
         case M.SWITCHOVER: {
           if (state !== 'receiving') throw new Error(`SWITCHOVER in state ${state}`);
@@ -254,16 +247,16 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
           if (c.finalRound !== finalRound)
             violate(`expected COMPLETE.finalRound = the final round's number (${finalRound}), got ${c.finalRound} (RD-6)`);
           if (seen.version >= 4 && round === finalRound) violate('expected the final ROUND_END before COMPLETE (version 4)');
-          const digest = digestOf(k, memory, ps);
+          const digest = memoryDigest(k, memory, ps);
           if (seen.version >= 3 && c.digest !== 0n)
             violate(`expected COMPLETE with digest 0 (version 3 withholds it), got 0x${c.digest.toString(16)}`);
           if (seen.version < 3 && c.digest !== digest) {
             violate(`expected COMPLETE's digest to match the memory received (0x${digest.toString(16)}), got 0x${c.digest.toString(16)}`);
-            await send(M.FAILED, reportBody('FERRY_DIGEST_MISMATCH', 'digest differs'));
+            await conn.send(M.FAILED, reportBody('FERRY_DIGEST_MISMATCH', 'digest differs'));
             return seen;
           }
-          await send(M.READY, u64Body(faults.wrongDigest ? digest ^ 0x5a5an : digest));
-          if (deferredAck) await send(M.ROUND_ACK, deferredAck);
+          await conn.send(M.READY, u64Body(faults.wrongDigest ? digest ^ 0x5a5an : digest));
+          if (deferredAck) await conn.send(M.ROUND_ACK, deferredAck);
           state = 'ready';
           break;
         }
@@ -275,8 +268,7 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
             seen.end = 'kit-closed';
             return seen;
           }
-          await send(M.RESUMED, resumedBody());
-          seen.sentResumed = true;
+          await conn.send(M.RESUMED, resumedBody());
           state = 'committed';
           break;
         case M.ABORT:
@@ -289,7 +281,7 @@ export async function serveMigration(conn: Conn, k: Kernels, psk: Buffer | undef
       }
     } catch (err) {
       violate(`the source sent what the protocol does not allow: ${(err as Error).message}`);
-      await send(M.FAILED, reportBody('FERRY_UNEXPECTED_MESSAGE', (err as Error).message));
+      await conn.send(M.FAILED, reportBody('FERRY_UNEXPECTED_MESSAGE', (err as Error).message));
       conn.end();
     }
   }
@@ -301,16 +293,4 @@ async function finishProbe(conn: Conn, seen: Seen): Promise<Seen> {
     if (e.kind !== 'frame') return seen;
     if (e.type === M.PROBE_END) await conn.send(M.PROBE_ACK, u64Body(parseU64(e.body, 'PROBE_END')));
   }
-}
-
-function digestOf(k: Kernels, memory: readonly Uint8Array[], ps: number): bigint {
-  const pages = memory.reduce((n, m) => n + m.byteLength / ps, 0);
-  const table = new BigUint64Array(pages);
-  let at = 0;
-  for (const m of memory) {
-    const n = m.byteLength / ps;
-    k.hashPages(m, ps, table.subarray(at, at + n));
-    at += n;
-  }
-  return k.xxh64(new Uint8Array(table.buffer));
 }

@@ -1,10 +1,14 @@
 import { Feature } from '@ferry/engine';
 import { check, type DestinationContext, type DestinationScenario, fail, type SourceExit, skip } from '../scenario.ts';
+import type { Conn } from '../wire/conn.ts';
 import { kernels } from '../wire/kernels.ts';
 import { type Faults, type Seen, serveMigration } from './peer.ts';
 
-/** One migration from the source under test into the kit's destination with `faults`. */
-async function migrateWith(ctx: DestinationContext, faults: Faults): Promise<{ seen: Seen; exit: SourceExit | undefined }> {
+/**
+ * One migration from the source under test into the kit's destination with `faults`; the
+ * (closed) connection comes back for what it recorded.
+ */
+async function migrateWith(ctx: DestinationContext, faults: Faults): Promise<{ seen: Seen; exit: SourceExit | undefined; conn: Conn }> {
   const { conn, hello } = await ctx.accept();
   let seen: Seen;
   try {
@@ -12,7 +16,15 @@ async function migrateWith(ctx: DestinationContext, faults: Faults): Promise<{ s
   } finally {
     conn.destroy();
   }
-  return { seen, exit: await ctx.sourceExit() };
+  return { seen, exit: await ctx.sourceExit(), conn };
+}
+
+/** A scenario's run: one migration with `faults`, which the source must complete. */
+function completesWith(faults: Faults): DestinationScenario['run'] {
+  return async (ctx) => {
+    const { seen, exit } = await migrateWith(ctx, faults);
+    return completed(seen, exit);
+  };
 }
 
 function noViolations(seen: Seen): void {
@@ -67,10 +79,7 @@ export const DESTINATION_SCENARIOS: readonly DestinationScenario[] = [
     expect:
       'completes (COMMIT, then closes after RESUMED; exit 0); CHECKED frames from v3; rounds from 0 up by one; COMPLETE.totalPages = guest pages',
     clauses: ['HS-3', 'FR-4', 'RD-6', 'RD-7', 'SW-2', 'SW-3', 'SW-8'],
-    async run(ctx) {
-      const { seen, exit } = await migrateWith(ctx, {});
-      return completed(seen, exit);
-    },
+    run: completesWith({}),
   },
   {
     id: 'dst-final-ack-absent',
@@ -78,10 +87,7 @@ export const DESTINATION_SCENARIOS: readonly DestinationScenario[] = [
     title: 'the final round’s ROUND_ACK never comes',
     expect: 'completes without it',
     clauses: ['RD-3'],
-    async run(ctx) {
-      const { seen, exit } = await migrateWith(ctx, { finalAck: 'absent' });
-      return completed(seen, exit);
-    },
+    run: completesWith({ finalAck: 'absent' }),
   },
   {
     id: 'dst-final-ack-after-ready',
@@ -89,10 +95,7 @@ export const DESTINATION_SCENARIOS: readonly DestinationScenario[] = [
     title: 'the final round’s ROUND_ACK comes after READY',
     expect: 'completes, ignoring the late acknowledgement',
     clauses: ['RD-3'],
-    async run(ctx) {
-      const { seen, exit } = await migrateWith(ctx, { finalAck: 'after-ready' });
-      return completed(seen, exit);
-    },
+    run: completesWith({ finalAck: 'after-ready' }),
   },
   {
     id: 'dst-small-frames',
@@ -102,27 +105,15 @@ export const DESTINATION_SCENARIOS: readonly DestinationScenario[] = [
     clauses: ['FR-6'],
     async run(ctx) {
       let limit = 0;
-      const { conn, hello } = await ctx.accept();
-      let seen: Seen;
-      try {
-        seen = await serveMigration(
-          conn,
-          await kernels(),
-          ctx.psk,
-          {
-            accept: (h, normal) => {
-              limit = Math.max(65536, h.pageSize + 4096);
-              return { ...normal, maxFrameBodyBytes: limit };
-            },
-          },
-          hello,
-        );
-        if (conn.oversized.length > 0)
-          fail(`expected every frame body within ${limit} bytes, got ${conn.oversized.length} larger (first: ${conn.oversized[0]})`);
-      } finally {
-        conn.destroy();
-      }
-      return completed(seen, await ctx.sourceExit());
+      const { seen, exit, conn } = await migrateWith(ctx, {
+        accept: (h, normal) => {
+          limit = Math.max(65536, h.pageSize + 4096);
+          return { ...normal, maxFrameBodyBytes: limit };
+        },
+      });
+      if (conn.oversized.length > 0)
+        fail(`expected every frame body within ${limit} bytes, got ${conn.oversized.length} larger (first: ${conn.oversized[0]})`);
+      return completed(seen, exit);
     },
   },
   {

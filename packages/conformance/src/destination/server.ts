@@ -3,6 +3,7 @@ import { Intent, MessageType as M } from '@ferry/engine';
 import { Conn, type Received } from '../wire/conn.ts';
 import { frame } from '../wire/frames.ts';
 import { parseHello, reportBody } from '../wire/messages.ts';
+import { Waker } from '../wire/waker.ts';
 
 /**
  * The kit's listening socket (role destination). Connections queue until a scenario takes
@@ -11,7 +12,7 @@ import { parseHello, reportBody } from '../wire/messages.ts';
  */
 export class KitListener {
   private readonly waiting: { conn: Conn; hello: Received }[] = [];
-  private waiter: (() => void) | undefined;
+  private readonly arrival = new Waker();
   readonly recovers: string[] = [];
 
   private constructor(private readonly server: net.Server) {}
@@ -49,20 +50,12 @@ export class KitListener {
       return;
     }
     this.waiting.push({ conn, hello: e });
-    this.waiter?.();
+    this.arrival.wake();
   }
 
   /** The next migration's connection and its HELLO frame, or undefined after `ms`. */
   async next(ms: number): Promise<{ conn: Conn; hello: Received } | undefined> {
-    if (this.waiting.length === 0) {
-      let timer: NodeJS.Timeout | undefined;
-      await new Promise<void>((resolve) => {
-        this.waiter = resolve;
-        timer = setTimeout(resolve, ms);
-      });
-      clearTimeout(timer);
-      this.waiter = undefined;
-    }
+    if (this.waiting.length === 0) await this.arrival.wait(ms);
     return this.waiting.shift();
   }
 

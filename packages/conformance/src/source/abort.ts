@@ -37,13 +37,9 @@ function aborting(id: string, state: string, before: (s: Session) => Promise<unk
     clauses: ['SW-6'],
     async run(ctx: SourceContext) {
       const s = await open(ctx);
-      try {
-        await before(s);
-        await s.conn.send(M.ABORT, abortBody());
-        return await expectAborted(s.conn, ctx.replyTimeoutMs);
-      } finally {
-        s.conn.destroy();
-      }
+      await before(s);
+      await s.conn.send(M.ABORT, abortBody());
+      return await expectAborted(s.conn, ctx.replyTimeoutMs);
     },
   };
 }
@@ -57,12 +53,8 @@ export const abortScenarios: SourceScenario[] = [
     psk: 'key',
     async run(ctx) {
       const { conn } = await sendHello(ctx, { features: Feature.PSK_AUTH });
-      try {
-        await conn.write(frame(M.ABORT, abortBody()));
-        return await expectAborted(conn, ctx.replyTimeoutMs);
-      } finally {
-        conn.destroy();
-      }
+      await conn.write(frame(M.ABORT, abortBody()));
+      return await expectAborted(conn, ctx.replyTimeoutMs);
     },
   },
   aborting('src-abort-accepted', 'receiving, before any page', async () => {}),

@@ -6,7 +6,7 @@ import { encodePage, pagesBody } from '../wire/pages.ts';
 import { open, type Session } from './session.ts';
 
 /** Opens a session, lets `act` send something wrong, and expects FAILED with one of `codes` and a close. */
-function failing(
+export function failing(
   id: string,
   title: string,
   clauses: string[],
@@ -22,12 +22,8 @@ function failing(
     ...(versionMax >= 4 && { requiresV4: true }),
     async run(ctx: SourceContext) {
       const s = await open(ctx, versionMax >= 4 ? { versionMin: 4, versionMax } : { versionMax });
-      try {
-        await act(s);
-        return await expectReport(s.conn, M.FAILED, codes, ctx.replyTimeoutMs);
-      } finally {
-        s.conn.destroy();
-      }
+      await act(s);
+      return await expectReport(s.conn, M.FAILED, codes, ctx.replyTimeoutMs);
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { Kernels } from '@ferry/engine';
 import type { Layout } from '../scenario.ts';
+import { memoryDigest } from '../wire/digest.ts';
 
 /**
  * The kit's guest (role source): the layout the destination expects, filled with a pattern
@@ -66,13 +67,6 @@ export class KitGuest {
 
   /** The memory digest of §4: xxh64 over the u64le xxh64 of every page, regions in order. */
   digest(k: Kernels): bigint {
-    const table = new BigUint64Array(this.totalPages);
-    let at = 0;
-    for (const m of this.memory) {
-      const n = m.byteLength / this.pageSize;
-      k.hashPages(m, this.pageSize, table.subarray(at, at + n));
-      at += n;
-    }
-    return k.xxh64(new Uint8Array(table.buffer));
+    return memoryDigest(k, this.memory, this.pageSize);
   }
 }

@@ -67,35 +67,31 @@ export const recoveryScenarios: SourceScenario[] = [
     async run(ctx) {
       const s = await open(ctx, { features: Feature.CHANNELS, optional: 'CHANNELS' });
       const ch = await open(ctx, { features: Feature.CHANNELS, intent: Intent.CHANNEL, sessionId: s.hello.sessionId });
-      try {
-        const conns = [s.conn, ch.conn];
-        // Global page keys: regions back to back; key k travels on channel floor(k / 256) mod 2.
-        let base = 0;
-        let total = 0;
-        for (let r = 0; r < s.guest.memory.length; r++) {
-          const n = s.guest.pagesIn(r);
-          for (let stripe = Math.floor(base / STRIPE_PAGES); stripe * STRIPE_PAGES < base + n; stripe++) {
-            const from = Math.max(base, stripe * STRIPE_PAGES) - base;
-            const to = Math.min(base + n, (stripe + 1) * STRIPE_PAGES) - base;
-            const pages: number[] = [];
-            for (let p = from; p < to; p++) if (!s.guest.isZero(r, p)) pages.push(p);
-            for (let i = 0; i < pages.length; i += s.batchPages) {
-              const chunk = pages.slice(i, i + s.batchPages);
-              await conns[stripe % 2]!.send(M.PAGES, pagesBody(r, 0, s.entries(r, chunk, 'raw')));
-              total += chunk.length;
-            }
+      const conns = [s.conn, ch.conn];
+      // Global page keys: regions back to back; key k travels on channel floor(k / 256) mod 2.
+      let base = 0;
+      let total = 0;
+      for (let r = 0; r < s.guest.memory.length; r++) {
+        const n = s.guest.pagesIn(r);
+        for (let stripe = Math.floor(base / STRIPE_PAGES); stripe * STRIPE_PAGES < base + n; stripe++) {
+          const from = Math.max(base, stripe * STRIPE_PAGES) - base;
+          const to = Math.min(base + n, (stripe + 1) * STRIPE_PAGES) - base;
+          const pages: number[] = [];
+          for (let p = from; p < to; p++) if (!s.guest.isZero(r, p)) pages.push(p);
+          for (let i = 0; i < pages.length; i += s.batchPages) {
+            const chunk = pages.slice(i, i + s.batchPages);
+            await conns[stripe % 2]!.send(M.PAGES, pagesBody(r, 0, s.entries(r, chunk, 'raw')));
+            total += chunk.length;
           }
-          base += n;
         }
-        await s.roundEnd(0, total);
-        await s.expectAck(0, total);
-        await s.switchover(1, { dirty: 0 });
-        ch.conn.end();
-        await s.commit();
-        return `${total} pages over 2 connections, one ROUND_ACK, RESUMED`;
-      } finally {
-        ch.conn.destroy();
+        base += n;
       }
+      await s.roundEnd(0, total);
+      await s.expectAck(0, total);
+      await s.switchover(1, { dirty: 0 });
+      ch.conn.end();
+      await s.commit();
+      return `${total} pages over 2 connections, one ROUND_ACK, RESUMED`;
     },
   },
 ];

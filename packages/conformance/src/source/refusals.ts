@@ -9,18 +9,14 @@ import { type HelloOptions, open, prove, sendHello } from './session.ts';
 async function refused(ctx: SourceContext, o: HelloOptions, codes: string[]): Promise<string> {
   const h = await sendHello(ctx, o);
   const conn = h.conn;
-  try {
-    // A keyed destination may prove the key before it judges the HELLO (§3.4: admission comes after step 4).
-    const first = await conn.next(ctx.replyTimeoutMs);
-    if (first.kind === 'frame' && first.type === M.AUTH_CHALLENGE && (h.hello.features & Feature.PSK_AUTH) !== 0) {
-      await prove(ctx, h, first.body, false);
-    } else {
-      conn.unshift(first);
-    }
-    return await expectReport(conn, M.HELLO_REJECT, codes, ctx.replyTimeoutMs);
-  } finally {
-    conn.destroy();
+  // A keyed destination may prove the key before it judges the HELLO (§3.4: admission comes after step 4).
+  const first = await conn.next(ctx.replyTimeoutMs);
+  if (first.kind === 'frame' && first.type === M.AUTH_CHALLENGE && (h.hello.features & Feature.PSK_AUTH) !== 0) {
+    await prove(ctx, h, first.body, false);
+  } else {
+    conn.unshift(first);
   }
+  return await expectReport(conn, M.HELLO_REJECT, codes, ctx.replyTimeoutMs);
 }
 
 function refusal(id: string, title: string, clauses: string[], o: (ctx: SourceContext) => HelloOptions, codes: string[]): SourceScenario {
@@ -101,12 +97,8 @@ export const refusalScenarios: SourceScenario[] = [
       // Pipelined bytes the destination will not read: a close with them unread resets the connection, which may
       // destroy the HELLO_REJECT in flight unless the destination shuts down its side and drains first.
       void conn.write(Buffer.alloc(1024 * 1024, 0x5a));
-      try {
-        // The bytes after HELLO are no frame: either fault may be named; what matters is that the refusal arrives.
-        return await expectReport(conn, M.HELLO_REJECT, ['FERRY_BAD_MAGIC', 'FERRY_UNKNOWN_MESSAGE'], ctx.replyTimeoutMs);
-      } finally {
-        conn.destroy();
-      }
+      // The bytes after HELLO are no frame: either fault may be named; what matters is that the refusal arrives.
+      return await expectReport(conn, M.HELLO_REJECT, ['FERRY_BAD_MAGIC', 'FERRY_UNKNOWN_MESSAGE'], ctx.replyTimeoutMs);
     },
   },
   {
@@ -117,11 +109,7 @@ export const refusalScenarios: SourceScenario[] = [
     async run(ctx) {
       const conn = await Conn.connect(ctx.host, ctx.port);
       await conn.write(frame(M.ROUND_END, roundEndBody(0, 0)));
-      try {
-        return await expectReport(conn, M.HELLO_REJECT, ['FERRY_UNEXPECTED_MESSAGE'], ctx.replyTimeoutMs);
-      } finally {
-        conn.destroy();
-      }
+      return await expectReport(conn, M.HELLO_REJECT, ['FERRY_UNEXPECTED_MESSAGE'], ctx.replyTimeoutMs);
     },
   },
   {
@@ -132,11 +120,7 @@ export const refusalScenarios: SourceScenario[] = [
     async run(ctx) {
       const conn = await Conn.connect(ctx.host, ctx.port);
       await conn.write(frame(0x20, Buffer.alloc(4)));
-      try {
-        return await expectReport(conn, M.HELLO_REJECT, ['FERRY_UNKNOWN_MESSAGE'], ctx.replyTimeoutMs);
-      } finally {
-        conn.destroy();
-      }
+      return await expectReport(conn, M.HELLO_REJECT, ['FERRY_UNKNOWN_MESSAGE'], ctx.replyTimeoutMs);
     },
   },
   {
@@ -148,11 +132,7 @@ export const refusalScenarios: SourceScenario[] = [
       const conn = await Conn.connect(ctx.host, ctx.port);
       // Only the header goes out: a receiver that waited for the body would time out here.
       await conn.write(frame(M.HELLO, Buffer.alloc(0), { declaredLength: 64 * 1024 + 1 }));
-      try {
-        return await expectReport(conn, M.HELLO_REJECT, ['FERRY_FRAME_TOO_LARGE'], ctx.replyTimeoutMs);
-      } finally {
-        conn.destroy();
-      }
+      return await expectReport(conn, M.HELLO_REJECT, ['FERRY_FRAME_TOO_LARGE'], ctx.replyTimeoutMs);
     },
   },
   {
@@ -163,11 +143,7 @@ export const refusalScenarios: SourceScenario[] = [
     async run(ctx) {
       const { conn } = await sendHello(ctx, {});
       await conn.write(frame(M.ROUND_END, roundEndBody(0, 0)));
-      try {
-        return await expectReport(conn, M.HELLO_REJECT, ['FERRY_UNEXPECTED_MESSAGE'], ctx.replyTimeoutMs);
-      } finally {
-        conn.destroy();
-      }
+      return await expectReport(conn, M.HELLO_REJECT, ['FERRY_UNEXPECTED_MESSAGE'], ctx.replyTimeoutMs);
     },
   },
   {
@@ -178,11 +154,7 @@ export const refusalScenarios: SourceScenario[] = [
     async run(ctx) {
       const { conn } = await sendHello(ctx, {});
       await conn.write(frame(M.ROUND_END, roundEndBody(0, 0)));
-      try {
-        await expectReport(conn, M.HELLO_REJECT, ['FERRY_UNEXPECTED_MESSAGE'], ctx.replyTimeoutMs);
-      } finally {
-        conn.destroy();
-      }
+      await expectReport(conn, M.HELLO_REJECT, ['FERRY_UNEXPECTED_MESSAGE'], ctx.replyTimeoutMs);
       const s = await open(ctx);
       return `refused, then ${await s.migrate()}`;
     },
@@ -221,15 +193,12 @@ export const refusalScenarios: SourceScenario[] = [
     clauses: ['AU-2'],
     psk: 'key',
     async run(ctx) {
-      let s: Awaited<ReturnType<typeof open>>;
       try {
-        s = await open(ctx, { auth: true, badProof: true });
+        await open(ctx, { auth: true, badProof: true });
       } catch (err) {
-        const m = (err as Error).message;
-        if (m.includes('HELLO_REJECT FERRY_AUTH_FAILED')) return 'HELLO_REJECT FERRY_AUTH_FAILED';
+        if ((err as Error).message.includes('HELLO_REJECT FERRY_AUTH_FAILED')) return 'HELLO_REJECT FERRY_AUTH_FAILED';
         throw err;
       }
-      s.conn.destroy();
       fail('expected HELLO_REJECT FERRY_AUTH_FAILED after a wrong AUTH_PROOF, got HELLO_ACCEPT');
     },
   },

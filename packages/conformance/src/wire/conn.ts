@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { FLAG_CHECKED, frame, frameCrc, HEADER_BYTES, TRAILER_BYTES, typeName } from './frames.ts';
+import { Waker } from './waker.ts';
 
 /** A frame as the peer sent it, with what the kit found about its framing. */
 export interface Received {
@@ -32,7 +33,7 @@ export class Conn {
   readonly oversized: string[] = [];
   private buf: Buffer = Buffer.alloc(0);
   private readonly queue: Event[] = [];
-  private waiter: (() => void) | undefined;
+  private readonly arrival = new Waker();
   private ended = false;
 
   /** Every connection not yet closed: a runner ends those of a scenario that is over. */
@@ -85,7 +86,7 @@ export class Conn {
 
   private push(e: Event): void {
     this.queue.push(e);
-    this.waiter?.();
+    this.arrival.wake();
   }
 
   private onData(d: Buffer): void {
@@ -121,15 +122,7 @@ export class Conn {
 
   /** The next frame, the close, or a timeout after `ms`. */
   async next(ms: number): Promise<Event> {
-    if (this.queue.length === 0) {
-      let timer: NodeJS.Timeout | undefined;
-      await new Promise<void>((resolve) => {
-        this.waiter = resolve;
-        timer = setTimeout(resolve, ms);
-      });
-      clearTimeout(timer);
-      this.waiter = undefined;
-    }
+    if (this.queue.length === 0) await this.arrival.wait(ms);
     return this.queue.shift() ?? { kind: 'timeout', ms };
   }
 

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { onTestFinished } from 'vitest';
+import { wholeFrameLength } from './frame-bytes.ts';
 
 /** Which way a frame goes through the proxy. */
 export type Direction = 'to-destination' | 'to-source';
@@ -40,10 +41,7 @@ export async function frameProxy(targetPort: number, hook: FrameHook): Promise<F
       let chain: Promise<void> = Promise.resolve();
       from.on('data', (chunk: Buffer) => {
         pending = Buffer.concat([pending, chunk]);
-        while (pending.byteLength >= 8) {
-          // A CHECKED frame (protocol version 3) carries a 4-byte trailer after its body.
-          const length = 8 + pending.readUInt32LE(0) + ((pending[5]! & 1) === 1 ? 4 : 0);
-          if (pending.byteLength < length) break;
+        for (let length = wholeFrameLength(pending); length !== undefined; length = wholeFrameLength(pending)) {
           const bytes = pending.subarray(0, length);
           pending = pending.subarray(length);
           const action = hook({ direction, type: bytes[4]!, bytes: Buffer.from(bytes), connection });

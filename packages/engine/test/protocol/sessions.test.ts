@@ -8,7 +8,7 @@ import { listenSink, sourceHost } from '../harness/index.ts';
 import { pageBytes } from './vectors/content.ts';
 import { GUEST } from './vectors/pages.ts';
 import { DIGEST_PAGES } from './vectors/psk.ts';
-import { RawFrames, type RecordedFrame, recordFrame, stable, type Transcript } from './vectors/transcript.ts';
+import { pagesSent, RawFrames, type RecordedFrame, recordFrame, stable, type Transcript } from './vectors/transcript.ts';
 import { VECTORS_DIR } from './vectors-gen.ts';
 
 /**
@@ -63,7 +63,6 @@ async function record(version: number, strategy: Strategy): Promise<Transcript> 
 }
 
 const load = (version: number, strategy: Strategy): Transcript => JSON.parse(readFileSync(fileOf(version, strategy), 'utf8')) as Transcript;
-const byDirection = (t: Transcript, d: RecordedFrame['direction']): RecordedFrame[] => t.frames.filter((f) => f.direction === d);
 
 /** Checks `actual` (raw bytes) against the recorded frame, ignoring its timing fields and `also`. */
 function expectLike(actualBytes: Buffer | undefined, recorded: RecordedFrame, also: readonly string[] = []): void {
@@ -131,10 +130,7 @@ describe.skipIf(process.env.FERRY_RECORD === '1')('recorded sessions replayed ag
         const source = await sourceHost({ memory: tinyGuest(), deviceState: DEVICE_STATE });
         const report = source.migrateTo((server.address() as net.AddressInfo).port, { strategy });
         await script;
-        const recordedPages = byDirection(t, 'to-destination')
-          .filter((f) => f.message === 'PAGES')
-          .reduce((n, f) => n + (f.fields.entries as unknown[]).length, 0);
-        await expect(report).resolves.toMatchObject({ pagesSent: recordedPages });
+        await expect(report).resolves.toMatchObject({ pagesSent: pagesSent(t.frames) });
         expect(source.plane.calls).toEqual(['pause', 'saveDeviceState', 'release']);
       },
     );

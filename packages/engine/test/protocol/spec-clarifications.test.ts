@@ -5,7 +5,7 @@ import { PROTOCOL_VERSION } from '../../src/protocol/constants.ts';
 import { sealFrame } from '../../src/protocol/frame-check.ts';
 import { encode, Msg } from '../../src/protocol/registry.ts';
 import { listenSink } from '../harness/index.ts';
-import { RawFrames, recordFrame, type Transcript } from './vectors/transcript.ts';
+import { pagesSent, RawFrames, recordFrame, type Transcript } from './vectors/transcript.ts';
 import { VECTORS_DIR } from './vectors-gen.ts';
 
 /**
@@ -68,7 +68,7 @@ const upTo = (name: string): Buffer[] => {
 };
 /** `frames` (HELLO first) with a wait for HELLO_ACCEPT after the HELLO: nothing may be pipelined behind it. */
 const handshaken = (frames: readonly Buffer[]): (Buffer | 'reply')[] => [frames[0]!, 'reply', ...frames.slice(1)];
-const messages = (r: { replies: { message: string }[] }): string[] => r.replies.map((x) => x.message);
+const messages = (replies: readonly Reply[]): string[] => replies.map((r) => r.message);
 
 describe('behaviour the spec states for every version (docs/protocol.md)', () => {
   it('§3.1: a HELLO with an unknown intent is refused with HELLO_REJECT FERRY_FRAME_MALFORMED', async () => {
@@ -102,7 +102,7 @@ describe('behaviour the spec states for every version (docs/protocol.md)', () =>
 
   it('§5.3: every ROUND_END is acknowledged, the final one included, and COMPLETE is answered with READY', async () => {
     const { replies } = await exchange(handshaken(upTo('COMMIT')), 3);
-    expect(messages({ replies })).toEqual(['HELLO_ACCEPT', 'ROUND_ACK', 'ROUND_ACK', 'READY']);
+    expect(messages(replies)).toEqual(['HELLO_ACCEPT', 'ROUND_ACK', 'ROUND_ACK', 'READY']);
     expect(replies.filter((r) => r.message === 'ROUND_ACK').map((r) => r.fields.round)).toEqual([0, 1]);
   }, 20_000);
 
@@ -110,13 +110,13 @@ describe('behaviour the spec states for every version (docs/protocol.md)', () =>
     const frames = upTo('COMMIT');
     const finalEnd = sent.filter((f) => f.message === 'ROUND_END').at(-1)!;
     const { replies } = await exchange(handshaken(frames.filter((f) => f.toString('hex') !== finalEnd.hex)), 2);
-    expect(messages({ replies })).toEqual(['HELLO_ACCEPT', 'ROUND_ACK', 'READY']);
+    expect(messages(replies)).toEqual(['HELLO_ACCEPT', 'ROUND_ACK', 'READY']);
   }, 20_000);
 
   it('§5.4: COMPLETE must count the guest’s pages, not the pages sent (else FAILED FERRY_FRAME_MALFORMED)', async () => {
     const frames = upTo('COMPLETE');
     const complete = recordFrame('to-destination', bytes('COMPLETE'), 4096).fields;
-    const sentPages = sent.filter((f) => f.message === 'PAGES').reduce((n, f) => n + (f.fields.entries as unknown[]).length, 0);
+    const sentPages = pagesSent(sent);
     expect(sentPages).toBeLessThan(complete.totalPages as number); // zero pages were left out of round 0
     const wrong = encode(Msg.COMPLETE, {
       digest: BigInt(complete.digest as string),

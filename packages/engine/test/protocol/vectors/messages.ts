@@ -59,6 +59,9 @@ const UNSEALED: ReadonlySet<MessageName> = new Set([
   'AUTH_PROOF',
 ]);
 
+/** Whether a frame of `message` in a session of `version` (absent: every version) carries the CRC-32 trailer. */
+export const isSealed = (message: MessageName, version: number | undefined): boolean => (version ?? 1) >= 3 && !UNSEALED.has(message);
+
 function vector<T>(
   name: string,
   section: string,
@@ -68,7 +71,7 @@ function vector<T>(
 ): MessageVector {
   const frame = encode(m, value);
   const fields = specFields(m.name, toJson(decode(m, { type: m.type, body: frame.subarray(FRAME_HEADER_BYTES) })));
-  if (extra.version !== undefined && extra.version >= 3 && !UNSEALED.has(m.name)) {
+  if (extra.version !== undefined && isSealed(m.name, extra.version)) {
     const sealed = Buffer.concat([frame, sealFrame(frame)]);
     return { name, section, message: m.name, version: extra.version, hex: sealed.toString('hex'), fields };
   }

@@ -5,10 +5,10 @@ import { FrameReader } from '../../../src/protocol/frame-reader.ts';
 import type { Frame } from '../../../src/protocol/frame.ts';
 import { PageBatch } from '../../../src/protocol/pages.ts';
 import { decode, specOf } from '../../../src/protocol/registry.ts';
+import { wholeFrameLength } from '../../harness/frame-bytes.ts';
+import type { Direction } from '../../harness/frame-proxy.ts';
 import { toJson } from './content.ts';
 import { specFields } from './messages.ts';
-
-export type Direction = 'to-destination' | 'to-source';
 
 export interface RecordedFrame {
   readonly direction: Direction;
@@ -64,6 +64,13 @@ export function recordFrame(direction: Direction, bytes: Uint8Array, pageSize: n
   return { direction, message, hex, fields: fieldsOf(frame!, pageSize), ...(timing && { timing }) };
 }
 
+/** How many pages the source's PAGES frames among `frames` carry (entries, zero pages included). */
+export function pagesSent(frames: readonly RecordedFrame[]): number {
+  return frames
+    .filter((f) => f.direction === 'to-destination' && f.message === 'PAGES')
+    .reduce((n, f) => n + (f.fields.entries as unknown[]).length, 0);
+}
+
 /** `fields` without the ones a replay ignores. */
 export function stable(fields: Record<string, unknown>, ignore: readonly string[] = []): Record<string, unknown> {
   return Object.fromEntries(Object.entries(fields).filter(([k]) => !ignore.includes(k)));
@@ -79,9 +86,7 @@ export class RawFrames {
   constructor(socket: net.Socket) {
     socket.on('data', (chunk: Buffer) => {
       this.pending = Buffer.concat([this.pending, chunk]);
-      while (this.pending.byteLength >= 8) {
-        const length = 8 + this.pending.readUInt32LE(0) + ((this.pending[5]! & 1) === 1 ? 4 : 0);
-        if (this.pending.byteLength < length) break;
+      for (let length = wholeFrameLength(this.pending); length !== undefined; length = wholeFrameLength(this.pending)) {
         this.frames.push(Buffer.from(this.pending.subarray(0, length)));
         this.pending = this.pending.subarray(length);
       }
